@@ -1,0 +1,740 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+"""Compiled scanner for Claude Code JSONL usage lines.
+
+The pure-Python twin is tokline/_scan_py.py: same signature, same results
+(tests/test_scan_differential.py holds them to it).  Only lines that contain
+the bytes ``"usage":{`` are parsed; each of them is parsed structurally and
+validated as JSON, so a ``"usage"`` inside a string value never counts.
+
+A line whose interpreted keys or values use backslash escapes is rare in real
+logs; it is handed back as ``SLOW`` and the twin's json.loads path decodes it,
+which keeps this file small without giving up exactness.
+"""
+
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc, realloc, strtod
+from libc.string cimport memchr, memcmp
+
+from tokline._scan_py import decode_slow_line
+
+
+cdef extern from *:
+    """
+    #include <string.h>
+    static const unsigned char *tl_memmem(const unsigned char *h, size_t hl,
+                                          const unsigned char *n, size_t nl) {
+    #if defined(__GLIBC__) || defined(__APPLE__) || defined(__FreeBSD__)
+        return (const unsigned char *)memmem(h, hl, n, nl);
+    #else
+        const unsigned char *end = h + hl;
+        while (hl >= nl) {
+            const unsigned char *p = (const unsigned char *)memchr(h, n[0], hl - nl + 1);
+            if (!p) return NULL;
+            if (memcmp(p, n, nl) == 0) return p;
+            h = p + 1; hl = (size_t)(end - h);
+        }
+        return NULL;
+    #endif
+    }
+    /* The needle is fixed: compare '"' at i and '{' at i+8 sixteen positions at a time
+       (Mula's first/last filter) and confirm the middle; about three times glibc's memmem. */
+    #if defined(__SSE2__) && defined(__GNUC__)
+    #include <emmintrin.h>
+    static const unsigned char *tl_find_usage(const unsigned char *h, size_t n) {
+        static const unsigned char needle[9] = {34, 'u', 's', 'a', 'g', 'e', 34, ':', '{'};
+        const size_t k = 9;
+        const __m128i first = _mm_set1_epi8('"'), last = _mm_set1_epi8('{');
+        size_t i = 0;
+        for (; i + (k - 1) + 16 <= n; i += 16) {
+            __m128i a = _mm_loadu_si128((const __m128i *)(h + i));
+            __m128i b = _mm_loadu_si128((const __m128i *)(h + i + k - 1));
+            unsigned mask = (unsigned)_mm_movemask_epi8(
+                _mm_and_si128(_mm_cmpeq_epi8(a, first), _mm_cmpeq_epi8(b, last)));
+            while (mask) {
+                unsigned bit = (unsigned)__builtin_ctz(mask);
+                if (memcmp(h + i + bit + 1, needle + 1, k - 2) == 0) return h + i + bit;
+                mask &= mask - 1;
+            }
+        }
+        return tl_memmem(h + i, n - i, needle, k);
+    }
+    /* First '"' or backslash in [p, e): the inner loop of every JSON string. */
+    static const unsigned char *tl_find_quote_or_escape(const unsigned char *p,
+                                                        const unsigned char *e) {
+        const __m128i quote = _mm_set1_epi8('"'), slash = _mm_set1_epi8(92);
+        while (e - p >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)p);
+            unsigned mask = (unsigned)_mm_movemask_epi8(
+                _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, slash)));
+            if (mask) return p + __builtin_ctz(mask);
+            p += 16;
+        }
+        for (; p < e; p++) if (*p == '"' || *p == 92) return p;
+        return NULL;
+    }
+    #else
+    static const unsigned char *tl_find_quote_or_escape(const unsigned char *p,
+                                                        const unsigned char *e) {
+        for (; p < e; p++) if (*p == '"' || *p == 92) return p;
+        return NULL;
+    }
+    static const unsigned char *tl_find_usage(const unsigned char *h, size_t n) {
+        static const unsigned char needle[9] = {34, 'u', 's', 'a', 'g', 'e', 34, ':', '{'};
+        return tl_memmem(h, n, needle, 9);
+    }
+    #endif
+    static const unsigned char *tl_memrchr(const unsigned char *s, int c, size_t n) {
+    #if defined(__GLIBC__)
+        return (const unsigned char *)memrchr(s, c, n);
+    #else
+        while (n) { n--; if (s[n] == (unsigned char)c) return s + n; }
+        return NULL;
+    #endif
+    }
+    """
+    const unsigned char *tl_memmem(const unsigned char *h, size_t hl,
+                                   const unsigned char *n, size_t nl) nogil
+    const unsigned char *tl_memrchr(const unsigned char *s, int c, size_t n) nogil
+    const unsigned char *tl_find_usage(const unsigned char *h, size_t n) nogil
+    const unsigned char *tl_find_quote_or_escape(const unsigned char *p,
+                                                 const unsigned char *e) nogil
+
+
+# Record flags; the twin defines the same values.  F_SPLIT and F_COST stay internal.
+cdef enum:
+    F_SIDECHAIN = 1
+    F_SPLIT = 2
+    F_FAST = 4
+    F_COST = 8
+    F_API_ERROR = 16
+    PUBLIC_FLAGS = 1 | 4 | 16
+    MAX_DEPTH = 512
+
+# parse_line results
+cdef enum:
+    R_MALFORMED = -1
+    R_OTHER = 0
+    R_USAGE = 1
+    R_SLOW = 2
+
+cdef int64_t TOKEN_CAP = 9007199254740992  # 2**53
+
+cdef struct Span:
+    Py_ssize_t start  # -1: absent
+    Py_ssize_t length
+
+
+cdef struct Rec:
+    Py_ssize_t line_start
+    Py_ssize_t line_end
+    int kind
+    int64_t ts_ms
+    Span ts, mid, rid, sid, model, cwd, typ, speed
+    int64_t input, output, cc_total, cc5m, cc1h, cache_read, web_search
+    double cost
+    int flags
+    int has_message
+    int has_usage
+
+
+cdef inline bint is_ws(unsigned char c) noexcept nogil:
+    return c == 32 or c == 9 or c == 10 or c == 13
+
+
+cdef inline Py_ssize_t skip_ws(const unsigned char *b, Py_ssize_t p, Py_ssize_t e) noexcept nogil:
+    while p < e and is_ws(b[p]):
+        p += 1
+    return p
+
+
+cdef inline int hexval(unsigned char c) noexcept nogil:
+    if 48 <= c <= 57 or 65 <= c <= 70 or 97 <= c <= 102:
+        return 1
+    return 0
+
+
+cdef Py_ssize_t skip_string(const unsigned char *b, Py_ssize_t p, Py_ssize_t e,
+                            int *escaped) noexcept nogil:
+    """p is just past the opening quote; returns the index past the closing quote or -1."""
+    cdef const unsigned char *q
+    cdef unsigned char c
+    while True:
+        q = tl_find_quote_or_escape(b + p, b + e)
+        if q == NULL:
+            return -1
+        if q[0] == 34:
+            return (q - b) + 1
+        escaped[0] = 1
+        p = (q - b) + 1
+        if p >= e:
+            return -1
+        c = b[p]
+        if c == 117:  # \uXXXX
+            if p + 4 >= e:
+                return -1
+            if not (hexval(b[p + 1]) and hexval(b[p + 2]) and hexval(b[p + 3]) and hexval(b[p + 4])):
+                return -1
+            p += 5
+        elif c == 34 or c == 92 or c == 47 or c == 98 or c == 102 or c == 110 or c == 114 or c == 116:
+            p += 1
+        else:
+            return -1
+
+
+cdef Py_ssize_t skip_number(const unsigned char *b, Py_ssize_t p, Py_ssize_t e,
+                            int *is_float) noexcept nogil:
+    if p < e and b[p] == 45:
+        p += 1
+    if p >= e:
+        return -1
+    if b[p] == 48:
+        p += 1
+    elif 49 <= b[p] <= 57:
+        while p < e and 48 <= b[p] <= 57:
+            p += 1
+    else:
+        return -1
+    if p < e and b[p] == 46:
+        is_float[0] = 1
+        p += 1
+        if p >= e or not (48 <= b[p] <= 57):
+            return -1
+        while p < e and 48 <= b[p] <= 57:
+            p += 1
+    if p < e and (b[p] == 101 or b[p] == 69):
+        is_float[0] = 1
+        p += 1
+        if p < e and (b[p] == 43 or b[p] == 45):
+            p += 1
+        if p >= e or not (48 <= b[p] <= 57):
+            return -1
+        while p < e and 48 <= b[p] <= 57:
+            p += 1
+    return p
+
+
+cdef Py_ssize_t skip_value(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, int depth) noexcept nogil:
+    cdef unsigned char c
+    cdef int dummy = 0
+    if p >= e:
+        return -1
+    c = b[p]
+    if c == 34:
+        return skip_string(b, p + 1, e, &dummy)
+    if c == 123 or c == 91:
+        return skip_container(b, p, e, depth)
+    if c == 116:
+        return p + 4 if e - p >= 4 and memcmp(b + p, b"true", 4) == 0 else -1
+    if c == 102:
+        return p + 5 if e - p >= 5 and memcmp(b + p, b"false", 5) == 0 else -1
+    if c == 110:
+        return p + 4 if e - p >= 4 and memcmp(b + p, b"null", 4) == 0 else -1
+    return skip_number(b, p, e, &dummy)
+
+
+cdef Py_ssize_t skip_container(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, int depth) noexcept nogil:
+    cdef unsigned char close = 125 if b[p] == 123 else 93
+    cdef bint is_obj = b[p] == 123
+    cdef int dummy = 0
+    if depth >= MAX_DEPTH:
+        return -1
+    p = skip_ws(b, p + 1, e)
+    if p < e and b[p] == close:
+        return p + 1
+    while True:
+        if is_obj:
+            if p >= e or b[p] != 34:
+                return -1
+            p = skip_string(b, p + 1, e, &dummy)
+            if p < 0:
+                return -1
+            p = skip_ws(b, p, e)
+            if p >= e or b[p] != 58:
+                return -1
+            p = skip_ws(b, p + 1, e)
+        p = skip_value(b, p, e, depth + 1)
+        if p < 0:
+            return -1
+        p = skip_ws(b, p, e)
+        if p >= e:
+            return -1
+        if b[p] == 44:
+            p = skip_ws(b, p + 1, e)
+            continue
+        if b[p] == close:
+            return p + 1
+        return -1
+
+
+cdef inline bint key_is(const unsigned char *b, Py_ssize_t ks, Py_ssize_t kl, const char *name,
+                        Py_ssize_t nl) noexcept nogil:
+    return kl == nl and memcmp(b + ks, name, nl) == 0
+
+
+cdef int64_t read_tokens(const unsigned char *b, Py_ssize_t s, Py_ssize_t e, bint is_float) noexcept nogil:
+    """Token count of a validated JSON number: truncated, clamped to [0, 2**53]."""
+    cdef int64_t v = 0
+    cdef double d
+    if not is_float:
+        if b[s] == 45:
+            return 0
+        while s < e:
+            v = v * 10 + (b[s] - 48)
+            if v >= TOKEN_CAP:
+                return TOKEN_CAP
+            s += 1
+        return v
+    d = strtod(<const char *>(b + s), NULL)
+    if d != d or d <= 0:
+        return 0
+    if d >= <double>TOKEN_CAP:
+        return TOKEN_CAP
+    return <int64_t>d
+
+
+# Each object parser: p at '{'; returns index past '}' or -1; sets r.kind = R_SLOW on escaped keys.
+ctypedef Py_ssize_t (*field_fn)(const unsigned char *, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                                Py_ssize_t, Rec *, int) noexcept nogil
+
+
+cdef Py_ssize_t parse_object(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, Rec *r, int depth,
+                             field_fn on_field) noexcept nogil:
+    cdef Py_ssize_t ks, ke
+    cdef int escaped
+    if depth >= MAX_DEPTH:
+        return -1
+    p = skip_ws(b, p + 1, e)
+    if p < e and b[p] == 125:
+        return p + 1
+    while True:
+        if p >= e or b[p] != 34:
+            return -1
+        ks = p + 1
+        escaped = 0
+        p = skip_string(b, ks, e, &escaped)
+        if p < 0:
+            return -1
+        ke = p - 1
+        if escaped:
+            r.kind = R_SLOW
+        p = skip_ws(b, p, e)
+        if p >= e or b[p] != 58:
+            return -1
+        p = skip_ws(b, p + 1, e)
+        if p >= e:
+            return -1
+        p = on_field(b, p, e, ks, ke - ks, r, depth)
+        if p < 0:
+            return -1
+        p = skip_ws(b, p, e)
+        if p >= e:
+            return -1
+        if b[p] == 44:
+            p = skip_ws(b, p + 1, e)
+            continue
+        if b[p] == 125:
+            return p + 1
+        return -1
+
+
+cdef Py_ssize_t string_field(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, Span *out,
+                             Rec *r) noexcept nogil:
+    """A field we keep as a string: absent unless the value is a string."""
+    cdef int escaped = 0
+    cdef Py_ssize_t q
+    out.start = -1
+    out.length = 0
+    if b[p] != 34:
+        return skip_value(b, p, e, 1)
+    q = skip_string(b, p + 1, e, &escaped)
+    if q < 0:
+        return -1
+    if escaped:
+        r.kind = R_SLOW
+    out.start = p + 1
+    out.length = q - 1 - (p + 1)
+    return q
+
+
+cdef Py_ssize_t number_field(const unsigned char *b, Py_ssize_t p, Py_ssize_t e,
+                             int64_t *out) noexcept nogil:
+    cdef int is_float = 0
+    cdef Py_ssize_t q
+    out[0] = 0
+    if b[p] == 45 or 48 <= b[p] <= 57:
+        q = skip_number(b, p, e, &is_float)
+        if q < 0:
+            return -1
+        out[0] = read_tokens(b, p, q, is_float)
+        return q
+    return skip_value(b, p, e, 1)
+
+
+cdef Py_ssize_t on_cache_creation(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, Py_ssize_t ks,
+                                  Py_ssize_t kl, Rec *r, int depth) noexcept nogil:
+    if key_is(b, ks, kl, b"ephemeral_5m_input_tokens", 25):
+        return number_field(b, p, e, &r.cc5m)
+    if key_is(b, ks, kl, b"ephemeral_1h_input_tokens", 25):
+        return number_field(b, p, e, &r.cc1h)
+    return skip_value(b, p, e, depth + 1)
+
+
+cdef Py_ssize_t on_server_tool_use(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, Py_ssize_t ks,
+                                   Py_ssize_t kl, Rec *r, int depth) noexcept nogil:
+    if key_is(b, ks, kl, b"web_search_requests", 19):
+        return number_field(b, p, e, &r.web_search)
+    return skip_value(b, p, e, depth + 1)
+
+
+cdef Py_ssize_t on_usage(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, Py_ssize_t ks,
+                         Py_ssize_t kl, Rec *r, int depth) noexcept nogil:
+    if key_is(b, ks, kl, b"input_tokens", 12):
+        return number_field(b, p, e, &r.input)
+    if key_is(b, ks, kl, b"output_tokens", 13):
+        return number_field(b, p, e, &r.output)
+    if key_is(b, ks, kl, b"cache_creation_input_tokens", 27):
+        return number_field(b, p, e, &r.cc_total)
+    if key_is(b, ks, kl, b"cache_read_input_tokens", 23):
+        return number_field(b, p, e, &r.cache_read)
+    if key_is(b, ks, kl, b"cache_creation", 14):
+        r.cc5m = 0
+        r.cc1h = 0
+        r.flags &= ~F_SPLIT
+        if b[p] == 123:
+            r.flags |= F_SPLIT
+            return parse_object(b, p, e, r, depth + 1, on_cache_creation)
+        return skip_value(b, p, e, depth + 1)
+    if key_is(b, ks, kl, b"server_tool_use", 15):
+        r.web_search = 0
+        if b[p] == 123:
+            return parse_object(b, p, e, r, depth + 1, on_server_tool_use)
+        return skip_value(b, p, e, depth + 1)
+    if key_is(b, ks, kl, b"speed", 5):
+        return string_field(b, p, e, &r.speed, r)
+    return skip_value(b, p, e, depth + 1)
+
+
+cdef inline void reset_usage(Rec *r) noexcept nogil:
+    r.has_usage = 0
+    r.input = 0
+    r.output = 0
+    r.cc_total = 0
+    r.cc5m = 0
+    r.cc1h = 0
+    r.cache_read = 0
+    r.web_search = 0
+    r.speed.start = -1
+    r.flags &= ~F_SPLIT
+
+
+cdef Py_ssize_t on_message(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, Py_ssize_t ks,
+                           Py_ssize_t kl, Rec *r, int depth) noexcept nogil:
+    if key_is(b, ks, kl, b"id", 2):
+        return string_field(b, p, e, &r.mid, r)
+    if key_is(b, ks, kl, b"model", 5):
+        return string_field(b, p, e, &r.model, r)
+    if key_is(b, ks, kl, b"usage", 5):
+        reset_usage(r)
+        if b[p] == 123:
+            r.has_usage = 1
+            return parse_object(b, p, e, r, depth + 1, on_usage)
+        return skip_value(b, p, e, depth + 1)
+    return skip_value(b, p, e, depth + 1)
+
+
+cdef Py_ssize_t on_top(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, Py_ssize_t ks,
+                       Py_ssize_t kl, Rec *r, int depth) noexcept nogil:
+    cdef int is_float = 0
+    cdef Py_ssize_t q
+    if key_is(b, ks, kl, b"type", 4):
+        return string_field(b, p, e, &r.typ, r)
+    if key_is(b, ks, kl, b"message", 7):
+        r.has_message = 0
+        r.mid.start = -1
+        r.model.start = -1
+        reset_usage(r)
+        if b[p] == 123:
+            r.has_message = 1
+            return parse_object(b, p, e, r, depth + 1, on_message)
+        return skip_value(b, p, e, depth + 1)
+    if key_is(b, ks, kl, b"timestamp", 9):
+        return string_field(b, p, e, &r.ts, r)
+    if key_is(b, ks, kl, b"requestId", 9):
+        return string_field(b, p, e, &r.rid, r)
+    if key_is(b, ks, kl, b"sessionId", 9):
+        return string_field(b, p, e, &r.sid, r)
+    if key_is(b, ks, kl, b"cwd", 3):
+        return string_field(b, p, e, &r.cwd, r)
+    if key_is(b, ks, kl, b"isSidechain", 11):
+        r.flags &= ~F_SIDECHAIN
+        if e - p >= 4 and memcmp(b + p, b"true", 4) == 0:
+            r.flags |= F_SIDECHAIN
+        return skip_value(b, p, e, depth + 1)
+    if key_is(b, ks, kl, b"isApiErrorMessage", 17):
+        r.flags &= ~F_API_ERROR
+        if e - p >= 4 and memcmp(b + p, b"true", 4) == 0:
+            r.flags |= F_API_ERROR
+        return skip_value(b, p, e, depth + 1)
+    if key_is(b, ks, kl, b"costUSD", 7):
+        r.flags &= ~F_COST
+        if b[p] == 45 or 48 <= b[p] <= 57:
+            q = skip_number(b, p, e, &is_float)
+            if q < 0:
+                return -1
+            r.cost = strtod(<const char *>(b + p), NULL)
+            if r.cost == r.cost and r.cost >= 0 and r.cost < 1e300:
+                r.flags |= F_COST
+            return q
+        return skip_value(b, p, e, depth + 1)
+    return skip_value(b, p, e, depth + 1)
+
+
+cdef inline int two_digits(const unsigned char *s, int *out) noexcept nogil:
+    if not (48 <= s[0] <= 57 and 48 <= s[1] <= 57):
+        return 0
+    out[0] = (s[0] - 48) * 10 + (s[1] - 48)
+    return 1
+
+
+cdef inline int64_t days_from_civil(int64_t y, int64_t m, int64_t d) noexcept nogil:
+    cdef int64_t era, yoe, doy, doe
+    if m <= 2:
+        y -= 1
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+cdef int parse_iso_ms(const unsigned char *s, Py_ssize_t n, int64_t *out) noexcept nogil:
+    """YYYY-MM-DDTHH:MM:SS[.fff…][Z|±HH:MM] -> epoch ms; 0 when it does not parse."""
+    cdef int y1, y2, mo, d, h, mi, sec, oh, om, i, ms = 0, digits = 0
+    cdef Py_ssize_t p = 19
+    cdef int64_t offset_min = 0
+    if n < 19 or s[4] != 45 or s[7] != 45 or s[10] != 84 or s[13] != 58 or s[16] != 58:
+        return 0
+    if not (two_digits(s, &y1) and two_digits(s + 2, &y2) and two_digits(s + 5, &mo)
+            and two_digits(s + 8, &d) and two_digits(s + 11, &h) and two_digits(s + 14, &mi)
+            and two_digits(s + 17, &sec)):
+        return 0
+    if mo < 1 or mo > 12 or d < 1 or d > 31 or h > 23 or mi > 59 or sec > 59:
+        return 0
+    if p < n and s[p] == 46:
+        p += 1
+        while p < n and 48 <= s[p] <= 57:
+            if digits < 3:
+                ms = ms * 10 + (s[p] - 48)
+            digits += 1
+            p += 1
+        if digits == 0:
+            return 0
+        i = digits
+        while i < 3:
+            ms *= 10
+            i += 1
+    if p < n:
+        if s[p] == 90 and p + 1 == n:
+            p += 1
+        elif (s[p] == 43 or s[p] == 45) and p + 6 == n and s[p + 3] == 58:
+            if not (two_digits(s + p + 1, &oh) and two_digits(s + p + 4, &om)):
+                return 0
+            if oh > 23 or om > 59:
+                return 0
+            offset_min = oh * 60 + om
+            if s[p] == 45:
+                offset_min = -offset_min
+            p = n
+        else:
+            return 0
+    out[0] = ((days_from_civil(y1 * 100 + y2, mo, d) * 86400 + h * 3600 + mi * 60 + sec
+               - offset_min * 60) * 1000 + ms)
+    return 1
+
+
+cdef int parse_line(const unsigned char *b, Py_ssize_t s, Py_ssize_t e, Rec *r) noexcept nogil:
+    cdef Py_ssize_t p
+    r.kind = R_OTHER
+    r.line_start = s
+    r.line_end = e
+    r.flags = 0
+    r.has_message = 0
+    r.cost = 0.0
+    r.typ.start = -1
+    r.ts.start = -1
+    r.mid.start = -1
+    r.rid.start = -1
+    r.sid.start = -1
+    r.model.start = -1
+    r.cwd.start = -1
+    reset_usage(r)
+    p = skip_ws(b, s, e)
+    if p >= e:
+        return R_MALFORMED
+    if b[p] != 123:
+        p = skip_value(b, p, e, 0)
+        if p < 0 or skip_ws(b, p, e) != e:
+            return R_MALFORMED
+        return R_OTHER
+    p = parse_object(b, p, e, r, 0, on_top)
+    if p < 0 or skip_ws(b, p, e) != e:
+        return R_MALFORMED
+    if r.kind == R_SLOW:
+        return R_SLOW
+    if not (r.typ.start >= 0 and r.typ.length == 9 and memcmp(b + r.typ.start, b"assistant", 9) == 0):
+        return R_OTHER
+    if not (r.has_message and r.has_usage):
+        return R_OTHER
+    if r.ts.start < 0 or not parse_iso_ms(b + r.ts.start, r.ts.length, &r.ts_ms):
+        return R_MALFORMED
+    if r.speed.start >= 0 and r.speed.length == 4 and memcmp(b + r.speed.start, b"fast", 4) == 0:
+        r.flags |= F_FAST
+    return R_USAGE
+
+
+cdef class _StrCache:
+    """Reuses the str of the previous record when the same bytes repeat (session, model, cwd)."""
+    cdef const unsigned char *last
+    cdef Py_ssize_t last_len
+    cdef object value
+
+    def __cinit__(self) -> None:
+        self.last = NULL
+        self.last_len = -1
+        self.value = None
+
+    cdef object get(self, const unsigned char *b, Span sp):
+        if sp.start < 0 or sp.length == 0:
+            return None
+        if (self.last != NULL and sp.length == self.last_len
+                and memcmp(self.last, b + sp.start, sp.length) == 0):
+            return self.value
+        self.value = PyUnicode_DecodeUTF8(<const char *>(b + sp.start), sp.length, "replace")
+        self.last = b + sp.start
+        self.last_len = sp.length
+        return self.value
+
+
+cdef inline int64_t _i(object v):
+    return <int64_t>v
+
+
+cdef tuple merge_pair(tuple a, tuple b):
+    """Two copies of one response (same message id and request id), a first: as the twin's."""
+    cdef int64_t ta = _i(a[7]) + _i(a[8]) + _i(a[9]) + _i(a[10]) + _i(a[11])
+    cdef int64_t tb = _i(b[7]) + _i(b[8]) + _i(b[9]) + _i(b[10]) + _i(b[11])
+    cdef tuple rep = b if tb > ta else a
+    cdef int64_t fa = _i(a[14]), fb = _i(b[14])
+    ca, cb = a[13], b[13]
+    cost = cb if ca is None else (ca if cb is None or ca >= cb else cb)
+    return (
+        a[0], rep[1], a[2], a[3], rep[4], rep[5], rep[6],
+        max(_i(a[7]), _i(b[7])), max(_i(a[8]), _i(b[8])), max(_i(a[9]), _i(b[9])),
+        max(_i(a[10]), _i(b[10])), max(_i(a[11]), _i(b[11])), max(_i(a[12]), _i(b[12])),
+        cost, ((fa & fb) & F_SIDECHAIN) | ((fa | fb) & ~F_SIDECHAIN),
+    )
+
+
+cdef inline void append_merged(list out, tuple rec):
+    cdef tuple last
+    cdef Py_ssize_t n = len(out)
+    if n and rec[2] is not None and rec[3] is not None:
+        last = <tuple>out[n - 1]
+        if last[2] == rec[2] and last[3] == rec[3]:
+            out[n - 1] = merge_pair(last, rec)
+            return
+    out.append(rec)
+
+
+cdef inline object span_str(const unsigned char *b, Span sp):
+    if sp.start < 0 or sp.length == 0:
+        return None
+    return PyUnicode_DecodeUTF8(<const char *>(b + sp.start), sp.length, "replace")
+
+
+def scan(const unsigned char[::1] buf, Py_ssize_t start):
+    """Scan buf[start:] for usage lines.
+
+    Returns (records, end, malformed): records as tokline._scan_py documents, end = the
+    offset just past the last complete line (an incomplete last line is not consumed),
+    malformed = candidate lines that were not valid JSON or had a bad timestamp.
+    """
+    cdef Py_ssize_t n = buf.shape[0]
+    cdef const unsigned char *b
+    cdef const unsigned char *nl
+    cdef const unsigned char *u
+    cdef Py_ssize_t limit, pos, ls, le
+    cdef Rec *recs = NULL
+    cdef Rec *grown
+    cdef Py_ssize_t count = 0, cap = 0, i
+    cdef Py_ssize_t malformed = 0
+    cdef int res
+    cdef bint oom = 0
+    cdef Rec *r
+    cdef list out = []
+    cdef _StrCache sids, models, cwds
+    cdef int64_t cc5m, cc1h
+    if start < 0 or start > n:
+        raise ValueError("start offset outside the buffer")
+    if n == start:
+        return out, start, 0
+    b = &buf[0]
+    with nogil:
+        nl = tl_memrchr(b + start, 10, n - start)
+        limit = (nl - b) + 1 if nl != NULL else start
+        pos = start
+        while pos < limit:
+            u = tl_find_usage(b + pos, limit - pos)
+            if u == NULL:
+                break
+            nl = <const unsigned char *>memchr(u, 10, limit - (u - b))
+            le = nl - b
+            nl = tl_memrchr(b + pos, 10, u - (b + pos))
+            ls = (nl - b) + 1 if nl != NULL else pos
+            pos = le + 1
+            if count == cap:
+                cap = cap * 2 if cap else 256
+                grown = <Rec *>realloc(recs, cap * sizeof(Rec))
+                if grown == NULL:
+                    oom = 1
+                    break
+                recs = grown
+            res = parse_line(b, ls, le, &recs[count])
+            if res == R_MALFORMED:
+                malformed += 1
+            elif res == R_USAGE or res == R_SLOW:
+                recs[count].kind = res
+                count += 1
+    try:
+        if oom:
+            raise MemoryError()
+        sids = _StrCache()
+        models = _StrCache()
+        cwds = _StrCache()
+        for i in range(count):
+            r = &recs[i]
+            if r.kind == R_SLOW:
+                rec = decode_slow_line(bytes(buf[r.line_start:r.line_end]), r.line_start)
+                if rec is None:
+                    continue
+                if rec is False:
+                    malformed += 1
+                    continue
+                append_merged(out, rec)
+                continue
+            if r.flags & F_SPLIT:
+                cc5m = r.cc5m
+                cc1h = r.cc1h
+            else:
+                cc5m = r.cc_total
+                cc1h = 0
+            append_merged(out, (
+                r.line_start, r.ts_ms, span_str(b, r.mid), span_str(b, r.rid),
+                sids.get(b, r.sid), models.get(b, r.model), cwds.get(b, r.cwd),
+                r.input, r.output, cc5m, cc1h, r.cache_read, r.web_search,
+                r.cost if r.flags & F_COST else None, r.flags & PUBLIC_FLAGS,
+            ))
+    finally:
+        free(recs)
+    return out, limit, malformed

@@ -1,0 +1,213 @@
+"""Pure-Python twin of the compiled scanner (ext/_scan.pyx): same signature, same results.
+
+``scan(buf, start) -> (records, end, malformed)``
+
+* ``buf`` is anything with ``find``/``rfind`` and slicing to bytes: an ``mmap`` or ``bytes``.
+* ``records`` is a list of tuples, one per usage line, in file order::
+
+      (line_offset, ts_ms, message_id, request_id, session_id, model, cwd,
+       input, output, cache_5m, cache_1h, cache_read, web_search, cost_usd, flags)
+
+  Strings are ``None`` when absent or empty.  ``cache_5m``/``cache_1h`` come from
+  ``usage.cache_creation`` when that object is present, else all of
+  ``cache_creation_input_tokens`` counts as 5-minute writes.  Token counts are
+  truncated to integers and clamped to ``[0, 2**53]``.  ``cost_usd`` is the line's
+  ``costUSD`` or ``None``.  ``flags``: ``F_SIDECHAIN | F_FAST | F_API_ERROR``.
+  Consecutive records of one response (same message id and request id, as a
+  streamed message writes one line per content block) are merged into one by
+  ``merge_pair``; the ledger applies the same rule across files and refreshes.
+* ``end`` is the offset just past the last complete line; an incomplete last line is
+  left for the next scan.
+* ``malformed`` counts candidate lines that are not valid JSON or carry no valid
+  timestamp.
+
+A candidate line contains the bytes ``"usage":{`` (Claude Code writes compact JSON);
+it counts when its top-level ``type`` is ``"assistant"`` and ``message.usage`` is an
+object.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+Record = tuple[
+    int, int, "str | None", "str | None", "str | None", "str | None", "str | None",
+    int, int, int, int, int, int, "float | None", int,
+]
+
+NEEDLE = b'"usage":{'
+F_SIDECHAIN = 1
+F_FAST = 4
+F_API_ERROR = 16
+TOKEN_CAP = 2**53
+
+_ISO = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})?",
+    re.ASCII,
+)
+
+
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    y -= m <= 2
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def parse_iso_ms(text: str) -> int | None:
+    """Epoch milliseconds of ``YYYY-MM-DDTHH:MM:SS[.f…][Z|±HH:MM]`` (no zone = UTC)."""
+    m = _ISO.fullmatch(text)
+    if m is None:
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+    if not (1 <= month <= 12 and 1 <= day <= 31 and hour <= 23 and minute <= 59 and second <= 59):
+        return None
+    fraction = m.group(7)
+    ms = int((fraction[:3]).ljust(3, "0")) if fraction else 0
+    zone = m.group(8)
+    offset_min = 0
+    if zone and zone != "Z":
+        oh, om = int(zone[1:3]), int(zone[4:6])
+        if oh > 23 or om > 59:
+            return None
+        offset_min = (oh * 60 + om) * (-1 if zone[0] == "-" else 1)
+    seconds = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
+    return (seconds - offset_min * 60) * 1000 + ms
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"not JSON: {name}")
+
+
+def _tokens(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0
+    if isinstance(value, float):
+        if value != value or value <= 0:
+            return 0
+        if value >= TOKEN_CAP:
+            return TOKEN_CAP
+        return int(value)
+    return min(max(value, 0), TOKEN_CAP)
+
+
+def _text(value: object) -> str | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates from \ud800-style escapes
+        return value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
+def _cost(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        cost = float(value)
+    except OverflowError:
+        return None
+    if cost != cost or cost < 0 or cost >= 1e300:
+        return None
+    return cost
+
+
+def decode_slow_line(line: bytes, offset: int) -> Record | None | bool:
+    """Parse one candidate line with json.loads: a record, None (not usage) or False (malformed)."""
+    try:
+        obj = json.loads(line.decode("utf-8", "replace"), strict=False,
+                         parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return False
+    if not isinstance(obj, dict) or obj.get("type") != "assistant":
+        return None
+    message = obj.get("message")
+    if not isinstance(message, dict):
+        return None
+    usage = message.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    stamp = obj.get("timestamp")
+    ts_ms = parse_iso_ms(stamp) if isinstance(stamp, str) else None
+    if ts_ms is None:
+        return False
+    split = usage.get("cache_creation")
+    if isinstance(split, dict):
+        cache_5m = _tokens(split.get("ephemeral_5m_input_tokens"))
+        cache_1h = _tokens(split.get("ephemeral_1h_input_tokens"))
+    else:
+        cache_5m = _tokens(usage.get("cache_creation_input_tokens"))
+        cache_1h = 0
+    tools = usage.get("server_tool_use")
+    web_search = _tokens(tools.get("web_search_requests")) if isinstance(tools, dict) else 0
+    flags = 0
+    if obj.get("isSidechain") is True:
+        flags |= F_SIDECHAIN
+    if usage.get("speed") == "fast":
+        flags |= F_FAST
+    if obj.get("isApiErrorMessage") is True:
+        flags |= F_API_ERROR
+    return (
+        offset, ts_ms, _text(message.get("id")), _text(obj.get("requestId")),
+        _text(obj.get("sessionId")), _text(message.get("model")), _text(obj.get("cwd")),
+        _tokens(usage.get("input_tokens")), _tokens(usage.get("output_tokens")),
+        cache_5m, cache_1h, _tokens(usage.get("cache_read_input_tokens")), web_search,
+        _cost(obj.get("costUSD")), flags,
+    )
+
+
+def merge_pair(a: Record, b: Record) -> Record:
+    """Two copies of one response, ``a`` first: per-field maximum; time, session, model and
+    cwd of the copy with the larger token total (the first on ties); a sidechain only if
+    both are; other flags accumulate; the larger costUSD."""
+    total_a = a[7] + a[8] + a[9] + a[10] + a[11]
+    total_b = b[7] + b[8] + b[9] + b[10] + b[11]
+    rep = b if total_b > total_a else a
+    cost_a, cost_b = a[13], b[13]
+    cost = cost_b if cost_a is None else (cost_a if cost_b is None or cost_a >= cost_b else cost_b)
+    flags = ((a[14] & b[14]) & F_SIDECHAIN) | ((a[14] | b[14]) & ~F_SIDECHAIN)
+    return (
+        a[0], rep[1], a[2], a[3], rep[4], rep[5], rep[6],
+        max(a[7], b[7]), max(a[8], b[8]), max(a[9], b[9]), max(a[10], b[10]),
+        max(a[11], b[11]), max(a[12], b[12]), cost, flags,
+    )
+
+
+def _append_merged(records: list[Record], record: Record) -> None:
+    if records and record[2] is not None and record[3] is not None:
+        last = records[-1]
+        if last[2] == record[2] and last[3] == record[3]:
+            records[-1] = merge_pair(last, record)
+            return
+    records.append(record)
+
+
+def scan(buf: bytes, start: int) -> tuple[list[Record], int, int]:
+    """The twin of ``tokline._scan.scan``; see the module docstring."""
+    size = len(buf)
+    if start < 0 or start > size:
+        raise ValueError("start offset outside the buffer")
+    end = buf.rfind(b"\n", start) + 1
+    if end <= start:
+        return [], start, 0
+    records: list[Record] = []
+    malformed = 0
+    pos = start
+    while pos < end:
+        hit = buf.find(NEEDLE, pos, end)
+        if hit < 0:
+            break
+        line_end = buf.find(b"\n", hit, end)
+        line_start = buf.rfind(b"\n", pos, hit) + 1 or pos
+        line_start = max(line_start, pos)
+        pos = line_end + 1
+        record = decode_slow_line(buf[line_start:line_end], line_start)
+        if record is False:
+            malformed += 1
+        elif record is not None:
+            _append_merged(records, record)  # type: ignore[arg-type]
+    return records, end, malformed

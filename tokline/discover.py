@@ -1,0 +1,36 @@
+"""Find log files under a set of roots, reporting unreadable directories once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Found:
+    files: dict[str, os.stat_result] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def walk(roots: Iterable[str], suffix: str, found: Found | None = None) -> Found:
+    """Every regular file ending in ``suffix`` below ``roots`` (symlinked dirs not followed)."""
+    found = found if found is not None else Found()
+    stack = [r for r in roots]
+    while stack:
+        directory = stack.pop()
+        try:
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                        elif entry.name.endswith(suffix) and entry.is_file():
+                            found.files[entry.path] = entry.stat()
+                    except OSError as exc:
+                        found.problems.append(f"cannot read {entry.path}: {exc.strerror}")
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            found.problems.append(f"cannot read {directory}: {exc.strerror}")
+    return found

@@ -1,0 +1,293 @@
+"""The ledger: a SQLite database of scanned files and deduplicated usage rows.
+
+Per file it remembers identity (device, inode), size, mtime, a fingerprint of its
+first bytes and the offset of the last complete line consumed, so a refresh reads
+only new bytes.  Usage rows are keyed by their dedup key (formats.md §1.7) and
+merged per field by maximum, so a streamed message seen again in a later refresh
+or in another file updates its one row.  Rows stay after their log files vanish.
+
+One refresh is one ``BEGIN IMMEDIATE`` transaction: a second process waits for the
+write lock and then sees the offsets the first one committed, so nothing is
+counted twice, and a crash rolls back to the last committed state.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tokline.errors import LedgerError
+
+SCHEMA_VERSION = 1
+
+# usage.flags bits; the scanner's flags (sidechain, fast, API error) plus our own.
+F_SIDECHAIN = 1
+F_FAST = 4
+F_API_ERROR = 16
+F_SHADOWED = 32  # a sidechain replay of a main-conversation response (formats.md §1.6 #3)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files(
+    path TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    dev INTEGER NOT NULL,
+    ino INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    head_len INTEGER NOT NULL,
+    head_crc INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    malformed INTEGER NOT NULL DEFAULT 0,
+    state TEXT
+);
+CREATE TABLE IF NOT EXISTS contexts(
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    project TEXT NOT NULL,
+    model TEXT NOT NULL,
+    UNIQUE(source, session_id, project, model)
+);
+CREATE TABLE IF NOT EXISTS usage(
+    key TEXT PRIMARY KEY,
+    ts_ms INTEGER NOT NULL,
+    ctx INTEGER NOT NULL,
+    input INTEGER NOT NULL,
+    output INTEGER NOT NULL,
+    cache_5m INTEGER NOT NULL,
+    cache_1h INTEGER NOT NULL,
+    cache_read INTEGER NOT NULL,
+    web_search INTEGER NOT NULL,
+    cost_usd REAL,
+    flags INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS usage_ts ON usage(ts_ms);
+"""
+
+# Per-field maximum; timestamp and context follow the copy with the larger total
+# (the final line of a streamed response), the first copy on ties.  A row stays a
+# sidechain only if every copy was one; the other flags accumulate.
+_UPSERT = """
+INSERT INTO usage VALUES (?,?,?,?,?,?,?,?,?,?,?)
+ON CONFLICT(key) DO UPDATE SET
+    ts_ms = CASE WHEN excluded.input + excluded.output + excluded.cache_5m + excluded.cache_1h
+                      + excluded.cache_read > input + output + cache_5m + cache_1h + cache_read
+                 THEN excluded.ts_ms ELSE ts_ms END,
+    ctx = CASE WHEN excluded.input + excluded.output + excluded.cache_5m + excluded.cache_1h
+                    + excluded.cache_read > input + output + cache_5m + cache_1h + cache_read
+               THEN excluded.ctx ELSE ctx END,
+    input = max(input, excluded.input),
+    output = max(output, excluded.output),
+    cache_5m = max(cache_5m, excluded.cache_5m),
+    cache_1h = max(cache_1h, excluded.cache_1h),
+    cache_read = max(cache_read, excluded.cache_read),
+    web_search = max(web_search, excluded.web_search),
+    cost_usd = coalesce(max(cost_usd, excluded.cost_usd), cost_usd, excluded.cost_usd),
+    flags = ((flags & excluded.flags) & 1) | ((flags | excluded.flags) & ~1)
+"""
+
+UsageRow = tuple[str, int, int, int, int, int, int, int, int, "float | None", int]
+
+
+@dataclass
+class FileState:
+    path: str
+    source: str
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    head_len: int
+    head_crc: int
+    offset: int
+    malformed: int = 0
+    state: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredUsage:
+    """One deduplicated usage row joined with its context, as reports read it."""
+
+    ts_ms: int
+    source: str
+    session_id: str
+    project: str
+    model: str
+    input: int
+    output: int
+    cache_5m: int
+    cache_1h: int
+    cache_read: int
+    web_search: int
+    cost_usd: float | None
+    flags: int
+
+
+def _corrupt(path: Path, exc: Exception) -> LedgerError:
+    return LedgerError(
+        f"the ledger {path} is unreadable ({exc}); rebuild it with `tokline scan --rebuild` "
+        "(history of logs that no longer exist will be lost)"
+    )
+
+
+class Ledger:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            self.db = sqlite3.connect(str(path), timeout=60.0, isolation_level=None)
+            path.chmod(0o600)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise _corrupt(path, exc) from None
+        self._contexts: dict[tuple[str, str, str, str], int] | None = None
+        self._next_context = 1
+        self._new_contexts: list[tuple[int, str, str, str, str]] = []
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        row = None
+        try:
+            row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+        if row is None:
+            self.db.executescript(_SCHEMA)
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+            )
+        elif int(row[0]) != SCHEMA_VERSION:
+            raise LedgerError(
+                f"the ledger {self.path} has schema {row[0]}, this tokline reads {SCHEMA_VERSION}; "
+                "rebuild it with `tokline scan --rebuild`"
+            )
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """One transaction holding the write lock; rolled back on any error."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise _corrupt(self.path, exc) from None
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # files ---------------------------------------------------------------------------
+    def file_states(self, source: str | None = None) -> dict[str, FileState]:
+        sql = "SELECT * FROM files" + (" WHERE source = ?" if source else "")
+        cur = self.db.execute(sql, (source,) if source else ())
+        return {row[0]: FileState(*row) for row in cur}
+
+    def save_files(self, states: Iterable[FileState]) -> None:
+        self.db.executemany(
+            "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (s.path, s.source, s.dev, s.ino, s.size, s.mtime_ns, s.head_len, s.head_crc,
+                 s.offset, s.malformed, s.state)
+                for s in states
+            ],
+        )
+
+    # usage ---------------------------------------------------------------------------
+    def context_id(self, source: str, session_id: str, project: str, model: str) -> int:
+        """Id of a (source, session, project, model) context; new ones are written by
+        ``upsert_usage``.  Only call inside ``write()``: ids are handed out under its lock."""
+        if self._contexts is None:
+            self._contexts = {
+                (row[1], row[2], row[3], row[4]): row[0]
+                for row in self.db.execute("SELECT * FROM contexts")
+            }
+            self._next_context = max(self._contexts.values(), default=0) + 1
+        key = (source, session_id, project, model)
+        found = self._contexts.get(key)
+        if found is None:
+            found = self._contexts[key] = self._next_context
+            self._next_context += 1
+            self._new_contexts.append((found, *key))
+        return found
+
+    def forget_context_cache(self) -> None:
+        """Call after a rolled-back transaction: ids handed out in it no longer exist."""
+        self._contexts = None
+        self._new_contexts.clear()
+
+    def upsert_usage(self, rows: list[UsageRow]) -> None:
+        """Insert or merge rows, in order: copies merge first-to-last."""
+        if self._new_contexts:
+            self.db.executemany("INSERT INTO contexts VALUES (?,?,?,?,?)", self._new_contexts)
+            self._new_contexts.clear()
+        self.db.executemany(_UPSERT, rows)
+
+    def shadow_sidechain_replays(self, message_ids: Iterable[str]) -> None:
+        """Mark sidechain rows that replay a main-conversation response with another requestId."""
+        self.db.executemany(
+            """UPDATE usage SET flags = flags | 32
+               WHERE key >= ?1 || char(31) AND key < ?1 || char(32) AND flags & 1
+                 AND EXISTS (SELECT 1 FROM usage m WHERE m.key >= ?1 || char(31)
+                             AND m.key < ?1 || char(32) AND (m.flags & 1) = 0)""",
+            ((mid,) for mid in message_ids),
+        )
+
+    def usage(self, since_ms: int | None = None, until_ms: int | None = None,
+              sources: Iterable[str] | None = None) -> Iterator[StoredUsage]:
+        where = ["(u.flags & 32) = 0"]
+        args: list[object] = []
+        if since_ms is not None:
+            where.append("u.ts_ms >= ?")
+            args.append(since_ms)
+        if until_ms is not None:
+            where.append("u.ts_ms < ?")
+            args.append(until_ms)
+        wanted = list(sources or [])
+        if wanted:
+            where.append(f"c.source IN ({','.join('?' * len(wanted))})")
+            args.extend(wanted)
+        sql = (
+            "SELECT u.ts_ms, c.source, c.session_id, c.project, c.model, u.input, u.output,"
+            " u.cache_5m, u.cache_1h, u.cache_read, u.web_search, u.cost_usd, u.flags"
+            " FROM usage u JOIN contexts c ON c.id = u.ctx WHERE " + " AND ".join(where)
+            + " ORDER BY u.ts_ms"
+        )
+        try:
+            for row in self.db.execute(sql, args):
+                yield StoredUsage(*row)
+        except sqlite3.DatabaseError as exc:
+            raise _corrupt(self.path, exc) from None
+
+    def counts(self) -> dict[str, int]:
+        files, malformed = self.db.execute(
+            "SELECT count(*), coalesce(sum(malformed), 0) FROM files"
+        ).fetchone()
+        (rows,) = self.db.execute("SELECT count(*) FROM usage").fetchone()
+        return {"files": files, "malformed_lines": malformed, "usage_rows": rows}
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000

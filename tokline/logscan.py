@@ -1,0 +1,84 @@
+"""Map append-only log files and run the scanner over the bytes added since last time."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import zlib
+from dataclasses import dataclass
+
+from tokline._scan_py import Record
+from tokline._speedups import ScanFn
+from tokline.ledger import FileState
+
+HEAD_BYTES = 4096
+WINDOW_BYTES = 32 << 20  # mapped at a time: bounds resident memory on huge files
+
+
+@dataclass
+class FileScan:
+    """What one file contributed in one refresh."""
+
+    state: FileState
+    records: list[Record]
+    rescanned: bool  # scanned from 0 because the file was rewritten, truncated or replaced
+    scanned_bytes: int
+
+
+def _head_crc(fd: int, length: int) -> int:
+    return zlib.crc32(os.pread(fd, length, 0)) if length else 0
+
+
+def _scan_range(fd: int, start: int, size: int, scan: ScanFn) -> tuple[list[Record], int, int]:
+    records: list[Record] = []
+    malformed = 0
+    pos = start
+    window = WINDOW_BYTES
+    while pos < size:
+        base = pos - pos % mmap.ALLOCATIONGRANULARITY
+        length = min(size - base, window)
+        with mmap.mmap(fd, length, offset=base, access=mmap.ACCESS_READ) as mapped:
+            found, end, bad = scan(mapped, pos - base)
+        if base:
+            found = [(r[0] + base, *r[1:]) for r in found]  # type: ignore[misc]
+        records.extend(found)
+        malformed += bad
+        if base + end > pos:
+            pos = base + end
+            window = WINDOW_BYTES
+        elif base + length >= size:
+            break  # only an incomplete last line is left
+        else:
+            window *= 2  # one line longer than the window
+    return records, pos, malformed
+
+
+def scan_file(path: str, source: str, st: os.stat_result, known: FileState | None,
+              scan: ScanFn) -> FileScan:
+    """Scan what is new in ``path``; a rewritten or replaced file is read again from 0."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        start = 0
+        if known is not None and (known.dev, known.ino) == (st.st_dev, st.st_ino) \
+                and st.st_size >= known.offset and known.head_len <= st.st_size \
+                and _head_crc(fd, known.head_len) == known.head_crc:
+            start = known.offset
+        rescanned = known is not None and start == 0 and known.offset > 0
+        records, end, malformed = _scan_range(fd, start, st.st_size, scan)
+        head_len = min(end, HEAD_BYTES)
+        head_crc = _head_crc(fd, head_len)
+    finally:
+        os.close(fd)
+    previous_malformed = known.malformed if known is not None and not rescanned else 0
+    state = FileState(
+        path=path, source=source, dev=st.st_dev, ino=st.st_ino, size=st.st_size,
+        mtime_ns=st.st_mtime_ns, head_len=head_len, head_crc=head_crc, offset=end,
+        malformed=previous_malformed + malformed,
+        state=known.state if known is not None and not rescanned else None,
+    )
+    return FileScan(state, records, rescanned, st.st_size - start)
+
+
+def unchanged(known: FileState | None, st: os.stat_result) -> bool:
+    return known is not None and (known.dev, known.ino, known.size, known.mtime_ns) == (
+        st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)

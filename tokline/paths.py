@@ -1,0 +1,45 @@
+"""Where tokline keeps its files (XDG base directories, via xdg-base-dirs).
+
+The fast status path must not import pathlib-based helpers, so ``fastpaths`` mirrors
+``snapshot_path`` with os.environ alone; tests/test_paths.py keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from xdg_base_dirs import xdg_config_home, xdg_data_home, xdg_state_home
+
+APP = "tokline"
+
+
+def config_dir() -> Path:
+    return xdg_config_home() / APP
+
+
+def data_dir() -> Path:
+    return xdg_data_home() / APP
+
+
+def state_dir() -> Path:
+    return xdg_state_home() / APP
+
+
+def config_file() -> Path:
+    override = os.environ.get("TOKLINE_CONFIG")
+    return Path(override) if override else config_dir() / "config.toml"
+
+
+def ledger_file() -> Path:
+    override = os.environ.get("TOKLINE_LEDGER")
+    return Path(override) if override else data_dir() / "ledger.sqlite3"
+
+
+def snapshot_file() -> Path:
+    return state_dir() / "snapshot.json"
+
+
+def ensure_private_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path

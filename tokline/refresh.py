@@ -1,0 +1,115 @@
+"""Bring the ledger up to date with the logs on disk: one transaction per refresh."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from tokline import discover, logscan
+from tokline._speedups import USE_EXTENSIONS, scan
+from tokline.ledger import FileState, Ledger, UsageRow
+from tokline.sources import claude
+
+BATCH_FILES = 32  # files in flight at once: bounds memory on a cold scan of a large history
+FLUSH_ROWS = 4_000  # rows held before they are written: inserts overlap the scanning threads
+
+
+@dataclass
+class RefreshReport:
+    files_seen: int = 0
+    files_scanned: int = 0
+    files_rescanned: int = 0
+    bytes_scanned: int = 0
+    records: int = 0
+    malformed: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.files_scanned > 0
+
+
+Progress = Callable[[int, int], None]  # (bytes done, bytes total)
+
+
+def _batches(items: list[tuple[str, os.stat_result, FileState | None]], size: int
+             ) -> Iterator[list[tuple[str, os.stat_result, FileState | None]]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def refresh(ledger: Ledger, env: dict[str, str] | None = None,
+            progress: Progress | None = None) -> RefreshReport:
+    report = RefreshReport()
+    found = discover.walk(claude.roots(env), ".jsonl")
+    report.problems.extend(found.problems)
+    report.files_seen = len(found.files)
+    try:
+        with ledger.write():
+            _ingest(ledger, found, report, progress)
+    except BaseException:
+        ledger.forget_context_cache()
+        raise
+    return report
+
+
+def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,
+            progress: Progress | None) -> None:
+    known = ledger.file_states(claude.NAME)
+    had_rows = bool(known)
+    work = [
+        (path, st, known.get(path))
+        for path, st in sorted(found.files.items())
+        if not logscan.unchanged(known.get(path), st)
+    ]
+    if not work:
+        return
+    total_bytes = sum(st.st_size - (k.offset if k else 0) for _, st, k in work)
+    done_bytes = 0
+    sidechain_ids: set[str] = set()
+    main_ids: set[str] = set()
+    pending: list[UsageRow] = []
+
+    def one(item: tuple[str, os.stat_result, FileState | None]) -> logscan.FileScan | str:
+        path, st, prior = item
+        try:
+            return logscan.scan_file(path, claude.NAME, st, prior, scan)
+        except OSError as exc:
+            return f"cannot read {path}: {exc.strerror}"
+
+    workers = 2 if USE_EXTENSIONS and len(work) > 1 else 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for batch in _batches(work, BATCH_FILES):
+            states: list[FileState] = []
+            for result in pool.map(one, batch):
+                if isinstance(result, str):
+                    report.problems.append(result)
+                    continue
+                pending.extend(claude.usage_rows(result.records, result.state.path,
+                                                 ledger.context_id, sidechain_ids, main_ids))
+                states.append(result.state)
+                report.files_scanned += 1
+                report.files_rescanned += result.rescanned
+                report.bytes_scanned += result.scanned_bytes
+                report.records += len(result.records)
+                report.malformed += result.state.malformed - (
+                    0 if result.rescanned or result.state.path not in known
+                    else known[result.state.path].malformed)
+                done_bytes += result.scanned_bytes
+            if len(pending) >= FLUSH_ROWS:
+                ledger.upsert_usage(pending)
+                pending = []
+            ledger.save_files(states)
+            if progress is not None:
+                progress(done_bytes, total_bytes)
+    ledger.upsert_usage(pending)
+    # A main-conversation row that arrives after its sidechain replay must shadow it too.
+    ledger.shadow_sidechain_replays(sidechain_ids | (main_ids if had_rows else set()))
+
+
+def print_problems(report: RefreshReport) -> None:
+    for problem in report.problems:
+        print(f"tokline: {problem}", file=sys.stderr)

@@ -1,0 +1,78 @@
+"""Claude Code: ``projects/**/*.jsonl`` under each config root (formats.md §1).
+
+Dedup key (§1.7): (message.id, requestId) across all files; (sessionId, message.id)
+when requestId is missing; a line without message.id is its own entry.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+
+from tokline._scan_py import Record
+from tokline.ledger import F_SIDECHAIN, UsageRow
+
+NAME = "claude"
+SYNTHETIC_MODEL = "<synthetic>"
+
+
+def roots(env: Mapping[str, str] | None = None) -> list[str]:
+    """``projects`` directories: CLAUDE_CONFIG_DIR (comma separated) or both defaults."""
+    env = os.environ if env is None else env
+    home = env.get("HOME") or os.path.expanduser("~")
+    configured = env.get("CLAUDE_CONFIG_DIR", "").strip()
+    if configured:
+        candidates = [os.path.expanduser(p.strip()) for p in configured.split(",") if p.strip()]
+    else:
+        xdg = env.get("XDG_CONFIG_HOME") or ""
+        xdg_base = xdg if os.path.isabs(xdg) else os.path.join(home, ".config")
+        candidates = [os.path.join(xdg_base, "claude"), os.path.join(home, ".claude")]
+    found: list[str] = []
+    for candidate in candidates:
+        if os.path.basename(os.path.normpath(candidate)) == "projects" and os.path.isdir(candidate):
+            projects = candidate
+        else:
+            projects = os.path.join(candidate, "projects")
+        real = os.path.realpath(projects)
+        if os.path.isdir(projects) and real not in {os.path.realpath(f) for f in found}:
+            found.append(projects)
+    return found
+
+
+def file_identity(path: str) -> tuple[str, str]:
+    """(session id, project dir name) implied by a file's place, for lines that lack them."""
+    parts = path.replace(os.sep, "/").split("/")
+    stem = parts[-1].rsplit(".", 1)[0]
+    if len(parts) >= 4 and parts[-2] == "subagents":
+        return parts[-3], parts[-4]
+    return stem, parts[-2] if len(parts) >= 2 else ""
+
+
+ContextFn = Callable[[str, str, str, str], int]
+
+
+def usage_rows(records: list[Record], path: str, context_id: ContextFn,
+               sidechain_ids: set[str], main_ids: set[str]) -> list[UsageRow]:
+    """Ledger rows for the records of one file; collects message ids for the sidechain rule."""
+    session_default, project_default = file_identity(path)
+    contexts: dict[tuple[str | None, str | None, str | None], int] = {}
+    rows: list[UsageRow] = []
+    append = rows.append
+    for (offset, ts_ms, mid, rid, sid, model, cwd, inp, out, c5m, c1h, cread, web, cost,
+         flags) in records:
+        if mid is not None and rid is not None:
+            key = mid + "\x1f" + rid
+            if flags & F_SIDECHAIN:
+                sidechain_ids.add(mid)
+            else:
+                main_ids.add(mid)
+        elif mid is not None:
+            key = "\x1e" + (sid or session_default) + "\x1f" + mid
+        else:
+            key = "\x1d" + path + "\x1f" + str(offset)
+        ctx = contexts.get((sid, cwd, model))
+        if ctx is None:
+            ctx = contexts[(sid, cwd, model)] = context_id(
+                NAME, sid or session_default, cwd or project_default, model or "unknown")
+        append((key, ts_ms, ctx, inp, out, c5m, c1h, cread, web, cost, flags))
+    return rows
