@@ -1,0 +1,3 @@
+from tokline.cli import main
+
+raise SystemExit(main())

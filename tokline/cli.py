@@ -1,0 +1,64 @@
+"""``tokline`` entry point: a lazy command table, so each command imports only what it uses."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+# name -> (module, one-line help); modules are imported only when their command runs.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "daily": ("tokline.commands.report", "tokens and cost per local day"),
+    "weekly": ("tokline.commands.report", "tokens and cost per week"),
+    "monthly": ("tokline.commands.report", "tokens and cost per month"),
+    "session": ("tokline.commands.report", "tokens and cost per session"),
+    "projects": ("tokline.commands.report", "tokens and cost per project"),
+    "models": ("tokline.commands.report", "tokens and cost per model"),
+    "blocks": ("tokline.commands.report", "5-hour blocks with burn rate and projection"),
+    "scan": ("tokline.commands.scan", "bring the ledger up to date now"),
+    "pricing": ("tokline.commands.pricing", "show or update the price table"),
+    "doctor": ("tokline.commands.doctor", "paths, ledger health and problems seen"),
+    "demo": ("tokline.commands.demo", "show every view on a bundled sample history"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: tokline COMMAND [options]", "", "commands:"]
+    lines += [f"  {name:<10} {text}" for name, (_, text) in COMMANDS.items()]
+    lines += ["", "Run `tokline COMMAND --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    if args[0] in ("-V", "--version"):
+        from tokline._version import __version__  # noqa: PLC0415
+
+        print(f"tokline {__version__}")
+        return 0
+    name = args[0]
+    entry = COMMANDS.get(name)
+    if entry is None:
+        print(f"tokline: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    from importlib import import_module  # noqa: PLC0415
+
+    from tokline.errors import ToklineError  # noqa: PLC0415
+
+    module = import_module(entry[0])
+    try:
+        code: int = module.run(name, args[1:])
+        return code
+    except ToklineError as exc:
+        print(f"tokline: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

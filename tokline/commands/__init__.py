@@ -1,0 +1,1 @@
+"""One module per command, imported on demand by tokline.cli."""

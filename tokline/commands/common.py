@@ -1,0 +1,96 @@
+"""Pieces the slow commands share: config, ledger, refresh, prices, dates."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from dataclasses import dataclass
+
+from tokline import config as config_mod
+from tokline import paths
+from tokline.errors import ToklineError
+from tokline.ledger import Ledger
+from tokline.pricing import PriceBook, bundled_table
+from tokline.refresh import RefreshReport, print_problems, refresh
+from tokline.summary import Calendar, Coster, resolve_zone
+
+
+@dataclass
+class Context:
+    config: config_mod.Config
+    ledger: Ledger
+    calendar: Calendar
+    coster: Coster
+
+
+def updated_prices_file() -> str:
+    return str(paths.data_dir() / "prices.json")
+
+
+def price_book(cfg: config_mod.Config) -> PriceBook:
+    table = bundled_table()
+    try:
+        with open(updated_prices_file(), encoding="utf-8") as fh:
+            table = json.load(fh)["models"]
+    except (OSError, ValueError, KeyError):
+        pass  # no update fetched yet, or an unreadable one: the bundled table stands
+    return PriceBook(table, cfg.price_overrides)
+
+
+def parse_day(text: str, option: str) -> dt.date:
+    for fmt in ("%Y-%m-%d", "%Y%m%d"):
+        try:
+            return dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise ToklineError(f"{option} {text!r}: expected a date like 2026-11-23")
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--since", metavar="DATE", help="first local day to include")
+    parser.add_argument("--until", metavar="DATE", help="last local day to include")
+    parser.add_argument("--tz", metavar="ZONE", help="IANA time zone (default: config, system)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--offline", action="store_true",
+                        help="report from the ledger as it is, without scanning logs first")
+
+
+def open_context(tz: str | None = None, do_refresh: bool = True, quiet: bool = False) -> Context:
+    cfg = config_mod.load()
+    zone_name = tz if tz is not None else cfg.timezone
+    try:
+        zone = resolve_zone(zone_name)
+    except (KeyError, ValueError):
+        raise ToklineError(f"unknown time zone {zone_name!r}") from None
+    ledger = Ledger(paths.ledger_file())
+    if do_refresh:
+        report = refresh_ledger(ledger, quiet=quiet)
+        print_problems(report)
+    return Context(cfg, ledger, Calendar(zone, cfg.week_start), Coster(price_book(cfg),
+                                                                        cfg.cost_mode))
+
+
+def refresh_ledger(ledger: Ledger, quiet: bool = False) -> RefreshReport:
+    show = not quiet and sys.stderr.isatty()
+    drawn = False
+
+    def progress(done: int, total: int) -> None:
+        nonlocal drawn
+        if total >= 64 << 20:
+            pct = 100 * done // max(total, 1)
+            sys.stderr.write(f"\rtokline: scanning logs {pct:3d}%  {done >> 20}/{total >> 20} MiB")
+            sys.stderr.flush()
+            drawn = True
+
+    report = refresh(ledger, dict(os.environ), progress if show else None)
+    if drawn:
+        sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
+    return report
+
+
+def money(cost: float, unpriced: bool) -> str:
+    return f"${cost:,.2f}" + ("+?" if unpriced else "")

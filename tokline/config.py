@@ -1,0 +1,130 @@
+"""``config.toml``: every setting has a default; a bad value is a one-line error naming its key.
+
+Prices in ``[pricing.overrides."MODEL"]`` are USD per million tokens, as price lists
+show them: ``input``, ``output``, ``cache_write_5m``, ``cache_write_1h``, ``cache_read``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tokline.errors import ConfigError
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+COST_MODES = ("auto", "calculate", "display")
+DEFAULT_PRICING_URL = (
+    "https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json"
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    timezone: str = ""  # IANA zone; empty means the system zone
+    week_start: int = 0  # 0 = Monday
+    cost_mode: str = "auto"
+    block_hours: int = 5
+    pricing_url: str = DEFAULT_PRICING_URL
+    pricing_ttl_hours: float = 24.0
+    price_overrides: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    source_file: str | None = None
+
+
+def _load_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib  # noqa: PLC0415 - only commands that read config pay for it
+    else:
+        import tomli as tomllib  # noqa: PLC0415
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+
+
+def _want(table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    value = table[key]
+    if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise ConfigError(f"config {where}{key}: expected {names}, got {value!r}")
+    return value
+
+
+def parse(data: Mapping[str, Any], source: str | None = None) -> Config:
+    known = {"timezone", "week_start", "cost_mode", "blocks", "pricing"}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"config {key}: unknown setting (known: {', '.join(sorted(known))})")
+    values: dict[str, Any] = {"source_file": source}
+    if "timezone" in data:
+        zone = _want(data, "timezone", str, "")
+        if zone:
+            from zoneinfo import ZoneInfo  # noqa: PLC0415
+
+            try:
+                ZoneInfo(zone)
+            except (KeyError, ValueError):
+                raise ConfigError(f"config timezone: unknown time zone {zone!r}") from None
+        values["timezone"] = zone
+    if "week_start" in data:
+        day = _want(data, "week_start", str, "").lower()
+        if day not in WEEKDAYS:
+            raise ConfigError(f"config week_start: expected a weekday name, got {day!r}")
+        values["week_start"] = WEEKDAYS.index(day)
+    if "cost_mode" in data:
+        mode = _want(data, "cost_mode", str, "")
+        if mode not in COST_MODES:
+            raise ConfigError(f"config cost_mode: expected one of {', '.join(COST_MODES)}")
+        values["cost_mode"] = mode
+    blocks = data.get("blocks", {})
+    if not isinstance(blocks, Mapping):
+        raise ConfigError("config blocks: expected a table")
+    if "hours" in blocks:
+        hours = _want(blocks, "hours", int, "blocks.")
+        if not 1 <= hours <= 24:
+            raise ConfigError("config blocks.hours: expected 1 to 24")
+        values["block_hours"] = hours
+    pricing = data.get("pricing", {})
+    if not isinstance(pricing, Mapping):
+        raise ConfigError("config pricing: expected a table")
+    if "url" in pricing:
+        values["pricing_url"] = _want(pricing, "url", str, "pricing.")
+    if "ttl_hours" in pricing:
+        ttl = _want(pricing, "ttl_hours", (int, float), "pricing.")
+        if ttl < 0:
+            raise ConfigError("config pricing.ttl_hours: expected a number >= 0")
+        values["pricing_ttl_hours"] = float(ttl)
+    overrides = pricing.get("overrides", {})
+    if not isinstance(overrides, Mapping):
+        raise ConfigError("config pricing.overrides: expected a table of models")
+    parsed: dict[str, dict[str, float]] = {}
+    for model, prices in overrides.items():
+        where = f'pricing.overrides."{model}".'
+        if not isinstance(prices, Mapping):
+            raise ConfigError(f"config {where[:-1]}: expected a table of prices")
+        entry: dict[str, float] = {}
+        for name in prices:
+            if name not in ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read"):
+                raise ConfigError(f"config {where}{name}: unknown price")
+            per_mtok = _want(prices, name, (int, float), where)
+            if per_mtok < 0:
+                raise ConfigError(f"config {where}{name}: expected a price >= 0")
+            entry[name] = float(per_mtok) / 1e6
+        if "input" not in entry or "output" not in entry:
+            raise ConfigError(f"config {where[:-1]}: input and output prices are required")
+        parsed[model] = entry
+    values["price_overrides"] = parsed
+    return Config(**values)
+
+
+def load(path: Path | None = None) -> Config:
+    if path is None:
+        from tokline.paths import config_file  # noqa: PLC0415
+
+        path = config_file()
+    if not path.exists():
+        return Config()
+    return parse(_load_toml(path), str(path))

@@ -1,0 +1,221 @@
+"""Prices per token, model-name matching and per-request cost (formats.md §6).
+
+The bundled table ``tokline/data/prices.json`` is derived from LiteLLM's
+``model_prices_and_context_window.json`` by ``derive_table`` (run
+``python -m tokline.pricing DERIVE litellm.json`` to regenerate it).  ``tokline
+pricing update`` stores a newer derived table in the data dir; config overrides
+per model win over both.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+WEB_SEARCH_USD = 0.01  # Anthropic bills $10 per 1,000 searches
+
+# Fields of one compact price entry, USD per token.
+BASE_FIELDS = {
+    "input": "input_cost_per_token",
+    "output": "output_cost_per_token",
+    "cache_write_5m": "cache_creation_input_token_cost",
+    "cache_write_1h": "cache_creation_input_token_cost_above_1hr",
+    "cache_read": "cache_read_input_token_cost",
+}
+TIERS = (200_000, 272_000, 128_000)
+
+_PREFIXES = re.compile(
+    r"^(?:(?:us|eu|apac|global|jp|au)\.)?(?:anthropic[./]|bedrock/|vertex_ai/|openai/|azure/"
+    r"|openrouter/(?:[a-z0-9-]+/)?|google/|gemini/|models/)+"
+)
+_DATE = re.compile(r"-\d{8}$")
+_VERSION_TAIL = re.compile(r"^[-.]\d")
+
+
+@dataclass(frozen=True)
+class Price:
+    input: float
+    output: float
+    cache_write_5m: float
+    cache_write_1h: float
+    cache_read: float
+    tier_threshold: int = 0  # prompt tokens above which the whole request uses ``tier``
+    tier: tuple[float, float, float, float, float] | None = None
+    fast_multiplier: float = 1.0
+
+    def cost(self, input: int, output: int, cache_5m: int, cache_1h: int, cache_read: int,
+             web_search: int = 0, fast: bool = False) -> float:
+        """One request's cost.  Above the tier threshold every category is billed at the
+        tier rate, as Anthropic (200k) and OpenAI (272k) bill it (§6.3)."""
+        rates: tuple[float, float, float, float, float] = (
+            self.input, self.output, self.cache_write_5m, self.cache_write_1h, self.cache_read)
+        if self.tier is not None and input + cache_5m + cache_1h + cache_read > self.tier_threshold:
+            rates = self.tier
+        total = (input * rates[0] + output * rates[1] + cache_5m * rates[2]
+                 + cache_1h * rates[3] + cache_read * rates[4])
+        if fast:
+            total *= self.fast_multiplier
+        return total + web_search * WEB_SEARCH_USD
+
+
+def _num(entry: Mapping[str, Any], key: str) -> float | None:
+    value = entry.get(key)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def derive_entry(entry: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The compact form of one LiteLLM entry, or None when it has no token prices."""
+    inp = _num(entry, "input_cost_per_token")
+    out = _num(entry, "output_cost_per_token")
+    if inp is None or out is None:
+        return None
+    compact: dict[str, Any] = {"input": inp, "output": out}
+    for name, key in BASE_FIELDS.items():
+        value = _num(entry, key)
+        if value is not None:
+            compact[name] = value
+    for threshold in TIERS:
+        suffix = f"_above_{threshold // 1000}k_tokens"
+        tier_in = _num(entry, "input_cost_per_token" + suffix)
+        if tier_in is None:
+            continue
+        tier = {"threshold": threshold, "input": tier_in}
+        for name, key in (("output", "output_cost_per_token"),
+                          ("cache_write_5m", "cache_creation_input_token_cost"),
+                          ("cache_write_1h", "cache_creation_input_token_cost_above_1hr"),
+                          ("cache_read", "cache_read_input_token_cost")):
+            value = _num(entry, key + suffix)
+            if value is not None:
+                tier[name] = value
+        compact["tier"] = tier
+        break
+    specific = entry.get("provider_specific_entry")
+    if isinstance(specific, Mapping):
+        fast = _num(specific, "fast")
+        if fast:
+            compact["fast"] = fast
+    return compact
+
+
+def derive_table(litellm: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    table: dict[str, dict[str, Any]] = {}
+    for name, entry in sorted(litellm.items()):
+        if name == "sample_spec" or not isinstance(entry, Mapping):
+            continue
+        if entry.get("mode") not in (None, "chat", "responses", "completion"):
+            continue
+        compact = derive_entry(entry)
+        if compact is not None:
+            table[name.lower()] = compact
+    return table
+
+
+def to_price(compact: Mapping[str, Any]) -> Price:
+    inp = float(compact["input"])
+    out = float(compact["output"])
+    cw5 = float(compact.get("cache_write_5m", inp * 1.25))
+    cw1 = float(compact.get("cache_write_1h", inp * 2))
+    cr = float(compact.get("cache_read", inp * 0.1))
+    tier = compact.get("tier")
+    tier_rates = None
+    threshold = 0
+    if isinstance(tier, Mapping):
+        t_in = float(tier["input"])
+        scale = t_in / inp if inp else 1.0
+        tier_rates = (
+            t_in,
+            float(tier.get("output", out * scale)),
+            float(tier.get("cache_write_5m", cw5 * scale)),
+            float(tier.get("cache_write_1h", cw1 * scale)),
+            float(tier.get("cache_read", cr * scale)),
+        )
+        threshold = int(tier["threshold"])
+    return Price(inp, out, cw5, cw1, cr, threshold, tier_rates, float(compact.get("fast", 1.0)))
+
+
+def normalize(model: str) -> str:
+    """Lower case, no provider/region prefix, no ``[1m]``/``-v1:0``/``@date`` decorations."""
+    name = model.strip().lower()
+    name = re.sub(r"\[[^\]]*\]$", "", name)
+    name = _PREFIXES.sub("", name)
+    name = re.sub(r"-v\d+(?::\d+)?$", "", name)
+    return name.replace("@", "-")
+
+
+class PriceBook:
+    """Looks models up in a derived table; remembers answers (a report asks thousands of times)."""
+
+    def __init__(self, table: Mapping[str, Mapping[str, Any]],
+                 overrides: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self.entries: dict[str, Mapping[str, Any]] = {k.lower(): v for k, v in table.items()}
+        for name, entry in (overrides or {}).items():
+            self.entries[name.lower()] = entry
+        self._by_normal: dict[str, str] = {}
+        for key in sorted(self.entries, key=len):
+            self._by_normal.setdefault(normalize(key), key)
+        for key in sorted(self.entries, key=len):  # "claude-opus-4" for claude-opus-4-20250514
+            self._by_normal.setdefault(_DATE.sub("", normalize(key)), key)
+        self._memo: dict[str, Price | None] = {}
+
+    def lookup(self, model: str) -> Price | None:
+        if model in self._memo:
+            return self._memo[model]
+        key = self._match(model)
+        price = to_price(self.entries[key]) if key is not None else None
+        self._memo[model] = price
+        return price
+
+    def _match(self, model: str) -> str | None:
+        if not model or model == "<synthetic>":
+            return None
+        lowered = model.lower()
+        if lowered in self.entries:
+            return lowered
+        name = normalize(model)
+        for candidate in (name, _DATE.sub("", name)):
+            if candidate in self._by_normal:
+                return self._by_normal[candidate]
+        # Boundary-aware prefix: "claude-opus-4-5-foo" may use "claude-opus-4-5", but
+        # "claude-opus-4-5" must never fall back to "claude-opus-4" (never degrade a version).
+        best: str | None = None
+        for normal, key in self._by_normal.items():
+            if not name.startswith(normal) or len(normal) == len(name):
+                continue
+            rest = name[len(normal):]
+            if rest[0].isalnum():
+                continue
+            if _VERSION_TAIL.match(rest) and not re.match(r"^-\d{8}(?:$|-)", rest):
+                continue
+            if best is None or len(normal) > len(normalize(best)):
+                best = key
+        return best
+
+
+def bundled_table() -> dict[str, dict[str, Any]]:
+    text = resources.files("tokline").joinpath("data/prices.json").read_text("utf-8")
+    data: dict[str, dict[str, Any]] = json.loads(text)["models"]
+    return data
+
+
+def main(argv: list[str]) -> int:
+    """``python -m tokline.pricing DERIVE SRC [DEST]``: regenerate the bundled table."""
+    if len(argv) < 2 or argv[0] != "DERIVE":
+        print("usage: python -m tokline.pricing DERIVE litellm.json [prices.json]", file=sys.stderr)
+        return 2
+    source = Path(argv[1])
+    dest = Path(argv[2]) if len(argv) > 2 else Path(__file__).parent / "data" / "prices.json"
+    table = derive_table(json.loads(source.read_text("utf-8")))
+    dest.write_text(json.dumps({"source": source.name, "models": table}, indent=0,
+                               sort_keys=True) + "\n", "utf-8")
+    print(f"wrote {len(table)} models to {dest}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
