@@ -21,9 +21,11 @@
 * ``malformed`` counts candidate lines that are not valid JSON or carry no valid
   timestamp.
 
-A candidate line contains the bytes ``"usage":{`` (Claude Code writes compact JSON);
-it counts when its top-level ``type`` is ``"assistant"`` and ``message.usage`` is an
-object.
+A candidate line contains ``"usage"`` followed by optional blanks, ``:``, optional
+blanks and ``{`` (Claude Code writes compact JSON; blanks admit re-serialised logs);
+it counts when its top-level ``type`` is ``"assistant"`` (or absent, as in logs of
+old builds) and its top-level ``message.usage`` is an object; ``progress`` lines that
+embed a subagent's message therefore never count.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ Record = tuple[
     int, int, int, int, int, int, "float | None", int,
 ]
 
-NEEDLE = b'"usage":{'
+NEEDLE = b'"usage"'
+_USAGE_TAIL = re.compile(rb"[ \t\r]*:[ \t\r]*\{")
 F_SIDECHAIN = 1
 F_FAST = 4
 F_API_ERROR = 16
@@ -123,7 +126,7 @@ def decode_slow_line(line: bytes, offset: int) -> Record | None | bool:
                          parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         return False
-    if not isinstance(obj, dict) or obj.get("type") != "assistant":
+    if not isinstance(obj, dict) or obj.get("type", "assistant") not in ("assistant", None):
         return None
     message = obj.get("message")
     if not isinstance(message, dict):
@@ -201,6 +204,9 @@ def scan(buf: bytes, start: int) -> tuple[list[Record], int, int]:
         hit = buf.find(NEEDLE, pos, end)
         if hit < 0:
             break
+        if not _USAGE_TAIL.match(buf, hit + len(NEEDLE), end):
+            pos = hit + 1
+            continue
         line_end = buf.find(b"\n", hit, end)
         line_start = buf.rfind(b"\n", pos, hit) + 1 or pos
         line_start = max(line_start, pos)

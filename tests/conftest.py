@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tokline.ledger import Ledger, StoredUsage
+from tokline.refresh import RefreshReport, refresh
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+FIXTURES = SHARED / "fixtures"
+GENCORPUS = SHARED / "tools" / "gencorpus.py"
+
+
+def pytest_report_header() -> str:
+    from tokline._speedups import USE_EXTENSIONS
+
+    return f"tokline scanner: {'compiled extension' if USE_EXTENSIONS else 'pure-Python twin'}"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private HOME with XDG dirs inside it, so nothing of the user's is touched."""
+    home = tmp_path / "home"
+    home.mkdir()
+    for var in ("CLAUDE_CONFIG_DIR", "TOKLINE_LEDGER", "TOKLINE_CONFIG", "TZ"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    return home
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    with Ledger(tmp_path / "ledger.sqlite3") as led:
+        yield led
+
+
+def claude_projects(home: Path) -> Path:
+    path = home / ".claude" / "projects"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def copy_fixture_projects(home: Path, *parts: str) -> Path:
+    """Copy a fixture tree into ~/.claude/projects/<last part>."""
+    dest = claude_projects(home) / parts[-1]
+    source = FIXTURES.joinpath(*parts)
+    if source.is_dir():
+        shutil.copytree(source, dest)
+    else:
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, dest / source.name)
+    return dest
+
+
+def do_refresh(ledger: Ledger, home: Path) -> RefreshReport:
+    return refresh(ledger, {"HOME": str(home)})
+
+
+def totals(ledger: Ledger) -> tuple[int, int, int, int, int]:
+    rows = list(ledger.usage())
+    return (
+        sum(r.input for r in rows),
+        sum(r.output for r in rows),
+        sum(r.cache_5m + r.cache_1h for r in rows),
+        sum(r.cache_read for r in rows),
+        len(rows),
+    )
+
+
+def rows_by_key(ledger: Ledger) -> list[tuple[object, ...]]:
+    return sorted(
+        (r.ts_ms, r.session_id, r.model, r.input, r.output, r.cache_5m, r.cache_1h, r.cache_read)
+        for r in ledger.usage()
+    )
+
+
+def stored(ledger: Ledger) -> list[StoredUsage]:
+    return list(ledger.usage())
+
+
+def env_without_tokline() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("TOKLINE_")}

@@ -1,0 +1,106 @@
+"""Generated corpora (../shared/tools/gencorpus.py) against their ground_truth.json."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import GENCORPUS
+
+from tokline.ledger import Ledger
+from tokline.pricing import PriceBook, bundled_table
+from tokline.refresh import refresh
+from tokline.summary import Calendar, Coster, blocks, resolve_zone
+
+pytestmark = pytest.mark.skipif(not GENCORPUS.exists(), reason="../shared/tools not present")
+END = "2026-11-20T12:00:00Z"
+
+
+def _gen(out: Path, *args: str) -> dict[str, Any]:
+    subprocess.run([sys.executable, str(GENCORPUS), "--out", str(out), *args], check=True,
+                   capture_output=True)
+    truth: dict[str, Any] = json.loads((out / "ground_truth.json").read_text())
+    return truth
+
+
+def _daily(ledger: Ledger) -> dict[str, dict[str, dict[str, float]]]:
+    cal = Calendar(resolve_zone("UTC"))
+    coster = Coster(PriceBook(bundled_table()), "calculate")
+    out: dict[str, dict[str, dict[str, float]]] = defaultdict(dict)
+    for row in ledger.usage(sources=["claude"]):
+        cell = out[cal.day(row.ts_ms)].setdefault(row.model, defaultdict(float))
+        cell["input"] += row.input
+        cell["output"] += row.output
+        cell["cache_creation_5m"] += row.cache_5m
+        cell["cache_creation_1h"] += row.cache_1h
+        cell["cache_read"] += row.cache_read
+        cell["requests"] += 1
+        cell["cost"] += coster(row) or 0.0
+    return out
+
+
+def _assert_matches(ledger: Ledger, truth: dict[str, Any]) -> None:
+    got = _daily(ledger)
+    want = truth["claude"]["daily"]
+    assert sorted(got) == sorted(want)
+    for day, models in want.items():
+        assert sorted(got[day]) == sorted(models), day
+        for model, cell in models.items():
+            mine = got[day][model]
+            for field in ("input", "output", "cache_creation_5m", "cache_creation_1h",
+                          "cache_read", "requests"):
+                assert mine[field] == cell[field], (day, model, field)
+            assert mine["cost"] == pytest.approx(cell["cost"], rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("block_usage", ["streaming", "identical"])
+def test_corpus_matches_ground_truth(tmp_path: Path, block_usage: str) -> None:
+    corpus = tmp_path / "c"
+    truth = _gen(corpus, "--size", "6M", "--seed", "11", "--end", END,
+                 "--block-usage", block_usage)
+    with Ledger(tmp_path / "l.sqlite3") as ledger:
+        report = refresh(ledger, {"HOME": str(corpus)})
+        assert report.malformed <= truth["stats"].get("claude_malformed_lines", 0)
+        _assert_matches(ledger, truth)
+
+        # sessions, and the block at the corpus' end
+        coster = Coster(PriceBook(bundled_table()), "calculate")
+        per_session: dict[str, float] = defaultdict(float)
+        rows = list(ledger.usage(sources=["claude"]))
+        for row in rows:
+            per_session[row.session_id] += coster(row) or 0.0
+        for sid, cost in truth["session_costs"].items():
+            assert per_session[sid] == pytest.approx(cost, abs=1e-9)
+        last = blocks(rows, coster, _ms(truth["meta"]["end"]))[-1]
+        want = truth["claude_block_at_end"]
+        assert last.start_ms == _ms(want["start"])
+        assert last.totals.requests == want["entries"]
+        assert last.totals.total_tokens == want["tokens"]
+        assert last.totals.cost_usd == pytest.approx(want["cost"])
+        assert last.active == want["active_at_end"]
+
+
+def _ms(iso: str) -> int:
+    from tokline._scan_py import parse_iso_ms
+
+    value = parse_iso_ms(iso)
+    assert value is not None
+    return value
+
+
+def test_appends_match_ground_truth(tmp_path: Path) -> None:
+    corpus = tmp_path / "c"
+    _gen(corpus, "--size", "4M", "--seed", "3", "--end", END)
+    with Ledger(tmp_path / "l.sqlite3") as ledger:
+        refresh(ledger, {"HOME": str(corpus)})
+        for step, end in enumerate(("2026-11-20T12:20:00Z", "2026-11-20T13:05:00Z"), 1):
+            truth = _gen(corpus, "--append-mb", "1", "--end", end)
+            report = refresh(ledger, {"HOME": str(corpus)})
+            assert report.files_rescanned == 0, step
+            assert report.bytes_scanned < 2 << 20
+            _assert_matches(ledger, truth)

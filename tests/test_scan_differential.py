@@ -1,0 +1,247 @@
+"""The compiled scanner, its pure twin and a plain json.loads reference agree on any input."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tokline import _scan_py
+
+try:
+    from tokline import _scan as _ext
+except ImportError:  # the pure leg of CI runs without the extension
+    _ext = None  # type: ignore[assignment]
+
+CANDIDATE = re.compile(rb'"usage"[ \t\r]*:[ \t\r]*\{')
+CAP = 2**53
+
+HOSTILE = st.sampled_from([
+    '"usage":{"input_tokens":99}', 'say \\"hi\\"', "\\", "\\\\", "\u2603 snow", "emoji \U0001f525",
+    "tab\there", "\x00nul", "\u2028", "\ud83d", "}", "{", "]", ",", '"', "type", "assistant",
+    "\r", "\x7f", "é", "C:\\Users\\dev",
+])
+TEXT = st.one_of(st.text(max_size=12), HOSTILE, st.lists(HOSTILE, max_size=4).map("".join))
+NUMBER = st.one_of(
+    st.integers(min_value=0, max_value=10**6), st.integers(min_value=-10, max_value=10),
+    st.integers(min_value=2**53 - 2, max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False, min_value=-1e20, max_value=1e20),
+    st.sampled_from([0.5, 1e3, 12.0, -0.0]),
+)
+SCALAR = st.one_of(st.none(), st.booleans(), NUMBER, TEXT)
+JSONISH = st.recursive(SCALAR, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(TEXT, inner, max_size=3)), max_leaves=8)
+STAMP = st.one_of(
+    st.sampled_from(["2026-11-23T10:00:00.000Z", "2026-11-23T23:59:59.9999Z",
+                     "2026-02-29T00:00:00+05:30", "2026-11-23T10:00:00", "2026-13-01T00:00:00Z",
+                     "2026-11-23 10:00:00Z", "not a time", "2026-11-23T10:00:00-08:00"]),
+    st.datetimes().map(lambda d: d.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"),
+)
+
+
+def dump(value: Any, compact: bool, ascii_only: bool) -> str:
+    seps = (",", ":") if compact else (", ", ": ")
+    return json.dumps(value, separators=seps, ensure_ascii=ascii_only)
+
+
+@st.composite
+def members(draw: st.DrawFn, pairs: list[tuple[str, Any]], compact: bool) -> str:
+    """An object's text from (key, value) pairs: shuffled, maybe a duplicate key, maybe
+    an escaped spelling of a key."""
+    items = list(pairs)
+    if items and draw(st.booleans()):
+        items.append(draw(st.sampled_from(items)))
+    order = draw(st.permutations(items))
+    parts = []
+    ascii_only = draw(st.booleans())
+    for key, value in order:
+        key_text = dump(key, compact, ascii_only)
+        if key == "type" and draw(st.integers(0, 9)) == 0:
+            key_text = '"\\u0074ype"'
+        raw = value if isinstance(value, _Raw) else dump(value, compact, ascii_only)
+        parts.append(f"{key_text}{':' if compact else ': '}{raw}")
+    return "{" + ("," if compact else ", ").join(parts) + "}"
+
+
+class _Raw(str):
+    """Already-serialised JSON text for a member value."""
+
+
+@st.composite
+def usage_line(draw: st.DrawFn) -> str:
+    compact = draw(st.booleans())
+    usage_pairs = [(k, draw(NUMBER)) for k in draw(st.sets(st.sampled_from([
+        "input_tokens", "output_tokens", "cache_creation_input_tokens",
+        "cache_read_input_tokens"])))]
+    if draw(st.booleans()):
+        usage_pairs.append(("cache_creation", {
+            "ephemeral_5m_input_tokens": draw(NUMBER), "ephemeral_1h_input_tokens": draw(NUMBER)}))
+    if draw(st.booleans()):
+        usage_pairs.append(("server_tool_use", {"web_search_requests": draw(NUMBER)}))
+    if draw(st.booleans()):
+        usage_pairs.append(("speed", draw(st.sampled_from(["fast", "standard", "fa\\u0073t"]))))
+    if draw(st.integers(0, 5)) == 0:
+        usage_pairs.append((draw(TEXT), draw(JSONISH)))
+    usage = _Raw(draw(members(usage_pairs, compact)))
+    message_pairs: list[tuple[str, Any]] = [("usage", usage)]
+    for key in ("id", "model"):
+        if draw(st.integers(0, 4)):
+            message_pairs.append((key, draw(st.one_of(
+                st.sampled_from(["msg_01A", "msg_01B", "claude-opus-4-5", ""]), TEXT, SCALAR))))
+    if draw(st.booleans()):
+        message_pairs.append(("content", draw(JSONISH)))
+    message = _Raw(draw(members(message_pairs, compact)))
+    top: list[tuple[str, Any]] = [("message", message)]
+    if draw(st.integers(0, 5)):
+        top.append(("type", draw(st.sampled_from(["assistant", "assistant", "progress", None, 3]))))
+    if draw(st.integers(0, 9)):
+        top.append(("timestamp", draw(STAMP)))
+    for key, values in (("requestId", ["req_1", "req_2", ""]), ("sessionId", ["s1", "s2"]),
+                        ("cwd", ["/home/a", "C:\\x"])):
+        if draw(st.booleans()):
+            top.append((key, draw(st.one_of(st.sampled_from(values), TEXT, SCALAR))))
+    for key in ("isSidechain", "isApiErrorMessage", "costUSD"):
+        if draw(st.integers(0, 3)) == 0:
+            top.append((key, draw(SCALAR)))
+    if draw(st.integers(0, 3)) == 0:
+        top.append(("toolUseResult", draw(JSONISH)))
+    return draw(members(top, compact))
+
+
+@st.composite
+def any_line(draw: st.DrawFn) -> bytes:
+    kind = draw(st.integers(0, 9))
+    if kind <= 5:
+        line = draw(usage_line()).encode("utf-8", "surrogatepass")
+    elif kind == 6:
+        line = dump(draw(JSONISH), True, False).encode("utf-8", "surrogatepass")
+    elif kind == 7:  # a damaged usage line
+        raw = draw(usage_line()).encode("utf-8", "surrogatepass")
+        cut = draw(st.integers(0, len(raw)))
+        line = raw[:cut] + draw(st.binary(max_size=3)) + raw[cut + draw(st.integers(0, 2)):]
+    elif kind == 8:
+        line = b'{"type":"user","message":{"content":"\\"usage\\":{\\"input_tokens\\":5}"}}'
+    else:
+        line = draw(st.binary(max_size=30))
+    return line.replace(b"\n", b" ")
+
+
+def _tokens(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return 0
+    if isinstance(v, float):
+        return 0 if v != v or v <= 0 else (CAP if v >= CAP else int(v))
+    return min(max(v, 0), CAP)
+
+
+def reference(data: bytes) -> tuple[list[tuple[Any, ...]], int, int]:
+    """Straight from the documented rules: split lines, json.loads, read the fields."""
+    end = data.rfind(b"\n") + 1
+    records: list[tuple[Any, ...]] = []
+    malformed = 0
+    offset = 0
+    for line in data[:end].split(b"\n")[:-1]:
+        here = offset
+        offset += len(line) + 1
+        if not CANDIDATE.search(line):
+            continue
+        try:
+            obj = json.loads(line.decode("utf-8", "replace"), strict=False,
+                             parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+        except (ValueError, RecursionError):
+            malformed += 1
+            continue
+        if not isinstance(obj, dict) or obj.get("type") not in ("assistant", None):
+            continue
+        msg = obj.get("message")
+        if not isinstance(msg, dict) or not isinstance(msg.get("usage"), dict):
+            continue
+        usage = msg["usage"]
+        ts = obj.get("timestamp")
+        ms = _scan_py.parse_iso_ms(ts) if isinstance(ts, str) else None
+        if ms is None:
+            malformed += 1
+            continue
+
+        def text(v: Any) -> str | None:
+            if not isinstance(v, str) or not v:
+                return None
+            return v.encode("utf-8", "replace").decode("utf-8")
+
+        split = usage.get("cache_creation")
+        if isinstance(split, dict):
+            c5, c1 = (_tokens(split.get("ephemeral_5m_input_tokens")),
+                      _tokens(split.get("ephemeral_1h_input_tokens")))
+        else:
+            c5, c1 = _tokens(usage.get("cache_creation_input_tokens")), 0
+        tools = usage.get("server_tool_use")
+        cost = obj.get("costUSD")
+        if isinstance(cost, bool) or not isinstance(cost, (int, float)):
+            cost = None
+        else:
+            try:
+                cost = float(cost)
+            except OverflowError:
+                cost = None
+            if cost is not None and not (0 <= cost < 1e300):
+                cost = None
+        flags = ((obj.get("isSidechain") is True) | (usage.get("speed") == "fast") * 4
+                 | (obj.get("isApiErrorMessage") is True) * 16)
+        rec = (here, ms, text(msg.get("id")), text(obj.get("requestId")),
+               text(obj.get("sessionId")), text(msg.get("model")), text(obj.get("cwd")),
+               _tokens(usage.get("input_tokens")), _tokens(usage.get("output_tokens")), c5, c1,
+               _tokens(usage.get("cache_read_input_tokens")),
+               _tokens(tools.get("web_search_requests")) if isinstance(tools, dict) else 0,
+               cost, int(flags))
+        if records and rec[2] is not None and rec[3] is not None \
+                and records[-1][2:4] == rec[2:4]:
+            rec = _scan_py.merge_pair(records[-1], rec)  # type: ignore[arg-type]
+            records[-1] = rec
+        else:
+            records.append(rec)
+    return records, end, malformed
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality that treats NaN-free floats exactly and compares -0.0 == 0.0."""
+    return bool(a == b)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(any_line(), max_size=12), st.booleans())
+def test_twin_matches_reference(lines: list[bytes], complete: bool) -> None:
+    data = b"\n".join(lines) + (b"\n" if complete else b"")
+    assert _same(_scan_py.scan(data, 0), reference(data))
+
+
+@pytest.mark.skipif(_ext is None, reason="compiled scanner not built")
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(any_line(), max_size=12), st.booleans(), st.integers(0, 40))
+def test_extension_matches_twin(lines: list[bytes], complete: bool, lead: int) -> None:
+    data = b"x" * lead + b"\n" + b"\n".join(lines) + (b"\n" if complete else b"")
+    assert _ext.scan(data, lead + 1) == _scan_py.scan(data, lead + 1)
+
+
+def test_usage_inside_a_string_is_not_usage() -> None:
+    line = b'{"type":"user","message":{"content":"{\\"usage\\":{\\"input_tokens\\":5}}"}}\n'
+    for scan in filter(None, (_scan_py.scan, _ext and _ext.scan)):
+        assert scan(line, 0) == ([], len(line), 0)
+
+
+def test_incomplete_last_line_is_left_for_later() -> None:
+    first = (b'{"type":"assistant","timestamp":"2026-01-01T00:00:00Z","message":{"id":"m",'
+             b'"usage":{"input_tokens":1}},"requestId":"r"}\n')
+    partial = first[:40]
+    for scan in filter(None, (_scan_py.scan, _ext and _ext.scan)):
+        records, end, bad = scan(first + partial, 0)
+        assert len(records) == 1 and end == len(first) and bad == 0
+
+
+def test_start_offset_out_of_range() -> None:
+    for scan in filter(None, (_scan_py.scan, _ext and _ext.scan)):
+        with pytest.raises(ValueError):
+            scan(b"abc\n", 9)
