@@ -14,9 +14,21 @@ which keeps this file small without giving up exactness.
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc, realloc, strtod
-from libc.string cimport memchr, memcmp
+from libc.string cimport memchr, memcmp, memcpy
 
-from tokline._scan_py import decode_slow_line
+
+
+cdef object _slow_decoder = None
+
+
+cdef object decode_slow_line(bytes line, Py_ssize_t offset):
+    # Imported on first use: the twin pulls in json and re, which the no-change
+    # refresh path (manifest_unchanged) must not pay for.
+    global _slow_decoder
+    if _slow_decoder is None:
+        from tokline._scan_py import decode_slow_line as decoder
+        _slow_decoder = decoder
+    return _slow_decoder(line, offset)
 
 
 cdef extern from *:
@@ -764,3 +776,84 @@ def scan(const unsigned char[::1] buf, Py_ssize_t start):
     finally:
         free(recs)
     return out, limit, malformed
+
+
+cdef extern from "sys/stat.h" nogil:
+    """
+    static int tl_stat(const char *path, long long *ino, long long *size, long long *mtime_ns,
+                       int *is_dir) {
+        struct stat st;
+        if (stat(path, &st) != 0) return -1;
+        *ino = (long long)st.st_ino;
+        *size = (long long)st.st_size;
+    #if defined(__APPLE__)
+        *mtime_ns = (long long)st.st_mtimespec.tv_sec * 1000000000LL + st.st_mtimespec.tv_nsec;
+    #else
+        *mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    #endif
+        *is_dir = S_ISDIR(st.st_mode) ? 1 : 0;
+        return 0;
+    }
+    """
+    int tl_stat(const char *path, long long *ino, long long *size, long long *mtime_ns,
+                int *is_dir)
+
+
+cdef inline long long _le64(const unsigned char *p) noexcept nogil:
+    cdef unsigned long long v = 0
+    cdef int i
+    for i in range(7, -1, -1):
+        v = (v << 8) | p[i]
+    return <long long>v
+
+
+def manifest_unchanged(const unsigned char[::1] data, Py_ssize_t start, Py_ssize_t end):
+    """True when every entry of data[start:end], a stat manifest's (tokline/manifest.py),
+    still holds."""
+    cdef Py_ssize_t n = end
+    cdef Py_ssize_t p = start
+    cdef const unsigned char *b
+    cdef unsigned char kind
+    cdef long long ino, size, mtime, cur_ino, cur_size, cur_mtime
+    cdef unsigned int length
+    cdef int is_dir, found
+    cdef char path[4097]
+    cdef bint ok = 1
+    if end > data.shape[0] or start < 0:
+        raise ValueError("range outside the manifest")
+    if n <= start:
+        return n == start
+    b = &data[0]
+    with nogil:
+        while p < n:
+            if p + 29 > n:
+                ok = 0
+                break
+            kind = b[p]
+            ino = _le64(b + p + 1)
+            size = _le64(b + p + 9)
+            mtime = _le64(b + p + 17)
+            length = b[p + 25] | (b[p + 26] << 8) | (b[p + 27] << 16) | (<unsigned int>b[p + 28] << 24)
+            p += 29
+            if length > 4096 or p + length > n:
+                ok = 0
+                break
+            memcpy(path, b + p, length)
+            path[length] = 0
+            p += length
+            found = tl_stat(path, &cur_ino, &cur_size, &cur_mtime, &is_dir) == 0
+            if kind == 109:  # 'm': must still be missing (or not a directory)
+                if found and is_dir:
+                    ok = 0
+                    break
+            elif not found:
+                ok = 0
+                break
+            elif kind == 100:  # 'd': no entry added or removed
+                if cur_mtime != mtime or not is_dir:
+                    ok = 0
+                    break
+            elif cur_ino != ino or cur_size != size or cur_mtime != mtime:
+                ok = 0
+                break
+    return bool(ok)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 
 # name -> (module, one-line help); modules are imported only when their command runs.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -28,7 +27,7 @@ def usage() -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help"):
         print(usage())
@@ -39,6 +38,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tokline {__version__}")
         return 0
     name = args[0]
+    if name == "scan" and args[1:] in ([], ["-q"], ["--quiet"]):
+        from tokline.fastrefresh import up_to_date  # noqa: PLC0415 - the no-change path
+
+        if up_to_date():
+            if not args[1:]:
+                print("ledger up to date: no log changed since the last scan")
+            return 0
     entry = COMMANDS.get(name)
     if entry is None:
         print(f"tokline: unknown command {name!r}\n\n{usage()}", file=sys.stderr)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 @dataclass
 class Found:
     files: dict[str, os.stat_result] = field(default_factory=dict)
+    dirs: dict[str, int] = field(default_factory=dict)  # path -> mtime_ns before listing
     problems: list[str] = field(default_factory=list)
 
 
@@ -20,6 +21,9 @@ def walk(roots: Iterable[str], suffix: str, found: Found | None = None) -> Found
     while stack:
         directory = stack.pop()
         try:
+            # Stat before listing: a file created during the walk changes this mtime,
+            # so the manifest can never hide it.
+            found.dirs[directory] = os.stat(directory).st_mtime_ns
             with os.scandir(directory) as entries:
                 for entry in entries:
                     try:

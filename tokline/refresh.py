@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from tokline import discover, logscan
+from tokline import discover, logscan, manifest
 from tokline._speedups import USE_EXTENSIONS, scan
 from tokline.ledger import FileState, Ledger, UsageRow
 from tokline.sources import claude
@@ -43,7 +44,9 @@ def _batches(items: list[tuple[str, os.stat_result, FileState | None]], size: in
 
 def refresh(ledger: Ledger, env: dict[str, str] | None = None,
             progress: Progress | None = None) -> RefreshReport:
+    env = dict(os.environ) if env is None else env
     report = RefreshReport()
+    candidates = claude.candidate_roots(env)
     found = discover.walk(claude.roots(env), ".jsonl")
     report.problems.extend(found.problems)
     report.files_seen = len(found.files)
@@ -53,7 +56,33 @@ def refresh(ledger: Ledger, env: dict[str, str] | None = None,
     except BaseException:
         ledger.forget_context_cache()
         raise
+    write_manifest(ledger, env, candidates, found)
     return report
+
+
+def write_manifest(ledger: Ledger, env: dict[str, str], candidates: list[str],
+                   found: discover.Found) -> None:
+    """Record what this refresh saw (after its commit), for the no-change fast path."""
+    entries: list[manifest.Entry] = [
+        (b"m", 0, 0, 0, root) for root in candidates if root not in found.dirs]
+    entries += [(b"d", 0, 0, mtime, path) for path, mtime in found.dirs.items()]
+    entries += [(b"f", st.st_ino, st.st_size, st.st_mtime_ns, path)
+                for path, st in found.files.items()]
+    target = manifest_path(str(ledger.path))
+    tmp = f"{target}.{os.getpid()}.tmp"
+    try:
+        data = manifest.encode(manifest.env_key(env), os.stat(ledger.path).st_ino, entries)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, target)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)  # the next refresh does the full walk again; nothing is lost
+
+
+def manifest_path(ledger_path: str) -> str:
+    return ledger_path + ".manifest"
 
 
 def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,

@@ -16,8 +16,8 @@ NAME = "claude"
 SYNTHETIC_MODEL = "<synthetic>"
 
 
-def roots(env: Mapping[str, str] | None = None) -> list[str]:
-    """``projects`` directories: CLAUDE_CONFIG_DIR (comma separated) or both defaults."""
+def candidate_roots(env: Mapping[str, str] | None = None) -> list[str]:
+    """Every ``projects`` directory that would be read if it existed."""
     env = os.environ if env is None else env
     home = env.get("HOME") or os.path.expanduser("~")
     configured = env.get("CLAUDE_CONFIG_DIR", "").strip()
@@ -27,12 +27,19 @@ def roots(env: Mapping[str, str] | None = None) -> list[str]:
         xdg = env.get("XDG_CONFIG_HOME") or ""
         xdg_base = xdg if os.path.isabs(xdg) else os.path.join(home, ".config")
         candidates = [os.path.join(xdg_base, "claude"), os.path.join(home, ".claude")]
-    found: list[str] = []
+    projects_dirs: list[str] = []
     for candidate in candidates:
         if os.path.basename(os.path.normpath(candidate)) == "projects" and os.path.isdir(candidate):
-            projects = candidate
+            projects_dirs.append(candidate)
         else:
-            projects = os.path.join(candidate, "projects")
+            projects_dirs.append(os.path.join(candidate, "projects"))
+    return projects_dirs
+
+
+def roots(env: Mapping[str, str] | None = None) -> list[str]:
+    """``projects`` directories to read: CLAUDE_CONFIG_DIR (comma separated) or both defaults."""
+    found: list[str] = []
+    for projects in candidate_roots(env):
         real = os.path.realpath(projects)
         if os.path.isdir(projects) and real not in {os.path.realpath(f) for f in found}:
             found.append(projects)

@@ -1,0 +1,66 @@
+"""Is the ledger up to date?  Answered from the stat manifest before anything heavy loads.
+
+Stdlib only: the live (hot) entries are stat'ed in Python; a full check, at most once
+a minute, stats every entry with the compiled helper.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+
+from tokline import manifest
+
+
+def ledger_path(env: os._Environ[str] | dict[str, str] = os.environ) -> str:
+    """Mirror of tokline.paths.ledger_file() without pathlib (tests keep them in step)."""
+    override = env.get("TOKLINE_LEDGER")
+    if override:
+        return override
+    base = env.get("XDG_DATA_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(env.get("HOME") or os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "tokline", "ledger.sqlite3")
+
+
+def _full_check(data: bytes, start: int, end: int) -> bool:
+    if os.environ.get("TOKLINE_PURE", "") not in ("1", "true", "yes"):
+        try:
+            from tokline._scan import manifest_unchanged
+        except ImportError:
+            pass
+        else:
+            return bool(manifest_unchanged(data, start, end))
+    return manifest.entries_unchanged(data, start, end)
+
+
+def up_to_date(env: os._Environ[str] | dict[str, str] = os.environ) -> bool:
+    path = ledger_path(env)
+    target = path + ".manifest"
+    try:
+        ino = os.stat(path).st_ino
+        with open(target, "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return False
+    found = manifest.layout(data, manifest.env_key(env), ino)
+    if found is None:
+        return False
+    checked_ns, hot_start, cold_start = found
+    if not manifest.entries_unchanged(data, hot_start, cold_start):
+        return False
+    now = time.time_ns()
+    if now - checked_ns < manifest.FULL_CHECK_S * 1_000_000_000:
+        return True
+    if not _full_check(data, cold_start, len(data)):
+        return False
+    try:
+        fd = os.open(target, os.O_WRONLY)
+        try:
+            os.pwrite(fd, struct.pack("<Q", now), manifest.CHECKED_AT)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass  # only means the next call checks everything again
+    return True

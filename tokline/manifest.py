@@ -1,0 +1,104 @@
+"""The stat manifest: what a refresh saw, so "nothing changed" costs a few stats, not SQLite.
+
+Written beside the ledger after each committed refresh; checked by the fast path
+(tokline/fastrefresh.py) before anything heavy is imported.  Binary, little-endian:
+
+    header  b"TKLM2\\n", u64 time of the last full check (ns), u64 offset of the cold
+            entries, u32 length + bytes of the environment key, u64 ledger inode
+    entry   kind (b"f" file, b"d" directory, b"m" missing root), u64 inode, i64 size,
+            i64 mtime_ns, u32 length + bytes of the path
+
+A directory's mtime changes when an entry is added or removed, so new log files are
+seen; an appended file changes size and mtime.  Entries untouched for COLD_AFTER_S
+(finished sessions: Claude Code resumes into a new file) come after the hot ones and
+are stat'ed only by a full check, at most FULL_CHECK_S apart; so a prompt pays for the
+live sessions, not for years of history.  Stdlib only: this runs on the fast path.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+
+MAGIC = b"TKLM2\n"
+CHECKED_AT = len(MAGIC)  # offset of the u64 rewritten after each full check
+COLD_AFTER_S = 3600
+FULL_CHECK_S = 60
+_HEADER = struct.Struct("<QQI")
+_ENTRY = struct.Struct("<cQqqI")
+
+# Environment variables that decide which logs are read.
+ENV_KEYS = ("HOME", "CLAUDE_CONFIG_DIR", "XDG_CONFIG_HOME")
+
+Entry = tuple[bytes, int, int, int, str]
+
+
+def env_key(env: dict[str, str] | os._Environ[str]) -> bytes:
+    return "\0".join(env.get(k, "") for k in ENV_KEYS).encode("utf-8", "surrogateescape")
+
+
+def _pack(entries: list[Entry]) -> bytes:
+    out = []
+    for kind, ino, size, mtime_ns, path in entries:
+        raw = os.fsencode(path)
+        out.append(_ENTRY.pack(kind, ino & (2**64 - 1), size, mtime_ns, len(raw)))
+        out.append(raw)
+    return b"".join(out)
+
+
+def encode(key: bytes, ledger_ino: int, entries: list[Entry], now_ns: int | None = None) -> bytes:
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    cold_before = now_ns - COLD_AFTER_S * 1_000_000_000
+    hot = [e for e in entries if e[0] == b"m" or e[3] >= cold_before]
+    cold = [e for e in entries if not (e[0] == b"m" or e[3] >= cold_before)]
+    head_len = len(MAGIC) + _HEADER.size + len(key) + 8
+    hot_bytes = _pack(hot)
+    return b"".join([
+        MAGIC, _HEADER.pack(now_ns, head_len + len(hot_bytes), len(key)), key,
+        struct.pack("<Q", ledger_ino & (2**64 - 1)), hot_bytes, _pack(cold)])
+
+
+def layout(data: bytes, key: bytes, ledger_ino: int) -> tuple[int, int, int] | None:
+    """(last full check ns, hot start, cold start), or None when the header is not for this
+    ledger and environment."""
+    if not data.startswith(MAGIC) or len(data) < len(MAGIC) + _HEADER.size:
+        return None
+    checked, cold_start, length = _HEADER.unpack_from(data, len(MAGIC))
+    start = len(MAGIC) + _HEADER.size
+    if data[start:start + length] != key or len(data) < start + length + 8:
+        return None
+    (ino,) = struct.unpack_from("<Q", data, start + length)
+    if ino != ledger_ino & (2**64 - 1) or not start + length + 8 <= cold_start <= len(data):
+        return None
+    return checked, start + length + 8, cold_start
+
+
+def entries_unchanged(data: bytes, start: int, end: int) -> bool:
+    """Every entry in data[start:end] still holds.  Twin of tokline._scan.manifest_unchanged."""
+    pos = start
+    while pos < end:
+        if pos + _ENTRY.size > end:
+            return False
+        kind, ino, size, mtime_ns, length = _ENTRY.unpack_from(data, pos)
+        pos += _ENTRY.size
+        if length > 4096 or pos + length > end:
+            return False
+        path = data[pos:pos + length]
+        pos += length
+        try:
+            st = os.stat(path)
+        except OSError:
+            if kind == b"m":
+                continue
+            return False
+        is_dir = (st.st_mode & 0o170000) == 0o040000
+        if kind == b"m":
+            if is_dir:
+                return False
+        elif kind == b"d":
+            if st.st_mtime_ns != mtime_ns or not is_dir:
+                return False
+        elif (st.st_ino & (2**64 - 1), st.st_size, st.st_mtime_ns) != (ino, size, mtime_ns):
+            return False
+    return True
