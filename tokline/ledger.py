@@ -1,6 +1,7 @@
 """The ledger: a SQLite database of scanned files and deduplicated usage rows.
 
-Per file it remembers identity (device, inode), size, mtime, a fingerprint of its
+Usage rows are keyed by a 64-bit hash of their dedup key (tokline/keys.py).  Per file
+it remembers identity (device, inode), size, mtime, a fingerprint of its
 first bytes and the offset of the last complete line consumed, so a refresh reads
 only new bytes.  Usage rows are keyed by their dedup key (formats.md §1.7) and
 merged per field by maximum, so a streamed message seen again in a later refresh
@@ -21,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tokline.errors import LedgerError
+from tokline.keys import group_range
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # usage.flags bits; the scanner's flags (sidechain, fast, API error) plus our own.
 F_SIDECHAIN = 1
@@ -54,7 +56,7 @@ CREATE TABLE IF NOT EXISTS contexts(
     UNIQUE(source, session_id, project, model)
 );
 CREATE TABLE IF NOT EXISTS usage(
-    key TEXT PRIMARY KEY,
+    key INTEGER PRIMARY KEY,
     ts_ms INTEGER NOT NULL,
     ctx INTEGER NOT NULL,
     input INTEGER NOT NULL,
@@ -65,7 +67,7 @@ CREATE TABLE IF NOT EXISTS usage(
     web_search INTEGER NOT NULL,
     cost_usd REAL,
     flags INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 CREATE INDEX IF NOT EXISTS usage_ts ON usage(ts_ms);
 """
 
@@ -91,7 +93,7 @@ ON CONFLICT(key) DO UPDATE SET
     flags = ((flags & excluded.flags) & 1) | ((flags | excluded.flags) & ~1)
 """
 
-UsageRow = tuple[str, int, int, int, int, int, int, int, int, "float | None", int]
+UsageRow = tuple[int, int, int, int, int, int, int, int, int, "float | None", int]
 
 
 @dataclass
@@ -242,11 +244,24 @@ class Ledger:
         """Mark sidechain rows that replay a main-conversation response with another requestId."""
         self.db.executemany(
             """UPDATE usage SET flags = flags | 32
-               WHERE key >= ?1 || char(31) AND key < ?1 || char(32) AND flags & 1
-                 AND EXISTS (SELECT 1 FROM usage m WHERE m.key >= ?1 || char(31)
-                             AND m.key < ?1 || char(32) AND (m.flags & 1) = 0)""",
-            ((mid,) for mid in message_ids),
+               WHERE key BETWEEN ?1 AND ?2 AND flags & 1
+                 AND EXISTS (SELECT 1 FROM usage m WHERE m.key BETWEEN ?1 AND ?2
+                             AND (m.flags & 1) = 0)""",
+            (group_range(mid) for mid in message_ids),
         )
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """Inside write(): when the usage table is empty, build its time index once at the
+        end instead of updating it row by row (a cold scan of a long history)."""
+        (empty,) = self.db.execute("SELECT NOT EXISTS (SELECT 1 FROM usage)").fetchone()
+        if empty:
+            self.db.execute("DROP INDEX IF EXISTS usage_ts")
+        try:
+            yield
+        finally:
+            if empty:
+                self.db.execute("CREATE INDEX IF NOT EXISTS usage_ts ON usage(ts_ms)")
 
     def usage(self, since_ms: int | None = None, until_ms: int | None = None,
               sources: Iterable[str] | None = None) -> Iterator[StoredUsage]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -14,8 +16,8 @@ from tokline._speedups import USE_EXTENSIONS, scan
 from tokline.ledger import FileState, Ledger, UsageRow
 from tokline.sources import claude
 
-BATCH_FILES = 32  # files in flight at once: bounds memory on a cold scan of a large history
-FLUSH_ROWS = 4_000  # rows held before they are written: inserts overlap the scanning threads
+AHEAD_FILES = 16  # files scanned ahead of the writer: bounds memory on a cold scan
+FLUSH_ROWS = 8_000  # rows held before they are written: inserts overlap the scanning threads
 
 
 @dataclass
@@ -36,12 +38,6 @@ class RefreshReport:
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
 
 
-def _batches(items: list[tuple[str, os.stat_result, FileState | None]], size: int
-             ) -> Iterator[list[tuple[str, os.stat_result, FileState | None]]]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
 def refresh(ledger: Ledger, env: dict[str, str] | None = None,
             progress: Progress | None = None) -> RefreshReport:
     env = dict(os.environ) if env is None else env
@@ -51,7 +47,7 @@ def refresh(ledger: Ledger, env: dict[str, str] | None = None,
     report.problems.extend(found.problems)
     report.files_seen = len(found.files)
     try:
-        with ledger.write():
+        with ledger.write(), ledger.bulk_load():
             _ingest(ledger, found, report, progress)
     except BaseException:
         ledger.forget_context_cache()
@@ -110,30 +106,39 @@ def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,
             return f"cannot read {path}: {exc.strerror}"
 
     workers = 2 if USE_EXTENSIONS and len(work) > 1 else 1
+    states: list[FileState] = []
+    queue = iter(work)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for batch in _batches(work, BATCH_FILES):
-            states: list[FileState] = []
-            for result in pool.map(one, batch):
-                if isinstance(result, str):
-                    report.problems.append(result)
-                    continue
-                pending.extend(claude.usage_rows(result.records, result.state.path,
-                                                 ledger.context_id, sidechain_ids, main_ids))
-                states.append(result.state)
-                report.files_scanned += 1
-                report.files_rescanned += result.rescanned
-                report.bytes_scanned += result.scanned_bytes
-                report.records += len(result.records)
-                report.malformed += result.state.malformed - (
-                    0 if result.rescanned or result.state.path not in known
-                    else known[result.state.path].malformed)
-                done_bytes += result.scanned_bytes
+        # A sliding window of files in flight keeps both scanner threads busy while this
+        # thread writes rows, without holding more than a few files' records at once.
+        inflight = deque(pool.submit(one, item) for item in itertools.islice(queue, AHEAD_FILES))
+        while inflight:
+            result = inflight.popleft().result()
+            following = next(queue, None)
+            if following is not None:
+                inflight.append(pool.submit(one, following))
+            if isinstance(result, str):
+                report.problems.append(result)
+                continue
+            pending.extend(claude.usage_rows(result.records, result.state.path,
+                                             ledger.context_id, sidechain_ids, main_ids))
+            states.append(result.state)
+            report.files_scanned += 1
+            report.files_rescanned += result.rescanned
+            report.bytes_scanned += result.scanned_bytes
+            report.records += len(result.records)
+            prior = known.get(result.state.path)
+            report.malformed += result.state.malformed - (
+                prior.malformed if prior is not None and not result.rescanned else 0)
+            done_bytes += result.scanned_bytes
             if len(pending) >= FLUSH_ROWS:
                 ledger.upsert_usage(pending)
                 pending = []
-            ledger.save_files(states)
-            if progress is not None:
-                progress(done_bytes, total_bytes)
+                ledger.save_files(states)
+                states = []
+                if progress is not None:
+                    progress(done_bytes, total_bytes)
+    ledger.save_files(states)
     ledger.upsert_usage(pending)
     # A main-conversation row that arrives after its sidechain replay must shadow it too.
     ledger.shadow_sidechain_replays(sidechain_ids | (main_ids if had_rows else set()))

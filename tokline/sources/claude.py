@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable, Mapping
 
 from tokline._scan_py import Record
+from tokline.keys import key64
 from tokline.ledger import F_SIDECHAIN, UsageRow
 
 NAME = "claude"
@@ -68,15 +69,15 @@ def usage_rows(records: list[Record], path: str, context_id: ContextFn,
     for (offset, ts_ms, mid, rid, sid, model, cwd, inp, out, c5m, c1h, cread, web, cost,
          flags) in records:
         if mid is not None and rid is not None:
-            key = mid + "\x1f" + rid
+            key = key64(mid, rid)
             if flags & F_SIDECHAIN:
                 sidechain_ids.add(mid)
             else:
                 main_ids.add(mid)
         elif mid is not None:
-            key = "\x1e" + (sid or session_default) + "\x1f" + mid
+            key = key64("\x1e" + (sid or session_default), mid)
         else:
-            key = "\x1d" + path + "\x1f" + str(offset)
+            key = key64("\x1d" + path, str(offset))
         ctx = contexts.get((sid, cwd, model))
         if ctx is None:
             ctx = contexts[(sid, cwd, model)] = context_id(

@@ -1,0 +1,46 @@
+"""Ledger keys: 64-bit integers, because SQLite inserts them about twice as fast as text.
+
+``key64(group, member)`` puts FNV-1a of ``group`` in the high 48 bits and of ``member``
+in the low 16, so every key of one group (the responses sharing a message id) lies in
+``group_range(group)``.  The compiled twin is ``tokline._scan.key64``; they must agree.
+Two responses of one message id collide with chance 2**-16; they then merge by field
+maximum, which is what the sidechain rule would have kept anyway.
+"""
+
+from __future__ import annotations
+
+import os
+
+_FNV_OFFSET = 0xCBF29CE484222325
+_FNV_PRIME = 0x100000001B3
+_MASK64 = (1 << 64) - 1
+_LOW = 0xFFFF
+
+
+def fnv1a(data: bytes) -> int:
+    h = _FNV_OFFSET
+    for byte in data:
+        h = ((h ^ byte) * _FNV_PRIME) & _MASK64
+    return h
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def key64_py(group: str, member: str) -> int:
+    high = fnv1a(group.encode("utf-8")) & ~_LOW & _MASK64
+    return _signed(high | (fnv1a(member.encode("utf-8")) & _LOW))
+
+
+def group_range(group: str) -> tuple[int, int]:
+    low = key64(group, "") & ~_LOW
+    return low, low | _LOW
+
+
+key64 = key64_py
+if os.environ.get("TOKLINE_PURE", "") not in ("1", "true", "yes"):
+    try:
+        from tokline._scan import key64  # type: ignore[no-redef]
+    except ImportError:
+        pass
