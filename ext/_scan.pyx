@@ -849,7 +849,7 @@ def manifest_unchanged(const unsigned char[::1] data, Py_ssize_t start, Py_ssize
             elif not found:
                 ok = 0
                 break
-            elif kind == 100:  # 'd': no entry added or removed
+            elif kind == 100 or kind == 112:  # 'd', 'p': no entry added or removed
                 if cur_mtime != mtime or not is_dir:
                     ok = 0
                     break

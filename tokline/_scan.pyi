@@ -1,5 +1,5 @@
 from typing import Any
 
-from tokline._scan_py import Record
+from tokline.records import Record
 
 def scan(buf: Any, start: int) -> tuple[list[Record], int, int]: ...

@@ -33,16 +33,13 @@ from __future__ import annotations
 import json
 import re
 
-Record = tuple[
-    int, int, "str | None", "str | None", "str | None", "str | None", "str | None",
-    int, int, int, int, int, int, "float | None", int,
-]
+from tokline.records import F_API_ERROR, F_FAST, F_SIDECHAIN, Record
+
+__all__ = ["F_API_ERROR", "F_FAST", "F_SIDECHAIN", "Record", "decode_slow_line", "merge_pair",
+           "parse_iso_ms", "scan"]
 
 NEEDLE = b'"usage"'
 _USAGE_TAIL = re.compile(rb"[ \t\r]*:[ \t\r]*\{")
-F_SIDECHAIN = 1
-F_FAST = 4
-F_API_ERROR = 16
 TOKEN_CAP = 2**53
 
 _ISO = re.compile(

@@ -7,12 +7,8 @@ an error, so CI cannot pass on the twin by accident.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import Any
 
-from tokline._scan_py import Record
-
-ScanFn = Callable[[Any, int], tuple[list[Record], int, int]]
+from tokline.records import ScanFn
 
 USE_EXTENSIONS = os.environ.get("TOKLINE_PURE", "") not in ("1", "true", "yes")
 
@@ -29,4 +25,4 @@ if USE_EXTENSIONS:
 else:
     from tokline._scan_py import scan
 
-__all__ = ["USE_EXTENSIONS", "scan"]
+__all__ = ["USE_EXTENSIONS", "ScanFn", "scan"]

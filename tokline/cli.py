@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("tokline.commands.report", "tokens and cost per model"),
     "blocks": ("tokline.commands.report", "5-hour blocks with burn rate and projection"),
     "scan": ("tokline.commands.scan", "bring the ledger up to date now"),
+    "refresh": ("tokline.commands.refresh", "quick background refresh (what prompts start)"),
     "pricing": ("tokline.commands.pricing", "show or update the price table"),
     "doctor": ("tokline.commands.doctor", "paths, ledger health and problems seen"),
     "demo": ("tokline.commands.demo", "show every view on a bundled sample history"),
@@ -38,11 +39,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tokline {__version__}")
         return 0
     name = args[0]
-    if name == "scan" and args[1:] in ([], ["-q"], ["--quiet"]):
+    if name in ("scan", "refresh") and args[1:] in ([], ["-q"], ["--quiet"]):
         from tokline.fastrefresh import up_to_date  # noqa: PLC0415 - the no-change path
 
-        if up_to_date():
-            if not args[1:]:
+        if up_to_date(full=name == "scan"):
+            if name == "scan" and not args[1:]:
                 print("ledger up to date: no log changed since the last scan")
             return 0
     entry = COMMANDS.get(name)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 
-@dataclass
 class Found:
-    files: dict[str, os.stat_result] = field(default_factory=dict)
-    dirs: dict[str, int] = field(default_factory=dict)  # path -> mtime_ns before listing
-    problems: list[str] = field(default_factory=list)
+    __slots__ = ("dirs", "files", "problems")
+
+    def __init__(self) -> None:
+        self.files: dict[str, os.stat_result] = {}
+        self.dirs: dict[str, int] = {}  # path -> mtime_ns before listing
+        self.problems: list[str] = []
 
 
 def walk(roots: Iterable[str], suffix: str, found: Found | None = None) -> Found:

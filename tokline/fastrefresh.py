@@ -1,7 +1,8 @@
 """Is the ledger up to date?  Answered from the stat manifest before anything heavy loads.
 
-Stdlib only: the live (hot) entries are stat'ed in Python; a full check, at most once
-a minute, stats every entry with the compiled helper.
+Stdlib only: the live (hot) entries are stat'ed in Python; a full check (``tokline
+scan``, and the background refresh at most once a minute) stats every entry with the
+compiled helper.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ def _full_check(data: bytes, start: int, end: int) -> bool:
     return manifest.entries_unchanged(data, start, end)
 
 
-def up_to_date(env: os._Environ[str] | dict[str, str] = os.environ) -> bool:
+def up_to_date(env: os._Environ[str] | dict[str, str] = os.environ, full: bool = False) -> bool:
+    """Nothing changed since the last refresh.  ``full`` stats every entry; otherwise only
+    the live ones, and all of them at most once a minute (see tokline/manifest.py)."""
     path = ledger_path(env)
     target = path + ".manifest"
     try:
@@ -48,13 +51,17 @@ def up_to_date(env: os._Environ[str] | dict[str, str] = os.environ) -> bool:
     if found is None:
         return False
     checked_ns, hot_start, cold_start = found
-    if not manifest.entries_unchanged(data, hot_start, cold_start):
-        return False
     now = time.time_ns()
-    if now - checked_ns < manifest.FULL_CHECK_S * 1_000_000_000:
-        return True
-    if not _full_check(data, cold_start, len(data)):
-        return False
+    if full:
+        if not _full_check(data, hot_start, len(data)):
+            return False
+    else:
+        if not manifest.entries_unchanged(data, hot_start, cold_start):
+            return False
+        if now - checked_ns < manifest.FULL_CHECK_S * 1_000_000_000:
+            return True
+        if not _full_check(data, cold_start, len(data)):
+            return False
     try:
         fd = os.open(target, os.O_WRONLY)
         try:

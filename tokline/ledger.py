@@ -14,12 +14,12 @@ counted twice, and a crash rolls back to the last committed state.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
+from collections import namedtuple
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 
 from tokline.errors import LedgerError
 from tokline.keys import group_range
@@ -96,41 +96,56 @@ ON CONFLICT(key) DO UPDATE SET
 UsageRow = tuple[int, int, int, int, int, int, int, int, int, "float | None", int]
 
 
-@dataclass
-class FileState:
-    path: str
-    source: str
-    dev: int
-    ino: int
-    size: int
-    mtime_ns: int
-    head_len: int
-    head_crc: int
-    offset: int
-    malformed: int = 0
-    state: str | None = None
+# typing costs 6 ms to import (it pulls in re): the prompt's refresh gets plain
+# namedtuples, the type checker sees the NamedTuple declarations.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple
+
+    class FileState(NamedTuple):
+        path: str
+        source: str
+        dev: int
+        ino: int
+        size: int
+        mtime_ns: int
+        head_len: int
+        head_crc: int
+        offset: int
+        malformed: int = 0
+        state: str | None = None
+
+    class StoredUsage(NamedTuple):
+        """One deduplicated usage row joined with its context, as reports read it."""
+
+        ts_ms: int
+        source: str
+        session_id: str
+        project: str
+        model: str
+        input: int
+        output: int
+        cache_5m: int
+        cache_1h: int
+        cache_read: int
+        web_search: int
+        cost_usd: float | None
+        flags: int
+
+else:
+    FileState = namedtuple(
+        "FileState",
+        "path source dev ino size mtime_ns head_len head_crc offset malformed state",
+        defaults=(0, None),
+    )
+    StoredUsage = namedtuple(
+        "StoredUsage",
+        "ts_ms source session_id project model input output cache_5m cache_1h"
+        " cache_read web_search cost_usd flags",
+    )
 
 
-@dataclass(frozen=True)
-class StoredUsage:
-    """One deduplicated usage row joined with its context, as reports read it."""
-
-    ts_ms: int
-    source: str
-    session_id: str
-    project: str
-    model: str
-    input: int
-    output: int
-    cache_5m: int
-    cache_1h: int
-    cache_read: int
-    web_search: int
-    cost_usd: float | None
-    flags: int
-
-
-def _corrupt(path: Path, exc: Exception) -> LedgerError:
+def _corrupt(path: str, exc: Exception) -> LedgerError:
     return LedgerError(
         f"the ledger {path} is unreadable ({exc}); rebuild it with `tokline scan --rebuild` "
         "(history of logs that no longer exist will be lost)"
@@ -138,12 +153,12 @@ def _corrupt(path: Path, exc: Exception) -> LedgerError:
 
 
 class Ledger:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        os.makedirs(os.path.dirname(self.path) or ".", mode=0o700, exist_ok=True)
         try:
-            self.db = sqlite3.connect(str(path), timeout=60.0, isolation_level=None)
-            path.chmod(0o600)
+            self.db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            os.chmod(self.path, 0o600)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
@@ -195,17 +210,39 @@ class Ledger:
         self.db.execute("COMMIT")
 
     # files ---------------------------------------------------------------------------
-    def file_states(self, source: str | None = None) -> dict[str, FileState]:
-        sql = "SELECT * FROM files" + (" WHERE source = ?" if source else "")
-        cur = self.db.execute(sql, (source,) if source else ())
+    def file_states(
+        self, source: str | None = None, paths: list[str] | None = None
+    ) -> dict[str, FileState]:
+        """Known files, all of them or just ``paths`` (an incremental refresh)."""
+        if paths is not None and len(paths) <= 500:
+            marks = ",".join("?" * len(paths))
+            cur = self.db.execute(f"SELECT * FROM files WHERE path IN ({marks})", paths)
+        else:
+            sql = "SELECT * FROM files" + (" WHERE source = ?" if source else "")
+            cur = self.db.execute(sql, (source,) if source else ())
         return {row[0]: FileState(*row) for row in cur}
+
+    def has_usage(self) -> bool:
+        (found,) = self.db.execute("SELECT EXISTS (SELECT 1 FROM usage)").fetchone()
+        return bool(found)
 
     def save_files(self, states: Iterable[FileState]) -> None:
         self.db.executemany(
             "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             [
-                (s.path, s.source, s.dev, s.ino, s.size, s.mtime_ns, s.head_len, s.head_crc,
-                 s.offset, s.malformed, s.state)
+                (
+                    s.path,
+                    s.source,
+                    s.dev,
+                    s.ino,
+                    s.size,
+                    s.mtime_ns,
+                    s.head_len,
+                    s.head_crc,
+                    s.offset,
+                    s.malformed,
+                    s.state,
+                )
                 for s in states
             ],
         )
@@ -215,17 +252,22 @@ class Ledger:
         """Id of a (source, session, project, model) context; new ones are written by
         ``upsert_usage``.  Only call inside ``write()``: ids are handed out under its lock."""
         if self._contexts is None:
-            self._contexts = {
-                (row[1], row[2], row[3], row[4]): row[0]
-                for row in self.db.execute("SELECT * FROM contexts")
-            }
-            self._next_context = max(self._contexts.values(), default=0) + 1
+            self._contexts = {}
+            (top,) = self.db.execute("SELECT coalesce(max(id), 0) FROM contexts").fetchone()
+            self._next_context = top + 1
         key = (source, session_id, project, model)
         found = self._contexts.get(key)
         if found is None:
-            found = self._contexts[key] = self._next_context
-            self._next_context += 1
-            self._new_contexts.append((found, *key))
+            row = self.db.execute(
+                "SELECT id FROM contexts WHERE source=? AND session_id=? AND project=? AND model=?",
+                key,
+            ).fetchone()
+            if row is not None:
+                found = self._contexts[key] = row[0]
+            else:
+                found = self._contexts[key] = self._next_context
+                self._next_context += 1
+                self._new_contexts.append((found, *key))
         return found
 
     def forget_context_cache(self) -> None:
@@ -263,8 +305,12 @@ class Ledger:
             if empty:
                 self.db.execute("CREATE INDEX IF NOT EXISTS usage_ts ON usage(ts_ms)")
 
-    def usage(self, since_ms: int | None = None, until_ms: int | None = None,
-              sources: Iterable[str] | None = None) -> Iterator[StoredUsage]:
+    def usage(
+        self,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        sources: Iterable[str] | None = None,
+    ) -> Iterator[StoredUsage]:
         where = ["(u.flags & 32) = 0"]
         args: list[object] = []
         if since_ms is not None:
@@ -280,7 +326,8 @@ class Ledger:
         sql = (
             "SELECT u.ts_ms, c.source, c.session_id, c.project, c.model, u.input, u.output,"
             " u.cache_5m, u.cache_1h, u.cache_read, u.web_search, u.cost_usd, u.flags"
-            " FROM usage u JOIN contexts c ON c.id = u.ctx WHERE " + " AND ".join(where)
+            " FROM usage u JOIN contexts c ON c.id = u.ctx WHERE "
+            + " AND ".join(where)
             + " ORDER BY u.ts_ms"
         )
         try:

@@ -5,24 +5,24 @@ from __future__ import annotations
 import mmap
 import os
 import zlib
-from dataclasses import dataclass
-
-from tokline._scan_py import Record
-from tokline._speedups import ScanFn
 from tokline.ledger import FileState
+from tokline.records import Record, ScanFn
 
 HEAD_BYTES = 4096
 WINDOW_BYTES = 32 << 20  # mapped at a time: bounds resident memory on huge files
 
 
-@dataclass
 class FileScan:
     """What one file contributed in one refresh."""
 
-    state: FileState
-    records: list[Record]
-    rescanned: bool  # scanned from 0 because the file was rewritten, truncated or replaced
-    scanned_bytes: int
+    __slots__ = ("records", "rescanned", "scanned_bytes", "state")
+
+    def __init__(self, state: FileState, records: list[Record], rescanned: bool,
+                 scanned_bytes: int) -> None:
+        self.state = state
+        self.records = records
+        self.rescanned = rescanned  # read from 0: the file was rewritten, truncated or replaced
+        self.scanned_bytes = scanned_bytes
 
 
 def _head_crc(fd: int, length: int) -> int:

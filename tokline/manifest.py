@@ -3,16 +3,19 @@
 Written beside the ledger after each committed refresh; checked by the fast path
 (tokline/fastrefresh.py) before anything heavy is imported.  Binary, little-endian:
 
-    header  b"TKLM2\\n", u64 time of the last full check (ns), u64 offset of the cold
-            entries, u32 length + bytes of the environment key, u64 ledger inode
-    entry   kind (b"f" file, b"d" directory, b"m" missing root), u64 inode, i64 size,
-            i64 mtime_ns, u32 length + bytes of the path
+    header  b"TKLM3\\n", u64 time of the last full check (ns), u64 offset of the cold
+            entries, u32 length of the environment key, u32 number of files, the key's
+            bytes, u64 ledger inode
+    entry   kind (b"f" file, b"d" directory, b"p" pinned directory, b"m" missing root),
+            u64 inode, i64 size, i64 mtime_ns, u32 length + bytes of the path
 
 A directory's mtime changes when an entry is added or removed, so new log files are
 seen; an appended file changes size and mtime.  Entries untouched for COLD_AFTER_S
 (finished sessions: Claude Code resumes into a new file) come after the hot ones and
 are stat'ed only by a full check, at most FULL_CHECK_S apart; so a prompt pays for the
-live sessions, not for years of history.  Stdlib only: this runs on the fast path.
+live sessions, not for years of history.  Pinned directories (roots and project
+directories, where new sessions appear) are always hot.  Stdlib only: this runs on the
+fast path.
 """
 
 from __future__ import annotations
@@ -21,11 +24,11 @@ import os
 import struct
 import time
 
-MAGIC = b"TKLM2\n"
+MAGIC = b"TKLM3\n"
 CHECKED_AT = len(MAGIC)  # offset of the u64 rewritten after each full check
 COLD_AFTER_S = 3600
 FULL_CHECK_S = 60
-_HEADER = struct.Struct("<QQI")
+_HEADER = struct.Struct("<QQII")
 _ENTRY = struct.Struct("<cQqqI")
 
 # Environment variables that decide which logs are read.
@@ -47,16 +50,22 @@ def _pack(entries: list[Entry]) -> bytes:
     return b"".join(out)
 
 
-def encode(key: bytes, ledger_ino: int, entries: list[Entry], now_ns: int | None = None) -> bytes:
+def encode(key: bytes, ledger_ino: int, entries: list[Entry], now_ns: int | None = None,
+           cold_raw: bytes = b"", cold_files: int = 0, checked_ns: int | None = None) -> bytes:
+    """``entries`` are sorted into hot and cold; ``cold_raw`` (already packed cold entries,
+    ``cold_files`` of them files) is carried over from the last manifest as it was, and
+    then so is the time of its last full check, ``checked_ns``."""
     now_ns = time.time_ns() if now_ns is None else now_ns
+    checked_ns = now_ns if checked_ns is None else checked_ns
     cold_before = now_ns - COLD_AFTER_S * 1_000_000_000
-    hot = [e for e in entries if e[0] == b"m" or e[3] >= cold_before]
-    cold = [e for e in entries if not (e[0] == b"m" or e[3] >= cold_before)]
+    hot = [e for e in entries if e[0] in b"mp" or e[3] >= cold_before]
+    cold = [e for e in entries if not (e[0] in b"mp" or e[3] >= cold_before)]
+    files = sum(1 for e in entries if e[0] == b"f") + cold_files
     head_len = len(MAGIC) + _HEADER.size + len(key) + 8
     hot_bytes = _pack(hot)
     return b"".join([
-        MAGIC, _HEADER.pack(now_ns, head_len + len(hot_bytes), len(key)), key,
-        struct.pack("<Q", ledger_ino & (2**64 - 1)), hot_bytes, _pack(cold)])
+        MAGIC, _HEADER.pack(checked_ns, head_len + len(hot_bytes), len(key), files), key,
+        struct.pack("<Q", ledger_ino & (2**64 - 1)), hot_bytes, _pack(cold), cold_raw])
 
 
 def layout(data: bytes, key: bytes, ledger_ino: int) -> tuple[int, int, int] | None:
@@ -64,7 +73,7 @@ def layout(data: bytes, key: bytes, ledger_ino: int) -> tuple[int, int, int] | N
     ledger and environment."""
     if not data.startswith(MAGIC) or len(data) < len(MAGIC) + _HEADER.size:
         return None
-    checked, cold_start, length = _HEADER.unpack_from(data, len(MAGIC))
+    checked, cold_start, length, _ = _HEADER.unpack_from(data, len(MAGIC))
     start = len(MAGIC) + _HEADER.size
     if data[start:start + length] != key or len(data) < start + length + 8:
         return None
@@ -96,9 +105,46 @@ def entries_unchanged(data: bytes, start: int, end: int) -> bool:
         if kind == b"m":
             if is_dir:
                 return False
-        elif kind == b"d":
+        elif kind in (b"d", b"p"):
             if st.st_mtime_ns != mtime_ns or not is_dir:
                 return False
         elif (st.st_ino & (2**64 - 1), st.st_size, st.st_mtime_ns) != (ino, size, mtime_ns):
             return False
     return True
+
+
+def decode(data: bytes, start: int, end: int) -> list[Entry]:
+    entries: list[Entry] = []
+    pos = start
+    unpack = _ENTRY.unpack_from
+    while pos + _ENTRY.size <= end:
+        kind, ino, size, mtime_ns, length = unpack(data, pos)
+        pos += _ENTRY.size
+        entries.append((kind, ino, size, mtime_ns, os.fsdecode(data[pos:pos + length])))
+        pos += length
+    return entries
+
+
+def names(data: bytes, start: int, end: int) -> set[bytes]:
+    """The paths (as bytes) of the packed entries in data[start:end]."""
+    found: set[bytes] = set()
+    pos = start
+    unpack = _ENTRY.unpack_from
+    size = _ENTRY.size
+    while pos + size <= end:
+        length = unpack(data, pos)[4]
+        pos += size
+        found.add(data[pos:pos + length])
+        pos += length
+    return found
+
+
+def count_files(data: bytes, start: int, end: int) -> int:
+    """Files among the packed entries in data[start:end], without decoding paths."""
+    count = 0
+    pos = start
+    while pos + _ENTRY.size <= end:
+        kind, _, _, _, length = _ENTRY.unpack_from(data, pos)
+        count += kind == b"f"
+        pos += _ENTRY.size + length
+    return count

@@ -7,28 +7,27 @@ import itertools
 import os
 import sys
 from collections import deque
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 
-from tokline import discover, logscan, manifest
+from tokline import changes, discover, logscan, manifest
 from tokline._speedups import USE_EXTENSIONS, scan
 from tokline.ledger import FileState, Ledger, UsageRow
 from tokline.sources import claude
 
 AHEAD_FILES = 16  # files scanned ahead of the writer: bounds memory on a cold scan
+THREADS_FROM_BYTES = 64 << 20  # less than this is scanned faster than threads start
 FLUSH_ROWS = 8_000  # rows held before they are written: inserts overlap the scanning threads
 
 
-@dataclass
 class RefreshReport:
-    files_seen: int = 0
-    files_scanned: int = 0
-    files_rescanned: int = 0
-    bytes_scanned: int = 0
-    records: int = 0
-    malformed: int = 0
-    problems: list[str] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.files_seen = 0
+        self.files_scanned = 0
+        self.files_rescanned = 0
+        self.bytes_scanned = 0
+        self.records = 0
+        self.malformed = 0
+        self.problems: list[str] = []
 
     @property
     def changed(self) -> bool:
@@ -36,38 +35,52 @@ class RefreshReport:
 
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
+WorkItem = tuple[str, os.stat_result, "FileState | None"]
 
 
 def refresh(ledger: Ledger, env: dict[str, str] | None = None,
-            progress: Progress | None = None) -> RefreshReport:
+            progress: Progress | None = None, incremental: bool = False) -> RefreshReport:
+    """Scan what changed.  ``incremental`` (the prompt's background refresh) trusts files
+    untouched for an hour until the next full check, a minute at most; otherwise every
+    directory is walked and every file stat'ed."""
     env = dict(os.environ) if env is None else env
     report = RefreshReport()
-    candidates = claude.candidate_roots(env)
-    found = discover.walk(claude.roots(env), ".jsonl")
+    target = manifest_path(str(ledger.path))
+    ledger_ino = os.stat(ledger.path).st_ino
+    plan = changes.since_manifest(target, env, ledger_ino, ".jsonl") if incremental else None
+    if plan is None:
+        candidates = claude.candidate_roots(env)
+        found = discover.walk(claude.roots(env), ".jsonl")
+        entries: list[manifest.Entry] = [
+            (b"m", 0, 0, 0, root) for root in candidates if root not in found.dirs]
+        roots = set(claude.roots(env))
+        entries += [(b"p" if path in roots or os.path.dirname(path) in roots else b"d",
+                     0, 0, mtime, path) for path, mtime in found.dirs.items()]
+        entries += [(b"f", st.st_ino, st.st_size, st.st_mtime_ns, path)
+                    for path, st in found.files.items()]
+        report.files_seen = len(found.files)
+        cold_raw, cold_files, checked_ns = b"", 0, None
+    else:
+        found, entries, report.files_seen = plan.found, plan.entries, plan.files_known
+        cold_raw, cold_files, checked_ns = plan.cold_raw, plan.cold_files, plan.checked_ns
     report.problems.extend(found.problems)
-    report.files_seen = len(found.files)
-    try:
-        with ledger.write(), ledger.bulk_load():
-            _ingest(ledger, found, report, progress)
-    except BaseException:
-        ledger.forget_context_cache()
-        raise
-    write_manifest(ledger, env, candidates, found)
+    if found.files:
+        try:
+            with ledger.write(), ledger.bulk_load():
+                _ingest(ledger, found, report, progress, full=plan is None)
+        except BaseException:
+            ledger.forget_context_cache()
+            raise
+    write_manifest(target, manifest.encode(manifest.env_key(env), ledger_ino, entries,
+                                           cold_raw=cold_raw, cold_files=cold_files,
+                                           checked_ns=checked_ns))
     return report
 
 
-def write_manifest(ledger: Ledger, env: dict[str, str], candidates: list[str],
-                   found: discover.Found) -> None:
+def write_manifest(target: str, data: bytes) -> None:
     """Record what this refresh saw (after its commit), for the no-change fast path."""
-    entries: list[manifest.Entry] = [
-        (b"m", 0, 0, 0, root) for root in candidates if root not in found.dirs]
-    entries += [(b"d", 0, 0, mtime, path) for path, mtime in found.dirs.items()]
-    entries += [(b"f", st.st_ino, st.st_size, st.st_mtime_ns, path)
-                for path, st in found.files.items()]
-    target = manifest_path(str(ledger.path))
     tmp = f"{target}.{os.getpid()}.tmp"
     try:
-        data = manifest.encode(manifest.env_key(env), os.stat(ledger.path).st_ino, entries)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -82,9 +95,9 @@ def manifest_path(ledger_path: str) -> str:
 
 
 def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,
-            progress: Progress | None) -> None:
-    known = ledger.file_states(claude.NAME)
-    had_rows = bool(known)
+            progress: Progress | None, full: bool) -> None:
+    had_rows = ledger.has_usage()
+    known = ledger.file_states(claude.NAME, None if full else list(found.files))
     work = [
         (path, st, known.get(path))
         for path, st in sorted(found.files.items())
@@ -98,50 +111,63 @@ def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,
     main_ids: set[str] = set()
     pending: list[UsageRow] = []
 
-    def one(item: tuple[str, os.stat_result, FileState | None]) -> logscan.FileScan | str:
+    def one(item: WorkItem) -> logscan.FileScan | str:
         path, st, prior = item
         try:
             return logscan.scan_file(path, claude.NAME, st, prior, scan)
         except OSError as exc:
             return f"cannot read {path}: {exc.strerror}"
 
-    workers = 2 if USE_EXTENSIONS and len(work) > 1 else 1
     states: list[FileState] = []
+    for result in _scanned(work, one):
+        if isinstance(result, str):
+            report.problems.append(result)
+            continue
+        pending.extend(claude.usage_rows(result.records, result.state.path,
+                                         ledger.context_id, sidechain_ids, main_ids))
+        states.append(result.state)
+        report.files_scanned += 1
+        report.files_rescanned += result.rescanned
+        report.bytes_scanned += result.scanned_bytes
+        report.records += len(result.records)
+        prior = known.get(result.state.path)
+        report.malformed += result.state.malformed - (
+            prior.malformed if prior is not None and not result.rescanned else 0)
+        done_bytes += result.scanned_bytes
+        if len(pending) >= FLUSH_ROWS:
+            ledger.upsert_usage(pending)
+            pending = []
+            ledger.save_files(states)
+            states = []
+            if progress is not None:
+                progress(done_bytes, total_bytes)
+    ledger.save_files(states)
+    ledger.upsert_usage(pending)
+    # A main-conversation row that arrives after its sidechain replay must shadow it too.
+    ledger.shadow_sidechain_replays(sidechain_ids | (main_ids if had_rows else set()))
+
+
+def _scanned(work: list[WorkItem], one: Callable[[WorkItem], logscan.FileScan | str]
+             ) -> Iterator[logscan.FileScan | str]:
+    """Results in work order.  Two scanner threads (the compiled scan releases the GIL)
+    when there is enough to do; a prompt's small refresh skips the thread pool import."""
+    if not USE_EXTENSIONS or sum(st.st_size for _, st, _ in work) < THREADS_FROM_BYTES:
+        for item in work:
+            yield one(item)
+        return
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - big scans only
+
     queue = iter(work)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        # A sliding window of files in flight keeps both scanner threads busy while this
-        # thread writes rows, without holding more than a few files' records at once.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        # A sliding window of files in flight keeps both threads busy while the caller
+        # writes rows, without holding more than a few files' records at once.
         inflight = deque(pool.submit(one, item) for item in itertools.islice(queue, AHEAD_FILES))
         while inflight:
             result = inflight.popleft().result()
             following = next(queue, None)
             if following is not None:
                 inflight.append(pool.submit(one, following))
-            if isinstance(result, str):
-                report.problems.append(result)
-                continue
-            pending.extend(claude.usage_rows(result.records, result.state.path,
-                                             ledger.context_id, sidechain_ids, main_ids))
-            states.append(result.state)
-            report.files_scanned += 1
-            report.files_rescanned += result.rescanned
-            report.bytes_scanned += result.scanned_bytes
-            report.records += len(result.records)
-            prior = known.get(result.state.path)
-            report.malformed += result.state.malformed - (
-                prior.malformed if prior is not None and not result.rescanned else 0)
-            done_bytes += result.scanned_bytes
-            if len(pending) >= FLUSH_ROWS:
-                ledger.upsert_usage(pending)
-                pending = []
-                ledger.save_files(states)
-                states = []
-                if progress is not None:
-                    progress(done_bytes, total_bytes)
-    ledger.save_files(states)
-    ledger.upsert_usage(pending)
-    # A main-conversation row that arrives after its sidechain replay must shadow it too.
-    ledger.shadow_sidechain_replays(sidechain_ids | (main_ids if had_rows else set()))
+            yield result
 
 
 def print_problems(report: RefreshReport) -> None:

@@ -40,3 +40,4 @@ def run(name: str, argv: list[str]) -> int:
               f"{counts['usage_rows']} usage rows in the ledger"
               + (f"; {report.malformed} malformed lines skipped" if report.malformed else ""))
     return 1 if report.problems and not report.files_seen else 0
+

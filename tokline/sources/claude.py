@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 
-from tokline._scan_py import Record
+from tokline.records import Record
 from tokline.keys import key64
 from tokline.ledger import F_SIDECHAIN, UsageRow
 

@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Engine benchmark: cold scan, no-change refresh and 5 MiB-append refresh on a generated corpus.
+
+    python bench/engine.py [--corpus DIR] [--size 1G] [--venv VENV] [--runs 21]
+
+"refresh" is ``tokline refresh``, what a prompt starts in the background; ``tokline
+scan -q`` (every file stat-ed) is shown beside it.  Every figure is a whole process timed from outside (median of several runs), printed
+with its ratio to the floor (``<venv>/bin/python -c pass``, the real interpreter) and,
+for the cold scan, to ``cat`` of the corpus.  The corpus comes from
+../shared/tools/gencorpus.py; its directories are given the mtime of their newest file,
+as a real history has (the generator leaves them at creation time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GENCORPUS = ROOT.parent / "shared" / "tools" / "gencorpus.py"
+
+
+def timed(cmd: list[str], env: dict[str, str], stdout: int | None = subprocess.DEVNULL
+          ) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one run."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=stdout, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {err}")
+    return wall, usage.ru_maxrss
+
+
+def median(cmd: list[str], env: dict[str, str], runs: int) -> float:
+    return statistics.median(timed(cmd, env)[0] for _ in range(runs))
+
+
+def age_directories(root: Path) -> None:
+    for directory, dirs, files in os.walk(root, topdown=False):
+        times = [os.stat(os.path.join(directory, n)).st_mtime_ns for n in files + dirs]
+        if times:
+            os.utime(directory, ns=(max(times), max(times)))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--corpus", type=Path, help="existing gencorpus directory (default: make one)")
+    ap.add_argument("--size", default="1G")
+    ap.add_argument("--venv", type=Path, default=Path(sys.prefix))
+    ap.add_argument("--runs", type=int, default=21)
+    ap.add_argument("--keep", action="store_true", help="keep the generated corpus")
+    args = ap.parse_args()
+
+    python = str(args.venv / "bin" / "python")
+    tokline = str(args.venv / "bin" / "tokline")
+    work = Path(tempfile.mkdtemp(prefix="tokline-bench-"))
+    corpus = args.corpus or work / "corpus"
+    if args.corpus is None:
+        print(f"generating a {args.size} corpus in {corpus} ...", flush=True)
+        subprocess.run([sys.executable, str(GENCORPUS), "--out", str(corpus), "--size", args.size,
+                        "--seed", "7"], check=True, stdout=subprocess.DEVNULL)
+    age_directories(corpus)
+    files = [str(p) for p in corpus.rglob("*.jsonl")]
+    corpus_bytes = sum(os.path.getsize(f) for f in files)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TOKLINE_", "XDG_"))}
+    env.update(HOME=str(corpus), XDG_DATA_HOME=str(work / "data"),
+               XDG_CONFIG_HOME=str(work / "config"), XDG_STATE_HOME=str(work / "state"))
+    ledger = work / "data" / "tokline" / "ledger.sqlite3"
+
+    subprocess.run(["cat", *files], stdout=subprocess.DEVNULL, check=True)  # warm the cache
+    floor = median([python, "-c", "pass"], env, args.runs)
+    cat = statistics.median(
+        timed(["sh", "-c", 'cat "$@" > /dev/null', "cat", *files], env)[0] for _ in range(5))
+
+    colds: list[tuple[float, int]] = []
+    for _ in range(5):
+        shutil.rmtree(ledger.parent, ignore_errors=True)
+        colds.append(timed([tokline, "scan", "-q"], env))
+    cold = statistics.median(c[0] for c in colds)
+    cold_rss = max(c[1] for c in colds) / 1024
+
+    subprocess.run([tokline, "refresh"], env=env, check=True)
+    nochange = median([tokline, "refresh"], env, args.runs)
+    nochange_full = median([tokline, "scan", "-q"], env, args.runs)
+
+    appends: list[float] = []
+    for _ in range(5):
+        subprocess.run([sys.executable, str(GENCORPUS), "--out", str(corpus), "--append-mb", "5"],
+                       check=True, stdout=subprocess.DEVNULL)
+        appends.append(timed([tokline, "refresh"], env)[0])
+    append = statistics.median(appends)
+
+    truth = json.loads((corpus / "ground_truth.json").read_text())["claude"]["totals"]
+    out = subprocess.run([tokline, "daily", "--json", "--offline", "--tz", "UTC"], env=env,
+                         capture_output=True, text=True, check=True)
+    got = json.loads(out.stdout)["totals"]
+    exact = (got["input_tokens"], got["output_tokens"], got["cache_creation_tokens"],
+             got["cache_read_tokens"]) == (truth["input"], truth["output"],
+                                           truth["cache_creation"], truth["cache_read"])
+
+    print(f"\ncorpus: {corpus_bytes / 1e9:.2f} GB in {len(files)} files; interpreter {python}")
+    print(f"{'measure':<34}{'seconds':>10}{'x floor':>10}{'x cat':>8}")
+    print(f"{'floor (python -c pass)':<34}{floor:>10.4f}{1:>10.2f}")
+    print(f"{'cat of the corpus':<34}{cat:>10.4f}{cat / floor:>10.2f}{1:>8.2f}")
+    print(f"{'cold scan':<34}{cold:>10.4f}{cold / floor:>10.2f}{cold / cat:>8.2f}"
+          f"   peak RSS {cold_rss:.1f} MiB")
+    print(f"{'refresh, nothing changed':<34}{nochange:>10.4f}{nochange / floor:>10.2f}")
+    print(f"{'  (scan -q, every file stat-ed)':<34}{nochange_full:>10.4f}"
+          f"{nochange_full / floor:>10.2f}")
+    print(f"{'refresh after 5 MiB appended':<34}{append:>10.4f}{append / floor:>10.2f}")
+    print(f"totals equal ground truth: {exact}")
+    if not args.keep and args.corpus is None:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        shutil.rmtree(work / "data", ignore_errors=True)
+    return 0 if exact else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,173 @@
+"""The stat manifest, the no-change fast path and the incremental (prompt) refresh."""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES, claude_projects, totals
+
+from tokline import fastrefresh, keys, manifest, paths
+from tokline.ledger import Ledger
+from tokline.refresh import manifest_path, refresh
+
+LINE = (b'{"type":"assistant","timestamp":"2026-01-01T00:00:00Z","requestId":"r%d",'
+        b'"sessionId":"s","message":{"id":"m%d","model":"x","usage":{"input_tokens":%d}}}\n')
+OLD_NS = 1_600_000_000 * 10**9  # 2020: an untouched, cold file
+
+
+def _line(i: int, tokens: int = 1) -> bytes:
+    return LINE % (i, i, tokens)
+
+
+def _env(home: Path) -> dict[str, str]:
+    return {"HOME": str(home), "XDG_DATA_HOME": str(home / ".local" / "share")}
+
+
+def _ledger(home: Path) -> Ledger:
+    return Ledger(Path(fastrefresh.ledger_path(_env(home))))
+
+
+def _age(path: Path) -> None:
+    os.utime(path, ns=(OLD_NS, OLD_NS))
+
+
+def _expire_full_check(led: Ledger) -> None:
+    with open(manifest_path(str(led.path)), "r+b") as fh:
+        fh.seek(manifest.CHECKED_AT)
+        fh.write(struct.pack("<Q", 0))
+
+
+def test_fast_path_sees_appends_and_new_files(home: Path) -> None:
+    proj = claude_projects(home) / "p"
+    proj.mkdir()
+    log = proj / "a.jsonl"
+    log.write_bytes(_line(1))
+    env = _env(home)
+    with _ledger(home) as led:
+        assert not fastrefresh.up_to_date(env)
+        refresh(led, env)
+        assert fastrefresh.up_to_date(env) and fastrefresh.up_to_date(env, full=True)
+        with log.open("ab") as fh:
+            fh.write(_line(2))
+        assert not fastrefresh.up_to_date(env)
+        refresh(led, env, incremental=True)
+        assert fastrefresh.up_to_date(env)
+        (proj / "sess" / "subagents").mkdir(parents=True)
+        (proj / "sess" / "subagents" / "agent-1.jsonl").write_bytes(_line(3))
+        assert not fastrefresh.up_to_date(env)
+        report = refresh(led, env, incremental=True)
+        assert report.files_scanned == 1 and report.files_seen == 2
+        assert totals(led)[0] == 3
+        assert fastrefresh.up_to_date(env)
+
+
+def test_cold_files_wait_for_the_full_check(home: Path) -> None:
+    proj = claude_projects(home) / "p"
+    proj.mkdir()
+    old = proj / "old.jsonl"
+    old.write_bytes(_line(1))
+    _age(old)
+    _age(proj)
+    env = _env(home)
+    with _ledger(home) as led:
+        refresh(led, env)
+        with old.open("ab") as fh:  # appended, then its mtime put back (rsync -t, a restore)
+            fh.write(_line(2, 10))
+        _age(old)
+        assert fastrefresh.up_to_date(env)  # within the minute, cold entries are trusted
+        assert not fastrefresh.up_to_date(env, full=True)  # `tokline scan` checks everything
+        refresh(led, env, incremental=True)
+        assert totals(led)[0] == 1
+        _expire_full_check(led)
+        assert not fastrefresh.up_to_date(env)
+        refresh(led, env, incremental=True)
+        assert totals(led)[0] == 11
+
+
+def test_a_root_that_appears_is_read(home: Path) -> None:
+    env = _env(home)
+    with _ledger(home) as led:
+        refresh(led, env)
+        assert fastrefresh.up_to_date(env)
+        proj = claude_projects(home) / "p"
+        proj.mkdir()
+        (proj / "a.jsonl").write_bytes(_line(1, 5))
+        assert not fastrefresh.up_to_date(env)
+        refresh(led, env, incremental=True)
+        assert totals(led)[0] == 5
+
+
+def test_manifest_of_another_environment_is_ignored(home: Path) -> None:
+    env = _env(home)
+    with _ledger(home) as led:
+        refresh(led, env)
+    assert fastrefresh.up_to_date(env)
+    assert not fastrefresh.up_to_date({**env, "CLAUDE_CONFIG_DIR": str(home / "elsewhere")})
+
+
+def test_compiled_and_pure_manifest_checks_agree(home: Path) -> None:
+    pytest.importorskip("tokline._scan")
+    from tokline._scan import manifest_unchanged
+
+    shutil_src = FIXTURES / "claude" / "toktrack" / "claude-sample.jsonl"
+    proj = claude_projects(home) / "p"
+    proj.mkdir()
+    (proj / "a.jsonl").write_bytes(shutil_src.read_bytes())
+    env = _env(home)
+    with _ledger(home) as led:
+        refresh(led, env)
+        data = Path(manifest_path(str(led.path))).read_bytes()
+        layout = manifest.layout(data, manifest.env_key(env), os.stat(led.path).st_ino)
+        assert layout is not None
+        start = layout[1]
+        assert manifest_unchanged(data, start, len(data)) is True
+        assert manifest.entries_unchanged(data, start, len(data)) is True
+        (proj / "a.jsonl").write_bytes(b"\n")
+        assert manifest_unchanged(data, start, len(data)) is False
+        assert manifest.entries_unchanged(data, start, len(data)) is False
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    pytest.param(None, "{home}/.local/share/tokline/ledger.sqlite3", id="unset"),
+    pytest.param("", "{home}/.local/share/tokline/ledger.sqlite3", id="empty"),
+    pytest.param("rela/tive", "{home}/.local/share/tokline/ledger.sqlite3", id="relative"),
+    pytest.param("/abs/data", "/abs/data/tokline/ledger.sqlite3", id="absolute"),
+])
+def test_fast_and_slow_paths_agree_on_the_ledger(home: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 value: str | None, expected: str) -> None:
+    if value is None:
+        monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    else:
+        monkeypatch.setenv("XDG_DATA_HOME", value)
+    want = expected.format(home=home)
+    assert fastrefresh.ledger_path() == want
+    assert str(paths.ledger_file()) == want
+
+
+@pytest.mark.parametrize(("group", "member"), [
+    ("msg_01AjAtmphJjr4oSLfTyzk8LA", "req_011CY4Jzjjv1AvJJJhrqsAMj"), ("", ""), ("é☃🔥", "x"),
+])
+def test_key_twins_agree(group: str, member: str) -> None:
+    low, high = keys.group_range(group)
+    assert low <= keys.key64_py(group, member) <= high
+    ext = pytest.importorskip("tokline._scan")
+    assert ext.key64(group, member) == keys.key64_py(group, member)
+
+
+def test_new_session_in_an_idle_project_is_seen_at_once(home: Path) -> None:
+    proj = claude_projects(home) / "p"
+    proj.mkdir()
+    old = proj / "old.jsonl"
+    old.write_bytes(_line(1))
+    _age(old)
+    _age(proj)
+    env = _env(home)
+    with _ledger(home) as led:
+        refresh(led, env)
+        (proj / "new.jsonl").write_bytes(_line(2, 4))
+        assert not fastrefresh.up_to_date(env)
+        refresh(led, env, incremental=True)
+        assert totals(led)[0] == 5
