@@ -4,7 +4,8 @@
     python bench/engine.py [--corpus DIR] [--size 1G] [--venv VENV] [--runs 21]
 
 "refresh" is ``tokline refresh``, what a prompt starts in the background; ``tokline
-scan -q`` (every file stat-ed) is shown beside it.  Every figure is a whole process timed from outside (median of several runs), printed
+scan -q`` (every file stat-ed) is shown beside it.  Every figure is a whole process
+timed from outside (median of several runs), printed
 with its ratio to the floor (``<venv>/bin/python -c pass``, the real interpreter) and,
 for the cold scan, to ``cat`` of the corpus.  The corpus comes from
 ../shared/tools/gencorpus.py; its directories are given the mtime of their newest file,

@@ -21,7 +21,8 @@ from tokline.ledger import Ledger
 SPOTTER_DIR = FIXTURES / "claude" / "spotter" / "projects" / (
     "-home-USER-projects-spotter-worktrees-spotter-4te")
 MAIN = SPOTTER_DIR / "ae4a77f8-aedd-4bc1-888f-c94edc91af04.jsonl"
-SUBAGENT = SPOTTER_DIR / "ae4a77f8-aedd-4bc1-888f-c94edc91af04" / "subagents" / "agent-aac57f5.jsonl"
+SUBAGENT = (SPOTTER_DIR / "ae4a77f8-aedd-4bc1-888f-c94edc91af04" / "subagents"
+            / "agent-aac57f5.jsonl")
 EXPECTED = (2445, 2034, 197529, 335139, 14)
 
 

@@ -116,7 +116,7 @@ def _cost(value: object) -> float | None:
     return cost
 
 
-def decode_slow_line(line: bytes, offset: int) -> Record | None | bool:
+def decode_slow_line(line: bytes, offset: int) -> Record | bool | None:
     """Parse one candidate line with json.loads: a record, None (not usage) or False (malformed)."""
     try:
         obj = json.loads(line.decode("utf-8", "replace"), strict=False,

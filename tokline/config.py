@@ -47,7 +47,7 @@ def _load_toml(path: Path) -> dict[str, Any]:
 
 def _want(table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
     value = table[key]
-    if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+    if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise ConfigError(f"config {where}{key}: expected {names}, got {value!r}")
     return value

@@ -9,6 +9,7 @@ maximum, which is what the sidechain rule would have kept anyway.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 _FNV_OFFSET = 0xCBF29CE484222325
@@ -40,7 +41,5 @@ def group_range(group: str) -> tuple[int, int]:
 
 key64 = key64_py
 if os.environ.get("TOKLINE_PURE", "") not in ("1", "true", "yes"):
-    try:
-        from tokline._scan import key64  # type: ignore[no-redef]
-    except ImportError:
-        pass
+    with contextlib.suppress(ImportError):
+        from tokline._scan import key64

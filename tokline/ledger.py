@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
 from collections import namedtuple
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from tokline.errors import LedgerError
@@ -163,7 +163,7 @@ class Ledger:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise _corrupt(path, exc) from None
+            raise _corrupt(self.path, exc) from None
         self._contexts: dict[tuple[str, str, str, str], int] | None = None
         self._next_context = 1
         self._new_contexts: list[tuple[int, str, str, str, str]] = []

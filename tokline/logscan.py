@@ -5,6 +5,7 @@ from __future__ import annotations
 import mmap
 import os
 import zlib
+
 from tokline.ledger import FileState
 from tokline.records import Record, ScanFn
 
@@ -40,7 +41,7 @@ def _scan_range(fd: int, start: int, size: int, scan: ScanFn) -> tuple[list[Reco
         with mmap.mmap(fd, length, offset=base, access=mmap.ACCESS_READ) as mapped:
             found, end, bad = scan(mapped, pos - base)
         if base:
-            found = [(r[0] + base, *r[1:]) for r in found]  # type: ignore[misc]
+            found = [(r[0] + base, *r[1:]) for r in found]
         records.extend(found)
         malformed += bad
         if base + end > pos:

@@ -72,9 +72,10 @@ def _fmt(n: int) -> str:
     return f"{n:,}"
 
 
-def render_table(headers: list[str], rows: list[list[str]], numeric_from: int) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(headers)]
+def render_table(headers: list[str], rows: list[list[str]], numeric_from: int,
+                 total: list[str] | None = None) -> str:
+    every = rows + ([total] if total else [])
+    widths = [max([len(h)] + [len(r[i]) for r in every]) for i, h in enumerate(headers)]
 
     def line(cells: list[str]) -> str:
         out = []
@@ -83,9 +84,9 @@ def render_table(headers: list[str], rows: list[list[str]], numeric_from: int) -
         return "  ".join(out).rstrip()
 
     sep = "  ".join("-" * w for w in widths)
-    body = [line(headers), sep] + [line(r) for r in rows[:-1]]
-    if rows:
-        body += [sep, line(rows[-1])]
+    body = [line(headers), sep] + [line(r) for r in rows]
+    if total:
+        body += [sep, line(total)]
     return "\n".join(body)
 
 
@@ -137,6 +138,8 @@ def report_groups(name: str, ctx: Context, args: argparse.Namespace) -> int:
         return 0
     headers = [TITLES[name], "Models", "Input", "Output", "Cache write", "Cache read",
                "Total tokens", "Cost"]
+    if name == "models":
+        headers[1] = "Requests"
     table: list[list[str]] = []
     for g in ordered:
         label = g.key
@@ -144,10 +147,10 @@ def report_groups(name: str, ctx: Context, args: argparse.Namespace) -> int:
             label = _short_project(g.key)
         elif name == "session":
             label = g.key[:8] + "  " + ctx.calendar.day(g.last_ms)
-        extra = "" if name == "models" else _models_label(g)
+        extra = _fmt(g.totals.requests) if name == "models" else _models_label(g)
         table.append(_cells(label, extra, g.totals))
-    table.append(_cells("Total", "", total.totals))
-    print(render_table(headers, table, 2))
+    print(render_table(headers, table, 2 if name != "models" else 1,
+                       _cells("Total", "", total.totals)))
     if ctx.coster.unpriced_models:
         print(f"\n+? unpriced models (tokens counted, no cost): "
               f"{', '.join(sorted(ctx.coster.unpriced_models))}")
@@ -207,8 +210,7 @@ def report_blocks(ctx: Context, args: argparse.Namespace) -> int:
                       ", ".join(m.removeprefix("claude-") for m in sorted(b.models)),
                       _fmt(b.totals.total_tokens), money(b.totals.cost_usd, b.totals.unpriced),
                       burn_text, projected])
-    table.append(["", "", "", "", "", "", ""])
-    print(render_table(headers, table[:-1] + [table[-1]], 3).rsplit("\n", 2)[0])
+    print(render_table(headers, table, 3))
     return 0
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 
-from tokline.records import Record
 from tokline.keys import key64
 from tokline.ledger import F_SIDECHAIN, UsageRow
+from tokline.records import Record
 
 NAME = "claude"
 SYNTHETIC_MODEL = "<synthetic>"

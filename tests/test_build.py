@@ -1,0 +1,37 @@
+"""The build: the compiled scanner is what runs, unless the twin is asked for."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tokline
+from tokline import _speedups
+
+
+@pytest.mark.skipif(os.environ.get("TOKLINE_STRICT_BUILD") != "1",
+                    reason="only a strict build promises the extension")
+def test_strict_build_loads_the_extension() -> None:
+    assert _speedups.USE_EXTENSIONS
+    from tokline import _scan
+
+    assert _speedups.scan is _scan.scan
+    assert Path(_scan.__file__).suffix in (".so", ".pyd")
+
+
+@pytest.mark.skipif(os.environ.get("TOKLINE_PURE") != "1", reason="the pure leg only")
+def test_pure_switch_uses_the_twin() -> None:
+    from tokline import _scan_py
+
+    assert not _speedups.USE_EXTENSIONS
+    assert _speedups.scan is _scan_py.scan
+
+
+def test_launcher_and_module_run() -> None:
+    out = subprocess.run([sys.executable, "-m", "tokline", "--version"], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == f"tokline {tokline.__version__}"

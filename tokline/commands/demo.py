@@ -1,0 +1,107 @@
+"""``tokline demo``: every view on a bundled sample history, in a temporary home.
+
+The sample (tokline/data/demo.tar.gz, written by ../shared/tools/gencorpus.py) is moved
+in time so that its last activity was a few minutes ago; nothing of the user's is
+read or written: HOME and the XDG directories point into a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import re
+import shutil
+import sys
+import tarfile
+import tempfile
+import time
+from importlib import resources
+from pathlib import Path
+
+SAMPLE_END = dt.datetime(2026, 11, 20, 16, 40, tzinfo=dt.timezone.utc)
+_ISO = re.compile(rb'"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?Z"')
+_RESETS = re.compile(rb'"resets_at":(\d+)')
+
+
+def _shift_file(path: Path, delta: dt.timedelta) -> None:
+    def iso(m: re.Match[bytes]) -> bytes:
+        moved = dt.datetime.strptime(m.group(1).decode(), "%Y-%m-%dT%H:%M:%S") + delta
+        return b'"' + moved.strftime("%Y-%m-%dT%H:%M:%S").encode() + (m.group(2) or b"") + b'Z"'
+
+    def resets(m: re.Match[bytes]) -> bytes:
+        return b'"resets_at":' + str(int(m.group(1)) + int(delta.total_seconds())).encode()
+
+    data = path.read_bytes()
+    path.write_bytes(_RESETS.sub(resets, _ISO.sub(iso, data)))
+
+
+def install_sample(home: Path, now: dt.datetime | None = None) -> None:
+    """Unpack the sample into ``home`` with its last activity five minutes before ``now``."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    delta = now - dt.timedelta(minutes=5) - SAMPLE_END
+    delta = dt.timedelta(seconds=int(delta.total_seconds()))
+    archive = resources.files("tokline").joinpath("data/demo.tar.gz")
+    with resources.as_file(archive) as path, tarfile.open(path) as tar:
+        if sys.version_info >= (3, 12):
+            tar.extractall(home, filter="data")
+        else:
+            for member in tar.getmembers():
+                if member.name.startswith(("/", "..")) or ".." in Path(member.name).parts:
+                    continue
+                tar.extract(member, home)
+    stamp = time.time()
+    for log in home.rglob("*.jsonl"):
+        _shift_file(log, delta)
+        os.utime(log, (stamp, stamp))
+
+
+def demo_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TOKLINE_LEDGER", "TOKLINE_CONFIG", "CLAUDE_CONFIG_DIR",
+                                "CODEX_HOME", "XDG_"))}
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
+               XDG_DATA_HOME=str(home / ".local" / "share"),
+               XDG_STATE_HOME=str(home / ".local" / "state"),
+               XDG_CACHE_HOME=str(home / ".cache"))
+    return env
+
+
+VIEWS: list[tuple[str, list[str]]] = [
+    ("Daily report (last 7 days)", ["daily", "--since", "{week_ago}"]),
+    ("Models", ["models"]),
+    ("5-hour blocks (last 3 days)", ["blocks", "--recent"]),
+]
+
+
+def run(name: str, argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="tokline demo", description=__doc__)
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temporary home and print its path")
+    args = parser.parse_args(argv)
+    home = Path(tempfile.mkdtemp(prefix="tokline-demo-"))
+    saved = dict(os.environ)
+    try:
+        install_sample(home)
+        os.environ.clear()
+        os.environ.update(demo_env(home))
+        from tokline.cli import main  # noqa: PLC0415
+
+        week_ago = (dt.date.today() - dt.timedelta(days=6)).isoformat()
+        print(f"tokline demo: a sample history of Claude Code and Codex logs in {home}\n"
+              "(your own logs and settings are not touched)\n")
+        for title, command in VIEWS:
+            print(f"== {title}: tokline {' '.join(command).format(week_ago=week_ago)}")
+            sys.stdout.flush()
+            code = main([part.format(week_ago=week_ago) for part in command])
+            if code != 0:
+                return code
+            print()
+        if args.keep:
+            print(f"sample home kept: HOME={home} (try: HOME={home} tokline daily)")
+        return 0
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        if not args.keep:
+            shutil.rmtree(home, ignore_errors=True)

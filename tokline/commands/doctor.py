@@ -1,0 +1,45 @@
+"""``tokline doctor``: where things are, what the ledger holds, what went wrong."""
+
+from __future__ import annotations
+
+import os
+
+from tokline import paths
+from tokline._speedups import USE_EXTENSIONS
+from tokline._version import __version__
+from tokline.config import load
+from tokline.errors import ToklineError
+from tokline.ledger import Ledger
+from tokline.refresh import refresh
+from tokline.sources import claude
+
+
+def run(name: str, argv: list[str]) -> int:
+    print(f"tokline {__version__}, scanner: "
+          f"{'compiled extension' if USE_EXTENSIONS else 'pure-Python twin'}")
+    problems = 0
+    try:
+        cfg = load()
+        print(f"config: {cfg.source_file or paths.config_file()} "
+              f"({'read' if cfg.source_file else 'absent, defaults in use'})")
+    except ToklineError as exc:
+        print(f"config: ERROR {exc}")
+        problems += 1
+    roots = claude.roots()
+    print("claude logs: " + (", ".join(roots) if roots else "none found in "
+                             + ", ".join(claude.candidate_roots())))
+    ledger_path = paths.ledger_file()
+    try:
+        with Ledger(ledger_path) as ledger:
+            report = refresh(ledger, dict(os.environ))
+            counts = ledger.counts()
+    except ToklineError as exc:
+        print(f"ledger: ERROR {exc}")
+        return 1
+    print(f"ledger: {ledger_path}: {counts['usage_rows']} usage rows from {counts['files']} "
+          f"files, {counts['malformed_lines']} malformed lines skipped")
+    for problem in report.problems:
+        print(f"problem: {problem}")
+        problems += 1
+    print("no problems found" if not problems else f"{problems} problem(s)")
+    return 1 if problems else 0
