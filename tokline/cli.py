@@ -15,6 +15,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "blocks": ("tokline.commands.report", "5-hour blocks with burn rate and projection"),
     "scan": ("tokline.commands.scan", "bring the ledger up to date now"),
     "refresh": ("tokline.commands.refresh", "quick background refresh (what prompts start)"),
+    "status": ("tokline.commands.status", "one line for prompts, tmux and editors"),
+    "statusline": ("tokline.commands.statusline", "Claude Code's statusLine command"),
+    "setup": ("tokline.commands.setup", "install integrations: setup claude"),
     "pricing": ("tokline.commands.pricing", "show or update the price table"),
     "doctor": ("tokline.commands.doctor", "paths, ledger health and problems seen"),
     "demo": ("tokline.commands.demo", "show every view on a bundled sample history"),
@@ -39,11 +42,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tokline {__version__}")
         return 0
     name = args[0]
-    if name in ("scan", "refresh") and args[1:] in ([], ["-q"], ["--quiet"]):
+    if name == "status":
+        from tokline.fast import status  # noqa: PLC0415 - the prompt's path
+
+        answered = status(args[1:])
+        if answered is not None:
+            return answered
+    elif name == "refresh" and args[1:] in ([], ["--locked"]):
+        from tokline import statefiles  # noqa: PLC0415 - the no-change path
+        from tokline.fastrefresh import up_to_date  # noqa: PLC0415
+
+        if up_to_date() and statefiles.touch():
+            if args[1:]:
+                statefiles.release_lock()
+            return 0
+    elif name == "scan" and args[1:] in ([], ["-q"], ["--quiet"]):
         from tokline.fastrefresh import up_to_date  # noqa: PLC0415 - the no-change path
 
-        if up_to_date(full=name == "scan"):
-            if name == "scan" and not args[1:]:
+        if up_to_date(full=True):
+            if not args[1:]:
                 print("ledger up to date: no log changed since the last scan")
             return 0
     entry = COMMANDS.get(name)

@@ -16,6 +16,8 @@ from tokline.errors import ConfigError
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 COST_MODES = ("auto", "calculate", "display")
+# 5-hour block limits in input+output tokens (community estimates, formats.md §7.2).
+PLAN_BLOCK_TOKENS = {"pro": 19_000, "max5": 88_000, "max20": 220_000}
 DEFAULT_PRICING_URL = (
     "https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json"
 )
@@ -30,6 +32,17 @@ class Config:
     pricing_url: str = DEFAULT_PRICING_URL
     pricing_ttl_hours: float = 24.0
     price_overrides: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    template: str = "full"  # a preset name or a template (tokline/render.py)
+    refresh_interval_s: float = 10.0  # a status older than this starts a background refresh
+    stale_after_s: float = 3600.0  # older than this, the status line says it is stale
+    budget_daily_usd: float | None = None
+    budget_weekly_usd: float | None = None
+    budget_monthly_usd: float | None = None
+    plan: str | None = None  # pro | max5 | max20 | custom: a 5-hour block token limit
+    block_tokens: int | None = None
+    warn_percent: float = 80.0
+    critical_percent: float = 95.0
+    notify: bool = True
     source_file: str | None = None
 
 
@@ -54,7 +67,8 @@ def _want(table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], whe
 
 
 def parse(data: Mapping[str, Any], source: str | None = None) -> Config:
-    known = {"timezone", "week_start", "cost_mode", "blocks", "pricing"}
+    known = {"timezone", "week_start", "cost_mode", "blocks", "pricing", "status", "budget",
+             "thresholds"}
     for key in data:
         if key not in known:
             raise ConfigError(f"config {key}: unknown setting (known: {', '.join(sorted(known))})")
@@ -117,7 +131,69 @@ def parse(data: Mapping[str, Any], source: str | None = None) -> Config:
             raise ConfigError(f"config {where[:-1]}: input and output prices are required")
         parsed[model] = entry
     values["price_overrides"] = parsed
+    _parse_status(data, values)
     return Config(**values)
+
+
+def _table(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    table = data.get(name, {})
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"config {name}: expected a table")
+    return table
+
+
+def _positive(table: Mapping[str, Any], key: str, where: str) -> float:
+    value = float(_want(table, key, (int, float), where))
+    if value <= 0:
+        raise ConfigError(f"config {where}{key}: expected a number > 0")
+    return value
+
+
+def _parse_status(data: Mapping[str, Any], values: dict[str, Any]) -> None:
+    status = _table(data, "status")
+    for key in status:
+        if key not in ("template", "refresh_interval", "stale_after", "notify"):
+            raise ConfigError(f"config status.{key}: unknown setting")
+    if "template" in status:
+        from tokline.render import TemplateError, parse_template  # noqa: PLC0415
+
+        template = _want(status, "template", str, "status.")
+        try:
+            parse_template(template)
+        except TemplateError as exc:
+            raise ConfigError(f"config status.template: {exc}") from None
+        values["template"] = template
+    if "refresh_interval" in status:
+        values["refresh_interval_s"] = _positive(status, "refresh_interval", "status.")
+    if "stale_after" in status:
+        values["stale_after_s"] = _positive(status, "stale_after", "status.")
+    if "notify" in status:
+        values["notify"] = _want(status, "notify", bool, "status.")
+    budget = _table(data, "budget")
+    for key in budget:
+        if key not in ("daily_usd", "weekly_usd", "monthly_usd", "plan", "block_tokens"):
+            raise ConfigError(f"config budget.{key}: unknown setting")
+    for key in ("daily_usd", "weekly_usd", "monthly_usd"):
+        if key in budget:
+            values[f"budget_{key}"] = _positive(budget, key, "budget.")
+    if "plan" in budget:
+        plan = _want(budget, "plan", str, "budget.")
+        if plan not in PLAN_BLOCK_TOKENS and plan != "custom":
+            raise ConfigError("config budget.plan: expected pro, max5, max20 or custom")
+        values["plan"] = plan
+    if "block_tokens" in budget:
+        values["block_tokens"] = int(_positive(budget, "block_tokens", "budget."))
+    thresholds = _table(data, "thresholds")
+    for key in thresholds:
+        if key not in ("warn", "critical"):
+            raise ConfigError(f"config thresholds.{key}: unknown setting")
+    warn = float(_want(thresholds, "warn", (int, float), "thresholds.")) \
+        if "warn" in thresholds else 80.0
+    critical = float(_want(thresholds, "critical", (int, float), "thresholds.")) \
+        if "critical" in thresholds else 95.0
+    if not 0 < warn <= critical:
+        raise ConfigError("config thresholds: expected 0 < warn <= critical")
+    values["warn_percent"], values["critical_percent"] = warn, critical
 
 
 def load(path: Path | None = None) -> Config:

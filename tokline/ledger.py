@@ -18,13 +18,13 @@ import os
 import sqlite3
 import time
 from collections import namedtuple
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 from tokline.errors import LedgerError
 from tokline.keys import group_range
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # usage.flags bits; the scanner's flags (sidechain, fast, API error) plus our own.
 F_SIDECHAIN = 1
@@ -66,17 +66,22 @@ CREATE TABLE IF NOT EXISTS usage(
     cache_read INTEGER NOT NULL,
     web_search INTEGER NOT NULL,
     cost_usd REAL,
-    flags INTEGER NOT NULL
+    flags INTEGER NOT NULL,
+    cost_calc REAL,
+    priced INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS usage_ts ON usage(ts_ms);
+CREATE INDEX IF NOT EXISTS usage_unpriced ON usage(ts_ms) WHERE priced = 0;
 """
 
 # Per-field maximum; timestamp and context follow the copy with the larger total
 # (the final line of a streamed response), the first copy on ties.  A row stays a
 # sidechain only if every copy was one; the other flags accumulate.
 _UPSERT = """
-INSERT INTO usage VALUES (?,?,?,?,?,?,?,?,?,?,?)
+INSERT INTO usage(key, ts_ms, ctx, input, output, cache_5m, cache_1h, cache_read, web_search,
+                  cost_usd, flags) VALUES (?,?,?,?,?,?,?,?,?,?,?)
 ON CONFLICT(key) DO UPDATE SET
+    priced = 0,
     ts_ms = CASE WHEN excluded.input + excluded.output + excluded.cache_5m + excluded.cache_1h
                       + excluded.cache_read > input + output + cache_5m + cache_1h + cache_read
                  THEN excluded.ts_ms ELSE ts_ms END,
@@ -94,6 +99,7 @@ ON CONFLICT(key) DO UPDATE SET
 """
 
 UsageRow = tuple[int, int, int, int, int, int, int, int, int, "float | None", int]
+CostFn = Callable[[str, int, int, int, int, int, int, int], "float | None"]
 
 
 # typing costs 6 ms to import (it pulls in re): the prompt's refresh gets plain
@@ -291,6 +297,50 @@ class Ledger:
                              AND (m.flags & 1) = 0)""",
             (group_range(mid) for mid in message_ids),
         )
+
+    def price_pending(self, since_ms: int, cost_of: CostFn) -> int:
+        """Store the computed cost of rows since ``since_ms`` that are new or changed; the
+        snapshot sums these in SQL.  Returns how many rows were priced."""
+        rows = self.db.execute(
+            "SELECT u.key, c.model, u.input, u.output, u.cache_5m, u.cache_1h, u.cache_read,"
+            " u.web_search, u.flags FROM usage u JOIN contexts c ON c.id = u.ctx"
+            " WHERE u.priced = 0 AND u.ts_ms >= ?", (since_ms,)).fetchall()
+        self.db.executemany(
+            "UPDATE usage SET cost_calc = ?, priced = 1 WHERE key = ?",
+            [(cost_of(*row[1:]), row[0]) for row in rows])
+        return len(rows)
+
+    def reprice_all(self) -> None:
+        """Prices changed: every stored cost is computed again when next needed."""
+        self.db.execute("UPDATE usage SET priced = 0 WHERE priced = 1")
+
+    def sums(self, since_ms: int, until_ms: int | None = None, cost_mode: str = "auto"
+             ) -> dict[str, tuple[int, int, int, int, int, float, int, int]]:
+        """Per source: (input, output, cache writes, cache reads, web searches, cost,
+        unpriced rows, requests) of priced rows in [since, until)."""
+        cost = {"auto": "coalesce(u.cost_usd, u.cost_calc)", "calculate": "u.cost_calc",
+                "display": "coalesce(u.cost_usd, 0)"}[cost_mode]
+        args: list[int] = [since_ms]
+        where = "u.ts_ms >= ? AND (u.flags & 32) = 0"
+        if until_ms is not None:
+            where += " AND u.ts_ms < ?"
+            args.append(until_ms)
+        out: dict[str, tuple[int, int, int, int, int, float, int, int]] = {}
+        for row in self.db.execute(
+                "SELECT c.source, sum(u.input), sum(u.output), sum(u.cache_5m + u.cache_1h),"
+                f" sum(u.cache_read), sum(u.web_search), coalesce(sum({cost}), 0),"
+                f" sum({cost} IS NULL AND c.model != '<synthetic>'), count(*)"
+                f" FROM usage u JOIN contexts c ON c.id = u.ctx WHERE {where}"
+                " GROUP BY c.source", args):
+            out[row[0]] = tuple(row[1:])
+        return out
+
+    def timestamps(self, since_ms: int, sources: tuple[str, ...] = ("claude",)) -> list[int]:
+        marks = ",".join("?" * len(sources))
+        return [r[0] for r in self.db.execute(
+            "SELECT u.ts_ms FROM usage u JOIN contexts c ON c.id = u.ctx"
+            f" WHERE u.ts_ms >= ? AND (u.flags & 32) = 0 AND c.source IN ({marks})"
+            " ORDER BY u.ts_ms", (since_ms, *sources))]
 
     @contextmanager
     def bulk_load(self) -> Iterator[None]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -162,6 +163,14 @@ class PriceBook:
         for key in sorted(self.entries, key=len):  # "claude-opus-4" for claude-opus-4-20250514
             self._by_normal.setdefault(_DATE.sub("", normalize(key)), key)
         self._memo: dict[str, Price | None] = {}
+        self._fingerprint: str | None = None
+
+    def fingerprint(self) -> str:
+        """Changes whenever any price does: stored costs are then computed again."""
+        if self._fingerprint is None:
+            blob = json.dumps(self.entries, sort_keys=True).encode()
+            self._fingerprint = f"{len(self.entries)}-{zlib.crc32(blob):08x}"
+        return self._fingerprint
 
     def lookup(self, model: str) -> Price | None:
         if model in self._memo:

@@ -1,6 +1,7 @@
 """``tokline refresh``: the incremental refresh a prompt starts; silent unless something fails.
 
 Kept off pathlib, argparse and the report modules: it runs hundreds of times a day.
+``--locked``: started by a status call that holds the refresh lock; released at exit.
 """
 
 from __future__ import annotations
@@ -8,17 +9,31 @@ from __future__ import annotations
 import os
 import sys
 
+from tokline import statefiles
+from tokline.errors import ToklineError
 from tokline.fastrefresh import ledger_path
 from tokline.ledger import Ledger
 from tokline.refresh import print_problems, refresh
 
 
 def run(name: str, argv: list[str]) -> int:
-    ledger = Ledger(ledger_path())
-    report = refresh(ledger, dict(os.environ), incremental=True)
-    print_problems(report)
+    code = 0
+    try:
+        ledger = Ledger(ledger_path())
+        report = refresh(ledger, dict(os.environ), incremental=True)
+        if report.changed or not statefiles.touch():
+            from tokline.snapshot import publish  # noqa: PLC0415 - only when data changed
+
+            publish(ledger)
+        print_problems(report)
+    except ToklineError as exc:
+        print(f"tokline: {exc}", file=sys.stderr)
+        code = exc.exit_code
+    finally:
+        if "--locked" in argv:
+            statefiles.release_lock()
     sys.stdout.flush()
     sys.stderr.flush()
     # Everything is committed.  Closing the last connection would checkpoint the WAL
     # (about 6 ms, half this command's own work); a later commit's autocheckpoint does it.
-    os._exit(0)
+    os._exit(code)

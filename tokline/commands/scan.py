@@ -11,6 +11,7 @@ from tokline import paths
 from tokline.commands.common import refresh_ledger
 from tokline.ledger import Ledger
 from tokline.refresh import print_problems
+from tokline.snapshot import publish
 
 
 def run(name: str, argv: list[str]) -> int:
@@ -31,6 +32,7 @@ def run(name: str, argv: list[str]) -> int:
     started = time.perf_counter()
     with Ledger(path) as ledger:
         report = refresh_ledger(ledger, quiet=args.quiet)
+        publish(ledger)
         counts = ledger.counts()
     print_problems(report)
     if not args.quiet:

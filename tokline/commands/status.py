@@ -1,0 +1,89 @@
+"""``tokline status``: one line (or one JSON object) for prompts, tmux and editors.
+
+The common call is answered by tokline/fast.py from pre-rendered lines; this module
+handles templates, presets, --json, --sync and the first call before any snapshot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from tokline import render, statefiles
+from tokline.errors import ToklineError
+from tokline.fast import spawn_refresh, stale_note
+from tokline.view import KNOWN_FIELDS, as_of, field_values, read_json
+
+
+def load_snapshot(sync: bool) -> tuple[dict[str, Any], float]:
+    """The snapshot and its age; computed now when asked or when there is none yet."""
+    path = os.path.join(statefiles.state_dir(), statefiles.SNAPSHOT)
+    snap = None if sync else read_json(path)
+    if snap is None:
+        from tokline.commands.common import refresh_ledger  # noqa: PLC0415
+        from tokline.fastrefresh import ledger_path  # noqa: PLC0415
+        from tokline.ledger import Ledger  # noqa: PLC0415
+        from tokline.refresh import print_problems  # noqa: PLC0415
+        from tokline.snapshot import publish  # noqa: PLC0415
+
+        with Ledger(ledger_path()) as ledger:
+            print_problems(refresh_ledger(ledger, quiet=True))
+            snap = publish(ledger)
+    try:
+        age = time.time() - os.stat(path).st_mtime
+    except OSError:
+        age = 0.0
+    return snap, age
+
+
+def run(name: str, argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="tokline status")
+    parser.add_argument("--format", "-f", help="a template, e.g. '{today.cost} {block.pct}'")
+    parser.add_argument("--preset", choices=sorted(render.PRESETS), help="a named template")
+    parser.add_argument("--target", "-t", default=None,
+                        choices=[*render.TARGETS, "json"], help="escaping of the host")
+    parser.add_argument("--json", action="store_true", help="everything, as one object")
+    parser.add_argument("--sync", action="store_true", help="refresh first, then print")
+    parser.add_argument("--fields", action="store_true", help="list the template fields")
+    args = parser.parse_args(argv)
+    if args.fields:
+        for field in sorted(KNOWN_FIELDS):
+            print(field)
+        print("quota.<source>.<window>[.reset], source.<source>.<today|week|month>")
+        return 0
+    template = args.format or args.preset
+    if template is None:
+        from tokline.config import load  # noqa: PLC0415
+
+        template = load().template
+    try:
+        parts = render.parse_template(template)
+        render.check_fields(parts, KNOWN_FIELDS)
+    except render.TemplateError as exc:
+        raise ToklineError(f"template: {exc}") from None
+    snap, age = load_snapshot(args.sync)
+    now = time.time()
+    view = as_of(snap, now)
+    if not args.sync and age > float(snap.get("refresh_interval_s", 10)):
+        try:
+            mtime = os.stat(os.path.join(statefiles.state_dir(), statefiles.LINES)).st_mtime
+        except OSError:
+            mtime = 0.0
+        spawn_refresh(statefiles.state_dir(), mtime)
+    if args.json or args.target == "json":
+        view["stale_seconds"] = round(age, 1)
+        view["fields"] = {k: (v[0] if v else None) for k, v in field_values(view).items()}
+        json.dump(view, sys.stdout, separators=(",", ":"))
+        sys.stdout.write("\n")
+        return 0
+    target = args.target or ("ansi" if sys.stdout.isatty() else "plain")
+    color = not os.environ.get("NO_COLOR")
+    text = render.render(parts, field_values(view), target, color)
+    if age > float(view.get("stale_after_s", 3600)):
+        text += stale_note(age)
+    print(text)
+    return 0

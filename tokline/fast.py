@@ -1,0 +1,96 @@
+"""``tokline status`` on its fast path: print a pre-rendered line, start at most one refresh.
+
+Imports os, sys and time only (tests/test_import_cost.py holds it to that).  Anything
+this path cannot answer from ``status.lines`` (a template, --json, --sync, no snapshot
+yet) returns None and the full command takes over.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from tokline.statefiles import LINES, LINES_MAGIC, release_lock, state_dir, take_lock
+
+TARGETS = ("plain", "ansi", "zsh", "bash", "fish", "tmux")
+
+
+def _target(argv: list[str]) -> str | None:
+    if not argv:
+        return "ansi" if sys.stdout.isatty() else "plain"
+    if len(argv) == 2 and argv[0] in ("--target", "-t") and argv[1] in TARGETS:
+        return argv[1]
+    if len(argv) == 1 and argv[0].startswith("--target=") and argv[0][9:] in TARGETS:
+        return argv[0][9:]
+    return None
+
+
+def spawn_refresh(directory: str, seen_mtime: float) -> bool:
+    """Start one detached ``tokline refresh`` unless another is running or just ran."""
+    if not take_lock(directory):
+        return False
+    try:
+        if os.stat(os.path.join(directory, LINES)).st_mtime > seen_mtime:
+            release_lock()  # a refresh finished while this call was deciding
+            return False
+    except OSError:
+        pass
+    devnull = os.devnull
+    actions = [(os.POSIX_SPAWN_OPEN, 0, devnull, os.O_RDONLY, 0),
+               (os.POSIX_SPAWN_OPEN, 1, devnull, os.O_WRONLY, 0),
+               (os.POSIX_SPAWN_OPEN, 2, devnull, os.O_WRONLY, 0)]
+    try:
+        os.posix_spawn(sys.executable, [sys.executable, "-m", "tokline", "refresh", "--locked"],
+                       os.environ, file_actions=actions, setsid=True)
+    except OSError:
+        release_lock()
+        return False
+    return True
+
+
+def stale_note(age_s: float) -> str:
+    hours = age_s / 3600
+    return f" (stale {hours:.0f}h)" if hours < 48 else f" (stale {hours / 24:.0f}d)"
+
+
+def status(argv: list[str]) -> int | None:
+    target = _target(argv)
+    if target is None:
+        return None
+    if os.environ.get("NO_COLOR"):
+        target += "-nc"
+    directory = state_dir()
+    path = os.path.join(directory, LINES)
+    try:
+        with open(path, "rb") as fh:
+            mtime = os.fstat(fh.fileno()).st_mtime
+            data = fh.read().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    lines = data.split("\n")
+    head = lines[0].split()
+    if " ".join(head[:2]) != LINES_MAGIC or len(head) < 4:
+        return None
+    now = time.time()
+    try:
+        interval, stale_after = float(head[2]), float(head[3])
+        variant = sum(1 for mark in head[4:] if now >= float(mark))
+    except ValueError:
+        return None
+    prefix = target + "\t"
+    for line in lines[1:]:
+        if line.startswith(prefix):
+            variants = line[len(prefix):].split("\t")
+            text = variants[min(variant, len(variants) - 1)]
+            break
+    else:
+        return None
+    age = now - mtime
+    if age > stale_after:
+        text += stale_note(age)
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+    if age > interval or variant:
+        spawn_refresh(directory, mtime)
+    return 0

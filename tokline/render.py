@@ -1,0 +1,195 @@
+"""Status templates and the escaping of each host that shows them.
+
+A template is text with ``{field}`` placeholders; ``[...]`` is a group, dropped when a
+field in it has no value (no quota yet, no active block), so its separators go too.
+``{{``, ``}}``, ``\\[`` and ``\\]`` are literal.  Fields that measure against a limit
+(budget %, quota %, block %) are coloured by the thresholds.
+
+Targets: plain, ansi, zsh (``%F{…}``), bash (``\\[…\\]``), fish, tmux (``#[fg=…]``);
+``json`` is handled by the caller.  NO_COLOR turns colours off everywhere.
+Stdlib only, no ``re``: the status command imports this when asked for a template.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+PRESETS = {
+    "minimal": "{today.cost}",
+    "full": "{today.cost} today[ · 5h {block.cost} ({block.left} left)][ · 7d {quota.7d}]",
+    "quota": "[5h {quota.5h}][ ({quota.5h.reset})][ · 7d {quota.7d}][ ({quota.7d.reset})]",
+    "budget": "{today.cost} today[ · {budget.daily.left} left today][ · {budget.monthly.pct} "
+              "of month]",
+}
+TARGETS = ("plain", "ansi", "zsh", "bash", "fish", "tmux")
+
+WARN = "warn"
+CRIT = "crit"
+Value = tuple[str, "str | None"]  # (text, colour level)
+Part = "str | Field | Group"
+
+
+class TemplateError(ValueError):
+    """A template that cannot be rendered; the message names the problem."""
+
+
+class Field:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class Group:
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: list[str | Field | Group]) -> None:
+        self.parts = parts
+
+
+def parse_template(text: str) -> list[str | Field | Group]:
+    """Parse a template (or a preset's name) into parts; raises TemplateError."""
+    text = PRESETS.get(text, text)
+    stack: list[list[str | Field | Group]] = [[]]
+    literal: list[str] = []
+    i = 0
+
+    def flush() -> None:
+        if literal:
+            stack[-1].append("".join(literal))
+            literal.clear()
+
+    while i < len(text):
+        ch = text[i]
+        pair = text[i:i + 2]
+        if pair in ("{{", "}}", "\\[", "\\]"):
+            literal.append(pair[1])
+            i += 2
+            continue
+        if ch == "{":
+            end = text.find("}", i)
+            if end < 0:
+                raise TemplateError(f"unclosed '{{' at column {i + 1}")
+            name = text[i + 1:end].strip()
+            if not name:
+                raise TemplateError(f"empty field at column {i + 1}")
+            flush()
+            stack[-1].append(Field(name))
+            i = end + 1
+            continue
+        if ch == "}":
+            raise TemplateError(f"unmatched '}}' at column {i + 1} (write '}}}}')")
+        if ch == "[":
+            flush()
+            stack.append([])
+        elif ch == "]":
+            if len(stack) == 1:
+                raise TemplateError(f"unmatched ']' at column {i + 1}")
+            flush()
+            group = Group(stack.pop())
+            stack[-1].append(group)
+        else:
+            literal.append(ch)
+        i += 1
+    if len(stack) != 1:
+        raise TemplateError("unclosed '['")
+    flush()
+    return stack[0]
+
+
+def fields_of(parts: list[str | Field | Group]) -> list[str]:
+    names: list[str] = []
+    for part in parts:
+        if isinstance(part, Field):
+            names.append(part.name)
+        elif isinstance(part, Group):
+            names.extend(fields_of(part.parts))
+    return names
+
+
+def check_fields(parts: list[str | Field | Group], known: Mapping[str, object]) -> None:
+    """Unknown names are errors; known ones may still be empty when rendered."""
+    for name in fields_of(parts):
+        if name not in known and not _is_dynamic(name):
+            sample = ", ".join(sorted(k for k in known if "." in k)[:12])
+            raise TemplateError(f"unknown field '{name}' (fields include: {sample}, …)")
+
+
+def _is_dynamic(name: str) -> bool:
+    # quota.<source>.<window>[.reset] and source.<name>.today depend on the data present.
+    parts = name.split(".")
+    return (parts[0] == "quota" and len(parts) in (3, 4)) or (
+        parts[0] == "source" and len(parts) == 3)
+
+
+Span = tuple[str, "str | None"]
+
+
+def spans(parts: list[str | Field | Group], values: Mapping[str, Value | None],
+          in_group: bool = False) -> list[Span] | None:
+    """Text spans with colour levels.  An empty field drops its group (None); outside a
+    group it is left out."""
+    out: list[Span] = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append((part, None))
+        elif isinstance(part, Field):
+            value = values.get(part.name)
+            if value is None or value[0] == "":
+                if in_group:
+                    return None
+                continue
+            out.append(value)
+        else:
+            inner = spans(part.parts, values, True)
+            if inner is not None:
+                out.extend(inner)
+    return out
+
+
+def render(parts: list[str | Field | Group], values: Mapping[str, Value | None], target: str,
+           color: bool = True) -> str:
+    return encode(spans(parts, values) or [], target, color)
+
+
+_ANSI = {WARN: "\033[33m", CRIT: "\033[31m"}
+_NAMES = {WARN: "yellow", CRIT: "red"}
+
+
+def escape(text: str, target: str) -> str:
+    if target == "zsh":
+        return text.replace("%", "%%")
+    if target == "bash":
+        return text.replace("\\", "\\\\").replace("$", "\\$").replace("`", "\\`")
+    if target == "tmux":
+        return text.replace("#", "##")
+    return text
+
+
+def encode(found: list[Span], target: str, color: bool = True) -> str:
+    if target not in TARGETS:
+        raise TemplateError(f"unknown target '{target}' (targets: {', '.join(TARGETS)}, json)")
+    out: list[str] = []
+    for text, level in found:
+        body = escape(text, target).replace("\n", " ").replace("\t", " ")
+        if not color or level is None or target == "plain":
+            out.append(body)
+        elif target == "zsh":
+            out.append(f"%F{{{_NAMES[level]}}}{body}%f")
+        elif target == "bash":
+            out.append(f"\\[{_ANSI[level]}\\]{body}\\[\033[0m\\]")
+        elif target == "tmux":
+            out.append(f"#[fg={_NAMES[level]}]{body}#[default]")
+        else:  # ansi, fish: fish prompts print raw escapes
+            out.append(f"{_ANSI[level]}{body}\033[0m")
+    return "".join(out)
+
+
+def level_of(percent: float | None, warn: float, critical: float) -> str | None:
+    if percent is None:
+        return None
+    if percent >= critical:
+        return CRIT
+    if percent >= warn:
+        return WARN
+    return None

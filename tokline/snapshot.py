@@ -1,0 +1,312 @@
+"""The snapshot: everything the status surfaces show, computed after each refresh.
+
+Two files in the state dir, each replaced atomically and private to the user:
+
+* ``snapshot.json``: today, week, month and the current 5-hour block (cost, tokens,
+  burn rate, projection), per-source totals, quota windows with their source and
+  time, budgets.  Each period carries its end, so a reader never shows yesterday's
+  spend as today's nor an ended block as current, even before the next refresh.
+* ``status.lines``: the configured template pre-rendered for every target (shells and
+  tmux print it without starting Python), in up to three variants that take over at
+  the day's and the block's end.
+
+The file's mtime is when the data was last known to be current: a refresh that finds
+nothing changed only touches it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from tokline import render
+from tokline.config import PLAN_BLOCK_TOKENS, Config
+from tokline.ledger import Ledger
+from tokline.pricing import PriceBook
+from tokline.statefiles import LINES, LINES_MAGIC, SNAPSHOT, state_dir, write_private
+from tokline.summary import Calendar, resolve_zone
+from tokline.view import as_of, field_values, money, read_json
+
+HOUR_MS = 3_600_000
+Totals = tuple[int, int, int, int, int, float, int, int]
+
+
+# --- computing ------------------------------------------------------------------------
+
+def _period(totals: Mapping[str, Totals], label: str, start_ms: int, end_ms: int
+            ) -> dict[str, Any]:
+    def one(t: Totals) -> dict[str, Any]:
+        inp, out, cw, cr, _web, cost, unpriced, requests = t
+        return {"input_tokens": inp or 0, "output_tokens": out or 0,
+                "cache_creation_tokens": cw or 0, "cache_read_tokens": cr or 0,
+                "total_tokens": (inp or 0) + (out or 0) + (cw or 0) + (cr or 0),
+                "cost_usd": round(cost or 0.0, 6), "unpriced": bool(unpriced),
+                "requests": requests or 0}
+
+    zero: Totals = (0, 0, 0, 0, 0, 0.0, 0, 0)
+    summed = [sum(t[i] or 0 for t in totals.values()) for i in range(8)]
+    whole = one(tuple(summed) if totals else zero)  # type: ignore[arg-type]
+    return {"period": label, "start": start_ms // 1000, "end": end_ms // 1000, **whole,
+            "sources": {name: one(t) for name, t in sorted(totals.items())}}
+
+
+def _block_bounds(stamps: list[int], hours: int) -> tuple[int, int, int] | None:
+    """(start, first, last) of the last ccusage block over sorted timestamps."""
+    length = hours * HOUR_MS
+    start = first = last = -1
+    for ts in stamps:
+        if start < 0 or ts - start > length or ts - last > length:
+            start, first = ts - ts % HOUR_MS, ts
+        last = ts
+    return None if start < 0 else (start, first, last)
+
+
+def current_block(ledger: Ledger, now_ms: int, hours: int) -> tuple[int, int, int] | None:
+    """The newest block; history is read back until a gap long enough to start one."""
+    span = 48 * HOUR_MS
+    since = now_ms - span
+    while True:
+        stamps = ledger.timestamps(since)
+        earlier = ledger.timestamps(since - hours * HOUR_MS)
+        if not stamps or len(earlier) == len(stamps) or since < 0:
+            break  # nothing in the window before ``since`` could chain into it
+        since -= span
+    return _block_bounds(stamps, hours)
+
+
+def _p90_block_tokens(ledger: Ledger, now_ms: int, hours: int) -> int:
+    """Plan ``custom``: the 90th percentile of input+output tokens of finished blocks in
+    the last 30 days (formats.md §7.2), at least the pro limit."""
+    rows = ledger.db.execute(
+        "SELECT u.ts_ms, u.input + u.output FROM usage u JOIN contexts c ON c.id = u.ctx"
+        " WHERE u.ts_ms >= ? AND c.source = 'claude' AND (u.flags & 32) = 0 ORDER BY u.ts_ms",
+        (now_ms - 30 * 86_400_000,)).fetchall()
+    length = hours * HOUR_MS
+    starts: list[int] = []
+    totals: list[int] = []
+    last = -1
+    for ts, used in rows:
+        if not starts or ts - starts[-1] > length or ts - last > length:
+            starts.append(ts - ts % HOUR_MS)
+            totals.append(0)
+        totals[-1] += used
+        last = ts
+    finished = sorted(t for s, t in zip(starts, totals, strict=True)
+                      if s + length <= now_ms and t > 0)
+    if not finished:
+        return PLAN_BLOCK_TOKENS["pro"]
+    return max(finished[min(len(finished) - 1, int(0.9 * len(finished)))],
+               PLAN_BLOCK_TOKENS["pro"])
+
+
+def _block(ledger: Ledger, cfg: Config, now_ms: int) -> dict[str, Any] | None:
+    bounds = current_block(ledger, now_ms, cfg.block_hours)
+    if bounds is None:
+        return None
+    start, first, last = bounds
+    end = start + cfg.block_hours * HOUR_MS
+    totals = ledger.sums(start, end, cfg.cost_mode)
+    block = _period(totals, "block", start, end)
+    active = now_ms - last < cfg.block_hours * HOUR_MS and now_ms < end
+    minutes = (last - first) / 60_000
+    block.update(active=active, first_activity=first // 1000, last_activity=last // 1000,
+                 burn_rate_usd_per_hour=None, tokens_per_minute=None,
+                 projected_cost_usd=None, projected_tokens=None)
+    if active and minutes > 0:
+        remaining = max(0.0, (end - now_ms) / 60_000)
+        tpm = block["total_tokens"] / minutes
+        usd_h = block["cost_usd"] / minutes * 60
+        block.update(burn_rate_usd_per_hour=round(usd_h, 4), tokens_per_minute=round(tpm, 1),
+                     projected_cost_usd=round(block["cost_usd"] + usd_h / 60 * remaining, 4),
+                     projected_tokens=round(block["total_tokens"] + tpm * remaining))
+    limit = cfg.block_tokens
+    if limit is None and cfg.plan:
+        limit = (_p90_block_tokens(ledger, now_ms, cfg.block_hours) if cfg.plan == "custom"
+                 else PLAN_BLOCK_TOKENS[cfg.plan])
+    if limit:
+        used = block["input_tokens"] + block["output_tokens"]
+        block.update(limit_tokens=limit, used_percent=round(100 * used / limit, 1))
+    return block
+
+
+def quota_windows(claude_state: Mapping[str, Any] | None, block: Mapping[str, Any] | None,
+                  now_s: float) -> list[dict[str, Any]]:
+    """Official windows from Claude Code's status-line stdin; an estimate from the plan's
+    block limit when there is no official 5-hour figure."""
+    windows: list[dict[str, Any]] = []
+    limits = (claude_state or {}).get("rate_limits")
+    as_of = (claude_state or {}).get("as_of")
+    if isinstance(limits, Mapping):
+        names = {"five_hour": "5h", "seven_day": "7d", "seven_day_opus": "7d_opus",
+                 "seven_day_sonnet": "7d_sonnet", "spend_limit": "spend"}
+        for key, window in names.items():
+            entry = limits.get(key)
+            if not isinstance(entry, Mapping):
+                continue
+            used = entry.get("used_percentage")
+            resets = entry.get("resets_at")
+            if not isinstance(used, (int, float)) or isinstance(used, bool):
+                continue
+            windows.append({"source": "claude", "window": window, "used_percent": float(used),
+                            "resets_at": resets if isinstance(resets, (int, float)) else None,
+                            "kind": "official", "as_of": as_of})
+    if block is not None and block.get("active") and "used_percent" in block \
+            and not any(w["source"] == "claude" and w["window"] == "5h" for w in windows):
+        windows.append({"source": "claude", "window": "5h", "used_percent": block["used_percent"],
+                        "resets_at": block["end"], "kind": "estimate", "as_of": now_s})
+    return windows
+
+
+def _budget(cfg: Config, today: Mapping[str, Any], week: Mapping[str, Any],
+            month: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, limit, period in (("daily", cfg.budget_daily_usd, today),
+                                ("weekly", cfg.budget_weekly_usd, week),
+                                ("monthly", cfg.budget_monthly_usd, month)):
+        if limit:
+            spent = float(period["cost_usd"])
+            out[name] = {"limit_usd": limit, "spent_usd": round(spent, 4),
+                         "left_usd": round(max(0.0, limit - spent), 4),
+                         "used_percent": round(100 * spent / limit, 1),
+                         "period": period["period"], "end": period["end"]}
+    return out
+
+
+def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] = os.environ,
+          now_s: float | None = None) -> dict[str, Any]:
+    now_s = time.time() if now_s is None else now_s
+    now_ms = int(now_s * 1000)
+    cal = Calendar(resolve_zone(cfg.timezone), cfg.week_start)
+    today = cal.date(now_ms)
+    day = (cal.start_ms(today), cal.start_ms(today + dt.timedelta(days=1)))
+    monday = cal.week_start_date(today)
+    week = (cal.start_ms(monday), cal.start_ms(monday + dt.timedelta(days=7)))
+    first = today.replace(day=1)
+    nxt = (first + dt.timedelta(days=32)).replace(day=1)
+    month = (cal.start_ms(first), cal.start_ms(nxt))
+
+    def cost_of(model: str, inp: int, out: int, c5: int, c1: int, cr: int, web: int,
+                flags: int) -> float | None:
+        price = book.lookup(model)
+        if price is None:
+            return 0.0 if model == "<synthetic>" else None
+        return price.cost(inp, out, c5, c1, cr, web, bool(flags & 4))
+
+    with ledger.write():
+        fingerprint = f"{book.fingerprint()}"
+        if ledger.get_meta("prices") != fingerprint:
+            ledger.reprice_all()
+            ledger.set_meta("prices", fingerprint)
+        ledger.price_pending(min(week[0], month[0], now_ms - 96 * HOUR_MS), cost_of)
+    snap: dict[str, Any] = {
+        "version": 1,
+        "generated_at": round(now_s, 3),
+        "timezone": str(cal.zone),
+        "today": _period(ledger.sums(*day, cfg.cost_mode), today.isoformat(), *day),
+        "week": _period(ledger.sums(*week, cfg.cost_mode), cal.week(now_ms), *week),
+        "month": _period(ledger.sums(*month, cfg.cost_mode), today.isoformat()[:7], *month),
+    }
+    snap["block"] = _block(ledger, cfg, now_ms)
+    claude_state = read_json(os.path.join(state_dir(env), "claude-status.json"))
+    snap["session"] = None
+    if claude_state and isinstance(claude_state.get("session_cost_usd"), (int, float)):
+        snap["session"] = {"id": claude_state.get("session_id"),
+                           "cost_usd": claude_state["session_cost_usd"],
+                           "model": claude_state.get("model"), "as_of": claude_state.get("as_of")}
+    snap["quota"] = quota_windows(claude_state, snap["block"], now_s)
+    snap["budget"] = _budget(cfg, snap["today"], snap["week"], snap["month"])
+    snap["thresholds"] = {"warn": cfg.warn_percent, "critical": cfg.critical_percent}
+    snap["refresh_interval_s"] = cfg.refresh_interval_s
+    snap["stale_after_s"] = cfg.stale_after_s
+    return snap
+
+
+def boundaries(snap: Mapping[str, Any]) -> list[float]:
+    """Times at which the rendered line changes without new data: the day's and the
+    active block's end (and any later ones among week, month, quota resets are rarer and
+    wait for the refresh that a stale status starts)."""
+    marks = [float(snap["today"]["end"])]
+    block = snap.get("block") or {}
+    if block.get("active"):
+        marks.append(float(block["end"]))
+    return sorted(set(marks))[:2]
+
+
+def render_lines(snap: Mapping[str, Any], template: str, color: bool = True
+                 ) -> tuple[list[float], dict[str, list[str]]]:
+    parts = render.parse_template(template)
+    zone = _zone_of(snap)
+    marks = boundaries(snap)
+    moments = [float(snap["generated_at"]), *marks]
+    lines: dict[str, list[str]] = {}
+    for target in render.TARGETS:
+        lines[target] = [render.render(parts, field_values(as_of(snap, moment), zone, moment),
+                                       target, color) for moment in moments]
+    return marks, lines
+
+
+def _zone_of(snap: Mapping[str, Any]) -> dt.tzinfo | None:
+    try:
+        return resolve_zone(snap.get("timezone") or None)
+    except (KeyError, ValueError):
+        return None
+
+
+def write(snap: Mapping[str, Any], cfg: Config, env: Mapping[str, str] = os.environ) -> None:
+    directory = state_dir(env)
+    marks, lines = render_lines(snap, cfg.template, True)
+    _, plain = render_lines(snap, cfg.template, False)
+    lines.update({f"{target}-nc": variants for target, variants in plain.items()})
+    head = " ".join([LINES_MAGIC, f"{cfg.refresh_interval_s:g}", f"{cfg.stale_after_s:g}",
+                     *(f"{m:.0f}" for m in marks)])
+    body = "".join(f"{target}\t" + "\t".join(variants) + "\n"
+                   for target, variants in lines.items())
+    write_private(os.path.join(directory, SNAPSHOT),
+                  json.dumps(snap, separators=(",", ":")).encode())
+    write_private(os.path.join(directory, LINES), (head + "\n" + body).encode())
+
+
+def notify_budgets(snap: Mapping[str, Any], cfg: Config, env: Mapping[str, str] = os.environ
+                   ) -> list[str]:
+    """One desktop notification per budget, threshold and period; never on every prompt."""
+    if not cfg.notify:
+        return []
+    path = os.path.join(state_dir(env), "notified.json")
+    sent = read_json(path) or {}
+    messages: list[str] = []
+    for name, entry in (snap.get("budget") or {}).items():
+        level = render.level_of(entry["used_percent"], cfg.warn_percent, cfg.critical_percent)
+        if level is None:
+            continue
+        key = f"{name}:{entry['period']}:{level}"
+        if key in sent:
+            continue
+        sent[key] = round(time.time())
+        messages.append(f"tokline: {name} budget {entry['used_percent']:.0f}% used "
+                        f"({money(entry['spent_usd'])} of {money(entry['limit_usd'])})")
+    if messages:
+        sender = shutil.which("notify-send")
+        for message in messages:
+            if sender:
+                subprocess.run([sender, "tokline", message], check=False, timeout=5,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        write_private(path, json.dumps(sent).encode())
+    return messages
+
+
+def publish(ledger: Ledger, env: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """Compute and write the snapshot with the user's config and prices; notify budgets."""
+    from tokline.commands.common import price_book  # noqa: PLC0415 - slow path only
+    from tokline.config import load  # noqa: PLC0415
+
+    cfg = load()
+    snap = build(ledger, cfg, price_book(cfg), env)
+    write(snap, cfg, env)
+    notify_budgets(snap, cfg, env)
+    return snap

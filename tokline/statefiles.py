@@ -1,0 +1,91 @@
+"""Files in the state dir that the fast paths touch: stdlib only, no pathlib.
+
+``status.lines`` holds the pre-rendered status (tokline/snapshot.py writes it): a head
+line ``tokline-lines 1 INTERVAL STALE_AFTER [t1 [t2]]`` (seconds; then the epoch seconds
+at which the next variant takes over) and one line per target (``zsh``, and ``zsh-nc``
+without colours), ``target<TAB>variant0<TAB>variant1…``.  ``refresh.lock`` is
+created with O_EXCL by the one prompt that starts a background refresh.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Mapping
+
+LINES_MAGIC = "tokline-lines 1"
+LINES = "status.lines"
+SNAPSHOT = "snapshot.json"
+LOCK = "refresh.lock"
+LOCK_STALE_S = 60.0  # a refresh holding the lock longer than this has died
+
+
+def state_dir(env: Mapping[str, str] = os.environ) -> str:
+    """Mirror of tokline.paths.state_dir() (tests keep them in step)."""
+    base = env.get("XDG_STATE_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(env.get("HOME") or os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "tokline")
+
+
+def write_private(path: str, data: bytes) -> None:
+    """Replace ``path`` atomically with a file only the user can read."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def touch(env: Mapping[str, str] = os.environ) -> bool:
+    """Mark the status current after a refresh that changed nothing; False when it must
+    be computed again (missing, or a day or block boundary has passed)."""
+    directory = state_dir(env)
+    path = os.path.join(directory, LINES)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            head = fh.readline().split()
+        if " ".join(head[:2]) != LINES_MAGIC:
+            return False
+        now = time.time()
+        if len(head) < 4 or any(now >= float(mark) for mark in head[4:]):
+            return False
+        os.utime(path)
+        os.utime(os.path.join(directory, SNAPSHOT))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def take_lock(directory: str) -> bool:
+    """True for exactly one caller until the lock is released or goes stale."""
+    path = os.path.join(directory, LOCK)
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            try:
+                if time.time() - os.stat(path).st_mtime < LOCK_STALE_S:
+                    return False
+                os.unlink(path)  # its refresh died: take over
+            except FileNotFoundError:
+                pass
+            continue
+        except OSError:
+            return False
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        return True
+    return False
+
+
+def release_lock(env: Mapping[str, str] = os.environ) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(os.path.join(state_dir(env), LOCK))

@@ -1,0 +1,154 @@
+"""Reading a snapshot: what it says at a given moment, and the template fields.
+
+Stdlib only (json, time, datetime): the status and statusline commands import it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from tokline import render
+
+
+def read_json(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path, "rb") as fh:
+            value = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def as_of(snap: Mapping[str, Any], now_s: float) -> dict[str, Any]:
+    """The snapshot as it reads at ``now_s``: ended periods are empty, an ended block is
+    gone, and quota windows whose reset passed are back at 0 %."""
+    view = dict(snap)
+    for name in ("today", "week", "month"):
+        period = snap.get(name)
+        if isinstance(period, Mapping) and now_s >= period.get("end", float("inf")):
+            view[name] = {**period, "cost_usd": 0.0, "total_tokens": 0, "unpriced": False,
+                          "input_tokens": 0, "output_tokens": 0, "cache_creation_tokens": 0,
+                          "cache_read_tokens": 0, "requests": 0, "sources": {},
+                          "period": None, "ended": True}
+    block = snap.get("block")
+    if isinstance(block, Mapping):
+        view["block"] = dict(block)
+        if now_s >= block.get("end", 0):
+            view["block"]["active"] = False
+        elif block.get("active"):
+            view["block"]["remaining_minutes"] = round((block["end"] - now_s) / 60)
+    quota = []
+    for window in snap.get("quota") or []:
+        window = dict(window)
+        resets = window.get("resets_at")
+        if isinstance(resets, (int, float)) and now_s >= resets:
+            window.update(used_percent=0.0, resets_at=None, reset_passed=True)
+        quota.append(window)
+    view["quota"] = quota
+    budget = {}
+    for name, entry in (snap.get("budget") or {}).items():
+        if now_s >= entry.get("end", float("inf")):
+            entry = {**entry, "spent_usd": 0.0, "left_usd": entry["limit_usd"],
+                     "used_percent": 0.0}
+        budget[name] = entry
+    view["budget"] = budget
+    return view
+
+
+def money(cost: float, unpriced: bool = False) -> str:
+    return f"${cost:,.2f}" + ("+?" if unpriced else "")
+
+
+def tokens(n: float) -> str:
+    if n >= 1e9:
+        return f"{n / 1e9:.1f}B"
+    if n >= 1e6:
+        return f"{n / 1e6:.1f}M"
+    if n >= 1e3:
+        return f"{n / 1e3:.0f}k"
+    return str(int(n))
+
+
+def duration(minutes: float) -> str:
+    minutes = max(0, int(minutes))
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
+
+
+def clock(epoch: float | None, zone: dt.tzinfo | None = None, now_s: float | None = None
+          ) -> str:
+    """A reset time: "14:05" today, "Tue 14:05" later (``zone`` None: the system's)."""
+    if epoch is None:
+        return ""
+    moment = dt.datetime.fromtimestamp(epoch, zone)
+    today = dt.datetime.fromtimestamp(time.time() if now_s is None else now_s, zone).date()
+    return moment.strftime("%H:%M") if moment.date() == today else moment.strftime("%a %H:%M")
+
+
+def field_values(view: Mapping[str, Any], zone: dt.tzinfo | None = None,
+                 now_s: float | None = None) -> dict[str, render.Value | None]:
+    now_s = time.time() if now_s is None else now_s
+    thresholds = view.get("thresholds") or {}
+    warn = float(thresholds.get("warn", 80))
+    crit = float(thresholds.get("critical", 95))
+    values: dict[str, render.Value | None] = {}
+    budget = view.get("budget") or {}
+    for name, budget_name in (("today", "daily"), ("week", "weekly"), ("month", "monthly")):
+        period = view.get(name) or {}
+        level = render.level_of((budget.get(budget_name) or {}).get("used_percent"), warn, crit)
+        values[f"{name}.cost"] = (money(period.get("cost_usd", 0.0), period.get("unpriced",
+                                                                               False)), level)
+        values[f"{name}.tokens"] = (tokens(period.get("total_tokens", 0)), None)
+        for source, totals in (period.get("sources") or {}).items():
+            values[f"source.{source}.{name}"] = (money(totals["cost_usd"], totals["unpriced"]),
+                                                 None)
+    block = view.get("block") or {}
+    for key in ("block.cost", "block.tokens", "block.left", "block.pct", "block.burn",
+                "block.projected", "block.end"):
+        values[key] = None
+    if block.get("active"):
+        level = render.level_of(block.get("used_percent"), warn, crit)
+        values["block.cost"] = (money(block["cost_usd"], block["unpriced"]), level)
+        values["block.tokens"] = (tokens(block["total_tokens"]), level)
+        remaining = (block["end"] - now_s) / 60
+        values["block.left"] = (duration(remaining), None)
+        values["block.end"] = (clock(block["end"], zone, now_s), None)
+        if "used_percent" in block:
+            values["block.pct"] = (f"{block['used_percent']:.0f}%", level)
+        if block.get("burn_rate_usd_per_hour") is not None:
+            values["block.burn"] = (f"${block['burn_rate_usd_per_hour']:.2f}/h", None)
+            values["block.projected"] = (money(block["projected_cost_usd"]), None)
+    session = view.get("session") or {}
+    values["session.cost"] = (money(session["cost_usd"]), None) if session else None
+    for window in ("5h", "7d"):
+        values[f"quota.{window}"] = values[f"quota.{window}.reset"] = None
+    best: dict[str, dict[str, Any]] = {}
+    for entry in view.get("quota") or []:
+        pct = float(entry["used_percent"])
+        text = f"{pct:.0f}%" + ("~" if entry.get("kind") == "estimate" else "")
+        value = (text, render.level_of(pct, warn, crit))
+        resets = entry.get("resets_at")
+        reset = (clock(resets, zone, now_s), None) if resets else None
+        values[f"quota.{entry['source']}.{entry['window']}"] = value
+        values[f"quota.{entry['source']}.{entry['window']}.reset"] = reset
+        current = best.get(entry["window"])
+        if current is None or pct > float(current["used_percent"]):
+            best[entry["window"]] = entry
+            values[f"quota.{entry['window']}"] = value
+            values[f"quota.{entry['window']}.reset"] = reset
+    for name in ("daily", "weekly", "monthly"):
+        entry = budget.get(name)
+        level = render.level_of(entry["used_percent"], warn, crit) if entry else None
+        values[f"budget.{name}.left"] = (money(entry["left_usd"]), level) if entry else None
+        values[f"budget.{name}.pct"] = (f"{entry['used_percent']:.0f}%", level) if entry else None
+    return values
+
+
+KNOWN_FIELDS = field_values({"block": {"active": True, "cost_usd": 0, "unpriced": False,
+                                       "total_tokens": 0, "end": 0, "used_percent": 0,
+                                       "burn_rate_usd_per_hour": 0, "projected_cost_usd": 0}})
+
+
