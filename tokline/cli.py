@@ -53,13 +53,15 @@ def main(argv: list[str] | None = None) -> int:
         from tokline.fastrefresh import up_to_date  # noqa: PLC0415
 
         if up_to_date() and statefiles.touch():
+            statefiles.note_refresh("unchanged")
             if args[1:]:
                 statefiles.release_lock()
             return 0
     elif name == "scan" and args[1:] in ([], ["-q"], ["--quiet"]):
+        from tokline import statefiles  # noqa: PLC0415
         from tokline.fastrefresh import up_to_date  # noqa: PLC0415 - the no-change path
 
-        if up_to_date(full=True):
+        if up_to_date(full=True) and statefiles.touch():
             if not args[1:]:
                 print("ledger up to date: no log changed since the last scan")
             return 0

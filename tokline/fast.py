@@ -11,7 +11,14 @@ import os
 import sys
 import time
 
-from tokline.statefiles import LINES, LINES_MAGIC, release_lock, state_dir, take_lock
+from tokline.statefiles import (
+    LINES,
+    LINES_MAGIC,
+    config_stamp,
+    release_lock,
+    state_dir,
+    take_lock,
+)
 
 TARGETS = ("plain", "ansi", "zsh", "bash", "fish", "tmux")
 
@@ -26,8 +33,9 @@ def _target(argv: list[str]) -> str | None:
     return None
 
 
-def spawn_refresh(directory: str, seen_mtime: float) -> bool:
-    """Start one detached ``tokline refresh`` unless another is running or just ran."""
+def spawn_refresh(directory: str, seen_mtime: float, publish: bool = False) -> bool:
+    """Start one detached ``tokline refresh`` unless another is running or just ran;
+    ``publish``: write the snapshot even if no log changed (new quota figures)."""
     if not take_lock(directory):
         return False
     try:
@@ -41,7 +49,8 @@ def spawn_refresh(directory: str, seen_mtime: float) -> bool:
                (os.POSIX_SPAWN_OPEN, 1, devnull, os.O_WRONLY, 0),
                (os.POSIX_SPAWN_OPEN, 2, devnull, os.O_WRONLY, 0)]
     try:
-        os.posix_spawn(sys.executable, [sys.executable, "-m", "tokline", "refresh", "--locked"],
+        argv = [sys.executable, "-m", "tokline", "refresh", "--locked"]
+        os.posix_spawn(sys.executable, [*argv, "--publish"] if publish else argv,
                        os.environ, file_actions=actions, setsid=True)
     except OSError:
         release_lock()
@@ -70,12 +79,12 @@ def status(argv: list[str]) -> int | None:
         return None
     lines = data.split("\n")
     head = lines[0].split()
-    if " ".join(head[:2]) != LINES_MAGIC or len(head) < 4:
+    if " ".join(head[:2]) != LINES_MAGIC or len(head) < 5:
         return None
     now = time.time()
     try:
         interval, stale_after = float(head[2]), float(head[3])
-        variant = sum(1 for mark in head[4:] if now >= float(mark))
+        variant = sum(1 for mark in head[5:] if now >= float(mark))
     except ValueError:
         return None
     prefix = target + "\t"
@@ -91,6 +100,6 @@ def status(argv: list[str]) -> int | None:
         text += stale_note(age)
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
-    if age > interval or variant:
+    if age > interval or variant or head[4] != config_stamp():
         spawn_refresh(directory, mtime)
     return 0

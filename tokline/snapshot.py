@@ -29,11 +29,19 @@ from tokline import render
 from tokline.config import PLAN_BLOCK_TOKENS, Config
 from tokline.ledger import Ledger
 from tokline.pricing import PriceBook
-from tokline.statefiles import LINES, LINES_MAGIC, SNAPSHOT, state_dir, write_private
+from tokline.statefiles import (
+    LINES,
+    LINES_MAGIC,
+    SNAPSHOT,
+    config_stamp,
+    state_dir,
+    write_private,
+)
 from tokline.summary import Calendar, resolve_zone
 from tokline.view import as_of, field_values, money, read_json
 
 HOUR_MS = 3_600_000
+CLAUDE_STATE = "claude-status.json"  # written by tokline statusline
 Totals = tuple[int, int, int, int, int, float, int, int]
 
 
@@ -213,7 +221,7 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
         "month": _period(ledger.sums(*month, cfg.cost_mode), today.isoformat()[:7], *month),
     }
     snap["block"] = _block(ledger, cfg, now_ms)
-    claude_state = read_json(os.path.join(state_dir(env), "claude-status.json"))
+    claude_state = read_json(os.path.join(state_dir(env), CLAUDE_STATE))
     snap["session"] = None
     if claude_state and isinstance(claude_state.get("session_cost_usd"), (int, float)):
         snap["session"] = {"id": claude_state.get("session_id"),
@@ -264,7 +272,7 @@ def write(snap: Mapping[str, Any], cfg: Config, env: Mapping[str, str] = os.envi
     _, plain = render_lines(snap, cfg.template, False)
     lines.update({f"{target}-nc": variants for target, variants in plain.items()})
     head = " ".join([LINES_MAGIC, f"{cfg.refresh_interval_s:g}", f"{cfg.stale_after_s:g}",
-                     *(f"{m:.0f}" for m in marks)])
+                     config_stamp(env), *(f"{m:.0f}" for m in marks)])
     body = "".join(f"{target}\t" + "\t".join(variants) + "\n"
                    for target, variants in lines.items())
     write_private(os.path.join(directory, SNAPSHOT),

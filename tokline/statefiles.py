@@ -1,8 +1,8 @@
 """Files in the state dir that the fast paths touch: stdlib only, no pathlib.
 
 ``status.lines`` holds the pre-rendered status (tokline/snapshot.py writes it): a head
-line ``tokline-lines 1 INTERVAL STALE_AFTER [t1 [t2]]`` (seconds; then the epoch seconds
-at which the next variant takes over) and one line per target (``zsh``, and ``zsh-nc``
+line ``tokline-lines 1 INTERVAL STALE_AFTER CONFIG [t1 [t2]]`` (seconds; the config
+file's stamp; then the epoch seconds at which the next variant takes over) and one line per target (``zsh``, and ``zsh-nc``
 without colours), ``target<TAB>variant0<TAB>variant1…``.  ``refresh.lock`` is
 created with O_EXCL by the one prompt that starts a background refresh.
 """
@@ -27,6 +27,21 @@ def state_dir(env: Mapping[str, str] = os.environ) -> str:
     if not os.path.isabs(base):
         base = os.path.join(env.get("HOME") or os.path.expanduser("~"), ".local", "state")
     return os.path.join(base, "tokline")
+
+
+def config_stamp(env: Mapping[str, str] = os.environ) -> str:
+    """Changes when config.toml does (mirror of tokline.paths.config_file())."""
+    path = env.get("TOKLINE_CONFIG", "")
+    if not path:
+        base = env.get("XDG_CONFIG_HOME", "")
+        if not os.path.isabs(base):
+            base = os.path.join(env.get("HOME") or os.path.expanduser("~"), ".config")
+        path = os.path.join(base, "tokline", "config.toml")
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "-"
+    return f"{st.st_mtime_ns}:{st.st_size}"
 
 
 def write_private(path: str, data: bytes) -> None:
@@ -55,7 +70,8 @@ def touch(env: Mapping[str, str] = os.environ) -> bool:
         if " ".join(head[:2]) != LINES_MAGIC:
             return False
         now = time.time()
-        if len(head) < 4 or any(now >= float(mark) for mark in head[4:]):
+        if len(head) < 5 or head[4] != config_stamp(env) \
+                or any(now >= float(mark) for mark in head[5:]):
             return False
         os.utime(path)
         os.utime(os.path.join(directory, SNAPSHOT))
@@ -84,6 +100,15 @@ def take_lock(directory: str) -> bool:
         os.close(fd)
         return True
     return False
+
+
+def note_refresh(kind: str, env: Mapping[str, str] = os.environ) -> None:
+    """Append one line per background refresh to $TOKLINE_REFRESH_LOG when it is set: a
+    way to see how often prompts start refreshes (tests count them with it)."""
+    log = env.get("TOKLINE_REFRESH_LOG")
+    if log:
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(f"{os.getpid()} {kind} {time.time():.3f}\n")
 
 
 def release_lock(env: Mapping[str, str] = os.environ) -> None:

@@ -2,6 +2,7 @@
 
 Kept off pathlib, argparse and the report modules: it runs hundreds of times a day.
 ``--locked``: started by a status call that holds the refresh lock; released at exit.
+``--publish``: write the snapshot even when no log changed (new quota figures).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from tokline.refresh import print_problems, refresh
 
 def run(name: str, argv: list[str]) -> int:
     code = 0
+    statefiles.note_refresh("scan")
     try:
         ledger = Ledger(ledger_path())
         report = refresh(ledger, dict(os.environ), incremental=True)
-        if report.changed or not statefiles.touch():
+        if report.changed or "--publish" in argv or not statefiles.touch():
             from tokline.snapshot import publish  # noqa: PLC0415 - only when data changed
 
             publish(ledger)

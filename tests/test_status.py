@@ -1,0 +1,226 @@
+"""The status fast path, the snapshot, stale-while-revalidate and budgets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tokline import cli, statefiles
+from tokline.commands.demo import install_sample
+
+HEAVY = {"sqlite3", "_sqlite3", "json", "json.decoder", "tomllib", "tomli", "keyring",
+         "tokline._scan", "argparse", "re", "typing", "pathlib", "zoneinfo", "subprocess",
+         "tokline.ledger", "tokline.snapshot", "concurrent.futures"}
+
+
+def _tokline(home: Path, *args: str, env: dict[str, str] | None = None,
+             stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tokline", *args], capture_output=True,
+                          text=True, timeout=120, env=env or dict(os.environ), input=stdin)
+
+
+@pytest.fixture
+def sample(home: Path) -> Path:
+    install_sample(home)
+    assert cli.main(["scan", "-q"]) == 0
+    return home
+
+
+def _lines_path() -> Path:
+    return Path(statefiles.state_dir()) / statefiles.LINES
+
+
+def _age(seconds: float) -> None:
+    then = time.time() - seconds
+    for name in (statefiles.LINES, statefiles.SNAPSHOT):
+        os.utime(Path(statefiles.state_dir()) / name, (then, then))
+
+
+def test_status_prints_the_pre_rendered_line(sample: Path) -> None:
+    out = _tokline(sample, "status").stdout.strip()
+    assert out.startswith("$") and " today" in out and "5h $" in out and "left)" in out
+    snap = json.loads((Path(statefiles.state_dir()) / "snapshot.json").read_text())
+    assert out.startswith(f"${snap['today']['cost_usd']:,.2f} today")
+    assert oct(_lines_path().stat().st_mode & 0o777) == "0o600"
+
+
+def imported(*args: str, stdin: str | None = None) -> tuple[set[str], str]:
+    """Modules a command imports beyond what the interpreter's start-up (site, an
+    editable install's finder) already loads."""
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-X", "importtime", *argv], input=stdin,
+                              capture_output=True, text=True, check=True)
+
+    def names(proc: subprocess.CompletedProcess[str]) -> set[str]:
+        return {ln.rsplit("|", 1)[-1].strip() for ln in proc.stderr.splitlines() if "|" in ln}
+
+    proc = run(*args)
+    return names(proc) - names(run("-c", "pass")), proc.stdout
+
+
+def test_fresh_status_imports_nothing_heavy(sample: Path) -> None:
+    loaded, out = imported("-c", "from tokline.cli import main; raise SystemExit(main(['status']))")
+    assert "$" in out
+    assert "tokline.fast" in loaded
+    assert not loaded & HEAVY, loaded & HEAVY
+
+
+def test_fresh_status_starts_no_refresh(sample: Path, tmp_path: Path) -> None:
+    log = tmp_path / "refreshes.log"
+    env = {**os.environ, "TOKLINE_REFRESH_LOG": str(log)}
+    for _ in range(3):
+        _tokline(sample, "status", env=env)
+    time.sleep(0.5)
+    assert not log.exists()
+
+
+def test_many_prompts_on_a_stale_status_start_one_refresh(sample: Path, tmp_path: Path) -> None:
+    _age(600)
+    log = tmp_path / "refreshes.log"
+    env = {**os.environ, "TOKLINE_REFRESH_LOG": str(log)}
+    procs = [subprocess.Popen([sys.executable, "-m", "tokline", "status"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(50)]
+    outputs = [p.communicate(timeout=120)[0].decode() for p in procs]
+    assert all(o.startswith("$") for o in outputs)  # every prompt answered at once
+    deadline = time.time() + 20
+    while time.time() < deadline and (not log.exists() or
+                                      (Path(statefiles.state_dir()) / statefiles.LOCK).exists()):
+        time.sleep(0.1)
+    assert len(log.read_text().splitlines()) == 1
+    assert time.time() - _lines_path().stat().st_mtime < 30  # the refresh marked it current
+
+
+def test_very_old_status_says_stale(sample: Path) -> None:
+    _age(3 * 3600)
+    assert "(stale 3h)" in _tokline(sample, "status").stdout
+
+
+def test_the_day_ending_shows_nothing_of_yesterday(sample: Path) -> None:
+    """A snapshot past its day's end shows the next day's empty figures at once."""
+    path = _lines_path()
+    head, *rest = path.read_text().split("\n")
+    parts = head.split()
+    first_end = float(parts[5])
+    past = time.time() - 1
+    # Move every boundary into the past, keeping their order.
+    shifted = [f"{past - (len(parts) - 6 - i):.0f}" for i in range(len(parts) - 5)]
+    path.write_text(" ".join(parts[:5] + shifted) + "\n" + "\n".join(rest))
+    assert first_end > past
+    out = _tokline(sample, "status").stdout
+    assert out.startswith("$0.00 today") and "5h" not in out
+
+
+def test_templates_targets_and_json(sample: Path) -> None:
+    tmux = _tokline(sample, "status", "--format", "{today.cost} #{block.left}", "--target",
+                    "tmux").stdout.strip()
+    assert tmux.startswith("$") and "##" in tmux
+    snap = json.loads(_tokline(sample, "status", "--json").stdout)
+    for name in ("today", "week", "month", "block"):
+        assert {"cost_usd", "total_tokens", "unpriced"} <= set(snap[name])
+    assert {"start", "end", "remaining_minutes", "burn_rate_usd_per_hour",
+            "projected_cost_usd"} <= set(snap["block"])
+    assert isinstance(snap["quota"], list) and "stale_seconds" in snap
+    bad = _tokline(sample, "status", "--format", "{today.price}")
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "today.price" in bad.stderr
+
+
+def test_no_color_and_bash_escaping(sample: Path) -> None:
+    env = {**os.environ, "NO_COLOR": "1"}
+    cfg = Path(os.environ["XDG_CONFIG_HOME"]) / "tokline" / "config.toml"
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    cfg.write_text("[budget]\ndaily_usd = 0.5\n[status]\nnotify = false\n"
+                   'template = "{today.cost} [{budget.daily.pct}]"\n')
+    assert cli.main(["scan"]) == 0
+    colored = _tokline(sample, "status", "--target", "bash").stdout
+    assert "\\[\033[31m\\]" in colored and "\\$" in colored
+    plain = _tokline(sample, "status", "--target", "bash", env=env).stdout
+    assert "\033" not in plain and plain.startswith("\\$")
+
+
+def test_budget_notifies_once_per_period(sample: Path, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    shim = bin_dir / "notify-send"
+    shim.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    cfg = Path(os.environ["XDG_CONFIG_HOME"]) / "tokline" / "config.toml"
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    cfg.write_text("[budget]\ndaily_usd = 0.01\nmonthly_usd = 100000\n")
+    for _ in range(3):
+        assert cli.main(["daily", "--json"]) == 0
+    lines = calls.read_text().splitlines()
+    assert len(lines) == 1 and "daily budget" in lines[0]
+
+
+def test_statusline_fields_of_the_fixture(sample: Path) -> None:
+    from conftest import FIXTURES
+
+    payload = json.loads((FIXTURES / "claude-statusline" / "payload.example.json").read_text())
+    payload["rate_limits"]["five_hour"]["resets_at"] = time.time() + 3600
+    out = _tokline(sample, "statusline", stdin=json.dumps(payload)).stdout.strip()
+    parts = out.split(" · ")
+    assert parts[0] == "Opus 4.6 (1M context)" and parts[1] == "$0.01 session"
+    assert parts[2].endswith(" today") and parts[3].startswith("5h $")
+    assert "ctx 8%" in parts and parts[-1].startswith("5h 42% ↻")
+    assert parts[-1].endswith("7d 0%")  # its reset time (2026-03) has passed
+    state = json.loads((Path(statefiles.state_dir()) / "claude-status.json").read_text())
+    assert state["rate_limits"]["five_hour"]["used_percentage"] == 42
+
+
+@pytest.mark.parametrize("payload", [
+    "", "not json", "[]", "null", '{"model": null, "cost": null, "context_window": null}',
+    '{"model": {"id": 5}, "cost": {"total_cost_usd": "lots"}, "rate_limits": {"five_hour": 3}}',
+    '{"rate_limits": {"five_hour": {"used_percentage": null}}, "future": {"x": [1, {}]}}',
+    '{"context_window": {"context_window_size": 0, "current_usage": {"input_tokens": 5}}}',
+])
+def test_statusline_survives_odd_payloads(sample: Path, payload: str) -> None:
+    proc = _tokline(sample, "statusline", stdin=payload)
+    assert proc.returncode == 0 and " today" in proc.stdout and "left)" in proc.stdout
+    assert proc.stderr == ""
+
+
+def test_statusline_never_scans(home: Path) -> None:
+    from conftest import FIXTURES
+
+    payload = (FIXTURES / "claude-statusline" / "statusline-test.json").read_text()
+    loaded, out = imported("-m", "tokline", "statusline", stdin=payload)
+    assert not loaded & {"sqlite3", "tokline.ledger", "tokline._scan", "tokline.refresh"}
+    assert out.strip() == "Sonnet 4 · $0.06 session"
+
+
+def test_setup_claude_is_idempotent_and_keeps_a_backup(home: Path) -> None:
+    settings = home / ".claude" / "settings.json"
+    settings.parent.mkdir(parents=True)
+    settings.write_text('{"theme": "dark"}')
+    assert cli.main(["setup", "claude"]) == 0
+    data = json.loads(settings.read_text())
+    assert data["theme"] == "dark" and data["statusLine"]["command"] == "tokline statusline"
+    backups = list(settings.parent.glob("settings.json.bak-*"))
+    assert len(backups) == 1 and json.loads(backups[0].read_text()) == {"theme": "dark"}
+    assert cli.main(["setup", "claude"]) == 0
+    assert len(list(settings.parent.glob("settings.json.bak-*"))) == 1
+    assert json.loads(settings.read_text()) == data
+
+
+def test_setup_claude_respects_another_tools_line(home: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    config = home / "cc"
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(config))
+    config.mkdir()
+    (config / "settings.json").write_text(
+        '{"statusLine": {"type": "command", "command": "ccstatusline"}}')
+    assert cli.main(["setup", "claude"]) == 1
+    assert "--force" in capsys.readouterr().err
+    assert cli.main(["setup", "claude", "--force"]) == 0
+    assert json.loads((config / "settings.json").read_text())["statusLine"]["command"] \
+        == "tokline statusline"

@@ -1,0 +1,65 @@
+"""``tokline setup claude [--force] [--command CMD]``: register the statusLine command.
+
+Writes ``statusLine`` into Claude Code's settings.json (the first CLAUDE_CONFIG_DIR
+entry, else ~/.claude), keeping a backup of the file first.  Running it again changes
+nothing; another tool's statusLine is only replaced with --force.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from tokline.errors import ToklineError
+
+
+def settings_file() -> Path:
+    configured = os.environ.get("CLAUDE_CONFIG_DIR", "").split(",")[0].strip()
+    base = Path(os.path.expanduser(configured)) if configured else Path.home() / ".claude"
+    return base / "settings.json"
+
+
+def run(name: str, argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="tokline setup")
+    parser.add_argument("target", choices=["claude"])
+    parser.add_argument("--force", action="store_true",
+                        help="replace another tool's statusLine")
+    parser.add_argument("--command", default="tokline statusline",
+                        help="the command Claude Code runs (default: %(default)s)")
+    args = parser.parse_args(argv)
+    path = settings_file()
+    settings: dict[str, Any] = {}
+    if path.exists():
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8") or "{}")
+        except ValueError as exc:
+            raise ToklineError(f"{path} is not valid JSON ({exc}); fix it or move it away") \
+                from None
+        if not isinstance(loaded, dict):
+            raise ToklineError(f"{path} does not hold a JSON object")
+        settings = loaded
+    wanted = {"type": "command", "command": args.command, "padding": 0}
+    current = settings.get("statusLine")
+    if isinstance(current, dict) and current.get("command") == args.command:
+        print(f"{path}: statusLine already runs `{args.command}`")
+        return 0
+    if current and not args.force:
+        other = current.get("command") if isinstance(current, dict) else current
+        raise ToklineError(f"{path} already has a statusLine ({other!r}); "
+                           "run `tokline setup claude --force` to replace it")
+    if path.exists():
+        backup = path.with_name(f"settings.json.bak-{time.strftime('%Y%m%d-%H%M%S')}")
+        shutil.copy2(path, backup)
+        print(f"backup: {backup}")
+    settings["statusLine"] = wanted
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tokline.tmp")
+    tmp.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    print(f"{path}: statusLine now runs `{args.command}`")
+    return 0

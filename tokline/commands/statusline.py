@@ -1,0 +1,167 @@
+"""``tokline statusline``: Claude Code's statusLine command.
+
+Reads the hook's JSON on stdin leniently: a missing, null or odd field costs its own
+segment, never the line.  Prints model · session cost · today · block (time left) ·
+context % · 5h/7d quota with reset time.  Keeps the official ``rate_limits`` and the
+session cost in the state dir, so the shell, tmux and editors show them too.  Never
+scans logs itself: the numbers come from the snapshot, and a stale one starts one
+detached refresh.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from tokline import statefiles
+from tokline.fast import spawn_refresh
+from tokline.view import as_of, clock, duration, money, read_json
+
+SEP = " · "
+CLAUDE_STATE = "claude-status.json"
+
+
+def _get(obj: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def read_payload(raw: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(raw.decode("utf-8", "replace") or "{}")
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+def remember(payload: Mapping[str, Any], directory: str, now: float) -> bool:
+    """Store rate limits and the session cost; True when the rate limits changed."""
+    path = os.path.join(directory, CLAUDE_STATE)
+    state = read_json(path) or {}
+    limits = payload.get("rate_limits")
+    changed = False
+    if isinstance(limits, Mapping) and limits:
+        clean = {name: {"used_percentage": _number(_get(w, "used_percentage")),
+                        "resets_at": _number(_get(w, "resets_at"))}
+                 for name, w in limits.items() if isinstance(w, Mapping)
+                 and _number(_get(w, "used_percentage")) is not None}
+        if clean and clean != state.get("rate_limits"):
+            state["rate_limits"] = clean
+            changed = True
+        if clean:
+            state["as_of"] = round(now)
+    cost = _number(_get(payload, "cost", "total_cost_usd"))
+    session = payload.get("session_id")
+    if cost is not None and isinstance(session, str):
+        if cost != state.get("session_cost_usd") or session != state.get("session_id"):
+            state.update(session_id=session, session_cost_usd=cost)
+            model = _get(payload, "model", "id")
+            state["model"] = model if isinstance(model, str) else None
+            state.setdefault("as_of", round(now))
+            statefiles.write_private(path, json.dumps(state).encode())
+            return changed
+    if changed:
+        statefiles.write_private(path, json.dumps(state).encode())
+    return changed
+
+
+def _segments(payload: Mapping[str, Any], view: Mapping[str, Any] | None, now: float
+              ) -> list[Callable[[], str | None]]:
+    def model() -> str | None:
+        name = _get(payload, "model", "display_name") or _get(payload, "model", "id")
+        return name if isinstance(name, str) and name else None
+
+    def session() -> str | None:
+        cost = _number(_get(payload, "cost", "total_cost_usd"))
+        return f"{money(cost)} session" if cost is not None else None
+
+    def today() -> str | None:
+        if view is None:
+            return None
+        period = view["today"]
+        return f"{money(period['cost_usd'], period['unpriced'])} today"
+
+    def block() -> str | None:
+        entry = (view or {}).get("block") or {}
+        if not entry.get("active"):
+            return None
+        return (f"5h {money(entry['cost_usd'], entry['unpriced'])}"
+                f" ({duration((entry['end'] - now) / 60)} left)")
+
+    def context() -> str | None:
+        pct = _number(_get(payload, "context_window", "used_percentage"))
+        if pct is None:
+            size = _number(_get(payload, "context_window", "context_window_size"))
+            usage = _get(payload, "context_window", "current_usage")
+            if not size or not isinstance(usage, Mapping):
+                return None
+            used = sum(_number(usage.get(k)) or 0 for k in (
+                "input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
+            pct = 100 * used / size
+        return f"ctx {pct:.0f}%"
+
+    def quota() -> str | None:
+        parts = []
+        for key, label in (("five_hour", "5h"), ("seven_day", "7d")):
+            used = _number(_get(payload, "rate_limits", key, "used_percentage"))
+            resets = _number(_get(payload, "rate_limits", key, "resets_at"))
+            if used is None:
+                continue
+            if resets is not None and now >= resets:
+                parts.append(f"{label} 0%")
+                continue
+            parts.append(f"{label} {used:.0f}%" + (f" ↻{clock(resets, None, now)}"
+                                                     if resets is not None else ""))
+        return " ".join(parts) or None
+
+    return [model, session, today, block, context, quota]
+
+
+def line(payload: Mapping[str, Any], view: Mapping[str, Any] | None, now: float) -> str:
+    out = []
+    for segment in _segments(payload, view, now):
+        try:
+            text = segment()
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError, OSError):
+            text = None  # one odd field costs its segment, never the line
+        if text:
+            out.append(text)
+    return SEP.join(out)
+
+
+def run(name: str, argv: list[str]) -> int:
+    now = time.time()
+    payload = read_payload(sys.stdin.buffer.read() if not sys.stdin.isatty() else b"")
+    directory = statefiles.state_dir()
+    try:
+        limits_changed = remember(payload, directory, now)
+    except OSError:
+        limits_changed = False
+    snap_path = os.path.join(directory, statefiles.SNAPSHOT)
+    snap = read_json(snap_path)
+    view = as_of(snap, now) if snap else None
+    print(line(payload, view, now))
+    sys.stdout.flush()
+    try:
+        age = now - os.stat(snap_path).st_mtime
+        lines_mtime = os.stat(os.path.join(directory, statefiles.LINES)).st_mtime
+    except OSError:
+        age, lines_mtime = float("inf"), 0.0
+    interval = float((snap or {}).get("refresh_interval_s", 10))
+    if age > interval or limits_changed:
+        spawn_refresh(directory, lines_mtime if not limits_changed else now + 1,
+                      publish=limits_changed)
+    return 0
