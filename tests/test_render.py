@@ -54,7 +54,7 @@ def test_syntax_errors_say_where(template: str, message: str) -> None:
 
 def test_unknown_field_is_named() -> None:
     parts = render.parse_template("{today.cost} {today.costs}")
-    with pytest.raises(render.TemplateError, match="unknown field 'today.costs'"):
+    with pytest.raises(render.TemplateError, match=r"unknown field 'today\.costs'"):
         render.check_fields(parts, KNOWN_FIELDS)
     render.check_fields(render.parse_template("{quota.codex.5h} {source.claude.today}"),
                         KNOWN_FIELDS)

@@ -2,8 +2,9 @@
 
 ``status.lines`` holds the pre-rendered status (tokline/snapshot.py writes it): a head
 line ``tokline-lines 1 INTERVAL STALE_AFTER CONFIG [t1 [t2]]`` (seconds; the config
-file's stamp; then the epoch seconds at which the next variant takes over) and one line per target (``zsh``, and ``zsh-nc``
-without colours), ``target<TAB>variant0<TAB>variant1…``.  ``refresh.lock`` is
+file's stamp; then the epoch seconds at which the next variant takes over) and one
+line per target (``zsh``, and ``zsh-nc`` without colours),
+``target<TAB>variant0<TAB>variant1…``.  ``refresh.lock`` is
 created with O_EXCL by the one prompt that starts a background refresh.
 """
 

@@ -65,14 +65,14 @@ def remember(payload: Mapping[str, Any], directory: str, now: float) -> bool:
             state["as_of"] = round(now)
     cost = _number(_get(payload, "cost", "total_cost_usd"))
     session = payload.get("session_id")
-    if cost is not None and isinstance(session, str):
-        if cost != state.get("session_cost_usd") or session != state.get("session_id"):
-            state.update(session_id=session, session_cost_usd=cost)
-            model = _get(payload, "model", "id")
-            state["model"] = model if isinstance(model, str) else None
-            state.setdefault("as_of", round(now))
-            statefiles.write_private(path, json.dumps(state).encode())
-            return changed
+    if cost is not None and isinstance(session, str) and (
+            cost != state.get("session_cost_usd") or session != state.get("session_id")):
+        state.update(session_id=session, session_cost_usd=cost)
+        model = _get(payload, "model", "id")
+        state["model"] = model if isinstance(model, str) else None
+        state.setdefault("as_of", round(now))
+        statefiles.write_private(path, json.dumps(state).encode())
+        return changed
     if changed:
         statefiles.write_private(path, json.dumps(state).encode())
     return changed
