@@ -245,3 +245,31 @@ def test_unreadable_file_is_reported_and_the_rest_counted(home: Path, ledger: Le
     report = do_refresh(ledger, home)
     assert any("locked.jsonl" in p for p in report.problems)
     assert totals(ledger) == EXPECTED
+
+
+def test_schema_2_ledger_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('schema', '2');
+        CREATE TABLE files(path TEXT PRIMARY KEY, source TEXT NOT NULL, dev INTEGER NOT NULL,
+            ino INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+            head_len INTEGER NOT NULL, head_crc INTEGER NOT NULL, offset INTEGER NOT NULL,
+            malformed INTEGER NOT NULL DEFAULT 0, state TEXT);
+        CREATE TABLE contexts(id INTEGER PRIMARY KEY, source TEXT NOT NULL,
+            session_id TEXT NOT NULL, project TEXT NOT NULL, model TEXT NOT NULL,
+            UNIQUE(source, session_id, project, model));
+        CREATE TABLE usage(key INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL,
+            ctx INTEGER NOT NULL, input INTEGER NOT NULL, output INTEGER NOT NULL,
+            cache_5m INTEGER NOT NULL, cache_1h INTEGER NOT NULL, cache_read INTEGER NOT NULL,
+            web_search INTEGER NOT NULL, cost_usd REAL, flags INTEGER NOT NULL);
+        CREATE INDEX usage_ts ON usage(ts_ms);
+        INSERT INTO contexts VALUES (1, 'claude', 's', '/p', 'claude-opus-4-5');
+        INSERT INTO usage VALUES (7, 1700000000000, 1, 10, 20, 0, 0, 0, 0, NULL, 0);
+    """)
+    db.commit()
+    db.close()
+    with Ledger(path) as led:
+        assert totals(led) == (10, 20, 0, 0, 1)
+        assert led.get_meta("schema") == "3"

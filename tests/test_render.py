@@ -68,3 +68,28 @@ def test_presets_parse_and_use_known_fields() -> None:
 def test_unknown_target() -> None:
     with pytest.raises(render.TemplateError, match="unknown target"):
         out("{today.cost}", "powershell")
+
+
+def test_fastjson_agrees_with_json() -> None:
+    import json
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from tokline import fastjson
+
+    values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(), lambda inner: st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(), inner, max_size=4), max_leaves=12)
+
+    @settings(max_examples=300, deadline=None)
+    @given(values)
+    def roundtrip(value: object) -> None:
+        assert fastjson.loads(fastjson.dumps(value)) == json.loads(json.dumps(value))
+        assert fastjson.loads(json.dumps(value)) == value
+
+    roundtrip()
+    for bad in ("", "{", "[1,]", "{} {}", "NaN", "01"):
+        with pytest.raises(ValueError):
+            fastjson.loads(bad)

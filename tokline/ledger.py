@@ -98,6 +98,13 @@ ON CONFLICT(key) DO UPDATE SET
     flags = ((flags & excluded.flags) & 1) | ((flags | excluded.flags) & ~1)
 """
 
+# Schema N -> N+1, applied in order: a new tokline keeps the history an old one gathered.
+_MIGRATIONS = {
+    2: """ALTER TABLE usage ADD COLUMN cost_calc REAL;
+          ALTER TABLE usage ADD COLUMN priced INTEGER NOT NULL DEFAULT 0;
+          CREATE INDEX IF NOT EXISTS usage_unpriced ON usage(ts_ms) WHERE priced = 0;""",
+}
+
 UsageRow = tuple[int, int, int, int, int, int, int, int, int, "float | None", int]
 CostFn = Callable[[str, int, int, int, int, int, int, int], "float | None"]
 
@@ -195,6 +202,11 @@ class Ledger:
             self.db.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
             )
+        elif int(row[0]) in _MIGRATIONS and int(row[0]) < SCHEMA_VERSION:
+            for version in range(int(row[0]), SCHEMA_VERSION):
+                self.db.executescript(_MIGRATIONS[version])
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)",
+                            (str(SCHEMA_VERSION),))
         elif int(row[0]) != SCHEMA_VERSION:
             raise LedgerError(
                 f"the ledger {self.path} has schema {row[0]}, this tokline reads {SCHEMA_VERSION}; "

@@ -76,16 +76,24 @@ def _block_bounds(stamps: list[int], hours: int) -> tuple[int, int, int] | None:
 
 
 def current_block(ledger: Ledger, now_ms: int, hours: int) -> tuple[int, int, int] | None:
-    """The newest block; history is read back until a gap long enough to start one."""
-    span = 48 * HOUR_MS
-    since = now_ms - span
+    """The newest block.  A gap longer than a block starts a new one whatever came
+    before, so history is read back only to the last such gap."""
+    length = hours * HOUR_MS
+    since = now_ms - 48 * HOUR_MS
     while True:
         stamps = ledger.timestamps(since)
-        earlier = ledger.timestamps(since - hours * HOUR_MS)
-        if not stamps or len(earlier) == len(stamps) or since < 0:
-            break  # nothing in the window before ``since`` could chain into it
-        since -= span
-    return _block_bounds(stamps, hours)
+        for i in range(len(stamps) - 1, 0, -1):
+            if stamps[i] - stamps[i - 1] > length:
+                return _block_bounds(stamps[i:], hours)
+        before = ledger.db.execute(
+            "SELECT max(u.ts_ms) FROM usage u JOIN contexts c ON c.id = u.ctx"
+            " WHERE u.ts_ms < ? AND c.source = 'claude' AND (u.flags & 32) = 0",
+            (stamps[0] if stamps else since,)).fetchone()[0]
+        if before is None:
+            return _block_bounds(stamps, hours)
+        if stamps and stamps[0] - before > length:
+            return _block_bounds(stamps, hours)
+        since = min(since, before) - 48 * HOUR_MS
 
 
 def _p90_block_tokens(ledger: Ledger, now_ms: int, hours: int) -> int:

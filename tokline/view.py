@@ -1,24 +1,27 @@
 """Reading a snapshot: what it says at a given moment, and the template fields.
 
-Stdlib only (json, time, datetime): the status and statusline commands import it.
+Stdlib only (time, datetime; JSON through tokline.fastjson): the status and statusline
+commands import it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
-from collections.abc import Mapping
-from typing import Any
 
-from tokline import render
+from tokline import fastjson, render
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 
 def read_json(path: str) -> dict[str, Any] | None:
     try:
         with open(path, "rb") as fh:
-            value = json.load(fh)
-    except (OSError, ValueError):
+            value = fastjson.loads(fh.read().decode("utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
         return None
     return value if isinstance(value, dict) else None
 
@@ -29,13 +32,13 @@ def as_of(snap: Mapping[str, Any], now_s: float) -> dict[str, Any]:
     view = dict(snap)
     for name in ("today", "week", "month"):
         period = snap.get(name)
-        if isinstance(period, Mapping) and now_s >= period.get("end", float("inf")):
+        if isinstance(period, dict) and now_s >= period.get("end", float("inf")):
             view[name] = {**period, "cost_usd": 0.0, "total_tokens": 0, "unpriced": False,
                           "input_tokens": 0, "output_tokens": 0, "cache_creation_tokens": 0,
                           "cache_read_tokens": 0, "requests": 0, "sources": {},
                           "period": None, "ended": True}
     block = snap.get("block")
-    if isinstance(block, Mapping):
+    if isinstance(block, dict):
         view["block"] = dict(block)
         if now_s >= block.get("end", 0):
             view["block"]["active"] = False

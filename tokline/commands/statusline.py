@@ -10,16 +10,18 @@ detached refresh.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
 
-from tokline import statefiles
+from tokline import fastjson, statefiles
 from tokline.fast import spawn_refresh
 from tokline.view import as_of, clock, duration, money, read_json
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
 
 SEP = " · "
 CLAUDE_STATE = "claude-status.json"
@@ -27,7 +29,7 @@ CLAUDE_STATE = "claude-status.json"
 
 def _get(obj: Any, *path: str) -> Any:
     for key in path:
-        if not isinstance(obj, Mapping):
+        if not isinstance(obj, dict):
             return None
         obj = obj.get(key)
     return obj
@@ -41,8 +43,8 @@ def _number(value: Any) -> float | None:
 
 def read_payload(raw: bytes) -> dict[str, Any]:
     try:
-        payload = json.loads(raw.decode("utf-8", "replace") or "{}")
-    except ValueError:
+        payload = fastjson.loads(raw.decode("utf-8", "replace") or "{}")
+    except (ValueError, RecursionError):
         return {}
     return payload if isinstance(payload, dict) else {}
 
@@ -53,10 +55,10 @@ def remember(payload: Mapping[str, Any], directory: str, now: float) -> bool:
     state = read_json(path) or {}
     limits = payload.get("rate_limits")
     changed = False
-    if isinstance(limits, Mapping) and limits:
+    if isinstance(limits, dict) and limits:
         clean = {name: {"used_percentage": _number(_get(w, "used_percentage")),
                         "resets_at": _number(_get(w, "resets_at"))}
-                 for name, w in limits.items() if isinstance(w, Mapping)
+                 for name, w in limits.items() if isinstance(w, dict)
                  and _number(_get(w, "used_percentage")) is not None}
         if clean and clean != state.get("rate_limits"):
             state["rate_limits"] = clean
@@ -71,10 +73,10 @@ def remember(payload: Mapping[str, Any], directory: str, now: float) -> bool:
         model = _get(payload, "model", "id")
         state["model"] = model if isinstance(model, str) else None
         state.setdefault("as_of", round(now))
-        statefiles.write_private(path, json.dumps(state).encode())
+        statefiles.write_private(path, fastjson.dumps(state).encode())
         return changed
     if changed:
-        statefiles.write_private(path, json.dumps(state).encode())
+        statefiles.write_private(path, fastjson.dumps(state).encode())
     return changed
 
 
@@ -106,7 +108,7 @@ def _segments(payload: Mapping[str, Any], view: Mapping[str, Any] | None, now: f
         if pct is None:
             size = _number(_get(payload, "context_window", "context_window_size"))
             usage = _get(payload, "context_window", "current_usage")
-            if not size or not isinstance(usage, Mapping):
+            if not size or not isinstance(usage, dict):
                 return None
             used = sum(_number(usage.get(k)) or 0 for k in (
                 "input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))

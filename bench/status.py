@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Status-path benchmark: ``tokline status`` and ``tokline statusline`` against the floor.
+
+    python bench/status.py [--corpus DIR] [--size 1G] [--venv VENV] [--runs 31]
+
+Figures: ``tokline status`` with a fresh snapshot; ``tokline statusline`` (Claude Code's
+hook, the shared payload fixture on stdin) in steady state on the corpus; and how many
+refreshes 50 concurrent ``tokline status`` calls start on a stale snapshot.  The floor
+is ``VENV/bin/python -c pass``.  Medians of whole processes, all in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+def wall(cmd: list[str], env: dict[str, str], stdin: bytes | None = None) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, env=env, input=stdin, stdout=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--corpus", type=Path)
+    ap.add_argument("--size", default="1G")
+    ap.add_argument("--venv", type=Path, default=Path(sys.prefix))
+    ap.add_argument("--runs", type=int, default=31)
+    args = ap.parse_args()
+    python = str(args.venv / "bin" / "python")
+    tokline = str(args.venv / "bin" / "tokline")
+    work = Path(tempfile.mkdtemp(prefix="tokline-status-bench-"))
+    corpus = args.corpus or work / "corpus"
+    if args.corpus is None:
+        subprocess.run([sys.executable, str(SHARED / "tools" / "gencorpus.py"), "--out",
+                        str(corpus), "--size", args.size, "--seed", "7"], check=True,
+                       stdout=subprocess.DEVNULL)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TOKLINE_", "XDG_"))}
+    env.update(HOME=str(corpus), XDG_DATA_HOME=str(work / "data"),
+               XDG_STATE_HOME=str(work / "state"), XDG_CONFIG_HOME=str(work / "config"))
+    started = time.perf_counter()
+    subprocess.run([tokline, "scan", "-q"], env=env, check=True)
+    print(f"ledger and snapshot built in {time.perf_counter() - started:.2f}s")
+    payload = json.loads((SHARED / "fixtures" / "claude-statusline" / "payload.example.json")
+                         .read_text())
+    payload["rate_limits"]["five_hour"]["resets_at"] = int(time.time()) + 3 * 3600
+    payload["rate_limits"]["seven_day"]["resets_at"] = int(time.time()) + 5 * 86400
+    raw = json.dumps(payload).encode()
+    subprocess.run([tokline, "statusline"], env=env, input=raw, stdout=subprocess.DEVNULL,
+                   check=True)
+    time.sleep(1.0)  # the refresh the new rate limits started
+    subprocess.run([tokline, "refresh"], env=env, check=True)
+
+    def median(cmd: list[str], stdin: bytes | None = None) -> float:
+        return statistics.median(wall(cmd, env, stdin) for _ in range(args.runs))
+
+    floor = median([python, "-c", "pass"])
+    status = median([tokline, "status"])
+    statusline = median([tokline, "statusline"], raw)
+    floor_again = median([python, "-c", "pass"])
+    floor = min(floor, floor_again)
+
+    state = work / "state" / "tokline"
+    then = time.time() - 600
+    for name in ("status.lines", "snapshot.json"):
+        os.utime(state / name, (then, then))
+    log = work / "refreshes.log"
+    stale_env = {**env, "TOKLINE_REFRESH_LOG": str(log)}
+    procs = [subprocess.Popen([tokline, "status"], env=stale_env, stdout=subprocess.DEVNULL)
+             for _ in range(50)]
+    for proc in procs:
+        proc.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline and (state / "refresh.lock").exists():
+        time.sleep(0.05)
+    time.sleep(0.5)
+    refreshes = len(log.read_text().splitlines()) if log.exists() else 0
+
+    print(f"\ncorpus {corpus}; interpreter {python}")
+    print(f"{'measure':<44}{'seconds':>10}{'x floor':>10}")
+    print(f"{'floor (python -c pass)':<44}{floor:>10.4f}{1:>10.2f}")
+    print(f"{'tokline status, fresh snapshot':<44}{status:>10.4f}{status / floor:>10.2f}")
+    print(f"{'tokline statusline, steady state':<44}{statusline:>10.4f}"
+          f"{statusline / floor:>10.2f}")
+    print(f"50 concurrent status calls on a stale snapshot started {refreshes} refresh(es)")
+    shutil.rmtree(work if args.corpus is None else work / "data", ignore_errors=True)
+    return 0 if refreshes == 1 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
