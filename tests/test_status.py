@@ -107,11 +107,11 @@ def test_the_day_ending_shows_nothing_of_yesterday(sample: Path) -> None:
     path = _lines_path()
     head, *rest = path.read_text().split("\n")
     parts = head.split()
-    first_end = float(parts[5])
+    first_end = float(parts[6])
     past = time.time() - 1
     # Move every boundary into the past, keeping their order.
-    shifted = [f"{past - (len(parts) - 6 - i):.0f}" for i in range(len(parts) - 5)]
-    path.write_text(" ".join(parts[:5] + shifted) + "\n" + "\n".join(rest))
+    shifted = [f"{past - (len(parts) - 7 - i):.0f}" for i in range(len(parts) - 6)]
+    path.write_text(" ".join(parts[:6] + shifted) + "\n" + "\n".join(rest))
     assert first_end > past
     out = _tokline(sample, "status").stdout
     assert out.startswith("$0.00 today") and "5h" not in out
@@ -224,3 +224,16 @@ def test_setup_claude_respects_another_tools_line(home: Path, monkeypatch: pytes
     assert cli.main(["setup", "claude", "--force"]) == 0
     assert json.loads((config / "settings.json").read_text())["statusLine"]["command"] \
         == "tokline statusline"
+
+
+def test_time_left_counts_down_without_a_refresh(sample: Path) -> None:
+    from tokline import fast, view
+
+    first = _tokline(sample, "status").stdout
+    head = _lines_path().read_text().split("\n")[0].split()
+    block_end = float(head[5])
+    minutes = int((block_end - time.time()) // 60)
+    assert f"({fast.time_left(minutes * 60 + 30)} left)" in first or \
+        f"({fast.time_left((minutes + 1) * 60)} left)" in first
+    assert fast.time_left(7500) == view.duration(125) == "2h05m"
+    assert fast.time_left(59) == view.duration(0.9) == "0m"

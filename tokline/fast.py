@@ -58,6 +58,12 @@ def spawn_refresh(directory: str, seen_mtime: float, publish: bool = False) -> b
     return True
 
 
+def time_left(seconds: float) -> str:
+    """As tokline.view.duration: "2h05m", "42m"."""
+    minutes = max(0, int(seconds // 60))
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
+
+
 def stale_note(age_s: float) -> str:
     hours = age_s / 3600
     return f" (stale {hours:.0f}h)" if hours < 48 else f" (stale {hours / 24:.0f}d)"
@@ -79,12 +85,13 @@ def status(argv: list[str]) -> int | None:
         return None
     lines = data.split("\n")
     head = lines[0].split()
-    if " ".join(head[:2]) != LINES_MAGIC or len(head) < 5:
+    if " ".join(head[:2]) != LINES_MAGIC or len(head) < 6:
         return None
     now = time.time()
     try:
         interval, stale_after = float(head[2]), float(head[3])
-        variant = sum(1 for mark in head[5:] if now >= float(mark))
+        variant = sum(1 for mark in head[6:] if now >= float(mark))
+        block_end = float(head[5]) if head[5] != "-" else now
     except ValueError:
         return None
     prefix = target + "\t"
@@ -95,6 +102,8 @@ def status(argv: list[str]) -> int | None:
             break
     else:
         return None
+    if "\x01" in text:
+        text = text.replace("\x01", time_left(block_end - now))
     age = now - mtime
     if age > stale_after:
         text += stale_note(age)

@@ -262,7 +262,8 @@ def render_lines(snap: Mapping[str, Any], template: str, color: bool = True
     moments = [float(snap["generated_at"]), *marks]
     lines: dict[str, list[str]] = {}
     for target in render.TARGETS:
-        lines[target] = [render.render(parts, field_values(as_of(snap, moment), zone, moment),
+        lines[target] = [render.render(parts, field_values(as_of(snap, moment), zone, moment,
+                                                           left_placeholder=True),
                                        target, color) for moment in moments]
     return marks, lines
 
@@ -279,8 +280,10 @@ def write(snap: Mapping[str, Any], cfg: Config, env: Mapping[str, str] = os.envi
     marks, lines = render_lines(snap, cfg.template, True)
     _, plain = render_lines(snap, cfg.template, False)
     lines.update({f"{target}-nc": variants for target, variants in plain.items()})
+    block = snap.get("block") or {}
+    block_end = f"{block['end']:.0f}" if block.get("active") else "-"
     head = " ".join([LINES_MAGIC, f"{cfg.refresh_interval_s:g}", f"{cfg.stale_after_s:g}",
-                     config_stamp(env), *(f"{m:.0f}" for m in marks)])
+                     config_stamp(env), block_end, *(f"{m:.0f}" for m in marks)])
     body = "".join(f"{target}\t" + "\t".join(variants) + "\n"
                    for target, variants in lines.items())
     write_private(os.path.join(directory, SNAPSHOT),

@@ -1,10 +1,11 @@
 """Files in the state dir that the fast paths touch: stdlib only, no pathlib.
 
 ``status.lines`` holds the pre-rendered status (tokline/snapshot.py writes it): a head
-line ``tokline-lines 1 INTERVAL STALE_AFTER CONFIG [t1 [t2]]`` (seconds; the config
-file's stamp; then the epoch seconds at which the next variant takes over) and one
-line per target (``zsh``, and ``zsh-nc`` without colours),
-``target<TAB>variant0<TAB>variant1…``.  ``refresh.lock`` is
+line ``tokline-lines 1 INTERVAL STALE_AFTER CONFIG BLOCK_END [t1 [t2]]`` (seconds; the
+config file's stamp; the active block's end or ``-``; then the epoch seconds at which
+the next variant takes over) and one line per target (``zsh``, and ``zsh-nc`` without
+colours), ``target<TAB>variant0<TAB>variant1…``.  A ``\x01`` in a line stands for the
+block's time left, filled in when the line is printed.  ``refresh.lock`` is
 created with O_EXCL by the one prompt that starts a background refresh.
 """
 
@@ -75,8 +76,8 @@ def touch(env: Mapping[str, str] = os.environ) -> bool:
         if " ".join(head[:2]) != LINES_MAGIC:
             return False
         now = time.time()
-        if len(head) < 5 or head[4] != config_stamp(env) \
-                or any(now >= float(mark) for mark in head[5:]):
+        if len(head) < 6 or head[4] != config_stamp(env) \
+                or any(now >= float(mark) for mark in head[6:]):
             return False
         os.utime(path)
         os.utime(os.path.join(directory, SNAPSHOT))

@@ -91,8 +91,12 @@ def clock(epoch: float | None, zone: dt.tzinfo | None = None, now_s: float | Non
     return moment.strftime("%H:%M") if moment.date() == today else moment.strftime("%a %H:%M")
 
 
+LEFT = "\x01"  # stands for the block's time left in pre-rendered lines (tokline/fast.py)
+
+
 def field_values(view: Mapping[str, Any], zone: dt.tzinfo | None = None,
-                 now_s: float | None = None) -> dict[str, render.Value | None]:
+                 now_s: float | None = None, left_placeholder: bool = False
+                 ) -> dict[str, render.Value | None]:
     now_s = time.time() if now_s is None else now_s
     thresholds = view.get("thresholds") or {}
     warn = float(thresholds.get("warn", 80))
@@ -117,7 +121,7 @@ def field_values(view: Mapping[str, Any], zone: dt.tzinfo | None = None,
         values["block.cost"] = (money(block["cost_usd"], block["unpriced"]), level)
         values["block.tokens"] = (tokens(block["total_tokens"]), level)
         remaining = (block["end"] - now_s) / 60
-        values["block.left"] = (duration(remaining), None)
+        values["block.left"] = (LEFT if left_placeholder else duration(remaining), None)
         values["block.end"] = (clock(block["end"], zone, now_s), None)
         if "used_percent" in block:
             values["block.pct"] = (f"{block['used_percent']:.0f}%", level)
