@@ -104,3 +104,17 @@ def test_appends_match_ground_truth(tmp_path: Path) -> None:
             assert report.files_rescanned == 0, step
             assert report.bytes_scanned < 2 << 20
             _assert_matches(ledger, truth)
+
+
+def test_snapshot_block_matches_ground_truth(tmp_path: Path) -> None:
+    from tokline.snapshot import current_block
+
+    corpus = tmp_path / "c"
+    truth = _gen(corpus, "--size", "6M", "--seed", "21", "--end", END)
+    with Ledger(tmp_path / "l.sqlite3") as ledger:
+        refresh(ledger, {"HOME": str(corpus)})
+        bounds = current_block(ledger, _ms(truth["meta"]["end"]), 5)
+        assert bounds is not None
+        start, _first, last = bounds
+        assert start == _ms(truth["claude_block_at_end"]["start"])
+        assert last == _ms(truth["claude_block_at_end"]["last_entry"])

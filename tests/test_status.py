@@ -237,3 +237,26 @@ def test_time_left_counts_down_without_a_refresh(sample: Path) -> None:
         f"({fast.time_left((minutes + 1) * 60)} left)" in first
     assert fast.time_left(7500) == view.duration(125) == "2h05m"
     assert fast.time_left(59) == view.duration(0.9) == "0m"
+
+
+def test_snapshot_periods_match_the_ledger_after_appends(sample: Path) -> None:
+    """Week and month reuse the sums of earlier days; they must equal a full sum."""
+    from tokline.fastrefresh import ledger_path
+    from tokline.ledger import Ledger
+
+    log = next(sample.rglob("*.jsonl"))
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 60))
+    for i in range(3):
+        with log.open("a") as fh:
+            fh.write('{"type":"assistant","timestamp":"%s","requestId":"rq%d","sessionId":"s",'
+                     '"message":{"id":"mx%d","model":"claude-sonnet-4-5-20250929","usage":'
+                     '{"input_tokens":1000,"output_tokens":500}}}\n' % (stamp, i, i))
+        assert cli.main(["scan", "-q"]) == 0
+        snap = json.loads((Path(statefiles.state_dir()) / "snapshot.json").read_text())
+        with Ledger(ledger_path()) as led:
+            for name in ("today", "week", "month"):
+                full = led.sums(snap[name]["start"] * 1000, snap[name]["end"] * 1000)
+                assert snap[name]["total_tokens"] == sum(t[0] + t[1] + t[2] + t[3]
+                                                         for t in full.values())
+                assert snap[name]["cost_usd"] == pytest.approx(
+                    sum(t[5] for t in full.values()), abs=1e-6)

@@ -310,17 +310,17 @@ class Ledger:
             (group_range(mid) for mid in message_ids),
         )
 
-    def price_pending(self, since_ms: int, cost_of: CostFn) -> int:
+    def price_pending(self, since_ms: int, cost_of: CostFn) -> int | None:
         """Store the computed cost of rows since ``since_ms`` that are new or changed; the
-        snapshot sums these in SQL.  Returns how many rows were priced."""
+        snapshot sums these in SQL.  Returns the oldest time among them (None: none)."""
         rows = self.db.execute(
-            "SELECT u.key, c.model, u.input, u.output, u.cache_5m, u.cache_1h, u.cache_read,"
-            " u.web_search, u.flags FROM usage u JOIN contexts c ON c.id = u.ctx"
+            "SELECT u.key, u.ts_ms, c.model, u.input, u.output, u.cache_5m, u.cache_1h,"
+            " u.cache_read, u.web_search, u.flags FROM usage u JOIN contexts c ON c.id = u.ctx"
             " WHERE u.priced = 0 AND u.ts_ms >= ?", (since_ms,)).fetchall()
         self.db.executemany(
             "UPDATE usage SET cost_calc = ?, priced = 1 WHERE key = ?",
-            [(cost_of(*row[1:]), row[0]) for row in rows])
-        return len(rows)
+            [(cost_of(*row[2:]), row[0]) for row in rows])
+        return min((row[1] for row in rows), default=None)
 
     def reprice_all(self) -> None:
         """Prices changed: every stored cost is computed again when next needed."""
@@ -347,12 +347,11 @@ class Ledger:
             out[row[0]] = tuple(row[1:])
         return out
 
-    def timestamps(self, since_ms: int, sources: tuple[str, ...] = ("claude",)) -> list[int]:
-        marks = ",".join("?" * len(sources))
+    def timestamps(self, since_ms: int) -> list[int]:
+        """Times of every row since ``since_ms``, read from the time index alone.  Claude
+        Code is the only source yet; blocks will need a source filter once others come."""
         return [r[0] for r in self.db.execute(
-            "SELECT u.ts_ms FROM usage u JOIN contexts c ON c.id = u.ctx"
-            f" WHERE u.ts_ms >= ? AND (u.flags & 32) = 0 AND c.source IN ({marks})"
-            " ORDER BY u.ts_ms", (since_ms, *sources))]
+            "SELECT ts_ms FROM usage WHERE ts_ms >= ? ORDER BY ts_ms", (since_ms,))]
 
     @contextmanager
     def bulk_load(self) -> Iterator[None]:

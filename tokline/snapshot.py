@@ -64,6 +64,16 @@ def _period(totals: Mapping[str, Totals], label: str, start_ms: int, end_ms: int
             "sources": {name: one(t) for name, t in sorted(totals.items())}}
 
 
+def _plus(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Totals]:
+    """Per-source totals added field by field."""
+    out: dict[str, Totals] = {}
+    for source in set(a) | set(b):
+        left = a.get(source) or (0, 0, 0, 0, 0, 0.0, 0, 0)
+        right = b.get(source) or (0, 0, 0, 0, 0, 0.0, 0, 0)
+        out[source] = tuple((x or 0) + (y or 0) for x, y in zip(left, right, strict=True))  # type: ignore[assignment]
+    return out
+
+
 def _block_bounds(stamps: list[int], hours: int) -> tuple[int, int, int] | None:
     """(start, first, last) of the last ccusage block over sorted timestamps."""
     length = hours * HOUR_MS
@@ -85,10 +95,8 @@ def current_block(ledger: Ledger, now_ms: int, hours: int) -> tuple[int, int, in
         for i in range(len(stamps) - 1, 0, -1):
             if stamps[i] - stamps[i - 1] > length:
                 return _block_bounds(stamps[i:], hours)
-        before = ledger.db.execute(
-            "SELECT max(u.ts_ms) FROM usage u JOIN contexts c ON c.id = u.ctx"
-            " WHERE u.ts_ms < ? AND c.source = 'claude' AND (u.flags & 32) = 0",
-            (stamps[0] if stamps else since,)).fetchone()[0]
+        before = ledger.db.execute("SELECT max(ts_ms) FROM usage WHERE ts_ms < ?",
+                                   (stamps[0] if stamps else since,)).fetchone()[0]
         if before is None:
             return _block_bounds(stamps, hours)
         if stamps and stamps[0] - before > length:
@@ -214,19 +222,33 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
             return 0.0 if model == "<synthetic>" else None
         return price.cost(inp, out, c5, c1, cr, web, bool(flags & 4))
 
+    fingerprint = book.fingerprint()
     with ledger.write():
-        fingerprint = f"{book.fingerprint()}"
-        if ledger.get_meta("prices") != fingerprint:
+        repriced = ledger.get_meta("prices") != fingerprint
+        if repriced:
             ledger.reprice_all()
             ledger.set_meta("prices", fingerprint)
-        ledger.price_pending(min(week[0], month[0], now_ms - 96 * HOUR_MS), cost_of)
+        oldest_change = ledger.price_pending(min(week[0], month[0], now_ms - 96 * HOUR_MS),
+                                             cost_of)
+    # Week and month are the days before today (kept from the last snapshot while no
+    # row before today changed) plus today: a refresh re-sums today's rows only.
+    key = f"{day[0]}:{week[0]}:{month[0]}:{fingerprint}:{cfg.cost_mode}"
+    previous = read_json(os.path.join(state_dir(env), SNAPSHOT)) or {}
+    partials = previous.get("partials") or {}
+    if partials.get("key") != key or repriced or (
+            oldest_change is not None and oldest_change < day[0]):
+        partials = {"key": key,
+                    "week": ledger.sums(week[0], max(week[0], day[0]), cfg.cost_mode),
+                    "month": ledger.sums(month[0], max(month[0], day[0]), cfg.cost_mode)}
+    today_sums = ledger.sums(*day, cfg.cost_mode)
     snap: dict[str, Any] = {
         "version": 1,
         "generated_at": round(now_s, 3),
         "timezone": str(cal.zone),
-        "today": _period(ledger.sums(*day, cfg.cost_mode), today.isoformat(), *day),
-        "week": _period(ledger.sums(*week, cfg.cost_mode), cal.week(now_ms), *week),
-        "month": _period(ledger.sums(*month, cfg.cost_mode), today.isoformat()[:7], *month),
+        "today": _period(today_sums, today.isoformat(), *day),
+        "week": _period(_plus(partials["week"], today_sums), cal.week(now_ms), *week),
+        "month": _period(_plus(partials["month"], today_sums), today.isoformat()[:7], *month),
+        "partials": partials,
     }
     snap["block"] = _block(ledger, cfg, now_ms)
     claude_state = read_json(os.path.join(state_dir(env), CLAUDE_STATE))
