@@ -248,9 +248,11 @@ def test_snapshot_periods_match_the_ledger_after_appends(sample: Path) -> None:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 60))
     for i in range(3):
         with log.open("a") as fh:
-            fh.write('{"type":"assistant","timestamp":"%s","requestId":"rq%d","sessionId":"s",'
-                     '"message":{"id":"mx%d","model":"claude-sonnet-4-5-20250929","usage":'
-                     '{"input_tokens":1000,"output_tokens":500}}}\n' % (stamp, i, i))
+            fh.write(json.dumps({
+                "type": "assistant", "timestamp": stamp, "requestId": f"rq{i}",
+                "sessionId": "s", "message": {"id": f"mx{i}", "model": "claude-sonnet-4-5-20250929",
+                                              "usage": {"input_tokens": 1000,
+                                                        "output_tokens": 500}}}) + "\n")
         assert cli.main(["scan", "-q"]) == 0
         snap = json.loads((Path(statefiles.state_dir()) / "snapshot.json").read_text())
         with Ledger(ledger_path()) as led:

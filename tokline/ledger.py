@@ -78,8 +78,7 @@ CREATE INDEX IF NOT EXISTS usage_unpriced ON usage(ts_ms) WHERE priced = 0;
 # (the final line of a streamed response), the first copy on ties.  A row stays a
 # sidechain only if every copy was one; the other flags accumulate.
 _UPSERT = """
-INSERT INTO usage(key, ts_ms, ctx, input, output, cache_5m, cache_1h, cache_read, web_search,
-                  cost_usd, flags) VALUES (?,?,?,?,?,?,?,?,?,?,?)
+INSERT INTO usage VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
 ON CONFLICT(key) DO UPDATE SET
     priced = 0,
     ts_ms = CASE WHEN excluded.input + excluded.output + excluded.cache_5m + excluded.cache_1h
@@ -105,7 +104,10 @@ _MIGRATIONS = {
           CREATE INDEX IF NOT EXISTS usage_unpriced ON usage(ts_ms) WHERE priced = 0;""",
 }
 
-UsageRow = tuple[int, int, int, int, int, int, int, int, int, "float | None", int]
+# key, ts_ms, ctx, input, output, cache_5m, cache_1h, cache_read, web_search, cost_usd,
+# flags, cost_calc, priced
+UsageRow = tuple[int, int, int, int, int, int, int, int, int, "float | None", int,
+                 "float | None", int]
 CostFn = Callable[[str, int, int, int, int, int, int, int], "float | None"]
 
 
@@ -322,9 +324,14 @@ class Ledger:
             [(cost_of(*row[2:]), row[0]) for row in rows])
         return min((row[1] for row in rows), default=None)
 
-    def reprice_all(self) -> None:
-        """Prices changed: every stored cost is computed again when next needed."""
+    def use_prices(self, fingerprint: str) -> bool:
+        """Inside write(): when the price table changed since costs were stored, mark every
+        row to be priced again.  True when that happened."""
+        if self.get_meta("prices") == fingerprint:
+            return False
         self.db.execute("UPDATE usage SET priced = 0 WHERE priced = 1")
+        self.set_meta("prices", fingerprint)
+        return True
 
     def sums(self, since_ms: int, until_ms: int | None = None, cost_mode: str = "auto"
              ) -> dict[str, tuple[int, int, int, int, int, float, int, int]]:

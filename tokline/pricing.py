@@ -165,6 +165,14 @@ class PriceBook:
         self._memo: dict[str, Price | None] = {}
         self._fingerprint: str | None = None
 
+    def cost_of(self, model: str, inp: int, out: int, cache_5m: int, cache_1h: int,
+                cache_read: int, web_search: int, flags: int) -> float | None:
+        """One stored row's computed cost; None when its model has no price."""
+        price = self.lookup(model)
+        if price is None:
+            return 0.0 if model == "<synthetic>" else None
+        return price.cost(inp, out, cache_5m, cache_1h, cache_read, web_search, bool(flags & 4))
+
     def fingerprint(self) -> str:
         """Changes whenever any price does: stored costs are then computed again."""
         if self._fingerprint is None:

@@ -11,8 +11,12 @@ from collections.abc import Callable, Iterator
 
 from tokline import changes, discover, logscan, manifest
 from tokline._speedups import USE_EXTENSIONS, scan
-from tokline.ledger import FileState, Ledger, UsageRow
+from tokline.ledger import CostFn, FileState, Ledger, UsageRow
 from tokline.sources import claude
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from tokline.pricing import PriceBook
 
 AHEAD_FILES = 16  # files scanned ahead of the writer: bounds memory on a cold scan
 THREADS_FROM_BYTES = 64 << 20  # less than this is scanned faster than threads start
@@ -39,10 +43,12 @@ WorkItem = tuple[str, os.stat_result, "FileState | None"]
 
 
 def refresh(ledger: Ledger, env: dict[str, str] | None = None,
-            progress: Progress | None = None, incremental: bool = False) -> RefreshReport:
+            progress: Progress | None = None, incremental: bool = False,
+            prices: PriceBook | None = None) -> RefreshReport:
     """Scan what changed.  ``incremental`` (the prompt's background refresh) trusts files
     untouched for an hour until the next full check, a minute at most; otherwise every
-    directory is walked and every file stat'ed."""
+    directory is walked and every file stat'ed.  With ``prices``, each new row's cost is
+    stored as it is written (the snapshot sums them)."""
     env = dict(os.environ) if env is None else env
     report = RefreshReport()
     target = manifest_path(str(ledger.path))
@@ -67,7 +73,11 @@ def refresh(ledger: Ledger, env: dict[str, str] | None = None,
     if found.files:
         try:
             with ledger.write(), ledger.bulk_load():
-                _ingest(ledger, found, report, progress, full=plan is None)
+                cost_of = None
+                if prices is not None:
+                    ledger.use_prices(prices.fingerprint())
+                    cost_of = prices.cost_of
+                _ingest(ledger, found, report, progress, full=plan is None, cost_of=cost_of)
         except BaseException:
             ledger.forget_context_cache()
             raise
@@ -95,7 +105,7 @@ def manifest_path(ledger_path: str) -> str:
 
 
 def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,
-            progress: Progress | None, full: bool) -> None:
+            progress: Progress | None, full: bool, cost_of: CostFn | None) -> None:
     had_rows = ledger.has_usage()
     known = ledger.file_states(claude.NAME, None if full else list(found.files))
     work = [
@@ -124,7 +134,7 @@ def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,
             report.problems.append(result)
             continue
         pending.extend(claude.usage_rows(result.records, result.state.path,
-                                         ledger.context_id, sidechain_ids, main_ids))
+                                         ledger.context_id, sidechain_ids, main_ids, cost_of))
         states.append(result.state)
         report.files_scanned += 1
         report.files_rescanned += result.rescanned

@@ -215,21 +215,11 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
     nxt = (first + dt.timedelta(days=32)).replace(day=1)
     month = (cal.start_ms(first), cal.start_ms(nxt))
 
-    def cost_of(model: str, inp: int, out: int, c5: int, c1: int, cr: int, web: int,
-                flags: int) -> float | None:
-        price = book.lookup(model)
-        if price is None:
-            return 0.0 if model == "<synthetic>" else None
-        return price.cost(inp, out, c5, c1, cr, web, bool(flags & 4))
-
     fingerprint = book.fingerprint()
     with ledger.write():
-        repriced = ledger.get_meta("prices") != fingerprint
-        if repriced:
-            ledger.reprice_all()
-            ledger.set_meta("prices", fingerprint)
+        repriced = ledger.use_prices(fingerprint)
         oldest_change = ledger.price_pending(min(week[0], month[0], now_ms - 96 * HOUR_MS),
-                                             cost_of)
+                                             book.cost_of)
     # Week and month are the days before today (kept from the last snapshot while no
     # row before today changed) plus today: a refresh re-sums today's rows only.
     key = f"{day[0]}:{week[0]}:{month[0]}:{fingerprint}:{cfg.cost_mode}"

@@ -88,7 +88,8 @@ def refresh_ledger(ledger: Ledger, quiet: bool = False) -> RefreshReport:
             sys.stderr.flush()
             drawn = True
 
-    report = refresh(ledger, dict(os.environ), progress if show else None)
+    report = refresh(ledger, dict(os.environ), progress if show else None,
+                     prices=price_book(config_mod.load()))
     if drawn:
         sys.stderr.write("\r\033[K")
         sys.stderr.flush()

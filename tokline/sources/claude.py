@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable, Mapping
 
 from tokline.keys import key64
-from tokline.ledger import F_SIDECHAIN, UsageRow
+from tokline.ledger import F_SIDECHAIN, CostFn, UsageRow
 from tokline.records import Record
 
 NAME = "claude"
@@ -60,7 +60,8 @@ ContextFn = Callable[[str, str, str, str], int]
 
 
 def usage_rows(records: list[Record], path: str, context_id: ContextFn,
-               sidechain_ids: set[str], main_ids: set[str]) -> list[UsageRow]:
+               sidechain_ids: set[str], main_ids: set[str],
+               cost_of: CostFn | None = None) -> list[UsageRow]:
     """Ledger rows for the records of one file; collects message ids for the sidechain rule."""
     session_default, project_default = file_identity(path)
     contexts: dict[tuple[str | None, str | None, str | None], int] = {}
@@ -82,5 +83,9 @@ def usage_rows(records: list[Record], path: str, context_id: ContextFn,
         if ctx is None:
             ctx = contexts[(sid, cwd, model)] = context_id(
                 NAME, sid or session_default, cwd or project_default, model or "unknown")
-        append((key, ts_ms, ctx, inp, out, c5m, c1h, cread, web, cost, flags))
+        if cost_of is None:
+            append((key, ts_ms, ctx, inp, out, c5m, c1h, cread, web, cost, flags, None, 0))
+        else:
+            priced = cost_of(model or "unknown", inp, out, c5m, c1h, cread, web, flags)
+            append((key, ts_ms, ctx, inp, out, c5m, c1h, cread, web, cost, flags, priced, 1))
     return rows
