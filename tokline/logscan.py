@@ -10,7 +10,7 @@ from tokline.ledger import FileState
 from tokline.records import Record, ScanFn
 
 HEAD_BYTES = 4096
-WINDOW_BYTES = 32 << 20  # mapped at a time: bounds resident memory on huge files
+WINDOW_BYTES = 8 << 20  # mapped at a time: bounds resident memory (two threads map at once)
 
 
 class FileScan:
