@@ -19,6 +19,8 @@ import time
 from importlib import resources
 from pathlib import Path
 
+from tokline.errors import ToklineError
+
 SAMPLE_END = dt.datetime(2026, 11, 20, 16, 40, tzinfo=dt.timezone.utc)
 _ISO = re.compile(rb'"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?Z"')
 _RESETS = re.compile(rb'"resets_at":(\d+)')
@@ -68,10 +70,55 @@ def demo_env(home: Path) -> dict[str, str]:
 
 
 VIEWS: list[tuple[str, list[str]]] = [
+    ("Status line (prompt, tmux, editors)", ["status"]),
+    ("Quota view", ["status", "--preset", "quota"]),
     ("Daily report (last 7 days)", ["daily", "--since", "{week_ago}"]),
     ("Models", ["models"]),
     ("5-hour blocks (last 3 days)", ["blocks", "--recent"]),
 ]
+DEMO_CONFIG = """# written by tokline demo
+[budget]
+daily_usd = 5
+plan = "max5"
+[status]
+notify = false
+"""
+
+
+def _claude_code_payload(now: float) -> bytes:
+    """What Claude Code pipes to its statusLine command, with its official quota."""
+    import json  # noqa: PLC0415
+
+    return json.dumps({
+        "session_id": "demo", "model": {"id": "claude-sonnet-4-5", "display_name": "Sonnet 4.5"},
+        "cost": {"total_cost_usd": 0.42}, "context_window": {"used_percentage": 31},
+        "rate_limits": {"five_hour": {"used_percentage": 38, "resets_at": int(now) + 7700},
+                        "seven_day": {"used_percentage": 61, "resets_at": int(now) + 260000}},
+    }).encode()
+
+
+def _prepare(home: Path) -> str:
+    """Scan the sample, pass Claude Code's quota through the statusline as Claude Code
+    would, publish the snapshot; returns the statusline Claude Code would show."""
+    from tokline.cli import main  # noqa: PLC0415
+    from tokline.commands import statusline  # noqa: PLC0415
+    from tokline.fastrefresh import ledger_path  # noqa: PLC0415
+    from tokline.ledger import Ledger  # noqa: PLC0415
+    from tokline.snapshot import publish  # noqa: PLC0415
+    from tokline.statefiles import state_dir  # noqa: PLC0415
+    from tokline.view import as_of  # noqa: PLC0415
+
+    config = home / ".config" / "tokline" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(DEMO_CONFIG, encoding="utf-8")
+    if main(["scan", "-q"]) != 0:
+        raise ToklineError("the demo could not scan its sample")
+    now = time.time()
+    payload = statusline.read_payload(_claude_code_payload(now))
+    statusline.remember(payload, state_dir(), now)
+    with Ledger(ledger_path()) as ledger:
+        snap = publish(ledger)
+    return statusline.line(payload, as_of(snap, now), now)
 
 
 def run(name: str, argv: list[str]) -> int:
@@ -90,6 +137,8 @@ def run(name: str, argv: list[str]) -> int:
         week_ago = (dt.date.today() - dt.timedelta(days=6)).isoformat()
         print(f"tokline demo: a sample history of Claude Code and Codex logs in {home}\n"
               "(your own logs and settings are not touched)\n")
+        claude_line = _prepare(home)
+        print(f"== Claude Code's status line: tokline statusline\n{claude_line}\n")
         for title, command in VIEWS:
             print(f"== {title}: tokline {' '.join(command).format(week_ago=week_ago)}")
             sys.stdout.flush()
