@@ -31,7 +31,7 @@ def test_literal_braces_and_brackets() -> None:
     ("ansi", "50% #1 $HOME `id` \\ \033[33m85%\033[0m"),
     ("fish", "50% #1 $HOME `id` \\ \033[33m85%\033[0m"),
     ("zsh", "50%% #1 $HOME `id` \\ %F{yellow}85%%%f"),
-    ("bash", "50% #1 \\$HOME \\`id\\` \\\\ \\[\033[33m\\]85%\\[\033[0m\\]"),
+    ("bash", "50% #1 $HOME `id` \\ \001\033[33m\00285%\001\033[0m\002"),
     ("tmux", "50% ##1 $HOME `id` \\ #[fg=yellow]85%#[default]"),
 ])
 def test_each_target_escapes_its_own_specials(target: str, expected: str) -> None:

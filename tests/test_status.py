@@ -107,11 +107,11 @@ def test_the_day_ending_shows_nothing_of_yesterday(sample: Path) -> None:
     path = _lines_path()
     head, *rest = path.read_text().split("\n")
     parts = head.split()
-    first_end = float(parts[6])
+    first_end = float(parts[7])
     past = time.time() - 1
     # Move every boundary into the past, keeping their order.
-    shifted = [f"{past - (len(parts) - 7 - i):.0f}" for i in range(len(parts) - 6)]
-    path.write_text(" ".join(parts[:6] + shifted) + "\n" + "\n".join(rest))
+    shifted = [f"{past - (len(parts) - 8 - i):.0f}" for i in range(len(parts) - 7)]
+    path.write_text(" ".join(parts[:7] + shifted) + "\n" + "\n".join(rest))
     assert first_end > past
     out = _tokline(sample, "status").stdout
     assert out.startswith("$0.00 today") and "5h" not in out
@@ -139,9 +139,9 @@ def test_no_color_and_bash_escaping(sample: Path) -> None:
                    'template = "{today.cost} [{budget.daily.pct}]"\n')
     assert cli.main(["scan"]) == 0
     colored = _tokline(sample, "status", "--target", "bash").stdout
-    assert "\\[\033[31m\\]" in colored and "\\$" in colored
+    assert colored.startswith("\001\033[31m\002$")
     plain = _tokline(sample, "status", "--target", "bash", env=env).stdout
-    assert "\033" not in plain and plain.startswith("\\$")
+    assert "\033" not in plain and "\001" not in plain and plain.startswith("$")
 
 
 def test_budget_notifies_once_per_period(sample: Path, tmp_path: Path,

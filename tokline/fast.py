@@ -85,12 +85,12 @@ def status(argv: list[str]) -> int | None:
         return None
     lines = data.split("\n")
     head = lines[0].split()
-    if " ".join(head[:2]) != LINES_MAGIC or len(head) < 6:
+    if " ".join(head[:2]) != LINES_MAGIC or len(head) < 7:
         return None
     now = time.time()
     try:
         interval, stale_after = float(head[2]), float(head[3])
-        variant = sum(1 for mark in head[6:] if now >= float(mark))
+        variant = sum(1 for mark in head[7:] if now >= float(mark))
         block_end = float(head[5]) if head[5] != "-" else now
     except ValueError:
         return None
@@ -102,8 +102,8 @@ def status(argv: list[str]) -> int | None:
             break
     else:
         return None
-    if "\x01" in text:
-        text = text.replace("\x01", time_left(block_end - now))
+    if "\x1e" in text:
+        text = text.replace("\x1e", time_left(block_end - now))
     age = now - mtime
     if age > stale_after:
         text += stale_note(age)

@@ -5,7 +5,9 @@ field in it has no value (no quota yet, no active block), so its separators go t
 ``{{``, ``}}``, ``\\[`` and ``\\]`` are literal.  Fields that measure against a limit
 (budget %, quota %, block %) are coloured by the thresholds.
 
-Targets: plain, ansi, zsh (``%F{…}``), bash (``\\[…\\]``), fish, tmux (``#[fg=…]``);
+Targets: plain, ansi, zsh (``%F{…}``, ``%%``: for a prompt with prompt_subst), bash
+(colours between readline's \\001/\\002 markers: for ``${TOKLINE_STATUS}`` in PS1,
+whose value bash neither decodes nor expands again), fish, tmux (``#[fg=…]``, ``##``);
 ``json`` is handled by the caller.  NO_COLOR turns colours off everywhere.
 Stdlib only, no ``re``: the status command imports this when asked for a template.
 """
@@ -159,8 +161,6 @@ _NAMES = {WARN: "yellow", CRIT: "red"}
 def escape(text: str, target: str) -> str:
     if target == "zsh":
         return text.replace("%", "%%")
-    if target == "bash":
-        return text.replace("\\", "\\\\").replace("$", "\\$").replace("`", "\\`")
     if target == "tmux":
         return text.replace("#", "##")
     return text
@@ -177,7 +177,7 @@ def encode(found: list[Span], target: str, color: bool = True) -> str:
         elif target == "zsh":
             out.append(f"%F{{{_NAMES[level]}}}{body}%f")
         elif target == "bash":
-            out.append(f"\\[{_ANSI[level]}\\]{body}\\[\033[0m\\]")
+            out.append(f"\001{_ANSI[level]}\002{body}\001\033[0m\002")
         elif target == "tmux":
             out.append(f"#[fg={_NAMES[level]}]{body}#[default]")
         else:  # ansi, fish: fish prompts print raw escapes

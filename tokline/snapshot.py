@@ -295,7 +295,8 @@ def write(snap: Mapping[str, Any], cfg: Config, env: Mapping[str, str] = os.envi
     block = snap.get("block") or {}
     block_end = f"{block['end']:.0f}" if block.get("active") else "-"
     head = " ".join([LINES_MAGIC, f"{cfg.refresh_interval_s:g}", f"{cfg.stale_after_s:g}",
-                     config_stamp(env), block_end, *(f"{m:.0f}" for m in marks)])
+                     config_stamp(env), block_end, f"{time.time():.0f}",
+                     *(f"{m:.0f}" for m in marks)])
     body = "".join(f"{target}\t" + "\t".join(variants) + "\n"
                    for target, variants in lines.items())
     write_private(os.path.join(directory, SNAPSHOT),

@@ -1,10 +1,11 @@
 """Files in the state dir that the fast paths touch: stdlib only, no pathlib.
 
 ``status.lines`` holds the pre-rendered status (tokline/snapshot.py writes it): a head
-line ``tokline-lines 1 INTERVAL STALE_AFTER CONFIG BLOCK_END [t1 [t2]]`` (seconds; the
-config file's stamp; the active block's end or ``-``; then the epoch seconds at which
-the next variant takes over) and one line per target (``zsh``, and ``zsh-nc`` without
-colours), ``target<TAB>variant0<TAB>variant1…``.  A ``\x01`` in a line stands for the
+line ``tokline-lines 1 INTERVAL STALE_AFTER CONFIG BLOCK_END CHECKED [t1 [t2]]``
+(seconds; the config file's stamp; the active block's end or ``-``; when the data was
+last known current, for shells that cannot stat; then the epoch seconds at which the
+next variant takes over) and one line per target (``zsh``, and ``zsh-nc`` without
+colours), ``target<TAB>variant0<TAB>variant1…``.  A ``\x1e`` in a line stands for the
 block's time left, filled in when the line is printed.  ``refresh.lock`` is
 created with O_EXCL by the one prompt that starts a background refresh.
 """
@@ -72,14 +73,17 @@ def touch(env: Mapping[str, str] = os.environ) -> bool:
     path = os.path.join(directory, LINES)
     try:
         with open(path, encoding="utf-8") as fh:
-            head = fh.readline().split()
+            first = fh.readline()
+            rest = fh.read()
+        head = first.split()
         if " ".join(head[:2]) != LINES_MAGIC:
             return False
         now = time.time()
-        if len(head) < 6 or head[4] != config_stamp(env) \
-                or any(now >= float(mark) for mark in head[6:]):
+        if len(head) < 7 or head[4] != config_stamp(env) \
+                or any(now >= float(mark) for mark in head[7:]):
             return False
-        os.utime(path)
+        head[6] = f"{now:.0f}"
+        write_private(path, (" ".join(head) + "\n" + rest).encode("utf-8"))
         os.utime(os.path.join(directory, SNAPSHOT))
     except (OSError, ValueError):
         return False

@@ -91,7 +91,7 @@ def clock(epoch: float | None, zone: dt.tzinfo | None = None, now_s: float | Non
     return moment.strftime("%H:%M") if moment.date() == today else moment.strftime("%a %H:%M")
 
 
-LEFT = "\x01"  # stands for the block's time left in pre-rendered lines (tokline/fast.py)
+LEFT = "\x1e"  # stands for the block's time left in pre-rendered lines (tokline/fast.py)
 
 
 def field_values(view: Mapping[str, Any], zone: dt.tzinfo | None = None,
