@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("tokline.commands.status", "one line for prompts, tmux and editors"),
     "statusline": ("tokline.commands.statusline", "Claude Code's statusLine command"),
     "setup": ("tokline.commands.setup", "install integrations: setup claude"),
+    "init": ("tokline.commands.init", "shell and tmux integration: init bash|zsh|fish|tmux"),
     "pricing": ("tokline.commands.pricing", "show or update the price table"),
     "doctor": ("tokline.commands.doctor", "paths, ledger health and problems seen"),
     "demo": ("tokline.commands.demo", "show every view on a bundled sample history"),
@@ -48,10 +49,15 @@ def main(argv: list[str] | None = None) -> int:
         answered = status(args[1:])
         if answered is not None:
             return answered
-    elif name == "refresh" and args[1:] in ([], ["--locked"]):
+    elif name == "refresh" and args[1:] in ([], ["--locked"], ["--if-unlocked"]):
         from tokline import statefiles  # noqa: PLC0415 - the no-change path
         from tokline.fastrefresh import up_to_date  # noqa: PLC0415
 
+        if args[1:] == ["--if-unlocked"]:
+            # A shell prompt's refresh: only the one that takes the lock goes on.
+            if not statefiles.take_lock(statefiles.state_dir()):
+                return 0
+            args = [name, "--locked"]
         if up_to_date() and statefiles.touch():
             statefiles.note_refresh("unchanged")
             if args[1:]:
