@@ -37,7 +37,7 @@ def run(name: str, argv: list[str]) -> int:
     binary = args.bin or tokline_path()
     shell_dir = resources.files("tokline.shell")
     if args.shell == "tmux":
-        plugin = shell_dir.joinpath("tmux", "tokline.tmux")
+        plugin = shell_dir.joinpath("tmux").joinpath("tokline.tmux")
         print(f"set -g @tokline_bin {shlex.quote(binary)}")
         print(f"run-shell {shlex.quote('bash ' + shlex.quote(str(plugin)))}")
         print("# then: set -g status-right '#{tokline} | %H:%M'  (before the run-shell line)")
