@@ -65,6 +65,7 @@ def main() -> int:
         init.write_text(subprocess.run([tokline, "init", shell], env=env, capture_output=True,
                                        text=True, check=True).stdout)
         env["INIT"] = str(init)
+        subprocess.run([tokline, "refresh"], env=env, check=True)  # measure a fresh status
         out = subprocess.run([program, "-c", script], env=env, capture_output=True, text=True,
                              check=True).stdout
         per_call = float(re.search(r"per-call-us (\S+)", out).group(1))  # type: ignore[union-attr]

@@ -13,9 +13,10 @@ import pytest
 from conftest import GENCORPUS
 
 from tokline.ledger import Ledger
+from tokline.localtime import Calendar, resolve_zone
 from tokline.pricing import PriceBook, bundled_table
 from tokline.refresh import refresh
-from tokline.summary import Calendar, Coster, blocks, resolve_zone
+from tokline.summary import Coster, blocks
 
 pytestmark = pytest.mark.skipif(not GENCORPUS.exists(), reason="../shared/tools not present")
 END = "2026-11-20T12:00:00Z"

@@ -12,6 +12,7 @@ import struct
 import time
 
 from tokline import manifest
+from tokline.statefiles import data_dir
 
 
 def ledger_path(env: os._Environ[str] | dict[str, str] = os.environ) -> str:
@@ -19,10 +20,7 @@ def ledger_path(env: os._Environ[str] | dict[str, str] = os.environ) -> str:
     override = env.get("TOKLINE_LEDGER")
     if override:
         return override
-    base = env.get("XDG_DATA_HOME", "")
-    if not os.path.isabs(base):
-        base = os.path.join(env.get("HOME") or os.path.expanduser("~"), ".local", "share")
-    return os.path.join(base, "tokline", "ledger.sqlite3")
+    return os.path.join(data_dir(env), "ledger.sqlite3")
 
 
 def _full_check(data: bytes, start: int, end: int) -> bool:

@@ -10,12 +10,11 @@ per model win over both.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +38,24 @@ _DATE = re.compile(r"-\d{8}$")
 _VERSION_TAIL = re.compile(r"^[-.]\d")
 
 
-@dataclass(frozen=True)
 class Price:
-    input: float
-    output: float
-    cache_write_5m: float
-    cache_write_1h: float
-    cache_read: float
-    tier_threshold: int = 0  # prompt tokens above which the whole request uses ``tier``
-    tier: tuple[float, float, float, float, float] | None = None
-    fast_multiplier: float = 1.0
+    """USD per token of one model."""
+
+    __slots__ = ("cache_read", "cache_write_1h", "cache_write_5m", "fast_multiplier", "input",
+                 "output", "tier", "tier_threshold")
+
+    def __init__(self, input: float, output: float, cache_write_5m: float,
+                 cache_write_1h: float, cache_read: float, tier_threshold: int = 0,
+                 tier: tuple[float, float, float, float, float] | None = None,
+                 fast_multiplier: float = 1.0) -> None:
+        self.input = input
+        self.output = output
+        self.cache_write_5m = cache_write_5m
+        self.cache_write_1h = cache_write_1h
+        self.cache_read = cache_read
+        self.tier_threshold = tier_threshold  # prompt tokens above which ``tier`` applies
+        self.tier = tier
+        self.fast_multiplier = fast_multiplier
 
     def cost(self, input: int, output: int, cache_5m: int, cache_1h: int, cache_read: int,
              web_search: int = 0, fast: bool = False) -> float:
@@ -215,9 +222,28 @@ class PriceBook:
 
 
 def bundled_table() -> dict[str, dict[str, Any]]:
-    text = resources.files("tokline").joinpath("data/prices.json").read_text("utf-8")
-    data: dict[str, dict[str, Any]] = json.loads(text)["models"]
+    with open(os.path.join(os.path.dirname(__file__), "data", "prices.json"),
+              encoding="utf-8") as fh:
+        data: dict[str, dict[str, Any]] = json.load(fh)["models"]
     return data
+
+
+def updated_prices_file(env: Mapping[str, str] = os.environ) -> str:
+    """Where `tokline pricing update` keeps the table it fetched."""
+    from tokline.statefiles import data_dir  # noqa: PLC0415
+
+    return os.path.join(data_dir(env), "prices.json")
+
+
+def price_book(overrides: Mapping[str, Mapping[str, float]] | None = None) -> PriceBook:
+    """The fetched table when there is one, else the bundled one; config overrides win."""
+    table = bundled_table()
+    try:
+        with open(updated_prices_file(), encoding="utf-8") as fh:
+            table = json.load(fh)["models"]
+    except (OSError, ValueError, KeyError):
+        pass  # no update fetched yet, or an unreadable one: the bundled table stands
+    return PriceBook(table, overrides)
 
 
 def main(argv: list[str]) -> int:

@@ -161,7 +161,8 @@ def _scanned(work: list[WorkItem], one: Callable[[WorkItem], logscan.FileScan | 
              ) -> Iterator[logscan.FileScan | str]:
     """Results in work order.  Two scanner threads (the compiled scan releases the GIL)
     when there is enough to do; a prompt's small refresh skips the thread pool import."""
-    if not USE_EXTENSIONS or sum(st.st_size for _, st, _ in work) < THREADS_FROM_BYTES:
+    if not USE_EXTENSIONS or sum(st.st_size - (known.offset if known else 0)
+                                 for _, st, known in work) < THREADS_FROM_BYTES:
         for item in work:
             yield one(item)
         return

@@ -28,6 +28,7 @@ from typing import Any
 from tokline import render
 from tokline.config import PLAN_BLOCK_TOKENS, Config
 from tokline.ledger import Ledger
+from tokline.localtime import Calendar, resolve_zone
 from tokline.pricing import PriceBook
 from tokline.statefiles import (
     LINES,
@@ -37,7 +38,6 @@ from tokline.statefiles import (
     state_dir,
     write_private,
 )
-from tokline.summary import Calendar, resolve_zone
 from tokline.view import as_of, field_values, money, read_json
 
 HOUR_MS = 3_600_000
@@ -334,11 +334,11 @@ def notify_budgets(snap: Mapping[str, Any], cfg: Config, env: Mapping[str, str] 
 
 def publish(ledger: Ledger, env: Mapping[str, str] = os.environ) -> dict[str, Any]:
     """Compute and write the snapshot with the user's config and prices; notify budgets."""
-    from tokline.commands.common import price_book  # noqa: PLC0415 - slow path only
-    from tokline.config import load  # noqa: PLC0415
+    from tokline.config import load  # noqa: PLC0415 - slow path only
+    from tokline.pricing import price_book  # noqa: PLC0415
 
     cfg = load()
-    snap = build(ledger, cfg, price_book(cfg), env)
+    snap = build(ledger, cfg, price_book(cfg.price_overrides), env)
     write(snap, cfg, env)
     notify_budgets(snap, cfg, env)
     return snap

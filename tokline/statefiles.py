@@ -34,16 +34,29 @@ def state_dir(env: Mapping[str, str] = os.environ) -> str:
     return os.path.join(base, "tokline")
 
 
-def config_stamp(env: Mapping[str, str] = os.environ) -> str:
-    """Changes when config.toml does (mirror of tokline.paths.config_file())."""
+def config_path(env: Mapping[str, str] = os.environ) -> str:
+    """Mirror of tokline.paths.config_file() (tests keep them in step)."""
     path = env.get("TOKLINE_CONFIG", "")
     if not path:
         base = env.get("XDG_CONFIG_HOME", "")
         if not os.path.isabs(base):
             base = os.path.join(env.get("HOME") or os.path.expanduser("~"), ".config")
         path = os.path.join(base, "tokline", "config.toml")
+    return path
+
+
+def data_dir(env: Mapping[str, str] = os.environ) -> str:
+    """Mirror of tokline.paths.data_dir()."""
+    base = env.get("XDG_DATA_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(env.get("HOME") or os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "tokline")
+
+
+def config_stamp(env: Mapping[str, str] = os.environ) -> str:
+    """Changes when config.toml does."""
     try:
-        st = os.stat(path)
+        st = os.stat(config_path(env))
     except OSError:
         return "-"
     return f"{st.st_mtime_ns}:{st.st_size}"

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import sys
 from dataclasses import dataclass
 
 from tokline import config as config_mod
-from tokline import paths
+from tokline import paths, pricing
 from tokline.errors import ToklineError
 from tokline.ledger import Ledger
-from tokline.pricing import PriceBook, bundled_table
+from tokline.localtime import Calendar, resolve_zone
+from tokline.pricing import PriceBook
 from tokline.refresh import RefreshReport, print_problems, refresh
-from tokline.summary import Calendar, Coster, resolve_zone
+from tokline.summary import Coster
 
 
 @dataclass
@@ -26,18 +26,8 @@ class Context:
     coster: Coster
 
 
-def updated_prices_file() -> str:
-    return str(paths.data_dir() / "prices.json")
-
-
 def price_book(cfg: config_mod.Config) -> PriceBook:
-    table = bundled_table()
-    try:
-        with open(updated_prices_file(), encoding="utf-8") as fh:
-            table = json.load(fh)["models"]
-    except (OSError, ValueError, KeyError):
-        pass  # no update fetched yet, or an unreadable one: the bundled table stands
-    return PriceBook(table, cfg.price_overrides)
+    return pricing.price_book(cfg.price_overrides)
 
 
 def parse_day(text: str, option: str) -> dt.date:

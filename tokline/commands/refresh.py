@@ -21,12 +21,12 @@ def run(name: str, argv: list[str]) -> int:
     code = 0
     statefiles.note_refresh("scan")
     try:
-        from tokline.commands.common import price_book  # noqa: PLC0415
         from tokline.config import load  # noqa: PLC0415
+        from tokline.pricing import price_book  # noqa: PLC0415
 
         ledger = Ledger(ledger_path())
         report = refresh(ledger, dict(os.environ), incremental=True,
-                         prices=price_book(load()))
+                         prices=price_book(load().price_overrides))
         if report.changed or "--publish" in argv or not statefiles.touch():
             from tokline.snapshot import publish  # noqa: PLC0415 - only when data changed
 
