@@ -6,9 +6,9 @@ show them: ``input``, ``output``, ``cache_write_5m``, ``cache_write_1h``, ``cach
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from tokline.errors import ConfigError
@@ -54,13 +54,13 @@ class Config:
             setattr(self, name, value)
 
 
-def _load_toml(path: Path) -> dict[str, Any]:
+def _load_toml(path: str) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
         import tomllib  # noqa: PLC0415 - only commands that read config pay for it
     else:
         import tomli as tomllib  # noqa: PLC0415
     try:
-        with path.open("rb") as fh:
+        with open(path, "rb") as fh:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
@@ -204,11 +204,12 @@ def _parse_status(data: Mapping[str, Any], values: dict[str, Any]) -> None:
     values["warn_percent"], values["critical_percent"] = warn, critical
 
 
-def load(path: Path | None = None) -> Config:
+def load(path: str | os.PathLike[str] | None = None) -> Config:
     if path is None:
         from tokline.statefiles import config_path  # noqa: PLC0415
 
-        path = Path(config_path())
-    if not path.exists():
+        path = config_path()
+    path = os.fspath(path)
+    if not os.path.exists(path):
         return Config()
     return parse(_load_toml(path), str(path))

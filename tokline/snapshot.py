@@ -19,8 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
-import subprocess
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -323,6 +321,9 @@ def notify_budgets(snap: Mapping[str, Any], cfg: Config, env: Mapping[str, str] 
         messages.append(f"tokline: {name} budget {entry['used_percent']:.0f}% used "
                         f"({money(entry['spent_usd'])} of {money(entry['limit_usd'])})")
     if messages:
+        import shutil  # noqa: PLC0415 - only when a threshold was crossed
+        import subprocess  # noqa: PLC0415
+
         sender = shutil.which("notify-send")
         for message in messages:
             if sender:
