@@ -171,3 +171,18 @@ def test_new_session_in_an_idle_project_is_seen_at_once(home: Path) -> None:
         assert not fastrefresh.up_to_date(env)
         refresh(led, env, incremental=True)
         assert totals(led)[0] == 5
+
+
+@pytest.mark.parametrize("value", [None, "", "rel/ative", "/abs/xdg"])
+def test_state_and_config_mirrors_agree(home: Path, monkeypatch: pytest.MonkeyPatch,
+                                        value: str | None) -> None:
+    from tokline import statefiles
+
+    for variable in ("XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
+        if value is None:
+            monkeypatch.delenv(variable, raising=False)
+        else:
+            monkeypatch.setenv(variable, value)
+    assert statefiles.state_dir() == str(paths.state_dir())
+    assert statefiles.data_dir() == str(paths.data_dir())
+    assert statefiles.config_path() == str(paths.config_file())

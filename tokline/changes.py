@@ -30,14 +30,10 @@ class Plan:
 
 def since_manifest(path: str, env: dict[str, str], ledger_ino: int, suffix: str) -> Plan | None:
     """The incremental plan, or None when a full walk is due."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError:
+    read = manifest.read(path, env, ledger_ino)
+    if read is None:
         return None
-    found_layout = manifest.layout(data, manifest.env_key(env), ledger_ino)
-    if found_layout is None:
-        return None
+    data, found_layout = read
     checked_ns: int | None
     checked_ns, hot_start, cold_start = found_layout
     if time.time_ns() - checked_ns >= manifest.FULL_CHECK_S * 1_000_000_000:
@@ -99,14 +95,7 @@ def _relist(directory: str, mtime_ns: int, known: set[bytes], suffix: str,
     try:
         with os.scandir(directory) as listing:
             for entry in listing:
-                if os.fsencode(entry.path) in known:
-                    continue
-                try:
-                    if entry.is_dir(follow_symlinks=False):
-                        fresh_dirs.append(entry.path)
-                    elif entry.name.endswith(suffix) and entry.is_file():
-                        found.files[entry.path] = entry.stat()
-                except OSError as exc:
-                    found.problems.append(f"cannot read {entry.path}: {exc.strerror}")
+                if os.fsencode(entry.path) not in known:
+                    discover.take(entry, suffix, found, fresh_dirs)
     except OSError as exc:
         found.problems.append(f"cannot read {directory}: {exc.strerror}")

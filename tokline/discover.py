@@ -15,6 +15,17 @@ class Found:
         self.problems: list[str] = []
 
 
+def take(entry: os.DirEntry[str], suffix: str, found: Found, subdirs: list[str]) -> None:
+    """One directory entry: a log file to record, or a subdirectory to visit."""
+    try:
+        if entry.is_dir(follow_symlinks=False):
+            subdirs.append(entry.path)
+        elif entry.name.endswith(suffix) and entry.is_file():
+            found.files[entry.path] = entry.stat()
+    except OSError as exc:
+        found.problems.append(f"cannot read {entry.path}: {exc.strerror}")
+
+
 def walk(roots: Iterable[str], suffix: str, found: Found | None = None) -> Found:
     """Every regular file ending in ``suffix`` below ``roots`` (symlinked dirs not followed)."""
     found = found if found is not None else Found()
@@ -27,13 +38,7 @@ def walk(roots: Iterable[str], suffix: str, found: Found | None = None) -> Found
             found.dirs[directory] = os.stat(directory).st_mtime_ns
             with os.scandir(directory) as entries:
                 for entry in entries:
-                    try:
-                        if entry.is_dir(follow_symlinks=False):
-                            stack.append(entry.path)
-                        elif entry.name.endswith(suffix) and entry.is_file():
-                            found.files[entry.path] = entry.stat()
-                    except OSError as exc:
-                        found.problems.append(f"cannot read {entry.path}: {exc.strerror}")
+                    take(entry, suffix, found, stack)
         except FileNotFoundError:
             continue
         except OSError as exc:

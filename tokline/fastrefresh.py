@@ -41,14 +41,12 @@ def up_to_date(env: os._Environ[str] | dict[str, str] = os.environ, full: bool =
     target = path + ".manifest"
     try:
         ino = os.stat(path).st_ino
-        with open(target, "rb") as fh:
-            data = fh.read()
     except OSError:
         return False
-    found = manifest.layout(data, manifest.env_key(env), ino)
-    if found is None:
+    read = manifest.read(target, env, ino)
+    if read is None:
         return False
-    checked_ns, hot_start, cold_start = found
+    data, (checked_ns, hot_start, cold_start) = read
     now = time.time_ns()
     if full:
         if not _full_check(data, hot_start, len(data)):

@@ -83,6 +83,19 @@ def layout(data: bytes, key: bytes, ledger_ino: int) -> tuple[int, int, int] | N
     return checked, start + length + 8, cold_start
 
 
+def read(path: str, env: dict[str, str] | os._Environ[str], ledger_ino: int
+         ) -> tuple[bytes, tuple[int, int, int]] | None:
+    """The manifest's bytes and layout, or None when it is missing or not for this ledger
+    and environment."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    found = layout(data, env_key(env), ledger_ino)
+    return None if found is None else (data, found)
+
+
 def entries_unchanged(data: bytes, start: int, end: int) -> bool:
     """Every entry in data[start:end] still holds.  Twin of tokline._scan.manifest_unchanged."""
     pos = start

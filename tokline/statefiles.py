@@ -26,31 +26,27 @@ LOCK = "refresh.lock"
 LOCK_STALE_S = 60.0  # a refresh holding the lock longer than this has died
 
 
-def state_dir(env: Mapping[str, str] = os.environ) -> str:
-    """Mirror of tokline.paths.state_dir() (tests keep them in step)."""
-    base = env.get("XDG_STATE_HOME", "")
+def _xdg(env: Mapping[str, str], variable: str, *default: str) -> str:
+    """tokline's directory under an XDG base directory; like xdg-base-dirs, an unset,
+    empty or relative value means the default under HOME (tokline.paths, kept in step
+    by tests, is the pathlib version for the slow commands)."""
+    base = env.get(variable, "")
     if not os.path.isabs(base):
-        base = os.path.join(env.get("HOME") or os.path.expanduser("~"), ".local", "state")
+        base = os.path.join(env.get("HOME") or os.path.expanduser("~"), *default)
     return os.path.join(base, "tokline")
 
 
-def config_path(env: Mapping[str, str] = os.environ) -> str:
-    """Mirror of tokline.paths.config_file() (tests keep them in step)."""
-    path = env.get("TOKLINE_CONFIG", "")
-    if not path:
-        base = env.get("XDG_CONFIG_HOME", "")
-        if not os.path.isabs(base):
-            base = os.path.join(env.get("HOME") or os.path.expanduser("~"), ".config")
-        path = os.path.join(base, "tokline", "config.toml")
-    return path
+def state_dir(env: Mapping[str, str] = os.environ) -> str:
+    return _xdg(env, "XDG_STATE_HOME", ".local", "state")
 
 
 def data_dir(env: Mapping[str, str] = os.environ) -> str:
-    """Mirror of tokline.paths.data_dir()."""
-    base = env.get("XDG_DATA_HOME", "")
-    if not os.path.isabs(base):
-        base = os.path.join(env.get("HOME") or os.path.expanduser("~"), ".local", "share")
-    return os.path.join(base, "tokline")
+    return _xdg(env, "XDG_DATA_HOME", ".local", "share")
+
+
+def config_path(env: Mapping[str, str] = os.environ) -> str:
+    return env.get("TOKLINE_CONFIG") or os.path.join(_xdg(env, "XDG_CONFIG_HOME", ".config"),
+                                                     "config.toml")
 
 
 def config_stamp(env: Mapping[str, str] = os.environ) -> str:
