@@ -272,4 +272,4 @@ def test_schema_2_ledger_is_migrated_in_place(tmp_path: Path) -> None:
     db.close()
     with Ledger(path) as led:
         assert totals(led) == (10, 20, 0, 0, 1)
-        assert led.get_meta("schema") == "3"
+        assert led.get_meta("schema") == "4"

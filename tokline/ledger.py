@@ -24,13 +24,18 @@ from contextlib import contextmanager
 from tokline.errors import LedgerError
 from tokline.keys import group_range
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # usage.flags bits; the scanner's flags (sidechain, fast, API error) plus our own.
 F_SIDECHAIN = 1
 F_FAST = 4
 F_API_ERROR = 16
 F_SHADOWED = 32  # a sidechain replay of a main-conversation response (formats.md §1.6 #3)
+
+# The time index covers what the snapshot sums: a period's totals are read from the index
+# alone, in time order, instead of row by row from a table kept in key order.
+_TIME_INDEX = """CREATE INDEX IF NOT EXISTS usage_time ON usage(ts_ms, ctx, flags, input, output,
+    cache_5m, cache_1h, cache_read, web_search, cost_usd, cost_calc)"""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -70,9 +75,8 @@ CREATE TABLE IF NOT EXISTS usage(
     cost_calc REAL,
     priced INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS usage_ts ON usage(ts_ms);
 CREATE INDEX IF NOT EXISTS usage_unpriced ON usage(ts_ms) WHERE priced = 0;
-"""
+""" + _TIME_INDEX + ";"
 
 # Per-field maximum; timestamp and context follow the copy with the larger total
 # (the final line of a streamed response), the first copy on ties.  A row stays a
@@ -102,6 +106,7 @@ _MIGRATIONS = {
     2: """ALTER TABLE usage ADD COLUMN cost_calc REAL;
           ALTER TABLE usage ADD COLUMN priced INTEGER NOT NULL DEFAULT 0;
           CREATE INDEX IF NOT EXISTS usage_unpriced ON usage(ts_ms) WHERE priced = 0;""",
+    3: "DROP INDEX IF EXISTS usage_ts;" + _TIME_INDEX + ";",
 }
 
 # key, ts_ms, ctx, input, output, cache_5m, cache_1h, cache_read, web_search, cost_usd,
@@ -366,12 +371,12 @@ class Ledger:
         end instead of updating it row by row (a cold scan of a long history)."""
         (empty,) = self.db.execute("SELECT NOT EXISTS (SELECT 1 FROM usage)").fetchone()
         if empty:
-            self.db.execute("DROP INDEX IF EXISTS usage_ts")
+            self.db.execute("DROP INDEX IF EXISTS usage_time")
         try:
             yield
         finally:
             if empty:
-                self.db.execute("CREATE INDEX IF NOT EXISTS usage_ts ON usage(ts_ms)")
+                self.db.execute(_TIME_INDEX)
 
     def usage(
         self,
