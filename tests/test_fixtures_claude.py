@@ -106,3 +106,18 @@ def test_claude_config_dir_list(home: Path, ledger: Ledger, monkeypatch: pytest.
     assert report.files_seen == 2
     claude_projects(home)  # the default root is ignored while the variable is set
     assert totals(ledger)[4] > 4
+
+
+def test_requestless_gateway_lines_do_not_collide(home: Path, ledger: Ledger) -> None:
+    """Gateways without requestId: every message of a session keys apart (ccusage#985)."""
+    import json
+
+    proj = claude_projects(home) / "gw"
+    proj.mkdir()
+    lines = [json.dumps({"type": "assistant", "timestamp": "2026-11-01T10:00:00Z",
+                         "sessionId": "s", "message": {"id": f"chatcmpl-{i}", "model": "kimi",
+                                                       "usage": {"input_tokens": 1}}})
+             for i in range(3000)]
+    (proj / "s.jsonl").write_text("\n".join(lines) + "\n")
+    do_refresh(ledger, home)
+    assert totals(ledger)[0] == 3000

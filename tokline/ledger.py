@@ -338,17 +338,21 @@ class Ledger:
         self.set_meta("prices", fingerprint)
         return True
 
-    def sums(self, since_ms: int, until_ms: int | None = None, cost_mode: str = "auto"
+    def sums(self, since_ms: int, until_ms: int | None = None, cost_mode: str = "auto",
+             source: str | None = None
              ) -> dict[str, tuple[int, int, int, int, int, float, int, int]]:
         """Per source: (input, output, cache writes, cache reads, web searches, cost,
         unpriced rows, requests) of priced rows in [since, until)."""
         cost = {"auto": "coalesce(u.cost_usd, u.cost_calc)", "calculate": "u.cost_calc",
                 "display": "coalesce(u.cost_usd, 0)"}[cost_mode]
-        args: list[int] = [since_ms]
+        args: list[int | str] = [since_ms]
         where = "u.ts_ms >= ? AND (u.flags & 32) = 0"
         if until_ms is not None:
             where += " AND u.ts_ms < ?"
             args.append(until_ms)
+        if source is not None:
+            where += " AND c.source = ?"
+            args.append(source)
         out: dict[str, tuple[int, int, int, int, int, float, int, int]] = {}
         for row in self.db.execute(
                 "SELECT c.source, sum(u.input), sum(u.output), sum(u.cache_5m + u.cache_1h),"
@@ -359,11 +363,17 @@ class Ledger:
             out[row[0]] = tuple(row[1:])
         return out
 
-    def timestamps(self, since_ms: int) -> list[int]:
-        """Times of every row since ``since_ms``, read from the time index alone.  Claude
-        Code is the only source yet; blocks will need a source filter once others come."""
+    def timestamps(self, since_ms: int, source: str = "claude") -> list[int]:
+        """Times of one source's rows since ``since_ms``, read from the time index alone."""
         return [r[0] for r in self.db.execute(
-            "SELECT ts_ms FROM usage WHERE ts_ms >= ? ORDER BY ts_ms", (since_ms,))]
+            "SELECT ts_ms FROM usage WHERE ts_ms >= ? AND (flags & 32) = 0 AND ctx IN"
+            " (SELECT id FROM contexts WHERE source = ?) ORDER BY ts_ms", (since_ms, source))]
+
+    def last_before(self, ts_ms: int, source: str = "claude") -> int | None:
+        row = self.db.execute(
+            "SELECT max(ts_ms) FROM usage WHERE ts_ms < ? AND (flags & 32) = 0 AND ctx IN"
+            " (SELECT id FROM contexts WHERE source = ?)", (ts_ms, source)).fetchone()
+        return None if row[0] is None else int(row[0])
 
     @contextmanager
     def bulk_load(self) -> Iterator[None]:

@@ -5,9 +5,14 @@ from __future__ import annotations
 import mmap
 import os
 import zlib
+from collections.abc import Callable
 
 from tokline.ledger import FileState
 from tokline.records import Record, ScanFn
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 HEAD_BYTES = 4096
 WINDOW_BYTES = 8 << 20  # mapped at a time: bounds resident memory (two threads map at once)
@@ -18,7 +23,7 @@ class FileScan:
 
     __slots__ = ("records", "rescanned", "scanned_bytes", "state")
 
-    def __init__(self, state: FileState, records: list[Record], rescanned: bool,
+    def __init__(self, state: FileState, records: list[Any], rescanned: bool,
                  scanned_bytes: int) -> None:
         self.state = state
         self.records = records
@@ -54,8 +59,33 @@ def _scan_range(fd: int, start: int, size: int, scan: ScanFn) -> tuple[list[Reco
     return records, pos, malformed
 
 
+# A source's reader: (path, fd, start, size, parser state or None) -> (what it found,
+# offset past the last complete line, malformed lines, the parser state to keep).
+Reader = Callable[[str, int, int, int, "str | None"], "tuple[list[Any], int, int, str | None]"]
+
+
+def claude_reader(scan: ScanFn) -> Reader:
+    def read(path: str, fd: int, start: int, size: int, state: str | None
+             ) -> tuple[list[Any], int, int, None]:
+        records, end, malformed = _scan_range(fd, start, size, scan)
+        return records, end, malformed, None
+
+    return read
+
+
+def complete_lines(fd: int, start: int, size: int) -> tuple[bytes, int]:
+    """The bytes of the complete lines in [start, size) and the offset past them."""
+    if size <= start:
+        return b"", start
+    with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as mapped:
+        end = mapped.rfind(b"\n", start) + 1
+        if end <= start:
+            return b"", start
+        return mapped[start:end], end
+
+
 def scan_file(path: str, source: str, st: os.stat_result, known: FileState | None,
-              scan: ScanFn) -> FileScan:
+              read: Reader) -> FileScan:
     """Scan what is new in ``path``; a rewritten or replaced file is read again from 0."""
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -65,7 +95,8 @@ def scan_file(path: str, source: str, st: os.stat_result, known: FileState | Non
                 and _head_crc(fd, known.head_len) == known.head_crc:
             start = known.offset
         rescanned = known is not None and start == 0 and known.offset > 0
-        records, end, malformed = _scan_range(fd, start, st.st_size, scan)
+        prior_state = known.state if known is not None and start > 0 else None
+        records, end, malformed, parser_state = read(path, fd, start, st.st_size, prior_state)
         head_len = min(end, HEAD_BYTES)
         head_crc = _head_crc(fd, head_len)
     finally:
@@ -74,8 +105,7 @@ def scan_file(path: str, source: str, st: os.stat_result, known: FileState | Non
     state = FileState(
         path=path, source=source, dev=st.st_dev, ino=st.st_ino, size=st.st_size,
         mtime_ns=st.st_mtime_ns, head_len=head_len, head_crc=head_crc, offset=end,
-        malformed=previous_malformed + malformed,
-        state=known.state if known is not None and not rescanned else None,
+        malformed=previous_malformed + malformed, state=parser_state,
     )
     return FileScan(state, records, rescanned, st.st_size - start)
 

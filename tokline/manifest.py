@@ -32,7 +32,7 @@ _HEADER = struct.Struct("<QQII")
 _ENTRY = struct.Struct("<cQqqI")
 
 # Environment variables that decide which logs are read.
-ENV_KEYS = ("HOME", "CLAUDE_CONFIG_DIR", "XDG_CONFIG_HOME")
+ENV_KEYS = ("HOME", "CLAUDE_CONFIG_DIR", "XDG_CONFIG_HOME", "CODEX_HOME")
 
 Entry = tuple[bytes, int, int, int, str]
 

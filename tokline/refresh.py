@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import sys
 from collections import deque
@@ -12,7 +13,7 @@ from collections.abc import Callable, Iterator
 from tokline import changes, discover, logscan, manifest
 from tokline._speedups import USE_EXTENSIONS, scan
 from tokline.ledger import CostFn, FileState, Ledger, UsageRow
-from tokline.sources import claude
+from tokline.sources import claude, codex
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -54,14 +55,15 @@ def refresh(ledger: Ledger, env: dict[str, str] | None = None,
     target = manifest_path(str(ledger.path))
     ledger_ino = os.stat(ledger.path).st_ino
     plan = changes.since_manifest(target, env, ledger_ino, ".jsonl") if incremental else None
+    codex_roots = codex.roots(env)
     if plan is None:
-        candidates = claude.candidate_roots(env)
-        found = discover.walk(claude.roots(env), ".jsonl")
+        candidates = claude.candidate_roots(env) + codex.candidate_roots(env)
+        found = discover.walk(claude.roots(env) + codex_roots, ".jsonl")
         entries: list[manifest.Entry] = [
             (b"m", 0, 0, 0, root) for root in candidates if root not in found.dirs]
-        roots = set(claude.roots(env))
-        entries += [(b"p" if path in roots or os.path.dirname(path) in roots else b"d",
-                     0, 0, mtime, path) for path, mtime in found.dirs.items()]
+        pinned = _pinned(claude.roots(env), 1) | _pinned(codex_roots, 2)
+        entries += [(b"p" if path in pinned else b"d", 0, 0, mtime, path)
+                    for path, mtime in found.dirs.items()]
         entries += [(b"f", st.st_ino, st.st_size, st.st_mtime_ns, path)
                     for path, st in found.files.items()]
         report.files_seen = len(found.files)
@@ -77,7 +79,8 @@ def refresh(ledger: Ledger, env: dict[str, str] | None = None,
                 if prices is not None:
                     ledger.use_prices(prices.fingerprint())
                     cost_of = prices.cost_of
-                _ingest(ledger, found, report, progress, full=plan is None, cost_of=cost_of)
+                _ingest(ledger, found, report, progress, full=plan is None, cost_of=cost_of,
+                        codex_roots=codex_roots)
         except BaseException:
             ledger.forget_context_cache()
             raise
@@ -85,6 +88,24 @@ def refresh(ledger: Ledger, env: dict[str, str] | None = None,
                                            cold_raw=cold_raw, cold_files=cold_files,
                                            checked_ns=checked_ns))
     return report
+
+
+def _pinned(roots: list[str], depth: int) -> set[str]:
+    """Directories where new sessions appear, so always stat'ed: the roots and ``depth``
+    levels below (Claude: project dirs; Codex: sessions/YYYY/MM, where a day's dir appears)."""
+    found: set[str] = set()
+    level = list(roots)
+    for _ in range(depth + 1):
+        found.update(level)
+        below: list[str] = []
+        for directory in level:
+            try:
+                with os.scandir(directory) as entries:
+                    below += [e.path for e in entries if e.is_dir(follow_symlinks=False)]
+            except OSError:
+                continue
+        level = below if len(below) < 5000 else []
+    return found
 
 
 def write_manifest(target: str, data: bytes) -> None:
@@ -105,9 +126,10 @@ def manifest_path(ledger_path: str) -> str:
 
 
 def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,
-            progress: Progress | None, full: bool, cost_of: CostFn | None) -> None:
+            progress: Progress | None, full: bool, cost_of: CostFn | None,
+            codex_roots: list[str]) -> None:
     had_rows = ledger.has_usage()
-    known = ledger.file_states(claude.NAME, None if full else list(found.files))
+    known = ledger.file_states(None, None if full else list(found.files))
     work = [
         (path, st, known.get(path))
         for path, st in sorted(found.files.items())
@@ -121,10 +143,17 @@ def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,
     main_ids: set[str] = set()
     pending: list[UsageRow] = []
 
+    codex_prefixes = tuple(os.path.join(r, "") for r in codex_roots)
+    limits: list[tuple[int, object]] = []
+    claude_read = logscan.claude_reader(scan)
+    codex_read = codex.reader(lambda ts, value: limits.append((ts, value)))
+
     def one(item: WorkItem) -> logscan.FileScan | str:
         path, st, prior = item
         try:
-            return logscan.scan_file(path, claude.NAME, st, prior, scan)
+            if path.startswith(codex_prefixes):
+                return logscan.scan_file(path, codex.NAME, st, prior, codex_read)
+            return logscan.scan_file(path, claude.NAME, st, prior, claude_read)
         except OSError as exc:
             return f"cannot read {path}: {exc.strerror}"
 
@@ -133,8 +162,12 @@ def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,
         if isinstance(result, str):
             report.problems.append(result)
             continue
-        pending.extend(claude.usage_rows(result.records, result.state.path,
-                                         ledger.context_id, sidechain_ids, main_ids, cost_of))
+        if result.state.source == codex.NAME:
+            pending.extend(codex.usage_rows(result.records, ledger.context_id, cost_of))
+        else:
+            pending.extend(claude.usage_rows(result.records, result.state.path,
+                                             ledger.context_id, sidechain_ids, main_ids,
+                                             cost_of))
         states.append(result.state)
         report.files_scanned += 1
         report.files_rescanned += result.rescanned
@@ -153,8 +186,24 @@ def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,
                 progress(done_bytes, total_bytes)
     ledger.save_files(states)
     ledger.upsert_usage(pending)
+    _keep_latest_limits(ledger, limits)
     # A main-conversation row that arrives after its sidechain replay must shadow it too.
     ledger.shadow_sidechain_replays(sidechain_ids | (main_ids if had_rows else set()))
+
+
+def _keep_latest_limits(ledger: Ledger, seen: list[tuple[int, object]]) -> None:
+    """Codex's newest rate-limit snapshot across every file, by line time."""
+    if not seen:
+        return
+    stored_text = ledger.get_meta(codex.LIMITS_META)
+    stored = json.loads(stored_text) if stored_text else None
+    changed = False
+    for ts, value in sorted(seen, key=lambda item: item[0]):
+        newer = codex.latest_limits(stored, ts, value)
+        if newer is not None:
+            stored, changed = newer, True
+    if changed:
+        ledger.set_meta(codex.LIMITS_META, json.dumps(stored))
 
 
 def _scanned(work: list[WorkItem], one: Callable[[WorkItem], logscan.FileScan | str]

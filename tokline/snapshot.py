@@ -40,6 +40,7 @@ from tokline.view import as_of, field_values, money, read_json
 
 HOUR_MS = 3_600_000
 CLAUDE_STATE = "claude-status.json"  # written by tokline statusline
+CODEX_LIMITS = "codex_rate_limits"  # ledger meta, kept by the Codex source
 Totals = tuple[int, int, int, int, int, float, int, int]
 
 
@@ -93,8 +94,7 @@ def current_block(ledger: Ledger, now_ms: int, hours: int) -> tuple[int, int, in
         for i in range(len(stamps) - 1, 0, -1):
             if stamps[i] - stamps[i - 1] > length:
                 return _block_bounds(stamps[i:], hours)
-        before = ledger.db.execute("SELECT max(ts_ms) FROM usage WHERE ts_ms < ?",
-                                   (stamps[0] if stamps else since,)).fetchone()[0]
+        before = ledger.last_before(stamps[0] if stamps else since)
         if before is None:
             return _block_bounds(stamps, hours)
         if stamps and stamps[0] - before > length:
@@ -133,7 +133,7 @@ def _block(ledger: Ledger, cfg: Config, now_ms: int) -> dict[str, Any] | None:
         return None
     start, first, last = bounds
     end = start + cfg.block_hours * HOUR_MS
-    totals = ledger.sums(start, end, cfg.cost_mode)
+    totals = ledger.sums(start, end, cfg.cost_mode, source="claude")
     block = _period(totals, "block", start, end)
     active = now_ms - last < cfg.block_hours * HOUR_MS and now_ms < end
     minutes = (last - first) / 60_000
@@ -158,10 +158,16 @@ def _block(ledger: Ledger, cfg: Config, now_ms: int) -> dict[str, Any] | None:
 
 
 def quota_windows(claude_state: Mapping[str, Any] | None, block: Mapping[str, Any] | None,
-                  now_s: float) -> list[dict[str, Any]]:
-    """Official windows from Claude Code's status-line stdin; an estimate from the plan's
-    block limit when there is no official 5-hour figure."""
+                  now_s: float, codex_limits: Mapping[str, Any] | None = None
+                  ) -> list[dict[str, Any]]:
+    """Official windows from Claude Code's status-line stdin and from Codex's rollouts; an
+    estimate from the plan's block limit when Claude has no official 5-hour figure."""
     windows: list[dict[str, Any]] = []
+    for entry in (codex_limits or {}).get("windows", []):
+        windows.append({"source": "codex", "window": entry["window"],
+                        "used_percent": float(entry["used_percent"]),
+                        "resets_at": entry.get("resets_at"), "kind": "official",
+                        "as_of": round(int(codex_limits["ts"]) / 1000)})  # type: ignore[index]
     limits = (claude_state or {}).get("rate_limits")
     as_of = (claude_state or {}).get("as_of")
     if isinstance(limits, Mapping):
@@ -245,7 +251,9 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
         snap["session"] = {"id": claude_state.get("session_id"),
                            "cost_usd": claude_state["session_cost_usd"],
                            "model": claude_state.get("model"), "as_of": claude_state.get("as_of")}
-    snap["quota"] = quota_windows(claude_state, snap["block"], now_s)
+    codex_text = ledger.get_meta(CODEX_LIMITS)
+    snap["quota"] = quota_windows(claude_state, snap["block"], now_s,
+                                  json.loads(codex_text) if codex_text else None)
     snap["budget"] = _budget(cfg, snap["today"], snap["week"], snap["month"])
     snap["thresholds"] = {"warn": cfg.warn_percent, "critical": cfg.critical_percent}
     snap["refresh_interval_s"] = cfg.refresh_interval_s

@@ -76,9 +76,10 @@ def usage_rows(records: list[Record], path: str, context_id: ContextFn,
             else:
                 main_ids.add(mid)
         elif mid is not None:
-            key = key64("\x1e" + (sid or session_default), mid)
+            # Whole key in the 48-bit half: a session holds many message ids.
+            key = key64("\x1e" + (sid or session_default) + "\x1f" + mid, "")
         else:
-            key = key64("\x1d" + path, str(offset))
+            key = key64("\x1d" + path + "\x1f" + str(offset), "")
         ctx = contexts.get((sid, cwd, model))
         if ctx is None:
             ctx = contexts[(sid, cwd, model)] = context_id(

@@ -1,0 +1,189 @@
+"""Codex CLI rollouts: fixtures worked out by hand, forks, quota, generated corpora."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import FIXTURES, GENCORPUS
+
+from tokline.ledger import Ledger
+from tokline.localtime import Calendar, resolve_zone
+from tokline.pricing import PriceBook, bundled_table
+from tokline.refresh import refresh
+from tokline.snapshot import quota_windows
+from tokline.sources import codex
+from tokline.summary import Coster
+
+CODEX = FIXTURES / "codex"
+
+
+def _install(home: Path, *files: tuple[Path, str]) -> None:
+    for source, rel in files:
+        dest = home / ".codex" / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, dest)
+
+
+def _totals(ledger: Ledger) -> tuple[int, int, int, int]:
+    rows = list(ledger.usage(sources=["codex"]))
+    return (sum(r.input + r.cache_read for r in rows), sum(r.cache_read for r in rows),
+            sum(r.output for r in rows), len(rows))
+
+
+def test_reemitted_rows_count_once(home: Path, ledger: Ledger) -> None:
+    # formats.md §2.4: 55 rows with info, 27 re-emits; the right total is the last
+    # cumulative one: input 1,751,428 (1,651,968 cached), output 14,600 (= 1,766,028).
+    name = "rollout-2026-02-23T12-41-04-019c8a4d-8f45-7010-8b5d-7fad920aa6f9.jsonl"
+    _install(home, (CODEX / "localpush" / "sessions" / name, f"sessions/2026/02/23/{name}"))
+    refresh(ledger, {"HOME": str(home)})
+    inp, cached, out, rows = _totals(ledger)
+    assert (inp, cached, out) == (1_751_428, 1_651_968, 14_600)
+    assert inp + out == 1_766_028 and rows == 55 - 27
+
+
+def test_all_localpush_files(home: Path, ledger: Ledger) -> None:
+    for path in (CODEX / "localpush" / "sessions").glob("*.jsonl"):
+        _install(home, (path, f"sessions/2026/02/23/{path.name}"))
+    refresh(ledger, {"HOME": str(home)})
+    inp, _cached, out, _ = _totals(ledger)
+    assert inp + out == 1_766_028 + 299_496 + 34_900
+
+
+def test_old_cli_without_context_window(home: Path, ledger: Ledger) -> None:
+    _install(home, (CODEX / "vibecodingtracker" / "codex.jsonl", "sessions/2025/09/20/a.jsonl"))
+    refresh(ledger, {"HOME": str(home)})
+    inp, cached, out, _ = _totals(ledger)
+    assert (inp, cached, out) == (270_530, 136_832, 12_551)
+
+
+def test_fork_replay_counts_once_in_either_order(home: Path, tmp_path: Path) -> None:
+    """The child replays the parent's 180 token rows with new timestamps.  In total-usage
+    deltas (formats.md §2.4 table) the parent ends at 24,992,392 tokens and the child adds
+    1,809,519 of its own: 26,801,911, where summing both files would give twice the parent.
+    (The manifest's 26,938,802 is the same dedup in last_token_usage units, which also
+    count the parent's row 120 whose total did not move.)"""
+    family = CODEX / "codexbar-live-fork-4d90-52bf"
+    oracle = json.loads((family / "manifest.json").read_text())["oracle"]
+    parent_only = Ledger(tmp_path / "parent-only.sqlite3")
+    _install(home, (family / "codex-home" / "archived_sessions" / "parent.jsonl",
+                    "archived_sessions/parent.jsonl"))
+    refresh(parent_only, {"HOME": str(home)})
+    inp, _cached, out, _ = _totals(parent_only)
+    assert inp + out == 24_992_392
+    parent_only.close()
+    shutil.rmtree(home / ".codex")
+    for order in (("parent", "child"), ("child", "parent")):
+        ledger = Ledger(tmp_path / f"{order[0]}.sqlite3")
+        for name in order:
+            _install(home, (family / "codex-home" / "archived_sessions" / f"{name}.jsonl",
+                            f"archived_sessions/{name}.jsonl"))
+            refresh(ledger, {"HOME": str(home)})
+        inp, _cached, out, _ = _totals(ledger)
+        assert inp + out == 24_992_392 + 1_809_519
+        assert oracle["naiveLastTokens"] == 52_068_085 > 2 * 24_992_392
+        ledger.close()
+        shutil.rmtree(home / ".codex")
+
+
+def test_archived_copy_of_an_active_file(home: Path, ledger: Ledger) -> None:
+    name = "rollout-2026-02-23T20-34-25-019c8bfe-ec25-79e0-97d7-bda6a9c575ff.jsonl"
+    source = CODEX / "localpush" / "sessions" / name
+    _install(home, (source, f"sessions/2026/02/23/{name}"), (source, f"archived_sessions/{name}"))
+    refresh(ledger, {"HOME": str(home)})
+    inp, _cached, out, _ = _totals(ledger)
+    assert inp + out == 299_496
+
+
+def test_legacy_totals_and_models(home: Path, ledger: Ledger) -> None:
+    _install(home, (CODEX / "toktrack" / "sample-session.jsonl", "sessions/2026/01/15/s.jsonl"))
+    report = refresh(ledger, {"HOME": str(home)})
+    assert report.malformed == 0  # the invalid line holds no token_count: not a candidate
+    rows = sorted(ledger.usage(sources=["codex"]), key=lambda r: r.ts_ms)
+    assert [(r.model, r.input + r.cache_read, r.cache_read, r.output) for r in rows] == [
+        ("o4-mini", 150, 25, 75), ("gpt-4.1", 350, 75, 125)]
+    assert {r.session_id for r in rows} == {"session-001"}
+
+
+def test_model_on_the_token_row_wins(home: Path, ledger: Ledger) -> None:
+    _install(home, (CODEX / "ccusage" / "sessions" / "project-alpha" / "session-alpha.jsonl",
+                    "sessions/2026/05/13/a.jsonl"))
+    refresh(ledger, {"HOME": str(home)})
+    rows = sorted(ledger.usage(sources=["codex"]), key=lambda r: r.ts_ms)
+    assert [(r.model, r.input + r.cache_read, r.output) for r in rows] == [
+        ("gpt-5.2-codex", 1000, 125), ("gpt-5.3-codex", 2500, 300)]
+    coster = Coster(PriceBook(bundled_table()), "calculate")
+    # gpt-5.2-codex at 1.75/14 per MTok with cached input at 0.175
+    assert coster(rows[0]) == pytest.approx((750 * 1.75 + 250 * 0.175 + 125 * 14) / 1e6)
+
+
+def test_appends_continue_the_running_total(home: Path, ledger: Ledger) -> None:
+    name = "rollout-2026-02-23T12-41-04-019c8a4d-8f45-7010-8b5d-7fad920aa6f9.jsonl"
+    data = (CODEX / "localpush" / "sessions" / name).read_bytes()
+    dest = home / ".codex" / "sessions" / "2026" / "02" / "23" / name
+    dest.parent.mkdir(parents=True)
+    cut = data.rfind(b"\n", 0, len(data) // 2) + 1
+    dest.write_bytes(data[:cut] + data[cut:cut + 100])  # half, and a partial line
+    refresh(ledger, {"HOME": str(home)})
+    dest.write_bytes(data)
+    report = refresh(ledger, {"HOME": str(home)})
+    assert report.files_rescanned == 0
+    inp, _cached, out, _ = _totals(ledger)
+    assert inp + out == 1_766_028
+
+
+def test_latest_rate_limits_become_official_quota(home: Path, ledger: Ledger) -> None:
+    _install(home, (CODEX / "vibecodingtracker" / "codex_session_rate_limits.jsonl",
+                    "sessions/2026/06/09/r.jsonl"))
+    refresh(ledger, {"HOME": str(home)})
+    stored = json.loads(ledger.get_meta(codex.LIMITS_META) or "{}")
+    windows = quota_windows(None, None, time.time(), stored)
+    assert {(w["source"], w["window"], w["used_percent"], w["kind"]) for w in windows} == {
+        ("codex", "5h", 42.0, "official"), ("codex", "7d", 69.0, "official")}
+
+
+def test_zero_placeholder_keeps_the_real_figure() -> None:
+    real = codex.latest_limits(None, 1_000_000, {
+        "primary": {"used_percent": 30.0, "window_minutes": 300, "resets_at": 5000},
+        "secondary": None})
+    placeholder = codex.latest_limits(real, 1_100_000, {
+        "primary": {"used_percent": 0.0, "window_minutes": 300, "resets_at": 6000}})
+    assert placeholder is not None and placeholder["windows"][0]["used_percent"] == 30.0
+    weekly_only = codex.classify({"primary": {"used_percent": 7, "window_minutes": 10080,
+                                              "resets_in_seconds": 60}}, 2_000_000)
+    assert weekly_only == [{"window": "7d", "used_percent": 7.0, "resets_at": 2060.0}]
+
+
+@pytest.mark.skipif(not GENCORPUS.exists(), reason="../shared/tools not present")
+def test_generated_codex_matches_ground_truth(tmp_path: Path) -> None:
+    corpus = tmp_path / "c"
+    subprocess.run([sys.executable, str(GENCORPUS), "--out", str(corpus), "--size", "6M",
+                    "--seed", "4", "--codex-share", "0.5", "--end", "2026-11-20T12:00:00Z"],
+                   check=True, capture_output=True)
+    truth: dict[str, Any] = json.loads((corpus / "ground_truth.json").read_text())
+    with Ledger(tmp_path / "l.sqlite3") as ledger:
+        refresh(ledger, {"HOME": str(corpus)})
+        cal = Calendar(resolve_zone("UTC"))
+        coster = Coster(PriceBook(bundled_table()), "calculate")
+        got: dict[str, dict[str, list[float]]] = defaultdict(dict)
+        for row in ledger.usage(sources=["codex"]):
+            cell = got[cal.day(row.ts_ms)].setdefault(row.model, [0, 0, 0, 0.0])
+            cell[0] += row.input + row.cache_read
+            cell[1] += row.cache_read
+            cell[2] += row.output
+            cell[3] += coster(row) or 0.0
+    want = truth["codex"]["daily"]
+    assert sorted(got) == sorted(want)
+    for day, models in want.items():
+        for model, cell in models.items():
+            mine = got[day][model]
+            assert (mine[0], mine[1], mine[2]) == (cell["input"], cell["cached_input"],
+                                                   cell["output"]), (day, model)
+            assert mine[3] == pytest.approx(cell["cost"], rel=1e-9)

@@ -1,0 +1,261 @@
+"""Codex CLI: ``sessions/**/*.jsonl`` and ``archived_sessions/*.jsonl`` under CODEX_HOME
+(formats.md §2).
+
+Usage is the per-turn delta of ``info.total_token_usage`` within a file: a row that
+repeats the previous total (Codex re-emits them on rate-limit refreshes) adds nothing,
+and neither does an all-zero context-overflow row.  Each delta is keyed by the session
+lineage's root and the cumulative total it reached, so the prefix a fork or subagent
+replays from its parent (same totals, fresh timestamps), and an archived copy of an
+active file, land on the parent's rows instead of counting twice.
+
+Token semantics: ``cached_input_tokens`` is part of ``input_tokens`` and reasoning is
+part of ``output_tokens``; the ledger stores uncached input as input and cached input as
+cache reads, so the Claude price arithmetic applies unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from tokline._scan_py import parse_iso_ms
+from tokline.keys import key64
+from tokline.ledger import CostFn, UsageRow
+from tokline.logscan import Reader, complete_lines
+
+NAME = "codex"
+LIMITS_META = "codex_rate_limits"  # ledger meta: the newest rate_limits snapshot (JSON)
+FALLBACK_MODEL = "gpt-5"  # what ccusage assumes before a turn_context names the model
+_NEEDLES = (b'"token_count"', b'"turn_context"', b'"session_meta"')
+
+Total = tuple[int, int, int, int, int]  # input, cached input, output, reasoning, total
+
+
+def homes(env: Mapping[str, str]) -> list[str]:
+    configured = env.get("CODEX_HOME", "").strip()
+    if configured:
+        return [os.path.expanduser(p.strip()) for p in configured.split(",") if p.strip()]
+    home = env.get("HOME") or os.path.expanduser("~")
+    return [os.path.join(home, ".codex")]
+
+
+def candidate_roots(env: Mapping[str, str] | None = None) -> list[str]:
+    env = os.environ if env is None else env
+    return [os.path.join(h, sub) for h in homes(env) for sub in ("sessions", "archived_sessions")]
+
+
+def roots(env: Mapping[str, str] | None = None) -> list[str]:
+    return [r for r in candidate_roots(env) if os.path.isdir(r)]
+
+
+class FileState:
+    """What a file's earlier lines left behind, kept in the ledger between refreshes."""
+
+    __slots__ = ("cwd", "model", "prev", "root", "session")
+
+    def __init__(self, text: str | None, path: str) -> None:
+        data: dict[str, Any] = json.loads(text) if text else {}
+        stem = os.path.basename(path).rsplit(".", 1)[0]
+        self.session: str = data.get("session") or stem[-36:]
+        self.root: str = data.get("root") or self.session
+        self.model: str | None = data.get("model")
+        self.cwd: str = data.get("cwd") or ""
+        prev = data.get("prev")
+        self.prev: Total | None = (prev[0], prev[1], prev[2], prev[3], prev[4]) if prev else None
+
+    def dump(self) -> str:
+        return json.dumps({"session": self.session, "root": self.root, "model": self.model,
+                           "cwd": self.cwd, "prev": list(self.prev) if self.prev else None})
+
+
+def _count(value: Any) -> int:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and value > 0 else 0
+
+
+def _total(usage: Any) -> Total | None:
+    if not isinstance(usage, dict):
+        return None
+    inp = _count(usage.get("input_tokens"))
+    cached = min(_count(usage.get("cached_input_tokens")), inp)
+    out = _count(usage.get("output_tokens"))
+    reasoning = _count(usage.get("reasoning_output_tokens"))
+    total = _count(usage.get("total_tokens")) or inp + out
+    return (inp, cached, out, reasoning, total)
+
+
+# ts, session, lineage root, cwd, model, delta, cumulative
+Event = tuple[int, str, str, str, str, Total, Total]
+
+
+def parse(data: bytes, state: FileState, on_limits: Callable[[int, Any], None]
+          ) -> tuple[list[Event], int]:
+    """Usage events of complete lines in ``data``; advances ``state``.  Returns the
+    events and the count of candidate lines that were not valid JSON."""
+    events: list[Event] = []
+    malformed = 0
+    for line in data.split(b"\n"):
+        if not any(needle in line for needle in _NEEDLES):
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            malformed += 1
+            continue
+        if not isinstance(obj, dict):
+            continue
+        payload = obj.get("payload")
+        if not isinstance(payload, dict):
+            continue
+        kind = obj.get("type")
+        stamp = obj.get("timestamp")
+        ts = parse_iso_ms(stamp) if isinstance(stamp, str) else None
+        if kind == "session_meta":
+            sid = payload.get("id")
+            parent = payload.get("forked_from_id") or _spawned_from(payload)
+            if isinstance(sid, str) and sid and state.prev is None:
+                state.session = sid
+                state.root = parent if isinstance(parent, str) and parent else sid
+            if isinstance(payload.get("cwd"), str):
+                state.cwd = payload["cwd"]
+        elif kind == "turn_context":
+            if isinstance(payload.get("model"), str) and payload["model"]:
+                state.model = payload["model"]
+            if isinstance(payload.get("cwd"), str) and not state.cwd:
+                state.cwd = payload["cwd"]
+        elif kind == "event_msg" and payload.get("type") == "token_count":
+            if ts is None:
+                malformed += 1
+                continue
+            if payload.get("rate_limits") is not None:
+                on_limits(ts, payload["rate_limits"])
+            info = payload.get("info")
+            if not isinstance(info, dict):
+                continue
+            override = info.get("model") or payload.get("model")
+            event = _advance(state, info, ts, override if isinstance(override, str) else None)
+            if event is not None:
+                events.append(event)
+    return events, malformed
+
+
+def _spawned_from(payload: Mapping[str, Any]) -> str | None:
+    source = payload.get("source")
+    if isinstance(source, dict):
+        spawn = (source.get("subagent") or {}).get("thread_spawn") \
+            if isinstance(source.get("subagent"), dict) else None
+        if isinstance(spawn, dict) and isinstance(spawn.get("parent_thread_id"), str):
+            return str(spawn["parent_thread_id"])
+    return None
+
+
+def _advance(state: FileState, info: Mapping[str, Any], ts: int, model: str | None
+             ) -> Event | None:
+    total = _total(info.get("total_token_usage"))
+    last = _total(info.get("last_token_usage"))
+    if total is None:
+        if last is None:
+            return None
+        base = state.prev or (0, 0, 0, 0, 0)
+        total = tuple(a + b for a, b in zip(base, last, strict=True))  # type: ignore[assignment]
+    assert total is not None
+    if total[0] == total[2] == 0:
+        return None  # context-overflow filler: all categories 0; the baseline stays
+    prev = state.prev
+    if prev is not None:
+        if total == prev:
+            return None  # re-emitted snapshot
+        if total[4] < prev[4]:
+            drop = prev[4] - total[4]
+            step = last[4] if last else 0
+            if drop <= 0.02 * prev[4] or drop <= 2 * step:
+                return None  # an out-of-order stale snapshot
+            prev = None  # the counter was reset
+    base = prev or (0, 0, 0, 0, 0)
+    delta: Total = tuple(max(0, a - b) for a, b in zip(total, base, strict=True))  # type: ignore[assignment]
+    state.prev = total
+    return (ts, state.session, state.root, state.cwd, model or state.model or FALLBACK_MODEL,
+            delta, total)
+
+
+ContextFn = Callable[[str, str, str, str], int]
+
+
+def reader(on_limits: Callable[[int, Any], None]) -> Reader:
+    """Parse the new complete lines of a rollout file, carrying its state across refreshes."""
+    def read(path: str, fd: int, start: int, size: int, state_text: str | None
+             ) -> tuple[list[Event], int, int, str]:
+        data, end = complete_lines(fd, start, size)
+        state = FileState(state_text, path)
+        events, malformed = parse(data, state, on_limits)
+        return events, end, malformed, state.dump()
+
+    return read
+
+
+def usage_rows(events: list[Event], context_id: ContextFn, cost_of: CostFn | None
+               ) -> list[UsageRow]:
+    rows: list[UsageRow] = []
+    for ts, session, root, cwd, model, delta, total in events:
+        inp, cached, out, _reasoning, _ = delta
+        # All 64 bits from (lineage, cumulative total): key64's member half only has 16
+        # bits, too few for a session's hundreds of rows.
+        key = key64("\x1c" + NAME + "\x1f" + root + "\x1f" + ",".join(map(str, total)), "")
+        ctx = context_id(NAME, session, cwd, model)
+        uncached = inp - cached
+        cost = cost_of(model, uncached, out, 0, 0, cached, 0, 0) if cost_of else None
+        rows.append((key, ts, ctx, uncached, out, 0, 0, cached, 0, None, 0, cost,
+                     1 if cost_of else 0))
+    return rows
+
+
+def latest_limits(current: Mapping[str, Any] | None, ts: int, limits: Any
+                  ) -> dict[str, Any] | None:
+    """The newer of the stored snapshot and this one (formats.md §2.5): by line time, and a
+    zero placeholder never replaces a real figure of the same window."""
+    if not isinstance(limits, dict):
+        return None
+    windows = classify(limits, ts)
+    if not windows:
+        return None
+    if current and int(current.get("ts", 0)) > ts:
+        return None
+    if current:
+        old = {w["window"]: w for w in current.get("windows", [])}
+        for window in windows:
+            before = old.get(window["window"])
+            if window["used_percent"] == 0 and before and before["used_percent"] > 0 and (
+                    before.get("resets_at") or 0) > ts / 1000:
+                window.update(used_percent=before["used_percent"],
+                              resets_at=before.get("resets_at"))
+    return {"ts": ts, "windows": windows, "plan": limits.get("plan_type")}
+
+
+def classify(limits: Mapping[str, Any], ts: int) -> list[dict[str, Any]]:
+    """Windows by their length (300 min = 5h, 10080 min = 7d), not by slot."""
+    out: list[dict[str, Any]] = []
+    for slot in ("primary", "secondary"):
+        entry = limits.get(slot)
+        if not isinstance(entry, dict):
+            continue
+        used = entry.get("used_percent")
+        minutes = entry.get("window_minutes")
+        if not isinstance(used, (int, float)) or isinstance(used, bool):
+            continue
+        resets = entry.get("resets_at")
+        if not isinstance(resets, (int, float)) and isinstance(
+                entry.get("resets_in_seconds"), (int, float)):
+            resets = ts / 1000 + entry["resets_in_seconds"]
+        if minutes == 300:
+            window = "5h"
+        elif minutes == 10080:
+            window = "7d"
+        elif isinstance(minutes, (int, float)):
+            window = f"{int(minutes)}m"
+        else:
+            window = slot
+        out.append({"window": window, "used_percent": float(used),
+                    "resets_at": float(resets) if isinstance(resets, (int, float)) else None})
+    return out
