@@ -28,7 +28,8 @@ class Plan:
         self.checked_ns = checked_ns  # None: every entry was checked now
 
 
-def since_manifest(path: str, env: dict[str, str], ledger_ino: int, suffix: str) -> Plan | None:
+def since_manifest(path: str, env: dict[str, str], ledger_ino: int,
+                   suffix: str | tuple[str, ...]) -> Plan | None:
     """The incremental plan, or None when a full walk is due."""
     read = manifest.read(path, env, ledger_ino)
     if read is None:
@@ -88,7 +89,7 @@ def since_manifest(path: str, env: dict[str, str], ledger_ino: int, suffix: str)
     return Plan(found, entries, cold_raw, cold_files, files_known, checked_ns)
 
 
-def _relist(directory: str, mtime_ns: int, known: set[bytes], suffix: str,
+def _relist(directory: str, mtime_ns: int, known: set[bytes], suffix: str | tuple[str, ...],
             found: discover.Found, fresh_dirs: list[str]) -> None:
     """A directory gained or lost entries: pick up what is new in it."""
     found.dirs[directory] = mtime_ns

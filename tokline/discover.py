@@ -15,7 +15,8 @@ class Found:
         self.problems: list[str] = []
 
 
-def take(entry: os.DirEntry[str], suffix: str, found: Found, subdirs: list[str]) -> None:
+def take(entry: os.DirEntry[str], suffix: str | tuple[str, ...], found: Found,
+         subdirs: list[str]) -> None:
     """One directory entry: a log file to record, or a subdirectory to visit."""
     try:
         if entry.is_dir(follow_symlinks=False):
@@ -26,7 +27,7 @@ def take(entry: os.DirEntry[str], suffix: str, found: Found, subdirs: list[str])
         found.problems.append(f"cannot read {entry.path}: {exc.strerror}")
 
 
-def walk(roots: Iterable[str], suffix: str, found: Found | None = None) -> Found:
+def walk(roots: Iterable[str], suffix: str | tuple[str, ...], found: Found | None = None) -> Found:
     """Every regular file ending in ``suffix`` below ``roots`` (symlinked dirs not followed)."""
     found = found if found is not None else Found()
     stack = [r for r in roots]

@@ -202,7 +202,7 @@ class PriceBook:
         if lowered in self.entries:
             return lowered
         name = normalize(model)
-        for candidate in (name, _DATE.sub("", name)):
+        for candidate in (name, _DATE.sub("", name), name.replace(".", "-")):
             if candidate in self._by_normal:
                 return self._by_normal[candidate]
         # Boundary-aware prefix: "claude-opus-4-5-foo" may use "claude-opus-4-5", but

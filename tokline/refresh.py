@@ -6,6 +6,7 @@ import contextlib
 import itertools
 import json
 import os
+import sqlite3
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -13,10 +14,12 @@ from collections.abc import Callable, Iterator
 from tokline import changes, discover, logscan, manifest
 from tokline._speedups import USE_EXTENSIONS, scan
 from tokline.ledger import CostFn, FileState, Ledger, UsageRow
-from tokline.sources import claude, codex
+from tokline.sources import claude, codex, copilot, documents, gemini, opencode
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from tokline.pricing import PriceBook
 
 AHEAD_FILES = 16  # files scanned ahead of the writer: bounds memory on a cold scan
@@ -54,11 +57,13 @@ def refresh(ledger: Ledger, env: dict[str, str] | None = None,
     report = RefreshReport()
     target = manifest_path(str(ledger.path))
     ledger_ino = os.stat(ledger.path).st_ino
-    plan = changes.since_manifest(target, env, ledger_ino, ".jsonl") if incremental else None
+    plan = changes.since_manifest(target, env, ledger_ino, SUFFIXES) if incremental else None
     codex_roots = codex.roots(env)
     if plan is None:
-        candidates = claude.candidate_roots(env) + codex.candidate_roots(env)
-        found = discover.walk(claude.roots(env) + codex_roots, ".jsonl")
+        candidates = claude.candidate_roots(env) + codex.candidate_roots(env) + [
+            root for source in DOCUMENT_SOURCES for root in source.candidate_roots(env)]
+        found = discover.walk(claude.roots(env) + codex_roots + [
+            root for source in DOCUMENT_SOURCES for root in source.roots(env)], SUFFIXES)
         entries: list[manifest.Entry] = [
             (b"m", 0, 0, 0, root) for root in candidates if root not in found.dirs]
         pinned = _pinned(claude.roots(env), 1) | _pinned(codex_roots, 2)
@@ -79,8 +84,10 @@ def refresh(ledger: Ledger, env: dict[str, str] | None = None,
                 if prices is not None:
                     ledger.use_prices(prices.fingerprint())
                     cost_of = prices.cost_of
+                limits: list[tuple[int, object]] = []
                 _ingest(ledger, found, report, progress, full=plan is None, cost_of=cost_of,
-                        codex_roots=codex_roots)
+                        readers=_readers(env, codex_roots, limits))
+                _keep_latest_limits(ledger, limits)
         except BaseException:
             ledger.forget_context_cache()
             raise
@@ -88,6 +95,44 @@ def refresh(ledger: Ledger, env: dict[str, str] | None = None,
                                            cold_raw=cold_raw, cold_files=cold_files,
                                            checked_ns=checked_ns))
     return report
+
+
+SUFFIXES = (".jsonl", ".json", ".db", ".db-wal")
+DOCUMENT_SOURCES = (gemini, opencode, copilot)
+def _readers(env: dict[str, str], codex_roots: list[str], limits: list[tuple[int, object]]
+             ) -> Callable[[str], tuple[str, logscan.Reader] | None]:
+    """Which source reads a path, and how; None for files no source wants.  Codex rate
+    limits met on the way are appended to ``limits``."""
+    claude_read = logscan.claude_reader(scan)
+    codex_read = codex.reader(lambda ts, value: limits.append((ts, value)))
+    codex_prefixes = tuple(os.path.join(r, "") for r in codex_roots)
+    documents_by_prefix = [(os.path.join(root, ""), source)
+                           for source in DOCUMENT_SOURCES for root in source.roots(env)]
+
+    def pick(path: str) -> tuple[str, logscan.Reader] | None:
+        if path.startswith(codex_prefixes):
+            return (codex.NAME, codex_read) if path.endswith(".jsonl") else None
+        for prefix, source in documents_by_prefix:
+            if path.startswith(prefix):
+                return (source.NAME, _whole_file(source)) if source.wanted(path) else None
+        return (claude.NAME, claude_read) if path.endswith(".jsonl") else None
+
+    return pick
+
+
+def _whole_file(source: Any) -> logscan.Reader:
+    """Sources read whole on each change; SQLite databases from the newest update seen."""
+    def read(path: str, fd: int, start: int, size: int, state: str | None
+             ) -> tuple[list[Any], int, int, str | None]:
+        if path.endswith((".db", ".db-wal")):
+            since = int(json.loads(state)["since"]) if state else 0
+            keyed, newest = opencode.parse_db(path.removesuffix("-wal"), since)
+            return [keyed], size, 0, json.dumps({"since": newest})
+        keyed, malformed = source.parse(path, os.pread(fd, size, 0)) \
+            if source is not opencode else opencode.parse_json(path, os.pread(fd, size, 0))
+        return [keyed], size, malformed, None
+
+    return read
 
 
 def _pinned(roots: list[str], depth: int) -> set[str]:
@@ -127,13 +172,13 @@ def manifest_path(ledger_path: str) -> str:
 
 def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,
             progress: Progress | None, full: bool, cost_of: CostFn | None,
-            codex_roots: list[str]) -> None:
+            readers: Callable[[str], tuple[str, logscan.Reader] | None]) -> None:
     had_rows = ledger.has_usage()
     known = ledger.file_states(None, None if full else list(found.files))
     work = [
         (path, st, known.get(path))
         for path, st in sorted(found.files.items())
-        if not logscan.unchanged(known.get(path), st)
+        if not logscan.unchanged(known.get(path), st) and readers(path) is not None
     ]
     if not work:
         return
@@ -143,19 +188,13 @@ def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,
     main_ids: set[str] = set()
     pending: list[UsageRow] = []
 
-    codex_prefixes = tuple(os.path.join(r, "") for r in codex_roots)
-    limits: list[tuple[int, object]] = []
-    claude_read = logscan.claude_reader(scan)
-    codex_read = codex.reader(lambda ts, value: limits.append((ts, value)))
-
     def one(item: WorkItem) -> logscan.FileScan | str:
         path, st, prior = item
+        source, read = readers(path)  # type: ignore[misc]
         try:
-            if path.startswith(codex_prefixes):
-                return logscan.scan_file(path, codex.NAME, st, prior, codex_read)
-            return logscan.scan_file(path, claude.NAME, st, prior, claude_read)
-        except OSError as exc:
-            return f"cannot read {path}: {exc.strerror}"
+            return logscan.scan_file(path, source, st, prior, read)
+        except (OSError, sqlite3.Error) as exc:
+            return f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}"
 
     states: list[FileState] = []
     for result in _scanned(work, one):
@@ -164,6 +203,9 @@ def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,
             continue
         if result.state.source == codex.NAME:
             pending.extend(codex.usage_rows(result.records, ledger.context_id, cost_of))
+        elif result.state.source != claude.NAME:
+            pending.extend(documents.rows(result.state.source, result.records[0],
+                                          ledger.context_id, cost_of))
         else:
             pending.extend(claude.usage_rows(result.records, result.state.path,
                                              ledger.context_id, sidechain_ids, main_ids,
@@ -186,7 +228,6 @@ def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,
                 progress(done_bytes, total_bytes)
     ledger.save_files(states)
     ledger.upsert_usage(pending)
-    _keep_latest_limits(ledger, limits)
     # A main-conversation row that arrives after its sidechain replay must shadow it too.
     ledger.shadow_sidechain_replays(sidechain_ids | (main_ids if had_rows else set()))
 

@@ -76,6 +76,7 @@ class Group:
     key: str
     totals: Totals = field(default_factory=Totals)
     models: dict[str, Totals] = field(default_factory=dict)
+    sources: dict[str, Totals] = field(default_factory=dict)
     first_ms: int = 0
     last_ms: int = 0
     extra: dict[str, object] = field(default_factory=dict)
@@ -86,6 +87,7 @@ class Group:
         self.last_ms = max(self.last_ms, row.ts_ms)
         self.first_ms = min(self.first_ms, row.ts_ms)
         self.totals.add(row, cost)
+        self.sources.setdefault(row.source, Totals()).add(row, cost)
         if row.model != SYNTHETIC:
             self.models.setdefault(row.model, Totals()).add(row, cost)
 
@@ -131,6 +133,8 @@ def grand_total(groups: Iterable[Group]) -> Group:
         total.totals.merge(group.totals)
         for model, totals in group.models.items():
             total.models.setdefault(model, Totals()).merge(totals)
+        for source, totals in group.sources.items():
+            total.sources.setdefault(source, Totals()).merge(totals)
     return total
 
 

@@ -44,6 +44,8 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", metavar="DATE", help="last local day to include")
     parser.add_argument("--tz", metavar="ZONE", help="IANA time zone (default: config, system)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--source", metavar="NAMES",
+                        help="only these assistants, e.g. claude,codex (default: all)")
     parser.add_argument("--offline", action="store_true",
                         help="report from the ledger as it is, without scanning logs first")
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tokline.commands.common import Context, add_common_options, money, open_context, parse_day
+from tokline.errors import ToklineError
 from tokline.ledger import StoredUsage, now_ms
 from tokline.summary import Block, Group, Totals, blocks, grand_total, group_by
 
@@ -60,6 +61,7 @@ def _row_json(group: Group, name: str, ctx: Context) -> dict[str, Any]:
         {"model": model, **totals.as_json()}
         for model, totals in sorted(group.models.items(), key=lambda kv: -kv[1].cost_usd)
     ]
+    row["sources"] = {source: t.as_json() for source, t in sorted(group.sources.items())}
     row.update(group.extra)
     return row
 
@@ -108,7 +110,7 @@ def _models_label(group: Group) -> str:
 
 def report_groups(name: str, ctx: Context, args: argparse.Namespace) -> int:
     since_ms, until_ms = _window(ctx, args.since, args.until)
-    rows = list(ctx.ledger.usage(since_ms, until_ms))
+    rows = list(ctx.ledger.usage(since_ms, until_ms, _sources(args.source)))
     groups = group_by(rows, _key_fn(name, ctx), ctx.coster)
     if name in ("session", "projects"):
         for group in groups.values():
@@ -126,7 +128,8 @@ def report_groups(name: str, ctx: Context, args: argparse.Namespace) -> int:
             "rows": [_row_json(g, name, ctx) for g in ordered],
             "totals": {**total.totals.as_json(), "models": [
                 {"model": m, **t.as_json()}
-                for m, t in sorted(total.models.items(), key=lambda kv: -kv[1].cost_usd)]},
+                for m, t in sorted(total.models.items(), key=lambda kv: -kv[1].cost_usd)],
+                "sources": {s: t.as_json() for s, t in sorted(total.sources.items())}},
             "unpriced_models": sorted(ctx.coster.unpriced_models),
         }
         json.dump(out, sys.stdout, indent=2)
@@ -172,6 +175,20 @@ def _block_json(b: Block, now: int) -> dict[str, Any]:
                              "total_tokens": round(burn["projected_tokens"]),
                              "cost_usd": round(burn["projected_cost_usd"], 4)}
     return out
+
+
+SOURCES = ("claude", "codex", "gemini", "opencode", "copilot")
+
+
+def _sources(text: str | None) -> list[str] | None:
+    if not text:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SOURCES]
+    if unknown:
+        raise ToklineError(f"--source {','.join(unknown)}: unknown (sources: "
+                           f"{', '.join(SOURCES)})")
+    return names
 
 
 def report_blocks(ctx: Context, args: argparse.Namespace) -> int:

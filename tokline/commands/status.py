@@ -40,6 +40,25 @@ def load_snapshot(sync: bool) -> tuple[dict[str, Any], float]:
     return snap, age
 
 
+def only_sources(view: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """The periods' totals counted over some sources only (each period keeps them apart)."""
+    out = dict(view)
+    for period in ("today", "week", "month"):
+        entry = dict(view[period])
+        parts = [t for s, t in (entry.get("sources") or {}).items() if s in names]
+        for field in ("input_tokens", "output_tokens", "cache_creation_tokens",
+                      "cache_read_tokens", "total_tokens", "requests"):
+            entry[field] = sum(int(p[field]) for p in parts)
+        entry["cost_usd"] = round(sum(float(p["cost_usd"]) for p in parts), 6)
+        entry["unpriced"] = any(p["unpriced"] for p in parts)
+        entry["sources"] = {s: t for s, t in (entry.get("sources") or {}).items() if s in names}
+        out[period] = entry
+    out["quota"] = [w for w in view.get("quota") or [] if w.get("source") in names]
+    if "claude" not in names:
+        out["block"] = None
+    return out
+
+
 def run(name: str, argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="tokline status")
     parser.add_argument("--format", "-f", help="a template, e.g. '{today.cost} {block.pct}'")
@@ -49,6 +68,8 @@ def run(name: str, argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="everything, as one object")
     parser.add_argument("--sync", action="store_true", help="refresh first, then print")
     parser.add_argument("--fields", action="store_true", help="list the template fields")
+    parser.add_argument("--source", metavar="NAMES",
+                        help="only these assistants in today/week/month (e.g. codex)")
     args = parser.parse_args(argv)
     if args.fields:
         for field in sorted(KNOWN_FIELDS):
@@ -68,6 +89,8 @@ def run(name: str, argv: list[str]) -> int:
     snap, age = load_snapshot(args.sync)
     now = time.time()
     view = as_of(snap, now)
+    if args.source:
+        view = only_sources(view, [s.strip() for s in args.source.split(",") if s.strip()])
     if not args.sync and age > float(snap.get("refresh_interval_s", 10)):
         try:
             mtime = os.stat(os.path.join(statefiles.state_dir(), statefiles.LINES)).st_mtime

@@ -1,0 +1,149 @@
+"""OpenCode: legacy ``storage/message/<session>/<message>.json`` files and the SQLite
+``opencode*.db`` (v1 ``message`` table, v2 ``session_message``) under OPENCODE_DATA_DIR or
+$XDG_DATA_HOME/opencode (formats.md §4).
+
+One usage per assistant message id.  ``tokens.input`` is the uncached input, cache
+reads and writes are separate, and reasoning is billed at the output rate on top of
+``output``.  OpenCode's own ``cost`` is used when above 0 (it is 0 for subscription
+providers, whose tokens tokline prices).  The database is opened read-only through
+SQLite (never mapped: a writer may be active) and read again from the newest update
+time seen.  v2 forks copy their parent's messages with new ids up to the fork boundary:
+those copies are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+from tokline.sources.documents import Usage, count, split_roots
+
+NAME = "opencode"
+SUFFIXES = (".json", ".db", ".db-wal")
+
+
+def candidate_roots(env: Mapping[str, str] | None = None) -> list[str]:
+    env = os.environ if env is None else env
+    base = env.get("XDG_DATA_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(env.get("HOME") or os.path.expanduser("~"), ".local", "share")
+    return split_roots(env, "OPENCODE_DATA_DIR", os.path.join(base, "opencode"))
+
+
+def roots(env: Mapping[str, str] | None = None) -> list[str]:
+    return [r for r in candidate_roots(env) if os.path.isdir(r)]
+
+
+def wanted(path: str) -> bool:
+    name = os.path.basename(path)
+    if name.endswith((".db", ".db-wal")):
+        return name.startswith("opencode")
+    return (os.sep + "storage" + os.sep + "message" + os.sep) in path
+
+
+def usage_of(data: Mapping[str, Any], session: str, project: str) -> Usage | None:
+    """An assistant message's usage (role absent counts: some writers leave it out)."""
+    if data.get("role", "assistant") != "assistant" or data.get("summary") is True:
+        return None
+    tokens = data.get("tokens")
+    if not isinstance(tokens, dict):
+        return None
+    cache = tokens.get("cache")
+    if not isinstance(cache, dict):
+        cache = {}
+    inp, out = count(tokens.get("input")), count(tokens.get("output"))
+    out += count(tokens.get("reasoning"))
+    read, write = count(cache.get("read")), count(cache.get("write"))
+    if inp + out + read + write == 0:
+        return None
+    created = (data.get("time") or {}).get("created") if isinstance(data.get("time"), dict) \
+        else None
+    if not isinstance(created, (int, float)):
+        return None
+    model = data.get("modelID")
+    if isinstance(data.get("model"), dict):  # v2: {id, providerID}
+        model = data["model"].get("id")
+    cost = data.get("cost")
+    path = data.get("path")
+    cwd = path.get("cwd") if isinstance(path, dict) else None
+    return Usage(int(created), session, cwd or project, model if isinstance(model, str) else
+                 "unknown", inp, out, write, read,
+                 float(cost) if isinstance(cost, (int, float)) and cost > 0 else None)
+
+
+def parse_json(path: str, data: bytes) -> tuple[dict[str, Usage], int]:
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return {}, 1
+    if not isinstance(doc, dict):
+        return {}, 0
+    session_dir = os.path.basename(os.path.dirname(path))
+    session = str(doc["sessionID"]) if isinstance(doc.get("sessionID"), str) else session_dir
+    usage = usage_of(doc, session, session_dir)
+    ident = str(doc["id"]) if isinstance(doc.get("id"), str) else os.path.basename(path)
+    return ({ident: usage} if usage else {}), 0
+
+
+def _tables(db: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def _columns(db: sqlite3.Connection, table: str) -> set[str]:
+    return {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+
+
+def parse_db(path: str, since: int) -> tuple[dict[str, Usage], int]:
+    """Messages updated at or after ``since`` (ms); returns them and the newest update."""
+    found: dict[str, Usage] = {}
+    newest = since
+    uri = "file:" + path.replace("?", "%3f").replace("#", "%23") + "?mode=ro"
+    db = sqlite3.connect(uri, uri=True, timeout=5)
+    try:
+        tables = _tables(db)
+        if "message" in tables:
+            directory = "s.directory" if "session" in tables and "directory" in _columns(
+                db, "session") else "NULL"
+            join = "LEFT JOIN session s ON s.id = m.session_id" if directory != "NULL" else ""
+            for ident, session, data, updated, cwd in db.execute(
+                    f"SELECT m.id, m.session_id, m.data, m.time_updated, {directory}"
+                    f" FROM message m {join} WHERE m.time_updated >= ?", (since,)):
+                newest = max(newest, int(updated or 0))
+                usage = _from_row(data, session, cwd or "")
+                if usage is not None:
+                    found[ident] = usage
+        if "session_message" in tables:
+            copied = _fork_boundaries(db, tables)
+            for ident, session, seq, data, updated in db.execute(
+                    "SELECT id, session_id, seq, data, time_updated FROM session_message"
+                    " WHERE type = 'assistant' AND time_updated >= ?", (since,)):
+                newest = max(newest, int(updated or 0))
+                if session in copied and seq is not None and seq <= copied[session]:
+                    continue  # the parent's message, copied into the fork
+                usage = _from_row(data, session, "")
+                if usage is not None:
+                    found[ident] = usage
+    finally:
+        db.close()
+    return found, newest
+
+
+def _fork_boundaries(db: sqlite3.Connection, tables: set[str]) -> dict[str, int]:
+    """Fork sessions and the last ``seq`` they copied from their parent."""
+    if "session_v2" not in tables or not {"fork_session_id", "fork_boundary"} <= _columns(
+            db, "session_v2"):
+        return {}
+    return {child: int(boundary) for child, boundary in db.execute(
+        "SELECT id, fork_boundary FROM session_v2 WHERE fork_session_id IS NOT NULL"
+        " AND fork_boundary IS NOT NULL")}
+
+
+def _from_row(data: Any, session: str, project: str) -> Usage | None:
+    try:
+        doc = json.loads(data) if isinstance(data, (str, bytes)) else None
+    except ValueError:
+        return None
+    return usage_of(doc, session, project) if isinstance(doc, dict) else None
