@@ -186,6 +186,7 @@ class Ledger:
             raise _corrupt(self.path, exc) from None
         self._contexts: dict[tuple[str, str, str, str], int] | None = None
         self._next_context = 1
+        self._contexts_complete = False
         self._new_contexts: list[tuple[int, str, str, str, str]] = []
 
     def close(self) -> None:
@@ -277,13 +278,19 @@ class Ledger:
         """Id of a (source, session, project, model) context; new ones are written by
         ``upsert_usage``.  Only call inside ``write()``: ids are handed out under its lock."""
         if self._contexts is None:
-            self._contexts = {}
-            (top,) = self.db.execute("SELECT coalesce(max(id), 0) FROM contexts").fetchone()
+            (count, top) = self.db.execute(
+                "SELECT count(*), coalesce(max(id), 0) FROM contexts").fetchone()
             self._next_context = top + 1
+            # A small table is read whole (a cold scan meets thousands of new contexts and
+            # would otherwise ask for each); a large one is asked key by key.
+            self._contexts_complete = count <= 20_000
+            self._contexts = {} if not self._contexts_complete else {
+                (row[1], row[2], row[3], row[4]): row[0]
+                for row in self.db.execute("SELECT * FROM contexts")}
         key = (source, session_id, project, model)
         found = self._contexts.get(key)
         if found is None:
-            row = self.db.execute(
+            row = None if self._contexts_complete else self.db.execute(
                 "SELECT id FROM contexts WHERE source=? AND session_id=? AND project=? AND model=?",
                 key,
             ).fetchone()
@@ -351,7 +358,8 @@ class Ledger:
             where += " AND u.ts_ms < ?"
             args.append(until_ms)
         if source is not None:
-            where += " AND c.source = ?"
+            # A subquery, not a filter on the join: the time index must drive this scan.
+            where += " AND u.ctx IN (SELECT id FROM contexts WHERE source = ?)"
             args.append(source)
         out: dict[str, tuple[int, int, int, int, int, float, int, int]] = {}
         for row in self.db.execute(

@@ -73,17 +73,6 @@ def claude_reader(scan: ScanFn) -> Reader:
     return read
 
 
-def complete_lines(fd: int, start: int, size: int) -> tuple[bytes, int]:
-    """The bytes of the complete lines in [start, size) and the offset past them."""
-    if size <= start:
-        return b"", start
-    with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as mapped:
-        end = mapped.rfind(b"\n", start) + 1
-        if end <= start:
-            return b"", start
-        return mapped[start:end], end
-
-
 def scan_file(path: str, source: str, st: os.stat_result, known: FileState | None,
               read: Reader) -> FileScan:
     """Scan what is new in ``path``; a rewritten or replaced file is read again from 0."""

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from tokline.pricing import PriceBook
 
-AHEAD_FILES = 16  # files scanned ahead of the writer: bounds memory on a cold scan
+AHEAD_FILES = 4  # files scanned ahead of the writer: bounds memory on a cold scan
 THREADS_FROM_BYTES = 64 << 20  # less than this is scanned faster than threads start
 FLUSH_ROWS = 8_000  # rows held before they are written: inserts overlap the scanning threads
 
@@ -104,7 +104,14 @@ def _readers(env: dict[str, str], codex_roots: list[str], limits: list[tuple[int
     """Which source reads a path, and how; None for files no source wants.  Codex rate
     limits met on the way are appended to ``limits``."""
     claude_read = logscan.claude_reader(scan)
-    codex_read = codex.reader(lambda ts, value: limits.append((ts, value)))
+
+    def keep(ts: int, value: object) -> None:
+        limits.append((ts, value))
+        if len(limits) > 64:  # every token row carries them: keep only the newest few
+            limits.sort(key=lambda item: item[0])
+            del limits[:-8]
+
+    codex_read = codex.reader(keep)
     codex_prefixes = tuple(os.path.join(r, "") for r in codex_roots)
     documents_by_prefix = [(os.path.join(root, ""), source)
                            for source in DOCUMENT_SOURCES for root in source.roots(env)]

@@ -16,6 +16,7 @@ cache reads, so the Claude price arithmetic applies unchanged.
 from __future__ import annotations
 
 import json
+import mmap
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -23,12 +24,13 @@ from typing import Any
 from tokline._scan_py import parse_iso_ms
 from tokline.keys import key64
 from tokline.ledger import CostFn, UsageRow
-from tokline.logscan import Reader, complete_lines
+from tokline.logscan import Reader
 
 NAME = "codex"
 LIMITS_META = "codex_rate_limits"  # ledger meta: the newest rate_limits snapshot (JSON)
 FALLBACK_MODEL = "gpt-5"  # what ccusage assumes before a turn_context names the model
 _NEEDLES = (b'"token_count"', b'"turn_context"', b'"session_meta"')
+WINDOW_BYTES = 8 << 20
 
 Total = tuple[int, int, int, int, int]  # input, cached input, output, reasoning, total
 
@@ -90,15 +92,31 @@ def _total(usage: Any) -> Total | None:
 Event = tuple[int, str, str, str, str, Total, Total]
 
 
-def parse(data: bytes, state: FileState, on_limits: Callable[[int, Any], None]
+def candidate_lines(data: Any, start: int, end: int) -> list[bytes]:
+    """The lines in data[start:end] (complete lines) that hold a needle, in file order,
+    found with bytes.find: most of a rollout (messages, tool output) is never split."""
+    starts: set[int] = set()
+    for needle in _NEEDLES:
+        pos = data.find(needle, start, end)
+        while pos >= 0:
+            line_start = data.rfind(b"\n", start, pos) + 1 or start
+            starts.add(max(line_start, start))
+            line_end = data.find(b"\n", pos, end)
+            pos = data.find(needle, line_end, end) if line_end >= 0 else -1
+    lines = []
+    for line_start in sorted(starts):
+        line_end = data.find(b"\n", line_start, end)
+        lines.append(data[line_start:line_end if line_end >= 0 else end])
+    return lines
+
+
+def parse(lines: list[bytes], state: FileState, on_limits: Callable[[int, Any], None]
           ) -> tuple[list[Event], int]:
-    """Usage events of complete lines in ``data``; advances ``state``.  Returns the
-    events and the count of candidate lines that were not valid JSON."""
+    """Usage events of candidate lines (candidate_lines); advances ``state``.  Returns
+    the events and the count of candidate lines that were not valid JSON."""
     events: list[Event] = []
     malformed = 0
-    for line in data.split(b"\n"):
-        if not any(needle in line for needle in _NEEDLES):
-            continue
+    for line in lines:
         try:
             obj = json.loads(line)
         except ValueError:
@@ -187,10 +205,28 @@ def reader(on_limits: Callable[[int, Any], None]) -> Reader:
     """Parse the new complete lines of a rollout file, carrying its state across refreshes."""
     def read(path: str, fd: int, start: int, size: int, state_text: str | None
              ) -> tuple[list[Event], int, int, str]:
-        data, end = complete_lines(fd, start, size)
         state = FileState(state_text, path)
-        events, malformed = parse(data, state, on_limits)
-        return events, end, malformed, state.dump()
+        events: list[Event] = []
+        malformed = 0
+        pos = start
+        window = WINDOW_BYTES
+        while pos < size:  # mapped a window at a time: resident memory stays bounded
+            base = pos - pos % mmap.ALLOCATIONGRANULARITY
+            length = min(size - base, window)
+            with mmap.mmap(fd, length, offset=base, access=mmap.ACCESS_READ) as mapped:
+                end = mapped.rfind(b"\n", pos - base) + 1
+                lines = candidate_lines(mapped, pos - base, end) if end > pos - base else []
+            if end > pos - base:
+                found, bad = parse(lines, state, on_limits)
+                events += found
+                malformed += bad
+                pos = base + end
+                window = WINDOW_BYTES
+            elif base + length >= size:
+                break  # only an incomplete last line is left
+            else:
+                window *= 2  # a line longer than the window
+        return events, pos, malformed, state.dump()
 
     return read
 
