@@ -102,13 +102,23 @@ def main() -> int:
         appends.append(timed([tokline, "refresh"], env)[0])
     append = statistics.median(appends)
 
-    truth = json.loads((corpus / "ground_truth.json").read_text())["claude"]["totals"]
-    out = subprocess.run([tokline, "daily", "--json", "--offline", "--tz", "UTC"], env=env,
-                         capture_output=True, text=True, check=True)
-    got = json.loads(out.stdout)["totals"]
-    exact = (got["input_tokens"], got["output_tokens"], got["cache_creation_tokens"],
-             got["cache_read_tokens"]) == (truth["input"], truth["output"],
-                                           truth["cache_creation"], truth["cache_read"])
+    truth = json.loads((corpus / "ground_truth.json").read_text())
+
+    def totals(source: str) -> dict[str, int]:
+        out = subprocess.run([tokline, "daily", "--json", "--offline", "--tz", "UTC",
+                              "--source", source], env=env, capture_output=True, text=True,
+                             check=True)
+        result: dict[str, int] = json.loads(out.stdout)["totals"]
+        return result
+
+    claude, codex = totals("claude"), totals("codex")
+    want, want_codex = truth["claude"]["totals"], truth["codex"]["totals"]
+    exact = (claude["input_tokens"], claude["output_tokens"], claude["cache_creation_tokens"],
+             claude["cache_read_tokens"]) == (want["input"], want["output"],
+                                              want["cache_creation"], want["cache_read"]) and (
+        codex["input_tokens"] + codex["cache_read_tokens"], codex["cache_read_tokens"],
+        codex["output_tokens"]) == (want_codex["input"], want_codex["cached_input"],
+                                    want_codex["output"])
 
     print(f"\ncorpus: {corpus_bytes / 1e9:.2f} GB in {len(files)} files; interpreter {python}")
     print(f"{'measure':<34}{'seconds':>10}{'x floor':>10}{'x cat':>8}")
@@ -120,7 +130,7 @@ def main() -> int:
     print(f"{'  (scan -q, every file stat-ed)':<34}{nochange_full:>10.4f}"
           f"{nochange_full / floor:>10.2f}")
     print(f"{'refresh after 5 MiB appended':<34}{append:>10.4f}{append / floor:>10.2f}")
-    print(f"totals equal ground truth: {exact}")
+    print(f"Claude and Codex totals equal ground truth: {exact}")
     if not args.keep and args.corpus is None:
         shutil.rmtree(work, ignore_errors=True)
     else:
