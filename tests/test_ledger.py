@@ -273,3 +273,24 @@ def test_schema_2_ledger_is_migrated_in_place(tmp_path: Path) -> None:
     with Ledger(path) as led:
         assert totals(led) == (10, 20, 0, 0, 1)
         assert led.get_meta("schema") == "4"
+
+
+def test_unreadable_file_is_reported_once(home: Path, ledger: Ledger,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import tokline.logscan as logscan
+
+    _spotter_into(home)
+    bad = _install(home, "locked.jsonl", MAIN.read_bytes())
+    real_open = os.open
+
+    def deny(path: str, *args: object, **kwargs: object) -> int:
+        if str(path) == str(bad):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(logscan.os, "open", deny)
+    first = do_refresh(ledger, home)
+    assert any("locked.jsonl" in p for p in first.new_problems)
+    assert totals(ledger) == EXPECTED
+    second = do_refresh(ledger, home)
+    assert any("locked.jsonl" in p for p in second.problems) and second.new_problems == []

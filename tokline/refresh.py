@@ -36,6 +36,7 @@ class RefreshReport:
         self.records = 0
         self.malformed = 0
         self.problems: list[str] = []
+        self.new_problems: list[str] = []  # not reported by an earlier refresh
 
     @property
     def changed(self) -> bool:
@@ -91,6 +92,7 @@ def refresh(ledger: Ledger, env: dict[str, str] | None = None,
         except BaseException:
             ledger.forget_context_cache()
             raise
+    _remember_problems(ledger, report)
     write_manifest(target, manifest.encode(manifest.env_key(env), ledger_ino, entries,
                                            cold_raw=cold_raw, cold_files=cold_files,
                                            checked_ns=checked_ns))
@@ -278,6 +280,22 @@ def _scanned(work: list[WorkItem], one: Callable[[WorkItem], logscan.FileScan | 
             yield result
 
 
+PROBLEMS_META = "problems"  # every problem reported so far (JSON list), for tokline doctor
+
+
+def _remember_problems(ledger: Ledger, report: RefreshReport) -> None:
+    """Keep problems in the ledger; only ones not reported before are printed again."""
+    if not report.problems:
+        return
+    known_text = ledger.get_meta(PROBLEMS_META)
+    known: list[str] = json.loads(known_text) if known_text else []
+    report.new_problems = [p for p in report.problems if p not in known]
+    if report.new_problems:
+        with ledger.write():
+            ledger.set_meta(PROBLEMS_META, json.dumps((known + report.new_problems)[-500:]))
+
+
 def print_problems(report: RefreshReport) -> None:
-    for problem in report.problems:
+    """Each unreadable file or directory once (tokline doctor lists them all)."""
+    for problem in report.new_problems:
         print(f"tokline: {problem}", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 from tokline import paths
@@ -10,7 +11,7 @@ from tokline._version import __version__
 from tokline.config import load
 from tokline.errors import ToklineError
 from tokline.ledger import Ledger
-from tokline.refresh import refresh
+from tokline.refresh import PROBLEMS_META, refresh
 from tokline.sources import claude
 
 
@@ -41,5 +42,10 @@ def run(name: str, argv: list[str]) -> int:
     for problem in report.problems:
         print(f"problem: {problem}")
         problems += 1
+    with Ledger(ledger_path) as ledger:
+        seen = ledger.get_meta(PROBLEMS_META)
+    earlier = [p for p in (json.loads(seen) if seen else []) if p not in report.problems]
+    for problem in earlier:
+        print(f"problem seen earlier: {problem}")
     print("no problems found" if not problems else f"{problems} problem(s)")
     return 1 if problems else 0
