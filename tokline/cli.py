@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "statusline": ("tokline.commands.statusline", "Claude Code's statusLine command"),
     "setup": ("tokline.commands.setup", "install integrations: setup claude"),
     "init": ("tokline.commands.init", "shell and tmux integration: init bash|zsh|fish|tmux"),
+    "watch": ("tokline.commands.watch", "the snapshot as JSON lines whenever it changes"),
     "pricing": ("tokline.commands.pricing", "show or update the price table"),
     "doctor": ("tokline.commands.doctor", "paths, ledger health and problems seen"),
     "demo": ("tokline.commands.demo", "show every view on a bundled sample history"),

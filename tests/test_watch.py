@@ -1,0 +1,127 @@
+"""`tokline watch --json`: JSON lines on change, and no orphans."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tokline import cli
+from tokline.commands.demo import install_sample
+
+
+@pytest.fixture
+def sample(home: Path) -> Path:
+    install_sample(home)
+    assert cli.main(["scan", "-q"]) == 0
+    return home
+
+
+@contextmanager
+def watching(*extra: str) -> Iterator[subprocess.Popen[str]]:
+    proc = subprocess.Popen([sys.executable, "-m", "tokline", "watch", "--json", *extra],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        proc.wait(10)
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None and not stream.closed:
+                stream.close()
+
+
+def read_line(proc: subprocess.Popen[str], timeout: float = 15) -> dict[str, object] | None:
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    if not ready:
+        return None
+    line = proc.stdout.readline()
+    return json.loads(line) if line else None
+
+
+def append(home: Path, n: int, tokens: int = 1000) -> None:
+    log = next((home / ".claude").rglob("*.jsonl"))
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    with log.open("a") as fh:
+        fh.write(json.dumps({"type": "assistant", "timestamp": stamp, "requestId": f"w{n}",
+                             "sessionId": "s", "message": {"id": f"w{n}",
+                                                           "model": "claude-opus-4-5",
+                                                           "usage": {"input_tokens": tokens}}})
+                 + "\n")
+
+
+@pytest.mark.parametrize("mode", [(), ("--poll", "--interval", "0.3")])
+def test_emits_at_start_and_on_change(sample: Path, mode: tuple[str, ...]) -> None:
+    with watching(*mode) as proc:
+        first = read_line(proc)
+        assert first is not None and {"today", "week", "block", "quota"} <= set(first)
+        before = first["today"]["total_tokens"]  # type: ignore[index]
+        append(sample, 1)
+        second = read_line(proc, 5)
+        assert second is not None
+        assert second["today"]["total_tokens"] == before + 1000  # type: ignore[index]
+
+
+def test_a_burst_of_writes_is_one_update(sample: Path) -> None:
+    with watching() as proc:
+        assert read_line(proc) is not None
+        for n in range(20):
+            append(sample, 100 + n, 10)
+        update = read_line(proc, 5)
+        assert update is not None
+        more = read_line(proc, 1.0)
+        total = (more or update)["today"]["total_tokens"]  # type: ignore[index]
+        assert more is None or more["today"] != update["today"]
+        first_total = update["today"]["total_tokens"]  # type: ignore[index]
+        assert total - first_total in (0, 200) and more is None
+
+
+def test_exits_on_sigterm_sighup_and_stdin_close(sample: Path) -> None:
+    for how in ("term", "hup", "stdin"):
+        with watching() as proc:
+            assert read_line(proc) is not None
+            if how == "term":
+                proc.send_signal(signal.SIGTERM)
+            elif how == "hup":
+                proc.send_signal(signal.SIGHUP)
+            else:
+                assert proc.stdin is not None
+                proc.stdin.close()
+            assert proc.wait(10) == 0, how
+
+
+def test_exits_when_its_parent_dies(sample: Path, tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import subprocess, sys, time\n"
+        f"p = subprocess.Popen([sys.executable, '-m', 'tokline', 'watch', '--json'],"
+        " stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)\n"
+        f"open({str(pid_file)!r}, 'w').write(str(p.pid))\n"
+        "time.sleep(60)\n")])
+    deadline = time.time() + 10
+    while not pid_file.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    child = int(pid_file.read_text())
+    parent.kill()
+    parent.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(child, signal.SIGKILL)
+    pytest.fail("tokline watch outlived its parent")
