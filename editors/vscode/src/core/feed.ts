@@ -1,0 +1,100 @@
+// Keeps the latest snapshot: one long-running `tokline watch --json`, or polling
+// `tokline status --json` with a timeout when the watch cannot run.  No `vscode` here.
+import { ChildProcess, execFile, spawn } from "child_process";
+import { parseSnapshot, Snapshot } from "./snapshot";
+
+export interface FeedOptions {
+  binary: string;
+  pollSeconds: number;
+  onSnapshot: (snap: Snapshot) => void;
+  onProblem: (message: string) => void;
+}
+
+export class Feed {
+  private child: ChildProcess | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private buffer = "";
+  private stopped = false;
+  private reported = false;
+
+  constructor(private readonly options: FeedOptions) {}
+
+  start(): void {
+    this.stopped = false;
+    const child = spawn(this.options.binary, ["watch", "--json"], { stdio: ["pipe", "pipe", "ignore"] });
+    this.child = child;
+    child.stdout?.setEncoding("utf8");
+    child.stdout?.on("data", (chunk: string) => this.take(chunk));
+    child.on("error", (error: NodeJS.ErrnoException) => {
+      this.child = undefined;
+      if (error.code === "ENOENT") {
+        this.problem(`tokline: \`${this.options.binary}\` was not found. Install it (pip install tokline) or set "tokline.binaryPath".`);
+        return;
+      }
+      this.poll();
+    });
+    child.on("exit", (code) => {
+      this.child = undefined;
+      if (!this.stopped && code !== 0 && code !== null) {
+        this.poll(); // a tokline without `watch`, or one that failed: poll instead
+      }
+    });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.child) {
+      this.child.stdin?.end(); // `tokline watch` exits when its stdin closes
+      this.child.kill("SIGTERM");
+      this.child = undefined;
+    }
+    if (this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  get polling(): boolean {
+    return this.timer !== undefined;
+  }
+
+  private take(chunk: string): void {
+    this.buffer += chunk;
+    let newline = this.buffer.indexOf("\n");
+    while (newline >= 0) {
+      const line = this.buffer.slice(0, newline);
+      this.buffer = this.buffer.slice(newline + 1);
+      const snap = parseSnapshot(line);
+      if (snap) {
+        this.options.onSnapshot(snap);
+      }
+      newline = this.buffer.indexOf("\n");
+    }
+  }
+
+  private poll(): void {
+    if (this.stopped || this.timer) {
+      return;
+    }
+    const once = () =>
+      execFile(this.options.binary, ["status", "--json"], { timeout: 5000 }, (error, stdout) => {
+        if (error) {
+          this.problem(`tokline: \`${this.options.binary} status --json\` failed: ${error.message.split("\n")[0]}`);
+          return;
+        }
+        const snap = parseSnapshot(stdout.trim());
+        if (snap) {
+          this.options.onSnapshot(snap);
+        }
+      });
+    once();
+    this.timer = setInterval(once, Math.max(2, this.options.pollSeconds) * 1000);
+  }
+
+  private problem(message: string): void {
+    if (!this.reported) {
+      this.reported = true; // one clear message, then quiet
+      this.options.onProblem(message);
+    }
+  }
+}
