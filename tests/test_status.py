@@ -262,3 +262,13 @@ def test_snapshot_periods_match_the_ledger_after_appends(sample: Path) -> None:
                                                          for t in full.values())
                 assert snap[name]["cost_usd"] == pytest.approx(
                     sum(t[5] for t in full.values()), abs=1e-6)
+
+
+def test_snapshot_periods_break_down_by_model(sample: Path) -> None:
+    snap = json.loads((Path(statefiles.state_dir()) / "snapshot.json").read_text())
+    for name in ("today", "month"):
+        models = snap[name]["models"]
+        assert "<synthetic>" not in models
+        assert sum(m["total_tokens"] for m in models.values()) <= snap[name]["total_tokens"]
+        assert sum(m["cost_usd"] for m in models.values()) == pytest.approx(
+            snap[name]["cost_usd"], abs=1e-5)

@@ -348,8 +348,8 @@ class Ledger:
     def sums(self, since_ms: int, until_ms: int | None = None, cost_mode: str = "auto",
              source: str | None = None
              ) -> dict[str, tuple[int, int, int, int, int, float, int, int]]:
-        """Per source: (input, output, cache writes, cache reads, web searches, cost,
-        unpriced rows, requests) of priced rows in [since, until)."""
+        """Per ``source<US>model``: (input, output, cache writes, cache reads, web searches,
+        cost, unpriced rows, requests) of priced rows in [since, until)."""
         cost = {"auto": "coalesce(u.cost_usd, u.cost_calc)", "calculate": "u.cost_calc",
                 "display": "coalesce(u.cost_usd, 0)"}[cost_mode]
         args: list[int | str] = [since_ms]
@@ -363,11 +363,12 @@ class Ledger:
             args.append(source)
         out: dict[str, tuple[int, int, int, int, int, float, int, int]] = {}
         for row in self.db.execute(
-                "SELECT c.source, sum(u.input), sum(u.output), sum(u.cache_5m + u.cache_1h),"
+                "SELECT c.source || char(31) || c.model, sum(u.input), sum(u.output),"
+                " sum(u.cache_5m + u.cache_1h),"
                 f" sum(u.cache_read), sum(u.web_search), coalesce(sum({cost}), 0),"
                 f" sum({cost} IS NULL AND c.model != '<synthetic>'), count(*)"
                 f" FROM usage u JOIN contexts c ON c.id = u.ctx WHERE {where}"
-                " GROUP BY c.source", args):
+                " GROUP BY c.source, c.model", args):
             out[row[0]] = tuple(row[1:])
         return out
 

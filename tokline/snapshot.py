@@ -56,21 +56,30 @@ def _period(totals: Mapping[str, Totals], label: str, start_ms: int, end_ms: int
                 "cost_usd": round(cost or 0.0, 6), "unpriced": bool(unpriced),
                 "requests": requests or 0}
 
+    def grouped(part: int) -> dict[str, dict[str, Any]]:
+        """Totals per source (part 0) or per model (part 1) of ``source<US>model`` keys."""
+        groups: dict[str, Totals] = {}
+        for key, t in totals.items():
+            name = key.split("\x1f")[part]
+            groups[name] = _add(groups[name], t) if name in groups else t
+        return {name: one(t) for name, t in sorted(groups.items())}
+
     zero: Totals = (0, 0, 0, 0, 0, 0.0, 0, 0)
     summed = [sum(t[i] or 0 for t in totals.values()) for i in range(8)]
     whole = one(tuple(summed) if totals else zero)  # type: ignore[arg-type]
+    models = {name: entry for name, entry in grouped(1).items() if name != "<synthetic>"}
     return {"period": label, "start": start_ms // 1000, "end": end_ms // 1000, **whole,
-            "sources": {name: one(t) for name, t in sorted(totals.items())}}
+            "sources": grouped(0), "models": models}
+
+
+def _add(a: Totals, b: Totals) -> Totals:
+    return tuple((x or 0) + (y or 0) for x, y in zip(a, b, strict=True))  # type: ignore[return-value]
 
 
 def _plus(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Totals]:
-    """Per-source totals added field by field."""
-    out: dict[str, Totals] = {}
-    for source in set(a) | set(b):
-        left = a.get(source) or (0, 0, 0, 0, 0, 0.0, 0, 0)
-        right = b.get(source) or (0, 0, 0, 0, 0, 0.0, 0, 0)
-        out[source] = tuple((x or 0) + (y or 0) for x, y in zip(left, right, strict=True))  # type: ignore[assignment]
-    return out
+    """Keyed totals added key by key, field by field."""
+    zero: Totals = (0, 0, 0, 0, 0, 0.0, 0, 0)
+    return {key: _add(a.get(key) or zero, b.get(key) or zero) for key in set(a) | set(b)}
 
 
 def _block_bounds(stamps: list[int], hours: int) -> tuple[int, int, int] | None:

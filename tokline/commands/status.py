@@ -52,6 +52,7 @@ def only_sources(view: dict[str, Any], names: list[str]) -> dict[str, Any]:
         entry["cost_usd"] = round(sum(float(p["cost_usd"]) for p in parts), 6)
         entry["unpriced"] = any(p["unpriced"] for p in parts)
         entry["sources"] = {s: t for s, t in (entry.get("sources") or {}).items() if s in names}
+        entry["models"] = {}  # models are not kept apart by source
         out[period] = entry
     out["quota"] = [w for w in view.get("quota") or [] if w.get("source") in names]
     if "claude" not in names:

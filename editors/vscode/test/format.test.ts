@@ -7,7 +7,7 @@ const NOW = 1_800_000_000;
 
 function snapshot(extra: Partial<Snapshot> = {}): Snapshot {
   return {
-    today: { cost_usd: 4.21, total_tokens: 1_000, unpriced: false, sources: { claude: { cost_usd: 4, total_tokens: 900, unpriced: false }, codex: { cost_usd: 0.21, total_tokens: 100, unpriced: false } } },
+    today: { cost_usd: 4.21, total_tokens: 1_000, unpriced: false, sources: { claude: { cost_usd: 4, total_tokens: 900, unpriced: false }, codex: { cost_usd: 0.21, total_tokens: 100, unpriced: false } }, models: { "claude-opus-4-5": { cost_usd: 4, total_tokens: 900, unpriced: false } } },
     week: { cost_usd: 20, total_tokens: 5_000, unpriced: false },
     month: { cost_usd: 80, total_tokens: 20_000, unpriced: true },
     block: { cost_usd: 1.8, total_tokens: 500, unpriced: false, active: true, end: NOW + 2 * 3600 + 13 * 60 + 5, burn_rate_usd_per_hour: 0.9, projected_cost_usd: 3.8 },
@@ -47,6 +47,7 @@ test("tooltip lists periods, sources, block and quota", () => {
   const text = tooltip(snapshot(), NOW);
   assert.match(text, /Today: \*\*\$4\.21\*\*/);
   assert.match(text, /- codex: \$0\.21/);
+  assert.match(text, /- _claude-opus-4-5_: \$4\.00/);
   assert.match(text, /5-hour block: \$1\.80, 2h13m left · \$0\.90\/h → \$3\.80/);
   assert.match(text, /- claude 5h: 38%, resets in 10m/);
   assert.doesNotMatch(tooltip(snapshot(), NOW, ["claude"]), /- codex: /);

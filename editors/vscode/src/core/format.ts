@@ -81,6 +81,10 @@ export function tooltip(snap: Snapshot, nowSeconds: number, sources: string[] = 
         lines.push(`  - ${source}: ${money(totals.cost_usd, totals.unpriced)}`);
       }
     }
+    const models = Object.entries(period.models ?? {}).sort((a, b) => b[1].cost_usd - a[1].cost_usd);
+    for (const [model, totals] of models.slice(0, 5)) {
+      lines.push(`  - _${model}_: ${money(totals.cost_usd, totals.unpriced)}`);
+    }
   }
   const block = snap.block;
   if (block && block.active && block.end > nowSeconds) {

@@ -5,6 +5,7 @@ export interface Period {
   total_tokens: number;
   unpriced: boolean;
   sources?: Record<string, { cost_usd: number; total_tokens: number; unpriced: boolean }>;
+  models?: Record<string, { cost_usd: number; total_tokens: number; unpriced: boolean }>;
 }
 
 export interface Block extends Period {
