@@ -97,6 +97,14 @@ result.pid = vim.fn.jobpid(tokline.state.job)
 local component = require("lualine.components.tokline"):new({})
 result.lualine = component:update_status()
 result.hand = vim.api.nvim_eval("v:lua.require'tokline'.status()")
+-- redraws read the cache: the only child of Neovim stays the one feed
+vim.o.statusline = "%{v:lua.require'tokline'.status()}"
+vim.o.laststatus = 2
+local before = #vim.api.nvim_get_proc_children(vim.fn.getpid())
+for _ = 1, 1000 do
+  vim.cmd("redrawstatus!")
+end
+result.children = { before, #vim.api.nvim_get_proc_children(vim.fn.getpid()) }
 """)
     status = str(result["status"])
     assert status.startswith("$") and " today" in status and "5h $" in status, log
@@ -104,6 +112,7 @@ result.hand = vim.api.nvim_eval("v:lua.require'tokline'.status()")
     numbers = result["numbers"]
     assert isinstance(numbers, dict) and str(numbers["today"]).startswith("$")
     assert int(str(result["fired"])) >= 1
+    assert result["children"] == [1, 1]
     # the job ends with Neovim (VimLeavePre stops it; watch exits on stdin closing too)
     pid = int(str(result["pid"]))
     deadline = time.time() + 10
