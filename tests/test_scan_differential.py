@@ -245,3 +245,14 @@ def test_start_offset_out_of_range() -> None:
     for scan in filter(None, (_scan_py.scan, _ext and _ext.scan)):
         with pytest.raises(ValueError):
             scan(b"abc\n", 9)
+
+
+def test_usage_as_a_value_before_the_usage_key() -> None:
+    """Found by hypothesis: a string value "usage" earlier on the line must not move the
+    twin's idea of where the line starts."""
+    line = (b'{"message": {"id": "m", "model": "usage", "usage": {"input_tokens": 3}}, '
+            b'"timestamp": "2026-11-23T10:00:00Z"}\n')
+    data = b'{"other": 1}\n' + line
+    for scan in filter(None, (_scan_py.scan, _ext and _ext.scan)):
+        records, end, bad = scan(data, 0)
+        assert bad == 0 and len(records) == 1 and records[0][7] == 3 and end == len(data)

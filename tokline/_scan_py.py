@@ -197,17 +197,17 @@ def scan(buf: bytes, start: int) -> tuple[list[Record], int, int]:
     records: list[Record] = []
     malformed = 0
     pos = start
+    search = start  # where the needle is looked for; ``pos`` stays at a line's start
     while pos < end:
-        hit = buf.find(NEEDLE, pos, end)
+        hit = buf.find(NEEDLE, search, end)
         if hit < 0:
             break
         if not _USAGE_TAIL.match(buf, hit + len(NEEDLE), end):
-            pos = hit + 1
+            search = hit + 1  # e.g. a model named "usage": look further along
             continue
         line_end = buf.find(b"\n", hit, end)
-        line_start = buf.rfind(b"\n", pos, hit) + 1 or pos
-        line_start = max(line_start, pos)
-        pos = line_end + 1
+        line_start = max(buf.rfind(b"\n", pos, hit) + 1, pos)
+        pos = search = line_end + 1
         record = decode_slow_line(buf[line_start:line_end], line_start)
         if record is False:
             malformed += 1

@@ -35,20 +35,19 @@ def _head_crc(fd: int, length: int) -> int:
     return zlib.crc32(os.pread(fd, length, 0)) if length else 0
 
 
-def _scan_range(fd: int, start: int, size: int, scan: ScanFn) -> tuple[list[Record], int, int]:
-    records: list[Record] = []
-    malformed = 0
+def each_window(fd: int, start: int, size: int, take: Callable[[mmap.mmap, int, int], int]
+                ) -> int:
+    """Map [start, size) a window at a time and hand each to ``take(mapped, offset in the
+    window, window's base)``, which returns the window offset past the last complete
+    line it used (the offset it was given when there is none).  Returns the file offset
+    past the last complete line."""
     pos = start
     window = WINDOW_BYTES
     while pos < size:
         base = pos - pos % mmap.ALLOCATIONGRANULARITY
         length = min(size - base, window)
         with mmap.mmap(fd, length, offset=base, access=mmap.ACCESS_READ) as mapped:
-            found, end, bad = scan(mapped, pos - base)
-        if base:
-            found = [(r[0] + base, *r[1:]) for r in found]
-        records.extend(found)
-        malformed += bad
+            end = take(mapped, pos - base, base)
         if base + end > pos:
             pos = base + end
             window = WINDOW_BYTES
@@ -56,7 +55,22 @@ def _scan_range(fd: int, start: int, size: int, scan: ScanFn) -> tuple[list[Reco
             break  # only an incomplete last line is left
         else:
             window *= 2  # one line longer than the window
-    return records, pos, malformed
+    return pos
+
+
+def _scan_range(fd: int, start: int, size: int, scan: ScanFn) -> tuple[list[Record], int, int]:
+    records: list[Record] = []
+    malformed = 0
+
+    def take(mapped: mmap.mmap, offset: int, base: int) -> int:
+        nonlocal malformed
+        found, end, bad = scan(mapped, offset)
+        records.extend([(r[0] + base, *r[1:]) for r in found] if base else found)
+        malformed += bad
+        return int(end)
+
+    end = each_window(fd, start, size, take)
+    return records, end, malformed
 
 
 # A source's reader: (path, fd, start, size, parser state or None) -> (what it found,

@@ -99,8 +99,8 @@ def refresh(ledger: Ledger, env: dict[str, str] | None = None,
     return report
 
 
-SUFFIXES = (".jsonl", ".json", ".db", ".db-wal")
 DOCUMENT_SOURCES = (gemini, opencode, copilot)
+SUFFIXES = tuple(dict.fromkeys((".jsonl", *(s for src in DOCUMENT_SOURCES for s in src.SUFFIXES))))
 def _readers(env: dict[str, str], codex_roots: list[str], limits: list[tuple[int, object]]
              ) -> Callable[[str], tuple[str, logscan.Reader] | None]:
     """Which source reads a path, and how; None for files no source wants.  Codex rate

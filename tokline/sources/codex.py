@@ -24,13 +24,12 @@ from typing import Any
 from tokline._scan_py import parse_iso_ms
 from tokline.keys import key64
 from tokline.ledger import CostFn, UsageRow
-from tokline.logscan import Reader
+from tokline.logscan import Reader, each_window
 
 NAME = "codex"
 LIMITS_META = "codex_rate_limits"  # ledger meta: the newest rate_limits snapshot (JSON)
 FALLBACK_MODEL = "gpt-5"  # what ccusage assumes before a turn_context names the model
 _NEEDLES = (b'"token_count"', b'"turn_context"', b'"session_meta"')
-WINDOW_BYTES = 8 << 20
 
 Total = tuple[int, int, int, int, int]  # input, cached input, output, reasoning, total
 
@@ -208,25 +207,19 @@ def reader(on_limits: Callable[[int, Any], None]) -> Reader:
         state = FileState(state_text, path)
         events: list[Event] = []
         malformed = 0
-        pos = start
-        window = WINDOW_BYTES
-        while pos < size:  # mapped a window at a time: resident memory stays bounded
-            base = pos - pos % mmap.ALLOCATIONGRANULARITY
-            length = min(size - base, window)
-            with mmap.mmap(fd, length, offset=base, access=mmap.ACCESS_READ) as mapped:
-                end = mapped.rfind(b"\n", pos - base) + 1
-                lines = candidate_lines(mapped, pos - base, end) if end > pos - base else []
-            if end > pos - base:
-                found, bad = parse(lines, state, on_limits)
-                events += found
-                malformed += bad
-                pos = base + end
-                window = WINDOW_BYTES
-            elif base + length >= size:
-                break  # only an incomplete last line is left
-            else:
-                window *= 2  # a line longer than the window
-        return events, pos, malformed, state.dump()
+
+        def take(mapped: mmap.mmap, offset: int, base: int) -> int:
+            nonlocal malformed
+            end = mapped.rfind(b"\n", offset) + 1
+            if end <= offset:
+                return offset
+            found, bad = parse(candidate_lines(mapped, offset, end), state, on_limits)
+            events.extend(found)
+            malformed += bad
+            return end
+
+        end = each_window(fd, start, size, take)
+        return events, end, malformed, state.dump()
 
     return read
 

@@ -56,6 +56,10 @@ def rows(source: str, keyed: Mapping[str, Usage], context_id: ContextFn,
     return out
 
 
+def existing(directories: list[str]) -> list[str]:
+    return [d for d in directories if os.path.isdir(d)]
+
+
 def split_roots(env: Mapping[str, str], variable: str, default: str) -> list[str]:
     configured = env.get(variable, "").strip()
     if configured:

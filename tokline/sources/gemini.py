@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tokline._scan_py import parse_iso_ms
-from tokline.sources.documents import Usage, count, split_roots
+from tokline.sources.documents import Usage, count, existing, split_roots
 
 NAME = "gemini"
 SUFFIXES = (".json", ".jsonl")
@@ -30,7 +30,7 @@ def candidate_roots(env: Mapping[str, str] | None = None) -> list[str]:
 
 
 def roots(env: Mapping[str, str] | None = None) -> list[str]:
-    return [r for r in candidate_roots(env) if os.path.isdir(r)]
+    return existing(candidate_roots(env))
 
 
 def wanted(path: str) -> bool:

@@ -19,7 +19,7 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
-from tokline.sources.documents import Usage, count, split_roots
+from tokline.sources.documents import Usage, count, existing, split_roots
 
 NAME = "opencode"
 SUFFIXES = (".json", ".db", ".db-wal")
@@ -34,7 +34,7 @@ def candidate_roots(env: Mapping[str, str] | None = None) -> list[str]:
 
 
 def roots(env: Mapping[str, str] | None = None) -> list[str]:
-    return [r for r in candidate_roots(env) if os.path.isdir(r)]
+    return existing(candidate_roots(env))
 
 
 def wanted(path: str) -> bool:
