@@ -187,3 +187,31 @@ def test_generated_codex_matches_ground_truth(tmp_path: Path) -> None:
             assert (mine[0], mine[1], mine[2]) == (cell["input"], cell["cached_input"],
                                                    cell["output"]), (day, model)
             assert mine[3] == pytest.approx(cell["cost"], rel=1e-9)
+
+
+def test_per_response_records_replace_token_count_deltas(home: Path, ledger: Ledger) -> None:
+    """Newer rollouts write one token_usage_record per response; from the first one on
+    they are the usage and token_count rows only keep the running total."""
+    def line(kind: str, payload: dict[str, Any], second: int) -> str:
+        return json.dumps({"timestamp": f"2026-10-01T10:00:{second:02d}Z", "type": kind,
+                           "payload": payload}) + "\n"
+
+    def count(total: int) -> dict[str, Any]:
+        usage = {"input_tokens": total, "cached_input_tokens": 0, "output_tokens": 0,
+                 "total_tokens": total}
+        return {"type": "token_count", "info": {"total_token_usage": usage}}
+
+    record = {"input_tokens": 70, "cached_input_tokens": 20, "output_tokens": 5,
+              "total_tokens": 75}
+    text = (line("session_meta", {"id": "s-rec"}, 0)
+            + line("turn_context", {"model": "gpt-5"}, 1)
+            + line("event_msg", count(100), 2)  # before any record: a delta of 100
+            + line("token_usage_record", {"response_id": "resp_1", "usage": record}, 3)
+            + line("event_msg", count(175), 4)  # the same response as a snapshot: skipped
+            + line("token_usage_record", {"response_id": "resp_1", "usage": record}, 5))
+    dest = home / ".codex" / "sessions" / "2026" / "10" / "01" / "rollout-x.jsonl"
+    dest.parent.mkdir(parents=True)
+    dest.write_text(text)
+    refresh(ledger, {"HOME": str(home)})
+    inp, cached, out, rows = _totals(ledger)
+    assert (inp, cached, out, rows) == (100 + 70, 20, 5, 2)

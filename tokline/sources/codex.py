@@ -29,7 +29,7 @@ from tokline.logscan import Reader, each_window
 NAME = "codex"
 LIMITS_META = "codex_rate_limits"  # ledger meta: the newest rate_limits snapshot (JSON)
 FALLBACK_MODEL = "gpt-5"  # what ccusage assumes before a turn_context names the model
-_NEEDLES = (b'"token_count"', b'"turn_context"', b'"session_meta"')
+_NEEDLES = (b'"token_count"', b'"turn_context"', b'"session_meta"', b'"token_usage_record"')
 
 Total = tuple[int, int, int, int, int]  # input, cached input, output, reasoning, total
 
@@ -54,7 +54,7 @@ def roots(env: Mapping[str, str] | None = None) -> list[str]:
 class FileState:
     """What a file's earlier lines left behind, kept in the ledger between refreshes."""
 
-    __slots__ = ("cwd", "model", "prev", "root", "session")
+    __slots__ = ("cwd", "model", "prev", "records", "root", "session")
 
     def __init__(self, text: str | None, path: str) -> None:
         data: dict[str, Any] = json.loads(text) if text else {}
@@ -65,10 +65,14 @@ class FileState:
         self.cwd: str = data.get("cwd") or ""
         prev = data.get("prev")
         self.prev: Total | None = (prev[0], prev[1], prev[2], prev[3], prev[4]) if prev else None
+        # Once a file has per-response token_usage_record lines they are the usage, and
+        # token_count rows only move the running total (formats.md §2.6).
+        self.records: bool = bool(data.get("records"))
 
     def dump(self) -> str:
         return json.dumps({"session": self.session, "root": self.root, "model": self.model,
-                           "cwd": self.cwd, "prev": list(self.prev) if self.prev else None})
+                           "cwd": self.cwd, "prev": list(self.prev) if self.prev else None,
+                           "records": self.records})
 
 
 def _count(value: Any) -> int:
@@ -87,8 +91,9 @@ def _total(usage: Any) -> Total | None:
     return (inp, cached, out, reasoning, total)
 
 
-# ts, session, lineage root, cwd, model, delta, cumulative
-Event = tuple[int, str, str, str, str, Total, Total]
+# ts, session, lineage root, cwd, model, tokens, what identifies them in the lineage (the
+# cumulative total a turn reached, or a response id)
+Event = tuple[int, str, str, str, str, Total, str]
 
 
 def candidate_lines(data: Any, start: int, end: int) -> list[bytes]:
@@ -153,8 +158,19 @@ def parse(lines: list[bytes], state: FileState, on_limits: Callable[[int, Any], 
                 continue
             override = info.get("model") or payload.get("model")
             event = _advance(state, info, ts, override if isinstance(override, str) else None)
-            if event is not None:
+            if event is not None and not state.records:
                 events.append(event)
+        elif kind == "token_usage_record":
+            usage = _total(payload.get("usage"))
+            response = payload.get("response_id")
+            if ts is None or usage is None or not isinstance(response, str):
+                malformed += ts is None
+                continue
+            state.records = True
+            model = payload.get("model")
+            events.append((ts, state.session, state.root, state.cwd,
+                           model if isinstance(model, str) else state.model or FALLBACK_MODEL,
+                           usage, "response:" + response))
     return events, malformed
 
 
@@ -194,7 +210,7 @@ def _advance(state: FileState, info: Mapping[str, Any], ts: int, model: str | No
     delta: Total = tuple(max(0, a - b) for a, b in zip(total, base, strict=True))  # type: ignore[assignment]
     state.prev = total
     return (ts, state.session, state.root, state.cwd, model or state.model or FALLBACK_MODEL,
-            delta, total)
+            delta, ",".join(map(str, total)))
 
 
 ContextFn = Callable[[str, str, str, str], int]
@@ -227,11 +243,11 @@ def reader(on_limits: Callable[[int, Any], None]) -> Reader:
 def usage_rows(events: list[Event], context_id: ContextFn, cost_of: CostFn | None
                ) -> list[UsageRow]:
     rows: list[UsageRow] = []
-    for ts, session, root, cwd, model, delta, total in events:
+    for ts, session, root, cwd, model, delta, ident in events:
         inp, cached, out, _reasoning, _ = delta
         # All 64 bits from (lineage, cumulative total): key64's member half only has 16
         # bits, too few for a session's hundreds of rows.
-        key = key64("\x1c" + NAME + "\x1f" + root + "\x1f" + ",".join(map(str, total)), "")
+        key = key64("\x1c" + NAME + "\x1f" + root + "\x1f" + ident, "")
         ctx = context_id(NAME, session, cwd, model)
         uncached = inp - cached
         cost = cost_of(model, uncached, out, 0, 0, cached, 0, 0) if cost_of else None
