@@ -189,3 +189,20 @@ def test_status_per_source(home: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert cli.main(["status", "--format", "{quota.codex.5h} {quota.codex.7d}",
                      "--target", "plain"]) == 0
     assert capsys.readouterr().out.strip() == "42% 69%"
+
+
+def test_opencode_read_while_opencode_writes(home: Path, ledger: Ledger) -> None:
+    root = home / ".local" / "share" / "opencode"
+    root.mkdir(parents=True)
+    _opencode_db(root / "opencode.db")
+    writer = sqlite3.connect(root / "opencode.db", isolation_level=None)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("UPDATE message SET time_updated = 50 WHERE id = 'm1'")  # not committed
+    try:
+        report = refresh(ledger, {"HOME": str(home)})
+        assert report.problems == []
+        assert [r.input for r in _rows(ledger, "opencode")] == [100, 200, 300, 50]
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
