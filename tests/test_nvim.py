@@ -92,8 +92,7 @@ vim.wait(20000, function() return vim.g.tokline_status ~= nil end, 50)
 result.status = vim.g.tokline_status
 result.numbers = vim.g.tokline
 result.fired = fired
-result.job = tokline.state.job
-result.pid = vim.fn.jobpid(tokline.state.job)
+result.pid = tokline.state.job.pid
 local component = require("lualine.components.tokline"):new({})
 result.lualine = component:update_status()
 result.hand = vim.api.nvim_eval("v:lua.require'tokline'.status()")
@@ -177,3 +176,24 @@ result.status = tokline.status()
 """)
     assert result.get("job") is None and "not found" in str(result["error"])
     assert result["status"] == ""
+
+
+def test_pure_formatting(tmp_path: Path, home: Path) -> None:
+    result, _ = run_lua(tmp_path, """
+local format = require("tokline.format")
+local now = 1800000000
+local snap = {
+  today = { cost_usd = 4.214, total_tokens = 10, unpriced = true },
+  week = { cost_usd = 1, total_tokens = 1, unpriced = false },
+  month = { cost_usd = 1, total_tokens = 1, unpriced = false },
+  block = { active = true, cost_usd = 1.8, unpriced = false, ["end"] = now + 7980 },
+  quota = { { source = "claude", window = "7d", used_percent = 40.6 },
+            { source = "codex", window = "7d", used_percent = 12 } },
+}
+result.line = format.line(snap, now)
+snap.block = vim.NIL
+snap.quota = {}
+result.bare = format.line(snap, now)
+""")
+    assert result["line"] == "$4.21+? today · 5h $1.80 (2h13m left) · 7d 41%"
+    assert result["bare"] == "$4.21+? today"

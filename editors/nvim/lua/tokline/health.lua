@@ -32,7 +32,7 @@ function M.check()
     end
   end
   if tokline.state.job then
-    ok("feed running (job " .. tokline.state.job .. ")")
+    ok("feed running (pid " .. tostring(tokline.state.job.pid) .. ")")
   else
     warn("feed not running: :ToklineStart")
   end

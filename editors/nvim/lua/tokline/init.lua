@@ -71,7 +71,7 @@ function M.start()
       M.state.error = "tokline watch exited with code " .. code
     end
   end)
-  if job <= 0 then
+  if not job then
     M.state.error = "tokline: could not start " .. table.concat(M.config.cmd, " ")
     return nil
   end
