@@ -200,4 +200,5 @@ def test_demo_runs_in_a_private_home(home: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "tokline", "demo"], capture_output=True,
                          text=True, timeout=120, check=True).stdout
     assert "Daily report" in out and "ACTIVE" in out and "$" in out
+    assert "Claude 5h 38% (resets " in out and " today · 5h $" in out
     assert sorted(p.name for p in home.iterdir()) == before

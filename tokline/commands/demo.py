@@ -11,6 +11,7 @@ import argparse
 import datetime as dt
 import os
 import re
+import shlex
 import shutil
 import sys
 import tarfile
@@ -71,7 +72,10 @@ def demo_env(home: Path) -> dict[str, str]:
 
 VIEWS: list[tuple[str, list[str]]] = [
     ("Status line (prompt, tmux, editors)", ["status"]),
-    ("Quota view", ["status", "--preset", "quota"]),
+    ("Quota view", ["status", "--format",
+                    "Claude [5h {quota.claude.5h} (resets {quota.claude.5h.reset})]"
+                    "[ · 7d {quota.claude.7d}] | Codex [5h {quota.codex.5h}]"
+                    "[ · 7d {quota.codex.7d} (resets {quota.codex.7d.reset})]"]),
     ("Daily report (last 7 days)", ["daily", "--since", "{week_ago}"]),
     ("Models", ["models"]),
     ("5-hour blocks (last 3 days)", ["blocks", "--recent"]),
@@ -140,9 +144,11 @@ def run(name: str, argv: list[str]) -> int:
         claude_line = _prepare(home)
         print(f"== Claude Code's status line: tokline statusline\n{claude_line}\n")
         for title, command in VIEWS:
-            print(f"== {title}: tokline {' '.join(command).format(week_ago=week_ago)}")
+            argv = [part.replace("{week_ago}", week_ago) for part in command]
+            shown = " ".join(shlex.quote(part) for part in argv)
+            print(f"== {title}: tokline {shown}")
             sys.stdout.flush()
-            code = main([part.format(week_ago=week_ago) for part in command])
+            code = main(argv)
             if code != 0:
                 return code
             print()
