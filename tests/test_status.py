@@ -272,3 +272,22 @@ def test_snapshot_periods_break_down_by_model(sample: Path) -> None:
         assert sum(m["total_tokens"] for m in models.values()) <= snap[name]["total_tokens"]
         assert sum(m["cost_usd"] for m in models.values()) == pytest.approx(
             snap[name]["cost_usd"], abs=1e-5)
+
+
+def test_partials_of_an_older_layout_are_recomputed(sample: Path) -> None:
+    path = Path(statefiles.state_dir()) / "snapshot.json"
+    snap = json.loads(path.read_text())
+    old = snap["partials"]
+    old["key"] = old["key"].split(":", 1)[1]  # the key as version 1 wrote it
+    old["month"] = {"claude": [1, 1, 1, 1, 0, 1.0, 0, 1]}  # per source, not source+model
+    path.write_text(json.dumps(snap))
+    append_line = next((sample / ".claude").rglob("*.jsonl"))
+    with append_line.open("a") as fh:
+        fh.write(json.dumps({"type": "assistant", "requestId": "old", "sessionId": "s",
+                             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                             "message": {"id": "old", "model": "claude-opus-4-5",
+                                         "usage": {"input_tokens": 1}}}) + "\n")
+    assert cli.main(["scan", "-q"]) == 0
+    fresh = json.loads(path.read_text())
+    assert fresh["partials"]["key"].startswith("2:")
+    assert fresh["month"]["total_tokens"] > 4

@@ -60,7 +60,7 @@ def _period(totals: Mapping[str, Totals], label: str, start_ms: int, end_ms: int
         """Totals per source (part 0) or per model (part 1) of ``source<US>model`` keys."""
         groups: dict[str, Totals] = {}
         for key, t in totals.items():
-            name = key.split("\x1f")[part]
+            name = (key.split("\x1f") + ["unknown"])[part]
             groups[name] = _add(groups[name], t) if name in groups else t
         return {name: one(t) for name, t in sorted(groups.items())}
 
@@ -235,7 +235,8 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
                                              book.cost_of)
     # Week and month are the days before today (kept from the last snapshot while no
     # row before today changed) plus today: a refresh re-sums today's rows only.
-    key = f"{day[0]}:{week[0]}:{month[0]}:{fingerprint}:{cfg.cost_mode}"
+    # Part of the key: the layout of these sums (per source and model since version 2).
+    key = f"2:{day[0]}:{week[0]}:{month[0]}:{fingerprint}:{cfg.cost_mode}"
     previous = read_json(os.path.join(state_dir(env), SNAPSHOT)) or {}
     partials = previous.get("partials") or {}
     if partials.get("key") != key or repriced or (
