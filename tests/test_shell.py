@@ -185,3 +185,21 @@ def test_tmux_plugin_one_run_per_interval(shim: tuple[Path, Path], tmp_path: Pat
     calls = [c for c in log.read_text().splitlines() if c == "status --target tmux"]
     # One run a second for ~4.5 s with two clients and two panes (not one per client).
     assert 3 <= len(calls) <= 6, calls
+
+
+def test_starship_module_runs_inside_the_timeout(shim: tuple[Path, Path]) -> None:
+    import shlex
+
+    tomllib = pytest.importorskip("tomllib")
+    binary, log = shim
+    text = subprocess.run([sys.executable, "-m", "tokline", "init", "starship", "--bin",
+                           str(binary)], capture_output=True, text=True, check=True).stdout
+    module = tomllib.loads(text)["custom"]["tokline"]
+    assert module["when"] is True and module["shell"] == ["sh"]
+    started = time.perf_counter()
+    out = subprocess.run(["sh", "-c", module["command"]], capture_output=True, text=True,
+                         check=True).stdout
+    assert time.perf_counter() - started < 0.5  # starship's command_timeout
+    assert same_minute(out.strip()) == expected_status()
+    assert shlex.split(module["command"])[0] == str(binary)
+    assert log.read_text().splitlines() == ["status --target plain"]
