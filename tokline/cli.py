@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "setup": ("tokline.commands.setup", "install integrations: setup claude"),
     "init": ("tokline.commands.init", "shell and tmux integration: init bash|zsh|fish|tmux"),
     "watch": ("tokline.commands.watch", "the snapshot as JSON lines whenever it changes"),
+    "auth": ("tokline.commands.auth", "keys for remote quota: auth login|status|logout"),
+    "quota": ("tokline.commands.quota", "every quota window and credit balance known"),
     "pricing": ("tokline.commands.pricing", "show or update the price table"),
     "doctor": ("tokline.commands.doctor", "paths, ledger health and problems seen"),
     "demo": ("tokline.commands.demo", "show every view on a bundled sample history"),
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             if not statefiles.take_lock(statefiles.state_dir()):
                 return 0
             args = [name, "--locked"]
-        if up_to_date() and statefiles.touch():
+        if up_to_date() and statefiles.touch() and not statefiles.remote_due():
             statefiles.note_refresh("unchanged")
             if args[1:]:
                 statefiles.release_lock()

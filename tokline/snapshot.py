@@ -60,7 +60,7 @@ def _period(totals: Mapping[str, Totals], label: str, start_ms: int, end_ms: int
         """Totals per source (part 0) or per model (part 1) of ``source<US>model`` keys."""
         groups: dict[str, Totals] = {}
         for key, t in totals.items():
-            name = (key.split("\x1f") + ["unknown"])[part]
+            name = ([*key.split("\x1f"), "unknown"])[part]
             groups[name] = _add(groups[name], t) if name in groups else t
         return {name: one(t) for name, t in sorted(groups.items())}
 
@@ -264,6 +264,9 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
     codex_text = ledger.get_meta(CODEX_LIMITS)
     snap["quota"] = quota_windows(claude_state, snap["block"], now_s,
                                   json.loads(codex_text) if codex_text else None)
+    from tokline import remote  # noqa: PLC0415
+
+    snap["quota"] = remote.merge(snap["quota"], remote.windows(now_s))
     snap["budget"] = _budget(cfg, snap["today"], snap["week"], snap["month"])
     snap["thresholds"] = {"warn": cfg.warn_percent, "critical": cfg.critical_percent}
     snap["refresh_interval_s"] = cfg.refresh_interval_s

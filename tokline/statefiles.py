@@ -121,6 +121,19 @@ def take_lock(directory: str) -> bool:
     return False
 
 
+def remote_due(env: Mapping[str, str] = os.environ) -> bool:
+    """A remote quota source wants asking again (tokline/remote writes ``remote.due``)."""
+    try:
+        with open(os.path.join(state_dir(env), "remote.due"), encoding="utf-8") as fh:
+            text = fh.read().strip()
+    except OSError:
+        return True  # never looked: find out which sources are configured
+    try:
+        return time.time() >= float(text)
+    except ValueError:
+        return True
+
+
 def note_refresh(kind: str, env: Mapping[str, str] = os.environ) -> None:
     """Append one line per background refresh to $TOKLINE_REFRESH_LOG when it is set: a
     way to see how often prompts start refreshes (tests count them with it)."""

@@ -27,7 +27,12 @@ def run(name: str, argv: list[str]) -> int:
         ledger = Ledger(ledger_path())
         report = refresh(ledger, dict(os.environ), incremental=True,
                          prices=price_book(load().price_overrides))
-        if report.changed or "--publish" in argv or not statefiles.touch():
+        fetched = []
+        if statefiles.remote_due() or "--remote" in argv:
+            from tokline import remote  # noqa: PLC0415 - only when a provider is due
+
+            fetched = remote.fetch_due()
+        if report.changed or fetched or "--publish" in argv or not statefiles.touch():
             from tokline.snapshot import publish  # noqa: PLC0415 - only when data changed
 
             publish(ledger)

@@ -1,0 +1,273 @@
+"""Remote quota sources against a fake server on 127.0.0.1, and keys in a real keyring backend."""
+
+from __future__ import annotations
+
+import http.server
+import io
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import keyring
+import keyring.backend
+import pytest
+from keyring.backends import fail
+
+from tokline import cli, remote, secrets, statefiles
+
+SECRET = "sk-or-v1-test-secret-0123456789"
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """A real keyring backend that keeps passwords in this process."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.store.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.store[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.store.pop((service, username))
+
+
+class SlowKeyring(MemoryKeyring):
+    def get_password(self, service: str, username: str) -> str | None:
+        time.sleep(3)
+        return None
+
+
+class Fake(http.server.BaseHTTPRequestHandler):
+    # Each test gets its own subclass with fresh containers (the ``server`` fixture).
+    routes: ClassVar[dict[str, tuple[int, dict[str, str], Any]]] = {}
+    hits: ClassVar[dict[str, int]] = {}
+    seen_auth: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        type(self).hits[self.path] = type(self).hits.get(self.path, 0) + 1
+        type(self).seen_auth.append(self.headers.get("Authorization", ""))
+        status, headers, body = type(self).routes.get(self.path, (404, {}, {"error": "no"}))
+        if body == "hang":
+            time.sleep(8)
+            return
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body if isinstance(body, bytes) else json.dumps(body).encode())
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, type[Fake]]]:
+    handler = type("Handler", (Fake,), {"routes": {}, "hits": {}, "seen_auth": []})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{httpd.server_port}"
+    monkeypatch.setenv("TOKLINE_OPENROUTER_BASE_URL", base + "/api/v1")
+    monkeypatch.setenv("TOKLINE_CODEX_BASE_URL", base + "/backend-api")
+    yield base, handler
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def ring(monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryKeyring]:
+    backend = MemoryKeyring()
+    previous = keyring.get_keyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+def login(monkeypatch: pytest.MonkeyPatch, key: str = SECRET) -> int:
+    monkeypatch.setattr("sys.stdin", io.StringIO(key + "\n"))
+    return cli.main(["auth", "login", "openrouter"])
+
+
+KEY_OK = {"data": {"label": "sk-or-v1-au7...890", "limit": 100, "limit_remaining": 74.5,
+                   "usage": 25.5, "limit_reset": "monthly"}}
+CREDITS_OK = {"data": {"total_credits": 100.5, "total_usage": 25.75}}
+
+
+def test_login_fetch_and_quota(home: Path, ring: MemoryKeyring, server: tuple[str, type[Fake]],
+                               monkeypatch: pytest.MonkeyPatch,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    _, fake = server
+    fake.routes.update({"/api/v1/key": (200, {}, KEY_OK), "/api/v1/credits": (200, {}, CREDITS_OK)})
+    assert login(monkeypatch) == 0
+    assert "stored in the keyring" in capsys.readouterr().out
+    assert ring.store[("tokline", "openrouter:default")] == SECRET
+    assert statefiles.remote_due()
+    assert cli.main(["quota", "--refresh", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    [window] = [w for w in out["windows"] if w["source"] == "openrouter"]
+    assert window["used_percent"] == 25.5 and window["remaining_usd"] == 74.5
+    assert window["balance_usd"] == pytest.approx(74.75)
+    assert fake.seen_auth[0] == f"Bearer {SECRET}"
+    assert cli.main(["auth", "status"]) == 0
+    status = capsys.readouterr().out
+    assert "openrouter  keyring; last fetch" in status and SECRET not in status
+    # the key never lands in a file tokline wrote
+    for path in home.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_credits_refused_falls_back_to_key(home: Path, ring: MemoryKeyring,
+                                           server: tuple[str, type[Fake]],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    _, fake = server
+    fake.routes.update({"/api/v1/key": (200, {}, KEY_OK),
+                        "/api/v1/credits": (403, {}, {"error": {"code": 403}})})
+    login(monkeypatch)
+    assert remote.fetch_due(force=True) == ["openrouter"]
+    [window] = remote.windows()
+    assert window["used_percent"] == 25.5 and "balance_usd" not in window
+    assert remote.load_state()["openrouter:default"]["error"] is None
+
+
+def test_unauthorized_keeps_the_last_numbers(home: Path, ring: MemoryKeyring,
+                                             server: tuple[str, type[Fake]],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    _, fake = server
+    fake.routes.update({"/api/v1/key": (200, {}, KEY_OK), "/api/v1/credits": (200, {}, CREDITS_OK)})
+    login(monkeypatch)
+    remote.fetch_due(force=True)
+    fake.routes["/api/v1/key"] = (401, {}, {"error": {"code": 401, "message": "bad key"}})
+    remote.fetch_due(force=True)
+    entry = remote.load_state()["openrouter:default"]
+    assert "tokline auth login openrouter" in entry["error"] and SECRET not in entry["error"]
+    [window] = remote.windows()
+    assert window["used_percent"] == 25.5 and window["stale"] is True
+
+
+def test_rate_limited_provider_is_not_stormed(home: Path, ring: MemoryKeyring,
+                                              server: tuple[str, type[Fake]],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    _, fake = server
+    fake.routes["/api/v1/key"] = (429, {"Retry-After": "120"}, {"error": {"code": 429}})
+    login(monkeypatch)
+    for _ in range(100):
+        remote.fetch_due()
+    assert fake.hits.get("/api/v1/key") == 1
+    entry = remote.load_state()["openrouter:default"]
+    assert entry["backoff_until"] - entry["error_at"] == pytest.approx(120)
+    remote.fetch_due(now=time.time() + 121)
+    assert fake.hits["/api/v1/key"] == 2
+
+
+def test_server_errors_back_off_exponentially(home: Path, ring: MemoryKeyring,
+                                              server: tuple[str, type[Fake]],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    _, fake = server
+    fake.routes["/api/v1/key"] = (503, {}, {"error": {"code": 503}})
+    login(monkeypatch)
+    now = time.time()
+    waits = []
+    for _ in range(3):
+        remote.fetch_due(now=now)
+        entry = remote.load_state()["openrouter:default"]
+        waits.append(entry["backoff_until"] - now)
+        now = entry["backoff_until"]
+    assert waits == [30, 60, 120] and fake.hits["/api/v1/key"] == 3
+
+
+def test_malformed_answer(home: Path, ring: MemoryKeyring, server: tuple[str, type[Fake]],
+                          monkeypatch: pytest.MonkeyPatch) -> None:
+    _, fake = server
+    fake.routes["/api/v1/key"] = (200, {}, b"<html>not json")
+    login(monkeypatch)
+    remote.fetch_due(force=True)
+    assert "not JSON" in remote.load_state()["openrouter:default"]["error"]
+
+
+def test_hung_provider_times_out_and_status_stays_fast(home: Path, ring: MemoryKeyring,
+                                                      server: tuple[str, type[Fake]],
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    _, fake = server
+    fake.routes["/api/v1/key"] = (200, {}, "hang")
+    login(monkeypatch)
+    assert cli.main(["scan", "-q"]) == 0
+    started = time.perf_counter()
+    remote.fetch_due(force=True)
+    assert time.perf_counter() - started < 7
+    assert "no answer within 5 s" in remote.load_state()["openrouter:default"]["error"]
+    capsys.readouterr()
+    started = time.perf_counter()
+    assert cli.main(["status"]) == 0  # answered from the snapshot, never from the network
+    assert time.perf_counter() - started < 0.5
+    assert capsys.readouterr().out.startswith("$")
+
+
+def test_codex_plan_usage_reads_codex_login_read_only(home: Path,
+                                                     server: tuple[str, type[Fake]]) -> None:
+    _, fake = server
+    auth = home / ".codex" / "auth.json"
+    auth.parent.mkdir()
+    auth.write_text(json.dumps({"OPENAI_API_KEY": None, "tokens": {
+        "access_token": "codex-access-token", "refresh_token": "r", "account_id": "acct"}}))
+    before = (auth.read_bytes(), auth.stat().st_mtime_ns)
+    fake.routes["/backend-api/wham/usage"] = (200, {}, {
+        "plan_type": "pro", "rate_limit": {
+            "primary_window": {"used_percent": 43, "limit_window_seconds": 604800,
+                               "reset_at": 1767407914},
+            "secondary_window": None}})
+    assert remote.fetch_due(force=True) == ["codex"]
+    [window] = remote.windows()
+    assert (window["source"], window["window"], window["used_percent"]) == ("codex", "7d", 43.0)
+    fake.routes["/backend-api/wham/usage"] = (401, {}, {"detail": "expired"})
+    remote.fetch_due(force=True)
+    assert "run `codex`" in remote.load_state()["codex:default"]["error"]
+    assert remote.windows()[0]["used_percent"] == 43.0
+    assert (auth.read_bytes(), auth.stat().st_mtime_ns) == before
+
+
+def test_no_keyring_is_a_clear_message_and_plaintext_needs_opt_in(
+        home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    try:
+        assert login(monkeypatch) == 1
+        err = capsys.readouterr().err
+        assert "no usable OS keyring" in err and "TOKLINE_PLAINTEXT_SECRETS" in err
+        monkeypatch.setenv("TOKLINE_PLAINTEXT_SECRETS", "1")
+        assert login(monkeypatch) == 0
+        path = Path(statefiles.data_dir()) / "secrets.json"
+        assert path.stat().st_mode & 0o077 == 0
+        assert secrets.get("openrouter") == (SECRET, f"file {path}")
+        config = Path(statefiles.config_path())
+        assert not config.exists() or SECRET not in config.read_text()
+    finally:
+        keyring.set_keyring(previous)
+
+
+def test_env_var_overrides_and_locked_keyring_times_out(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    previous = keyring.get_keyring()
+    keyring.set_keyring(SlowKeyring())
+    monkeypatch.setattr(secrets, "KEYRING_TIMEOUT_S", 0.3)
+    try:
+        monkeypatch.setenv("TOKLINE_OPENROUTER_KEY", "from-env")
+        assert secrets.get("openrouter") == ("from-env", "env TOKLINE_OPENROUTER_KEY")
+        monkeypatch.delenv("TOKLINE_OPENROUTER_KEY")
+        with pytest.raises(secrets.SecretStoreError, match="did not answer"):
+            secrets.get("openrouter")
+    finally:
+        keyring.set_keyring(previous)
+        os.environ.pop("TOKLINE_OPENROUTER_KEY", None)

@@ -1,0 +1,75 @@
+"""Codex / ChatGPT plan usage (remote_apis.md §6): ``GET {base}/wham/usage`` with the token
+Codex keeps in ``$CODEX_HOME/auth.json``.  The file is read, never written: Codex owns and
+rotates that token, so an expired one is reported ("run codex") and the last numbers kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from tokline.remote.http import RemoteError, get_json
+
+NAME = "codex"
+DEFAULT_BASE = "https://chatgpt.com/backend-api"
+TTL_S = 60.0
+RELOGIN = "run `codex` once to refresh its login"
+
+
+def auth_file() -> str:
+    home = os.environ.get("CODEX_HOME", "").split(",")[0].strip() or os.path.join(
+        os.environ.get("HOME") or os.path.expanduser("~"), ".codex")
+    return os.path.join(os.path.expanduser(home), "auth.json")
+
+
+def _tokens() -> dict[str, Any] | None:
+    try:
+        with open(auth_file(), encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    tokens = data.get("tokens") if isinstance(data, dict) else None
+    return tokens if isinstance(tokens, dict) and tokens.get("access_token") else None
+
+
+def has_credentials() -> bool:
+    return _tokens() is not None
+
+
+def _windows(limits: Any, label: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    if not isinstance(limits, dict):
+        return out
+    for slot in ("primary_window", "secondary_window"):
+        entry = limits.get(slot)
+        if not isinstance(entry, dict) or not isinstance(entry.get("used_percent"), (int, float)):
+            continue
+        seconds = entry.get("limit_window_seconds")
+        name = {18000: "5h", 604800: "7d"}.get(seconds if isinstance(seconds, int) else -1,
+                                               slot.split("_")[0])
+        reset = entry.get("reset_at")
+        out.append({"source": NAME, "window": name + label, "kind": "official",
+                    "used_percent": float(entry["used_percent"]),
+                    "resets_at": float(reset) if isinstance(reset, (int, float)) else None})
+    return out
+
+
+def fetch(base: str, account: str) -> list[dict[str, Any]]:
+    tokens = _tokens()
+    if tokens is None:
+        raise RemoteError(f"codex: no login in {auth_file()}; {RELOGIN}")
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    if isinstance(tokens.get("account_id"), str):
+        headers["ChatGPT-Account-Id"] = tokens["account_id"]
+    path = "/wham/usage" if "/backend-api" in base else "/api/codex/usage"
+    data = get_json(base.rstrip("/") + path, headers, NAME, RELOGIN)
+    if not isinstance(data, dict):
+        raise RemoteError("codex: unexpected answer", transient=True)
+    windows = _windows(data.get("rate_limit"), "")
+    for extra in data.get("additional_rate_limits") or []:
+        if isinstance(extra, dict) and isinstance(extra.get("limit_name"), str):
+            windows += _windows(extra.get("rate_limit"), " " + extra["limit_name"])
+    for window in windows:
+        window["plan"] = data.get("plan_type")
+    return windows
