@@ -35,3 +35,14 @@ def test_launcher_and_module_run() -> None:
     out = subprocess.run([sys.executable, "-m", "tokline", "--version"], capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == f"tokline {tokline.__version__}"
+
+
+def test_every_subpackage_is_shipped() -> None:
+    """A package missing from pyproject's list installs nowhere (CI runs the wheel)."""
+    tomllib = pytest.importorskip("tomllib")
+    root = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    found = {".".join(p.parent.relative_to(root).parts)
+             for p in (root / "tokline").rglob("__init__.py")}
+    assert found <= listed, found - listed
