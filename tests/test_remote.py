@@ -80,6 +80,7 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, type[Fake]]]:
     base = f"http://127.0.0.1:{httpd.server_port}"
     monkeypatch.setenv("TOKLINE_OPENROUTER_BASE_URL", base + "/api/v1")
     monkeypatch.setenv("TOKLINE_CODEX_BASE_URL", base + "/backend-api")
+    monkeypatch.setenv("TOKLINE_CLAUDE_BASE_URL", base)
     yield base, handler
     httpd.shutdown()
     httpd.server_close()
@@ -215,7 +216,7 @@ def test_hung_provider_times_out_and_status_stays_fast(home: Path, ring: MemoryK
     assert capsys.readouterr().out.startswith("$")
 
 
-def test_codex_plan_usage_reads_codex_login_read_only(home: Path,
+def test_codex_plan_usage_reads_codex_login_read_only(home: Path, ring: MemoryKeyring,
                                                      server: tuple[str, type[Fake]]) -> None:
     _, fake = server
     auth = home / ".codex" / "auth.json"
@@ -271,3 +272,91 @@ def test_env_var_overrides_and_locked_keyring_times_out(
     finally:
         keyring.set_keyring(previous)
         os.environ.pop("TOKLINE_OPENROUTER_KEY", None)
+
+
+CLAUDE_USAGE = {
+    "five_hour": {"utilization": 11.0, "resets_at": "2026-07-03T00:30:00.282668+00:00"},
+    "seven_day": {"utilization": 9.0, "resets_at": "2026-07-08T09:00:00.282694+00:00"},
+    "seven_day_oauth_apps": None, "seven_day_opus": None,
+    "seven_day_sonnet": {"utilization": 1.0, "resets_at": "2026-07-08T14:59:59.600981+00:00"},
+    "iguana_necktie": None,
+    "extra_usage": {"is_enabled": True, "monthly_limit": 10000, "used_credits": 500,
+                    "utilization": 5.0, "currency": "USD"},
+    "limits": [
+        {"kind": "session", "group": "session", "percent": 11,
+         "resets_at": "2026-07-03T00:30:00.282668+00:00", "scope": None, "is_active": True},
+        {"kind": "weekly_scoped", "group": "weekly", "percent": 5,
+         "resets_at": "2026-07-08T09:00:00.283070+00:00",
+         "scope": {"model": {"id": None, "display_name": "Fable"}, "surface": None},
+         "is_active": False}]}
+
+
+def claude_login(home: Path, scopes: list[str]) -> Path:
+    creds = home / ".claude" / ".credentials.json"
+    creds.parent.mkdir(exist_ok=True)
+    creds.write_text(json.dumps({"claudeAiOauth": {
+        "accessToken": "sk-ant-oat01-claude-secret", "refreshToken": "sk-ant-ort01-x",
+        "expiresAt": 1767396165210, "scopes": scopes, "subscriptionType": "max"}}))
+    return creds
+
+
+def test_claude_oauth_usage_windows_and_read_only_login(
+        home: Path, ring: MemoryKeyring, server: tuple[str, type[Fake]]) -> None:
+    _, fake = server
+    creds = claude_login(home, ["user:inference", "user:profile"])
+    before = (creds.read_bytes(), creds.stat().st_mtime_ns)
+    fake.routes["/api/oauth/usage"] = (200, {}, CLAUDE_USAGE)
+    assert remote.fetch_due(force=True) == ["claude"]
+    got = {w["window"]: w for w in remote.windows()}
+    assert {k: w["used_percent"] for k, w in got.items()} == {
+        "5h": 11.0, "7d": 9.0, "7d_sonnet": 1.0, "7d_fable": 5.0, "extra": 5.0}
+    assert got["5h"]["resets_at"] == pytest.approx(1783038600.282668)
+    assert (got["extra"]["used_usd"], got["extra"]["limit_usd"]) == (5.0, 100.0)
+    assert got["7d"]["plan"] == "max" and got["7d"]["kind"] == "official"
+    assert fake.seen_auth == ["Bearer sk-ant-oat01-claude-secret"]
+    # Claude's TTL is five minutes: a prompt-driven refresh a minute later does not ask.
+    assert remote.fetch_due(now=time.time() + 60) == []
+    fake.routes["/api/oauth/usage"] = (401, {}, {"type": "error", "error": {
+        "type": "authentication_error", "message": "OAuth token has expired."}})
+    remote.fetch_due(force=True)
+    assert "run `claude`" in remote.load_state()["claude:default"]["error"]
+    assert {w["window"]: w["used_percent"] for w in remote.windows()}["5h"] == 11.0
+    assert (creds.read_bytes(), creds.stat().st_mtime_ns) == before
+    for path in (home / ".local").rglob("*"):
+        if path.is_file():
+            assert b"sk-ant-oat01" not in path.read_bytes()
+
+
+def test_claude_retry_after_zero_backs_off_for_minutes(
+        home: Path, ring: MemoryKeyring, server: tuple[str, type[Fake]]) -> None:
+    _, fake = server
+    claude_login(home, [])
+    fake.routes["/api/oauth/usage"] = (429, {"retry-after": "0"}, {
+        "error": {"message": "Rate limited. Please try again later.", "type": "rate_limit_error"}})
+    now = time.time()
+    for step in range(100):
+        remote.fetch_due(force=False, now=now + step * 2)
+    assert fake.hits["/api/oauth/usage"] == 1
+    entry = remote.load_state()["claude:default"]
+    assert entry["backoff_until"] - entry["error_at"] >= 300
+    remote.fetch_due(now=now + 301)
+    assert fake.hits["/api/oauth/usage"] == 2
+    entry = remote.load_state()["claude:default"]
+    assert entry["backoff_until"] - entry["error_at"] >= 600
+
+
+def test_claude_setup_token_without_profile_scope_is_not_sent(
+        home: Path, ring: MemoryKeyring, server: tuple[str, type[Fake]]) -> None:
+    _, fake = server
+    claude_login(home, ["user:inference"])
+    remote.fetch_due(force=True)
+    assert "user:profile" in remote.load_state()["claude:default"]["error"]
+    assert fake.hits == {}
+
+
+def test_fetched_official_window_beats_the_local_estimate() -> None:
+    estimate = {"source": "claude", "window": "5h", "used_percent": 70.0, "kind": "estimate",
+                "as_of": 2000.0}
+    official = {"source": "claude", "window": "5h", "used_percent": 11.0, "kind": "official",
+                "as_of": 1000.0}
+    assert remote.merge([estimate], [official]) == [official]

@@ -14,11 +14,11 @@ import os
 import time
 from typing import Any
 
-from tokline.remote import codex_usage, openrouter
+from tokline.remote import claude_usage, codex_usage, openrouter
 from tokline.remote.http import RemoteError
 from tokline.statefiles import state_dir, write_private
 
-PROVIDERS = {module.NAME: module for module in (openrouter, codex_usage)}
+PROVIDERS = {module.NAME: module for module in (openrouter, codex_usage, claude_usage)}
 STATE = "remote.json"
 DUE = "remote.due"
 MAX_BACKOFF_S = 3600.0
@@ -64,8 +64,10 @@ def fetch_due(force: bool = False, now: float | None = None) -> list[str]:
             windows = module.fetch(base_url(name), account)
         except RemoteError as exc:
             failures = int(entry.get("failures") or 0) + 1
+            first_wait = float(getattr(module, "BACKOFF_BASE_S", 30.0))
             wait = exc.retry_after if exc.retry_after is not None else (
-                min(MAX_BACKOFF_S, 30.0 * 2 ** (failures - 1)) if exc.transient else module.TTL_S)
+                min(MAX_BACKOFF_S, first_wait * 2 ** (failures - 1)) if exc.transient
+                else module.TTL_S)
             entry.update(error=str(exc), error_at=now, failures=failures,
                          backoff_until=now + wait)
         else:
@@ -94,11 +96,15 @@ def mark_due() -> None:
 
 
 def merge(local: list[dict[str, Any]], fetched: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One window per (source, window): the fresher of a local and a fetched figure."""
+    """One window per (source, window): the fresher of a local and a fetched figure; an
+    estimate only where there is no official one."""
+    def rank(window: dict[str, Any]) -> tuple[bool, float]:
+        return window.get("kind") != "estimate", float(window.get("as_of") or 0)
+
     best: dict[tuple[str, str], dict[str, Any]] = {}
     for window in [*local, *fetched]:
         key = (window["source"], window["window"])
-        if key not in best or float(window.get("as_of") or 0) > float(best[key].get("as_of") or 0):
+        if key not in best or rank(window) > rank(best[key]):
             best[key] = window
     return list(best.values())
 
