@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from tokline.remote.http import RemoteError, get_json
+from tokline.sources.claude import configured_dirs
 
 NAME = "claude"
 DEFAULT_BASE = "https://api.anthropic.com"
@@ -25,9 +26,7 @@ WINDOW_NAMES = {"five_hour": "5h", "seven_day": "7d"}
 
 def credentials_files() -> list[str]:
     home = os.environ.get("HOME") or os.path.expanduser("~")
-    configured = os.environ.get("CLAUDE_CONFIG_DIR", "").strip()
-    dirs = ([os.path.expanduser(p.strip()) for p in configured.split(",") if p.strip()]
-            if configured else [os.path.join(home, ".claude")])
+    dirs = configured_dirs(os.environ) or [os.path.join(home, ".claude")]
     return [os.path.join(d, ".credentials.json") for d in dirs]
 
 

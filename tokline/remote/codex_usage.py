@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 from tokline.remote.http import RemoteError, get_json
+from tokline.sources.codex import homes
 
 NAME = "codex"
 DEFAULT_BASE = "https://chatgpt.com/backend-api"
@@ -18,9 +19,7 @@ RELOGIN = "run `codex` once to refresh its login"
 
 
 def auth_file() -> str:
-    home = os.environ.get("CODEX_HOME", "").split(",")[0].strip() or os.path.join(
-        os.environ.get("HOME") or os.path.expanduser("~"), ".codex")
-    return os.path.join(os.path.expanduser(home), "auth.json")
+    return os.path.join(homes(os.environ)[0], "auth.json")
 
 
 def _tokens() -> dict[str, Any] | None:

@@ -17,14 +17,18 @@ NAME = "claude"
 SYNTHETIC_MODEL = "<synthetic>"
 
 
+def configured_dirs(env: Mapping[str, str]) -> list[str]:
+    """The directories CLAUDE_CONFIG_DIR names (comma separated); empty when unset."""
+    configured = env.get("CLAUDE_CONFIG_DIR", "").strip()
+    return [os.path.expanduser(p.strip()) for p in configured.split(",") if p.strip()]
+
+
 def candidate_roots(env: Mapping[str, str] | None = None) -> list[str]:
     """Every ``projects`` directory that would be read if it existed."""
     env = os.environ if env is None else env
     home = env.get("HOME") or os.path.expanduser("~")
-    configured = env.get("CLAUDE_CONFIG_DIR", "").strip()
-    if configured:
-        candidates = [os.path.expanduser(p.strip()) for p in configured.split(",") if p.strip()]
-    else:
+    candidates = configured_dirs(env)
+    if not candidates:
         xdg = env.get("XDG_CONFIG_HOME") or ""
         xdg_base = xdg if os.path.isabs(xdg) else os.path.join(home, ".config")
         candidates = [os.path.join(xdg_base, "claude"), os.path.join(home, ".claude")]
