@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from remote_fakes import ring, server  # noqa: F401 - fixtures for the remote tests
 
 from tokline.ledger import Ledger, StoredUsage
 from tokline.refresh import RefreshReport, refresh

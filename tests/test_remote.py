@@ -2,97 +2,22 @@
 
 from __future__ import annotations
 
-import http.server
 import io
 import json
 import os
-import threading
+import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
 
 import keyring
 import keyring.backend
 import pytest
 from keyring.backends import fail
+from remote_fakes import Fake, MemoryKeyring, SlowKeyring
 
 from tokline import cli, remote, secrets, statefiles
 
 SECRET = "sk-or-v1-test-secret-0123456789"
-
-
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    """A real keyring backend that keeps passwords in this process."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.store: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.store.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.store[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.store.pop((service, username))
-
-
-class SlowKeyring(MemoryKeyring):
-    def get_password(self, service: str, username: str) -> str | None:
-        time.sleep(3)
-        return None
-
-
-class Fake(http.server.BaseHTTPRequestHandler):
-    # Each test gets its own subclass with fresh containers (the ``server`` fixture).
-    routes: ClassVar[dict[str, tuple[int, dict[str, str], Any]]] = {}
-    hits: ClassVar[dict[str, int]] = {}
-    seen_auth: ClassVar[list[str]] = []
-
-    def do_GET(self) -> None:
-        type(self).hits[self.path] = type(self).hits.get(self.path, 0) + 1
-        type(self).seen_auth.append(self.headers.get("Authorization", ""))
-        status, headers, body = type(self).routes.get(self.path, (404, {}, {"error": "no"}))
-        if body == "hang":
-            time.sleep(8)
-            return
-        self.send_response(status)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(body if isinstance(body, bytes) else json.dumps(body).encode())
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, type[Fake]]]:
-    handler = type("Handler", (Fake,), {"routes": {}, "hits": {}, "seen_auth": []})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{httpd.server_port}"
-    monkeypatch.setenv("TOKLINE_OPENROUTER_BASE_URL", base + "/api/v1")
-    monkeypatch.setenv("TOKLINE_CODEX_BASE_URL", base + "/backend-api")
-    monkeypatch.setenv("TOKLINE_CLAUDE_BASE_URL", base)
-    yield base, handler
-    httpd.shutdown()
-    httpd.server_close()
-
-
-@pytest.fixture
-def ring(monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryKeyring]:
-    backend = MemoryKeyring()
-    previous = keyring.get_keyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
 
 
 def login(monkeypatch: pytest.MonkeyPatch, key: str = SECRET) -> int:
@@ -122,7 +47,7 @@ def test_login_fetch_and_quota(home: Path, ring: MemoryKeyring, server: tuple[st
     assert fake.seen_auth[0] == f"Bearer {SECRET}"
     assert cli.main(["auth", "status"]) == 0
     status = capsys.readouterr().out
-    assert "openrouter  keyring; last fetch" in status and SECRET not in status
+    assert re.search(r"^openrouter +keyring; last fetch", status, re.M) and SECRET not in status
     # the key never lands in a file tokline wrote
     for path in home.rglob("*"):
         if path.is_file():
@@ -136,7 +61,7 @@ def test_credits_refused_falls_back_to_key(home: Path, ring: MemoryKeyring,
     fake.routes.update({"/api/v1/key": (200, {}, KEY_OK),
                         "/api/v1/credits": (403, {}, {"error": {"code": 403}})})
     login(monkeypatch)
-    assert remote.fetch_due(force=True) == ["openrouter"]
+    assert remote.fetch_due(force=True) == ["openrouter:default"]
     [window] = remote.windows()
     assert window["used_percent"] == 25.5 and "balance_usd" not in window
     assert remote.load_state()["openrouter:default"]["error"] is None
@@ -229,7 +154,7 @@ def test_codex_plan_usage_reads_codex_login_read_only(home: Path, ring: MemoryKe
             "primary_window": {"used_percent": 43, "limit_window_seconds": 604800,
                                "reset_at": 1767407914},
             "secondary_window": None}})
-    assert remote.fetch_due(force=True) == ["codex"]
+    assert remote.fetch_due(force=True) == ["codex:default"]
     [window] = remote.windows()
     assert (window["source"], window["window"], window["used_percent"]) == ("codex", "7d", 43.0)
     fake.routes["/backend-api/wham/usage"] = (401, {}, {"detail": "expired"})
@@ -306,7 +231,7 @@ def test_claude_oauth_usage_windows_and_read_only_login(
     creds = claude_login(home, ["user:inference", "user:profile"])
     before = (creds.read_bytes(), creds.stat().st_mtime_ns)
     fake.routes["/api/oauth/usage"] = (200, {}, CLAUDE_USAGE)
-    assert remote.fetch_due(force=True) == ["claude"]
+    assert remote.fetch_due(force=True) == ["claude:default"]
     got = {w["window"]: w for w in remote.windows()}
     assert {k: w["used_percent"] for k, w in got.items()} == {
         "5h": 11.0, "7d": 9.0, "7d_sonnet": 1.0, "7d_fable": 5.0, "extra": 5.0}

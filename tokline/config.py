@@ -17,6 +17,9 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 COST_MODES = ("auto", "calculate", "display")
 # 5-hour block limits in input+output tokens (community estimates, formats.md §7.2).
 PLAN_BLOCK_TOKENS = {"pro": 19_000, "max5": 88_000, "max20": 220_000}
+# Remote quota providers and the shortest cache time each tolerates (remote_apis.md §0.4).
+REMOTE_MIN_TTL_S = {"claude": 300.0, "copilot": 300.0, "codex": 60.0, "openrouter": 60.0,
+                    "anthropic-admin": 60.0, "openai-admin": 60.0}
 DEFAULT_PRICING_URL = (
     "https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json"
 )
@@ -45,11 +48,14 @@ class Config:
     critical_percent: float = 95.0
     notify: bool = True
     source_file: str | None = None
+    # per provider: base_url, login_url (Copilot's device flow), ttl_s, enabled
+    remote: Mapping[str, Mapping[str, Any]]
 
     def __init__(self, **values: Any) -> None:
         self.price_overrides = {}
+        self.remote = {}
         for name, value in values.items():
-            if not hasattr(type(self), name) and name != "price_overrides":
+            if not hasattr(type(self), name) and name not in ("price_overrides", "remote"):
                 raise TypeError(f"unknown setting {name}")
             setattr(self, name, value)
 
@@ -76,7 +82,7 @@ def _want(table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], whe
 
 def parse(data: Mapping[str, Any], source: str | None = None) -> Config:
     known = {"timezone", "week_start", "cost_mode", "blocks", "pricing", "status", "budget",
-             "thresholds"}
+             "thresholds", "remote"}
     for key in data:
         if key not in known:
             raise ConfigError(f"config {key}: unknown setting (known: {', '.join(sorted(known))})")
@@ -140,7 +146,44 @@ def parse(data: Mapping[str, Any], source: str | None = None) -> Config:
         parsed[model] = entry
     values["price_overrides"] = parsed
     _parse_status(data, values)
+    values["remote"] = _parse_remote(_table(data, "remote"))
     return Config(**values)
+
+
+def _url(table: Mapping[str, Any], key: str, where: str) -> str:
+    url = str(_want(table, key, str, where)).rstrip("/")
+    if not url.startswith(("https://", "http://")):
+        raise ConfigError(f"config {where}{key}: expected an http(s) URL, got {url!r}")
+    return url
+
+
+def _parse_remote(remote: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    parsed: dict[str, dict[str, Any]] = {}
+    for provider, table in remote.items():
+        where = f"remote.{provider}."
+        if provider not in REMOTE_MIN_TTL_S:
+            raise ConfigError(f"config remote.{provider}: unknown provider (known: "
+                              f"{', '.join(sorted(REMOTE_MIN_TTL_S))})")
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"config remote.{provider}: expected a table")
+        entry: dict[str, Any] = {}
+        for key in table:
+            if key not in ("base_url", "login_url", "ttl_seconds", "enabled") or (
+                    key == "login_url" and provider != "copilot"):
+                raise ConfigError(f"config {where}{key}: unknown setting")
+        for key in ("base_url", "login_url"):
+            if key in table:
+                entry[key] = _url(table, key, where)
+        if "ttl_seconds" in table:
+            ttl = _positive(table, "ttl_seconds", where)
+            if ttl < REMOTE_MIN_TTL_S[provider]:
+                raise ConfigError(f"config {where}ttl_seconds: at least "
+                                  f"{REMOTE_MIN_TTL_S[provider]:.0f} for {provider}")
+            entry["ttl_s"] = ttl
+        if "enabled" in table:
+            entry["enabled"] = _want(table, "enabled", bool, where)
+        parsed[provider] = entry
+    return parsed
 
 
 def _table(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:

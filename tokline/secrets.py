@@ -26,8 +26,10 @@ class SecretStoreError(ToklineError):
     """No usable place to keep a secret; the message says what the user can do."""
 
 
-def env_name(provider: str) -> str:
-    return f"TOKLINE_{provider.upper().replace('-', '_')}_KEY"
+def env_name(provider: str, account: str = "default") -> str:
+    """``TOKLINE_OPENROUTER_KEY`` for the default account, ``…_KEY_WORK`` for ``work``."""
+    suffix = "" if account == "default" else "_" + account.upper().replace("-", "_")
+    return f"TOKLINE_{provider.upper().replace('-', '_')}_KEY{suffix}"
 
 
 def _plaintext_path() -> str:
@@ -90,9 +92,9 @@ def _read_plaintext() -> dict[str, str]:
 
 def get(provider: str, account: str = "default") -> tuple[str | None, str]:
     """(secret or None, where it comes from: env, keyring, file or none)."""
-    value = os.environ.get(env_name(provider))
+    value = os.environ.get(env_name(provider, account))
     if value:
-        return value, "env " + env_name(provider)
+        return value, "env " + env_name(provider, account)
     user = f"{provider}:{account}"
     if _plaintext_allowed():
         found = _read_plaintext().get(user)

@@ -49,7 +49,12 @@ def as_of(snap: Mapping[str, Any], now_s: float) -> dict[str, Any]:
         window = dict(window)
         resets = window.get("resets_at")
         if isinstance(resets, (int, float)) and now_s >= resets:
-            window.update(used_percent=0.0, resets_at=None, reset_passed=True)
+            window.update(resets_at=None, reset_passed=True)
+            if window.get("used_percent") is not None:
+                window["used_percent"] = 0.0
+            for spent in ("spent_usd", "today_usd"):
+                if spent in window:
+                    window[spent] = 0.0
         quota.append(window)
     view["quota"] = quota
     budget = {}
@@ -83,12 +88,17 @@ def duration(minutes: float) -> str:
 
 def clock(epoch: float | None, zone: dt.tzinfo | None = None, now_s: float | None = None
           ) -> str:
-    """A reset time: "14:05" today, "Tue 14:05" later (``zone`` None: the system's)."""
+    """A reset time: "14:05" today, "Tue 14:05" within the week, "Dec 1" later (``zone``
+    None: the system's)."""
     if epoch is None:
         return ""
     moment = dt.datetime.fromtimestamp(epoch, zone)
     today = dt.datetime.fromtimestamp(time.time() if now_s is None else now_s, zone).date()
-    return moment.strftime("%H:%M") if moment.date() == today else moment.strftime("%a %H:%M")
+    if moment.date() == today:
+        return moment.strftime("%H:%M")
+    if (moment.date() - today).days < 7:
+        return moment.strftime("%a %H:%M")
+    return f"{moment:%b} {moment.day}"
 
 
 LEFT = "\x1e"  # stands for the block's time left in pre-rendered lines (tokline/fast.py)
@@ -134,13 +144,24 @@ def field_values(view: Mapping[str, Any], zone: dt.tzinfo | None = None,
         values[f"quota.{window}"] = values[f"quota.{window}.reset"] = None
     best: dict[str, dict[str, Any]] = {}
     for entry in view.get("quota") or []:
-        pct = float(entry["used_percent"])
-        text = f"{pct:.0f}%" + ("~" if entry.get("kind") == "estimate" else "")
-        value = (text, render.level_of(pct, warn, crit))
+        prefix = f"quota.{entry['source']}.{entry['window']}"
+        values[f"{prefix}.left"] = _quota_left(entry)
+        spent = entry.get("spent_usd")
+        values[f"{prefix}.spent"] = (money(spent), None) \
+            if isinstance(spent, (int, float)) else None
         resets = entry.get("resets_at")
         reset = (clock(resets, zone, now_s), None) if resets else None
-        values[f"quota.{entry['source']}.{entry['window']}"] = value
-        values[f"quota.{entry['source']}.{entry['window']}.reset"] = reset
+        values[f"{prefix}.reset"] = reset
+        mark = "*" if entry.get("stale") else ""  # its last fetch failed: an old value
+        if entry.get("used_percent") is None:
+            # a spend or credit figure without a limit: show the money, never "0 %"
+            shown = values[f"{prefix}.spent"] or values[f"{prefix}.left"]
+            values[prefix] = (shown[0] + mark, None) if shown else None
+            continue
+        pct = float(entry["used_percent"])
+        text = f"{pct:.0f}%" + ("~" if entry.get("kind") == "estimate" else "") + mark
+        value = (text, render.level_of(pct, warn, crit))
+        values[prefix] = value
         current = best.get(entry["window"])
         if current is None or pct > float(current["used_percent"]):
             best[entry["window"]] = entry
@@ -152,6 +173,15 @@ def field_values(view: Mapping[str, Any], zone: dt.tzinfo | None = None,
         values[f"budget.{name}.left"] = (money(entry["left_usd"]), level) if entry else None
         values[f"budget.{name}.pct"] = (f"{entry['used_percent']:.0f}%", level) if entry else None
     return values
+
+
+def _quota_left(entry: Mapping[str, Any]) -> render.Value | None:
+    for key in ("remaining_usd", "balance_usd"):
+        if isinstance(entry.get(key), (int, float)):
+            return money(entry[key]), None
+    if isinstance(entry.get("remaining"), (int, float)):
+        return f"{entry['remaining']:,.0f}", None
+    return None
 
 
 KNOWN_FIELDS = field_values({"block": {"active": True, "cost_usd": 0, "unpriced": False,

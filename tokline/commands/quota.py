@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+from typing import Any
 
 from tokline import remote, statefiles
 from tokline.view import as_of, clock, read_json
@@ -32,19 +33,37 @@ def run(name: str, argv: list[str]) -> int:
         return 0
     if not windows and not errors:
         print("No quota known yet: Claude Code's status line (tokline setup claude), Codex logs "
-              "and `tokline auth login openrouter` provide it.")
+              "and `tokline auth login copilot|openrouter|anthropic-admin|openai-admin` "
+              "provide it.")
         return 0
     for w in windows:
-        pct = w.get("used_percent")
-        used = f"{pct:.0f}% used" if isinstance(pct, (int, float)) else "—"
-        extra = ""
-        for key, label in (("remaining_usd", "left"), ("balance_usd", "balance")):
-            if isinstance(w.get(key), (int, float)):
-                extra += f", ${w[key]:,.2f} {label}"
-        reset = f", resets {clock(w['resets_at'])}" if w.get("resets_at") else ""
-        kind = " (estimate)" if w.get("kind") == "estimate" else ""
-        stale = " (stale)" if w.get("stale") else ""
-        print(f"{w['source']:<11} {w['window']:<12} {used}{extra}{reset}{kind}{stale}")
+        print(describe(w))
     for key, error in errors.items():
-        print(f"{key.split(':')[0]:<11} error: {error}")
+        provider, _, account = key.partition(":")
+        label = provider if account in ("", "default") else f"{provider}@{account}"
+        print(f"{label:<15} error: {error}")
     return 0
+
+
+def describe(w: dict[str, Any]) -> str:
+    """One line per window: percent used, money and counts left or spent, reset time."""
+    pct = w.get("used_percent")
+    parts = [f"{pct:.0f}% used" if isinstance(pct, (int, float)) else ""]
+    for key, label in (("spent_usd", "spent"), ("today_usd", "today"),
+                       ("remaining_usd", "left"), ("balance_usd", "balance")):
+        if isinstance(w.get(key), (int, float)):
+            parts.append(f"${w[key]:,.2f} {label}")
+    if isinstance(w.get("remaining"), (int, float)):
+        of = f" of {w['entitlement']:,.0f}" if isinstance(w.get("entitlement"), (int, float)) \
+            else ""
+        parts.append(f"{w['remaining']:,.0f}{of} left")
+    if w.get("overage"):
+        parts.append(f"{w['overage']:,.0f} over")
+    if w.get("note"):
+        parts.append(str(w["note"]))
+    if w.get("resets_at"):
+        parts.append(f"resets {clock(w['resets_at'])}")
+    text = ", ".join(p for p in parts if p) or "—"
+    kind = " (estimate)" if w.get("kind") == "estimate" else ""
+    stale = " (stale)" if w.get("stale") else ""
+    return f"{w['source']:<15} {w['window']:<12} {text}{kind}{stale}"

@@ -1,10 +1,13 @@
-"""GET a JSON document with connect/read timeouts; errors say what to do, never the key."""
+"""GET (or POST a form) and read JSON with connect/read timeouts; errors say what to do,
+never the key."""
 
 from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from typing import Any
 
 TIMEOUT_S = 5.0
@@ -29,9 +32,12 @@ def _retry_after(value: str | None) -> float | None:
         return None  # an HTTP date: fall back to our own back-off
 
 
-def get_json(url: str, headers: dict[str, str], provider: str, relogin: str) -> Any:
-    request = urllib.request.Request(url, headers={"Accept": "application/json",
-                                                   "User-Agent": "tokline", **headers})
+def get_json(url: str, headers: Mapping[str, str], provider: str, relogin: str,
+             form: Mapping[str, str] | None = None) -> Any:
+    """The decoded answer; with ``form``, a POST of that urlencoded form."""
+    data = urllib.parse.urlencode(form).encode() if form is not None else None
+    request = urllib.request.Request(url, data=data, headers={
+        "Accept": "application/json", "User-Agent": "tokline", **headers})
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
             body = response.read()
@@ -54,3 +60,27 @@ def get_json(url: str, headers: dict[str, str], provider: str, relogin: str) -> 
         return json.loads(body)
     except ValueError:
         raise RemoteError(f"{provider}: the answer is not JSON", transient=True) from None
+
+
+def get_pages(url: str, query: list[tuple[str, str]], headers: Mapping[str, str],
+              provider: str, relogin: str, max_pages: int = 24) -> list[Any]:
+    """Every bucket of a paginated report (``data`` + ``has_more``/``next_page``), the
+    cursor passed back as ``page``.  A cursor that repeats, or too many pages, is an error
+    rather than an endless loop."""
+    buckets: list[Any] = []
+    cursor: str | None = None
+    seen: set[str] = set()
+    for _ in range(max_pages):
+        params = query + ([("page", cursor)] if cursor else [])
+        answer = get_json(url + "?" + urllib.parse.urlencode(params), headers, provider,
+                          relogin)
+        if not isinstance(answer, dict) or not isinstance(answer.get("data"), list):
+            raise RemoteError(f"{provider}: unexpected answer (no data list)", transient=True)
+        buckets.extend(answer["data"])
+        cursor = answer.get("next_page")
+        if not answer.get("has_more") or not isinstance(cursor, str) or not cursor:
+            return buckets
+        if cursor in seen:
+            raise RemoteError(f"{provider}: the report's pages loop", transient=True)
+        seen.add(cursor)
+    raise RemoteError(f"{provider}: more than {max_pages} pages in the report", transient=True)

@@ -14,10 +14,6 @@ TTL_S = 60.0
 RELOGIN = "run `tokline auth login openrouter` with a valid key"
 
 
-def has_credentials() -> bool:
-    return secrets.get(NAME)[0] is not None
-
-
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
         else None

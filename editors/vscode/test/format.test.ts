@@ -53,6 +53,20 @@ test("tooltip lists periods, sources, block and quota", () => {
   assert.doesNotMatch(tooltip(snapshot(), NOW, ["claude"]), /- codex: /);
 });
 
+test("spend and credit windows without a limit are never shown as 0 %", () => {
+  const snap = snapshot({ quota: [
+    { source: "anthropic-admin", window: "month", used_percent: null, resets_at: null, kind: "official", spent_usd: 11.74 },
+    { source: "copilot", window: "premium", used_percent: null, resets_at: null, kind: "official", note: "managed by your organization", stale: true },
+    { source: "openrouter", window: "credits", used_percent: 97, resets_at: null, kind: "official", remaining_usd: 3 },
+  ] });
+  const text = tooltip(snap, NOW);
+  assert.match(text, /- anthropic-admin month: \$11\.74 spent\n/);
+  assert.match(text, /- copilot premium: managed by your organization \(stale\)/);
+  assert.match(text, /- openrouter credits: 97%, \$3\.00 left/);
+  assert.equal(level(snapshot({ quota: [snap.quota[0]] }), 1, 2), "ok");
+  assert.equal(level(snap, 80, 95), "error");
+});
+
 test("snapshot parsing is lenient", () => {
   assert.equal(parseSnapshot("not json"), undefined);
   assert.equal(parseSnapshot("{}"), undefined);

@@ -1,5 +1,5 @@
 // Text, colour level and tooltip of the status bar item; no `vscode` import here.
-import { Snapshot } from "./snapshot";
+import { QuotaWindow, Snapshot } from "./snapshot";
 
 export type Level = "ok" | "warning" | "error";
 
@@ -14,9 +14,24 @@ export function timeLeft(seconds: number): string {
     : `${minutes}m`;
 }
 
+function percents(values: (number | null | undefined)[]): number[] {
+  return values.filter((v): v is number => typeof v === "number");
+}
+
 export function highestQuota(snap: Snapshot, window: string): number | undefined {
-  const values = snap.quota.filter((q) => q.window === window).map((q) => q.used_percent);
+  const values = percents(snap.quota.filter((q) => q.window === window).map((q) => q.used_percent));
   return values.length ? Math.max(...values) : undefined;
+}
+
+export function quotaText(q: QuotaWindow): string {
+  const parts: string[] = [];
+  if (typeof q.used_percent === "number") parts.push(`${Math.round(q.used_percent)}%`);
+  if (typeof q.spent_usd === "number") parts.push(`${money(q.spent_usd)} spent`);
+  const left = q.remaining_usd ?? q.balance_usd;
+  if (typeof left === "number") parts.push(`${money(left)} left`);
+  else if (typeof q.remaining === "number") parts.push(`${Math.round(q.remaining)} left`);
+  if (q.note) parts.push(q.note);
+  return parts.join(", ") || "—";
 }
 
 export function fields(snap: Snapshot, nowSeconds: number): Record<string, string> {
@@ -61,14 +76,14 @@ export function render(template: string, values: Record<string, string>): string
 }
 
 export function level(snap: Snapshot, warn: number, error: number): Level {
-  const percents = [
+  const all = percents([
     ...snap.quota.map((q) => q.used_percent),
     ...Object.values(snap.budget ?? {}).map((b) => b.used_percent),
-  ];
+  ]);
   if (snap.block?.active && snap.block.used_percent !== undefined) {
-    percents.push(snap.block.used_percent);
+    all.push(snap.block.used_percent);
   }
-  const top = percents.length ? Math.max(...percents) : 0;
+  const top = all.length ? Math.max(...all) : 0;
   return top >= error ? "error" : top >= warn ? "warning" : "ok";
 }
 
@@ -99,7 +114,8 @@ export function tooltip(snap: Snapshot, nowSeconds: number, sources: string[] = 
     for (const q of snap.quota) {
       const reset = q.resets_at ? `, resets in ${timeLeft(q.resets_at - nowSeconds)}` : "";
       const kind = q.kind === "estimate" ? " (estimate)" : "";
-      lines.push(`  - ${q.source} ${q.window}: ${Math.round(q.used_percent)}%${reset}${kind}`);
+      const stale = q.stale ? " (stale)" : "";
+      lines.push(`  - ${q.source} ${q.window}: ${quotaText(q)}${reset}${kind}${stale}`);
     }
   }
   if (snap.stale_seconds && snap.stale_seconds > 3600) {

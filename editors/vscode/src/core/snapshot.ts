@@ -19,10 +19,17 @@ export interface Block extends Period {
 export interface QuotaWindow {
   source: string;
   window: string;
-  used_percent: number;
+  // null for a spend or credit figure with no limit (an admin cost report, an uncapped key)
+  used_percent: number | null;
   resets_at: number | null;
   kind: "official" | "estimate";
   as_of?: number | null;
+  spent_usd?: number | null;
+  remaining_usd?: number | null;
+  balance_usd?: number | null;
+  remaining?: number | null;
+  note?: string | null;
+  stale?: boolean | null;
 }
 
 export interface Budget {

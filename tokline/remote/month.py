@@ -1,0 +1,27 @@
+"""The UTC calendar month the admin cost reports bucket by (their days are UTC days)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def month_bounds(now: float) -> tuple[datetime, datetime, datetime]:
+    """(start of this UTC month, start of today UTC, start of next UTC month)."""
+    current = datetime.fromtimestamp(now, timezone.utc)
+    start = current.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    today = current.replace(hour=0, minute=0, second=0, microsecond=0)
+    following = start.replace(year=start.year + 1, month=1) if start.month == 12 \
+        else start.replace(month=start.month + 1)
+    return start, today, following
+
+
+def parse_time(value: object) -> float | None:
+    """Epoch seconds from an RFC 3339 string or a number of seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    return None
