@@ -50,7 +50,16 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                         help="report from the ledger as it is, without scanning logs first")
 
 
-def open_context(tz: str | None = None, do_refresh: bool = True, quiet: bool = False) -> Context:
+def open_context(tz: str | None = None, do_refresh: bool = True, quiet: bool = False,
+                 quick: bool = False) -> Context:
+    """Config, ledger and calendar; the ledger brought up to date first unless
+    ``do_refresh`` is off.  ``quick``: when the manifest shows no log changed (one stat
+    per file, as ``tokline scan`` checks) and the status is current, skip the refresh."""
+    if do_refresh and quick:
+        from tokline import statefiles  # noqa: PLC0415
+        from tokline.fastrefresh import up_to_date  # noqa: PLC0415
+
+        do_refresh = not (up_to_date(full=True) and statefiles.touch())
     cfg = config_mod.load()
     zone_name = tz if tz is not None else cfg.timezone
     try:

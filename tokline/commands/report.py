@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import shutil
 import sys
 from collections.abc import Callable
 from typing import Any
 
+from tokline.bars import bar, chart
 from tokline.commands.common import Context, add_common_options, money, open_context, parse_day
 from tokline.errors import ToklineError
 from tokline.ledger import StoredUsage, now_ms
@@ -23,6 +25,9 @@ TITLES = {
 def build_parser(name: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"tokline {name}")
     add_common_options(parser)
+    if name in ("daily", "weekly", "monthly"):
+        parser.add_argument("--chart", action="store_true",
+                            help="a bar chart of cost per period under the table")
     if name == "blocks":
         parser.add_argument("--active", action="store_true", help="only the current block")
         parser.add_argument("--recent", action="store_true", help="only the last 3 days")
@@ -143,6 +148,7 @@ def report_groups(name: str, ctx: Context, args: argparse.Namespace) -> int:
                "Total tokens", "Cost"]
     if name == "models":
         headers[1] = "Requests"
+        headers.append("Share of cost")
     table: list[list[str]] = []
     for g in ordered:
         label = g.key
@@ -152,8 +158,16 @@ def report_groups(name: str, ctx: Context, args: argparse.Namespace) -> int:
             label = g.key[:8] + "  " + ctx.calendar.day(g.last_ms)
         extra = _fmt(g.totals.requests) if name == "models" else _models_label(g)
         table.append(_cells(label, extra, g.totals))
-    print(render_table(headers, table, 2 if name != "models" else 1,
-                       _cells("Total", "", total.totals)))
+        if name == "models":
+            share = g.totals.cost_usd / total.totals.cost_usd if total.totals.cost_usd else 0
+            table[-1].append(f"{bar(share, 1.0, 10)} {100 * share:3.0f}%")
+    footer = _cells("Total", "", total.totals) + (["100%"] if name == "models" else [])
+    print(render_table(headers, table, 2 if name != "models" else 1, footer))
+    if getattr(args, "chart", False):
+        width = shutil.get_terminal_size((80, 24)).columns
+        print()
+        print(chart([(g.key, g.totals.cost_usd, money(g.totals.cost_usd, g.totals.unpriced))
+                     for g in ordered], width))
     if ctx.coster.unpriced_models:
         print(f"\n+? unpriced models (tokens counted, no cost): "
               f"{', '.join(sorted(ctx.coster.unpriced_models))}")

@@ -1,0 +1,62 @@
+"""Totals per local day, and per session, project or model, summed in SQL.
+
+The pictures and the dashboard need a year of history at once; a Python loop over every
+usage row would cost seconds on a long history.  The ledger sums per quarter hour (every
+zone's offset is a whole number of quarters, so each quarter falls in one local day) and
+per context; this module folds those into ``summary.Totals``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from tokline.ledger import Ledger
+from tokline.localtime import QUARTER_MS, Calendar
+from tokline.summary import Totals
+
+
+def _add(totals: Totals, sums: tuple[Any, ...]) -> None:
+    inp, out, c5, c1, cr, web, cost, unpriced, requests = sums[:9]
+    totals.input += int(inp or 0)
+    totals.output += int(out or 0)
+    totals.cache_5m += int(c5 or 0)
+    totals.cache_1h += int(c1 or 0)
+    totals.cache_read += int(cr or 0)
+    totals.web_search += int(web or 0)
+    totals.cost_usd += float(cost or 0.0)
+    totals.unpriced = totals.unpriced or bool(unpriced)
+    totals.requests += int(requests or 0)
+
+
+def daily(ledger: Ledger, calendar: Calendar, since: dt.date | None = None,
+          until: dt.date | None = None, cost_mode: str = "auto",
+          sources: Iterable[str] | None = None) -> dict[dt.date, Totals]:
+    """Local day -> totals for the days in [since, until] that have usage."""
+    since_ms = calendar.start_ms(since) if since else None
+    until_ms = calendar.start_ms(until + dt.timedelta(days=1)) if until else None
+    days: dict[dt.date, Totals] = {}
+    for row in ledger.grouped_sums("quarter", since_ms, until_ms, cost_mode, sources):
+        day = calendar.date(int(row[0]) * QUARTER_MS)
+        totals = days.get(day)
+        if totals is None:
+            totals = days[day] = Totals()
+        _add(totals, row[1:])
+    return days
+
+
+def by_context(ledger: Ledger, key: str, since_ms: int | None = None,
+               until_ms: int | None = None, cost_mode: str = "auto",
+               sources: Iterable[str] | None = None) -> dict[str, Totals]:
+    """``key`` (source, session, project or model) -> totals."""
+    column = {"source": 0, "session": 1, "project": 2, "model": 3}[key]
+    out: dict[str, Totals] = {}
+    for row in ledger.grouped_sums("context", since_ms, until_ms, cost_mode, sources):
+        if key == "model" and row[3] == "<synthetic>":
+            continue
+        label = str(row[column])
+        totals = out.get(label)
+        if totals is None:
+            totals = out[label] = Totals()
+        _add(totals, row[4:])
+    return out
