@@ -16,7 +16,8 @@ from tokline.localtime import QUARTER_MS, Calendar
 from tokline.summary import Totals
 
 
-def _add(totals: Totals, sums: tuple[Any, ...]) -> None:
+def add_sums(totals: Totals, sums: tuple[Any, ...]) -> None:
+    """Add one ``Ledger.grouped_sums`` row's sums (after its key columns)."""
     inp, out, c5, c1, cr, web, cost, unpriced, requests = sums[:9]
     totals.input += int(inp or 0)
     totals.output += int(out or 0)
@@ -41,7 +42,7 @@ def daily(ledger: Ledger, calendar: Calendar, since: dt.date | None = None,
         totals = days.get(day)
         if totals is None:
             totals = days[day] = Totals()
-        _add(totals, row[1:])
+        add_sums(totals, row[1:])
     return days
 
 
@@ -58,5 +59,5 @@ def by_context(ledger: Ledger, key: str, since_ms: int | None = None,
         totals = out.get(label)
         if totals is None:
             totals = out[label] = Totals()
-        _add(totals, row[4:])
+        add_sums(totals, row[4:])
     return out

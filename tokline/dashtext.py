@@ -1,0 +1,236 @@
+"""The dashboard's tabs as lines of (text, style) segments, for any width.
+
+Styles are names ("ok", "warn", "crit", "dim", "bold"); the Textual app maps them to
+colours, or drops them under NO_COLOR.  Nothing here imports a terminal library, so the
+tabs can be checked as plain text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tokline.bars import bar
+from tokline.dashdata import PERIODS, DashData
+from tokline.render import CRIT, WARN, level_of
+from tokline.summary import Totals
+
+Segment = tuple[str, "str | None"]
+Line = list[Segment]
+
+
+def money(cost: float, unpriced: bool = False) -> str:
+    return f"${cost:,.2f}" + ("+?" if unpriced else "")
+
+
+def compact(tokens: int) -> str:
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if tokens >= size:
+            return f"{tokens / size:.1f}{suffix}"
+    return str(tokens)
+
+
+def duration(seconds: float) -> str:
+    minutes = max(0, int(seconds // 60))
+    if minutes >= 48 * 60:
+        return f"{minutes // 1440}d{minutes % 1440 // 60:02d}h"
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
+
+
+def _style(percent: float | None, data: DashData) -> str:
+    level = level_of(percent, data.warn, data.critical)
+    return {CRIT: "crit", WARN: "warn"}.get(level or "", "ok")
+
+
+def gauge(percent: float, width: int, data: DashData) -> Line:
+    filled = bar(percent, 100.0, width)
+    return [(filled.rstrip(), _style(percent, data)),
+            ("░" * (width - len(filled.rstrip())), "dim"), (f" {percent:3.0f}%", None)]
+
+
+def plain(lines: list[Line]) -> str:
+    return "\n".join("".join(text for text, _ in line) for line in lines)
+
+
+def _period(name: str, entry: dict[str, Any] | None) -> Line:
+    if not entry:
+        return [(f"{name:<7}", "bold"), ("—", "dim")]
+    return [(f"{name:<7}", "bold"),
+            (f"{money(entry.get('cost_usd', 0.0), bool(entry.get('unpriced'))):>11}", None),
+            (f"  {compact(int(entry.get('total_tokens') or 0)):>7} tokens", "dim")]
+
+
+def overview(data: DashData, width: int) -> list[Line]:
+    view = data.view
+    hint: list[Line] = [[("No usage yet this month. Start Claude Code, Codex, Gemini CLI, "
+                          "OpenCode or Copilot; tokline reads their logs.", "dim")], []]
+    if not view:
+        return hint
+    lines: list[Line] = hint if not (view.get("month") or {}).get("total_tokens") else []
+    lines += [_period(name.capitalize(), view.get(name)) for name in ("today", "week", "month")]
+    today = view.get("today") or {}
+    sources = sorted((today.get("sources") or {}).items(), key=lambda kv: -kv[1]["cost_usd"])
+    if len(sources) > 1:
+        lines.append([("  " + " · ".join(f"{s} {money(t['cost_usd'])}" for s, t in sources),
+                       "dim")])
+    gauge_width = max(6, min(30, width - 40))
+    block = view.get("block") or {}
+    lines.append([])
+    if block.get("active"):
+        left = block["end"] - data.now
+        head: Line = [("5-hour block ", "bold"), (money(block["cost_usd"],
+                                                      bool(block.get("unpriced"))), None)]
+        if isinstance(block.get("used_percent"), (int, float)):
+            head += [("  ", None), *gauge(float(block["used_percent"]), gauge_width, data)]
+        head.append((f"  {duration(left)} left", None))
+        lines.append(head)
+        if block.get("burn_rate_usd_per_hour") is not None:
+            lines.append([(f"  burn {money(block['burn_rate_usd_per_hour'])}/h → projected "
+                           f"{money(block.get('projected_cost_usd') or 0.0)}", "dim")])
+    else:
+        lines.append([("5-hour block ", "bold"), ("none active", "dim")])
+    lines += [[], *quota_lines(data, width, brief=True)]
+    budgets = view.get("budget") or {}
+    if budgets:
+        lines += [[], [("Budgets", "bold")]]
+        for name, entry in budgets.items():
+            lines.append([(f"  {name:<8}", None),
+                          *gauge(float(entry["used_percent"]), gauge_width, data),
+                          (f"  {money(entry['spent_usd'])} of {money(entry['limit_usd'])}",
+                           "dim")])
+    return lines
+
+
+def _window_label(window: dict[str, Any]) -> str:
+    return f"{window['source']} {window['window']}"
+
+
+def quota_lines(data: DashData, width: int, brief: bool = False) -> list[Line]:
+    windows = data.view.get("quota") or []
+    lines: list[Line] = [[("Quota", "bold")]]
+    if not windows:
+        lines.append([("  none known: Claude Code's status line, Codex logs or "
+                       "`tokline auth login` provide it", "dim")])
+        return lines
+    label_width = min(24, max(len(_window_label(w)) for w in windows) + 2)
+    gauge_width = max(6, min(24, width - label_width - 40))
+    for window in windows:
+        line: Line = [(f"  {_window_label(window):<{label_width}}", None)]
+        pct = window.get("used_percent")
+        if isinstance(pct, (int, float)):
+            line += gauge(float(pct), gauge_width, data)
+            if window.get("kind") == "estimate":
+                line.append(("~", "dim"))
+        extra = []
+        for key, label in (("spent_usd", "spent"), ("remaining_usd", "left"),
+                           ("balance_usd", "balance")):
+            if isinstance(window.get(key), (int, float)):
+                extra.append(f"{money(window[key])} {label}")
+        if isinstance(window.get("remaining"), (int, float)):
+            extra.append(f"{window['remaining']:,.0f} left")
+        if window.get("note"):
+            extra.append(str(window["note"]))
+        if window.get("resets_at"):
+            extra.append(f"resets in {duration(window['resets_at'] - data.now)}")
+        line.append(("  " + " · ".join(extra), "dim" if brief else None))
+        if window.get("stale"):
+            line.append(("  stale", "warn"))
+        lines.append(line)
+    return lines
+
+
+def quota(data: DashData, width: int) -> list[Line]:
+    lines = quota_lines(data, width)
+    lines += [[], [("Remote providers", "bold")]]
+    if not data.remote:
+        lines.append([("  none configured (tokline auth login copilot|openrouter|"
+                       "anthropic-admin|openai-admin)", "dim")])
+    for key, entry in sorted(data.remote.items()):
+        provider, _, account = key.partition(":")
+        name = provider if account in ("", "default") else f"{provider}@{account}"
+        fetched = entry.get("fetched_at")
+        age = f"fetched {duration(data.now - fetched)} ago" if fetched else "never fetched"
+        line: Line = [(f"  {name:<22}", None), (age, "dim")]
+        if entry.get("error"):
+            line.append((f"  last error: {entry['error']}", "crit"))
+        lines.append(line)
+    if data.snapshot_age_s is not None:
+        lines += [[], [(f"Snapshot as of {duration(data.snapshot_age_s)} ago", "dim")]]
+    return lines
+
+
+def _bars(rows: list[tuple[str, Totals]], width: int, largest: float | None = None
+          ) -> list[Line]:
+    if not rows:
+        return [[("No usage in this window.", "dim")]]
+    label_width = max(len(label) for label, _ in rows)
+    top = largest if largest is not None else max(t.cost_usd for _, t in rows)
+    room = max(4, width - label_width - 22)
+    return [[(f"{label:<{label_width}}  ", None), (bar(t.cost_usd, top, room), "ok"),
+             (f" {money(t.cost_usd, t.unpriced):>11}", None),
+             (f" {compact(t.total_tokens):>7}", "dim")] for label, t in rows]
+
+
+def daily(data: DashData, width: int) -> list[Line]:
+    unit, count = PERIODS[data.period]
+    total = Totals()
+    for _, totals in data.periods:
+        total.merge(totals)
+    head: Line = [(f"Cost per {unit}, last {count}", "bold"),
+                  ("   d/w/m: day, week, month", "dim")]
+    return [head, [], *_bars(list(reversed(data.periods)), width), [],
+            [(f"Total {money(total.cost_usd, total.unpriced)} · "
+              f"{compact(total.total_tokens)} tokens", "bold")]]
+
+
+def _share_rows(rows: list[tuple[str, Totals]], width: int) -> list[Line]:
+    total = sum(t.cost_usd for _, t in rows) or 1.0
+    # name, 2, bar, " 100%", money (12), tokens (8): the bar and then the name give way
+    name_width = max(6, min(34, max([len(n) for n, _ in rows] + [5]), width - 33))
+    room = max(4, width - name_width - 27)
+    lines: list[Line] = []
+    for name, totals in rows:
+        share = totals.cost_usd / total
+        shown = name if len(name) <= name_width else name[:name_width - 1] + "…"
+        lines.append([(f"{shown:<{name_width}}  ", None),
+                      (bar(share, 1.0, room), "ok"), (f" {100 * share:3.0f}%", None),
+                      (f" {money(totals.cost_usd, totals.unpriced):>11}", None),
+                      (f" {compact(totals.total_tokens):>7}", "dim")])
+    return lines
+
+
+def _since(data: DashData) -> str:
+    return f"since {data.window_start.isoformat()}" if data.window_start else ""
+
+
+def models(data: DashData, width: int) -> list[Line]:
+    head: Line = [("Models by cost ", "bold"), (_since(data), "dim")]
+    if not data.models:
+        return [head, [], [("No usage in this window.", "dim")]]
+    return [head, [], *_share_rows(data.models, width)]
+
+
+def _short(path: str) -> str:
+    parts = [p for p in path.replace("\\", "/").split("/") if p]
+    return "/".join(parts[-2:]) if len(parts) > 1 else path
+
+
+def sessions(data: DashData, width: int) -> list[Line]:
+    lines: list[Line] = [[("Projects by cost ", "bold"), (_since(data), "dim")], []]
+    lines += _share_rows([(_short(p) or "?", t) for p, t in data.projects[:15]], width) \
+        or [[("No usage in this window.", "dim")]]
+    lines += [[], [("Sessions by cost", "bold")], []]
+    for source, session, project, totals in data.sessions[:40]:
+        lines.append([(f"{session[:8]:<8}  {source:<8} {_short(project)[:max(8, width - 50)]:<24}",
+                       None), (f" {money(totals.cost_usd, totals.unpriced):>11}", None),
+                      (f" {compact(totals.total_tokens):>7}", "dim")])
+    return lines
+
+
+HELP = """Keys
+  1-5, Tab     switch tabs (Overview, Daily, Models, Sessions, Quota)
+  j / k        scroll down / up
+  d / w / m    cost per day, week or month (and the window of models and sessions)
+  r            refresh now (scan the logs, ask due remote providers)
+  ?            this help
+  q            quit
+
+Updates arrive by themselves from `tokline watch` whenever a log changes."""
