@@ -66,7 +66,7 @@ class Heatmap:
 
     def summary(self) -> str:
         total = f"${self.total_cost:,.2f}" + ("+?" if self.unpriced else "")
-        text = (f"{total} and {_compact(self.total_tokens)} tokens over {self.active_days} "
+        text = (f"{total} · {_compact(self.total_tokens)} tokens · {self.active_days} "
                 f"active day{'s' if self.active_days != 1 else ''} · longest streak "
                 f"{self.longest_streak} · current streak {self.current_streak}")
         if self.busiest is not None:
