@@ -79,6 +79,7 @@ VIEWS: list[tuple[str, list[str]]] = [
     ("Daily report (last 7 days)", ["daily", "--since", "{week_ago}"]),
     ("Models", ["models"]),
     ("5-hour blocks (last 3 days)", ["blocks", "--recent"]),
+    ("Contribution graph (tokline graph; --svg/--html for pictures)", ["graph"]),
 ]
 DEMO_CONFIG = """# written by tokline demo
 [budget]
