@@ -881,3 +881,14 @@ def key64(str group, str member):
     cdef unsigned long long h = ((_fnv1a(<const unsigned char *>g, ga) & ~0xFFFFULL)
                                  | (_fnv1a(<const unsigned char *>m, mb) & 0xFFFFULL))
     return <long long>h
+
+
+def iso_ms(str text):
+    """Epoch ms of an ISO 8601 time as the scanner reads it, or None.  Twin:
+    tokline/_scan_py.py parse_iso_ms (the sources that parse JSON themselves use this)."""
+    cdef Py_ssize_t n
+    cdef const char *s = PyUnicode_AsUTF8AndSize(text, &n)
+    cdef int64_t ms = 0
+    if parse_iso_ms(<const unsigned char *>s, n, &ms):
+        return ms
+    return None

@@ -256,3 +256,29 @@ def test_usage_as_a_value_before_the_usage_key() -> None:
     for scan in filter(None, (_scan_py.scan, _ext and _ext.scan)):
         records, end, bad = scan(data, 0)
         assert bad == 0 and len(records) == 1 and records[0][7] == 3 and end == len(data)
+
+
+ISO_PARTS = st.tuples(
+    st.integers(min_value=0, max_value=9999), st.integers(min_value=0, max_value=13),
+    st.integers(min_value=0, max_value=32), st.integers(min_value=0, max_value=24),
+    st.integers(min_value=0, max_value=60), st.integers(min_value=0, max_value=60),
+    st.sampled_from(["", ".", ".5", ".123", ".123456789", ".x"]),
+    st.sampled_from(["", "Z", "+05:30", "-03:30", "+24:00", "Z ", "+0530", "z"]))
+
+
+@given(st.one_of(ISO_PARTS.map(lambda p: f"{p[0]:04d}-{p[1]:02d}-{p[2]:02d}T{p[3]:02d}:"
+                                         f"{p[4]:02d}:{p[5]:02d}{p[6]}{p[7]}"),
+                 st.text(max_size=30)))
+@settings(max_examples=400)
+def test_iso_times_parse_the_same_compiled_and_pure(text: str) -> None:
+    if _ext is None:
+        pytest.skip("the extension is not built")
+    assert _ext.iso_ms(text) == _scan_py.parse_iso_ms(text)
+
+
+def test_iso_times_known_values() -> None:
+    assert _scan_py.parse_iso_ms("2026-11-23T10:00:00.5+05:30") == 1795408200500
+    assert _scan_py.parse_iso_ms("2026-11-23T04:30:00.500Z") == 1795408200500
+    assert _scan_py.parse_iso_ms("2026-11-23 04:30:00Z") is None
+    if _ext is not None:
+        assert _ext.iso_ms("2026-11-23T04:30:00.500Z") == 1795408200500

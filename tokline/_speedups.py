@@ -10,19 +10,25 @@ import os
 
 from tokline.records import ScanFn
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 USE_EXTENSIONS = os.environ.get("TOKLINE_PURE", "") not in ("1", "true", "yes")
 
 scan: ScanFn
+parse_iso_ms: Callable[[str], int | None]
 if USE_EXTENSIONS:
     try:
+        from tokline._scan import iso_ms as parse_iso_ms
         from tokline._scan import scan
     except ImportError:
         if os.environ.get("TOKLINE_STRICT_BUILD") == "1":
             raise
-        from tokline._scan_py import scan
+        from tokline._scan_py import parse_iso_ms, scan
 
         USE_EXTENSIONS = False
 else:
-    from tokline._scan_py import scan
+    from tokline._scan_py import parse_iso_ms, scan
 
-__all__ = ["USE_EXTENSIONS", "ScanFn", "scan"]
+__all__ = ["USE_EXTENSIONS", "ScanFn", "parse_iso_ms", "scan"]

@@ -102,6 +102,10 @@ ON CONFLICT(key) DO UPDATE SET
     flags = ((flags & excluded.flags) & 1) | ((flags | excluded.flags) & ~1)
 """
 
+def _row_key(row: UsageRow) -> int:
+    return row[0]
+
+
 # Schema N -> N+1, applied in order: a new tokline keeps the history an old one gathered.
 _MIGRATIONS = {
     2: """ALTER TABLE usage ADD COLUMN cost_calc REAL;
@@ -313,7 +317,10 @@ class Ledger:
         if self._new_contexts:
             self.db.executemany("INSERT INTO contexts VALUES (?,?,?,?,?)", self._new_contexts)
             self._new_contexts.clear()
-        self.db.executemany(_UPSERT, rows)
+        # In key order, B-tree inserts touch neighbouring pages instead of random ones
+        # (keys are hashes).  The sort is stable: copies of one key still merge in order.
+        ordered: list[UsageRow] = sorted(rows, key=_row_key)
+        self.db.executemany(_UPSERT, ordered)
 
     def shadow_sidechain_replays(self, message_ids: Iterable[str]) -> None:
         """Mark sidechain rows that replay a main-conversation response with another requestId."""

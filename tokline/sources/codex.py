@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tokline._scan_py import parse_iso_ms
+from tokline._speedups import parse_iso_ms
 from tokline.keys import key64
 from tokline.ledger import CostFn, UsageRow
 from tokline.logscan import Reader, each_window
@@ -32,6 +32,7 @@ FALLBACK_MODEL = "gpt-5"  # what ccusage assumes before a turn_context names the
 _NEEDLES = (b'"token_count"', b'"turn_context"', b'"session_meta"', b'"token_usage_record"')
 
 Total = tuple[int, int, int, int, int]  # input, cached input, output, reasoning, total
+_DECODER = json.JSONDecoder()
 
 
 def homes(env: Mapping[str, str]) -> list[str]:
@@ -81,14 +82,20 @@ def _count(value: Any) -> int:
 
 
 def _total(usage: Any) -> Total | None:
-    if not isinstance(usage, dict):
+    if type(usage) is not dict:
         return None
-    inp = _count(usage.get("input_tokens"))
-    cached = min(_count(usage.get("cached_input_tokens")), inp)
-    out = _count(usage.get("output_tokens"))
-    reasoning = _count(usage.get("reasoning_output_tokens"))
-    total = _count(usage.get("total_tokens")) or inp + out
-    return (inp, cached, out, reasoning, total)
+    get = usage.get
+    inp, cached, out = get("input_tokens"), get("cached_input_tokens"), get("output_tokens")
+    reasoning, total = get("reasoning_output_tokens"), get("total_tokens")
+    if not (type(inp) is type(cached) is type(out) is type(reasoning) is type(total) is int):
+        # Absent, float, bool or text counts: the general (slower) rule for each.
+        inp, cached, out = _count(inp), _count(cached), _count(out)
+        reasoning, total = _count(reasoning), _count(total)
+    inp = inp if inp > 0 else 0
+    out = out if out > 0 else 0
+    cached = min(cached, inp) if cached > 0 else 0
+    reasoning = reasoning if reasoning > 0 else 0
+    return (inp, cached, out, reasoning, total if total > 0 else inp + out)
 
 
 # ts, session, lineage root, cwd, model, tokens, what identifies them in the lineage (the
@@ -122,7 +129,8 @@ def parse(lines: list[bytes], state: FileState, on_limits: Callable[[int, Any], 
     malformed = 0
     for line in lines:
         try:
-            obj = json.loads(line)
+            # what json.loads(bytes) does, without its per-call encoding detection
+            obj = _DECODER.decode(line.decode("utf-8", "surrogatepass"))
         except ValueError:
             malformed += 1
             continue

@@ -14,7 +14,7 @@ import json
 import os
 from collections.abc import Mapping
 
-from tokline._scan_py import parse_iso_ms
+from tokline._speedups import parse_iso_ms
 from tokline.sources.documents import Usage, count, existing, split_roots
 
 NAME = "copilot"

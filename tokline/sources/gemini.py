@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from tokline._scan_py import parse_iso_ms
+from tokline._speedups import parse_iso_ms
 from tokline.sources.documents import Usage, count, existing, split_roots
 
 NAME = "gemini"
