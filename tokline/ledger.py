@@ -370,13 +370,18 @@ class Ledger:
             where += " AND u.ctx IN (SELECT id FROM contexts WHERE source = ?)"
             args.append(source)
         out: dict[str, tuple[int, int, int, int, int, float, int, int]] = {}
+        # Summed per context straight off the time index first, then joined: joining every
+        # row before grouping costs twice as much on a busy day.
         for row in self.db.execute(
-                "SELECT c.source || char(31) || c.model, sum(u.input), sum(u.output),"
-                " sum(u.cache_5m + u.cache_1h),"
-                f" sum(u.cache_read), sum(u.web_search), coalesce(sum({cost}), 0),"
-                f" sum({cost} IS NULL AND c.model != '<synthetic>'), count(*)"
-                f" FROM usage u JOIN contexts c ON c.id = u.ctx WHERE {where}"
-                " GROUP BY c.source, c.model", args):
+                "SELECT c.source || char(31) || c.model, sum(s.i), sum(s.o), sum(s.cw),"
+                " sum(s.cr), sum(s.w), coalesce(sum(s.cost), 0),"
+                " sum(CASE WHEN c.model != '<synthetic>' THEN s.unpriced ELSE 0 END), sum(s.n)"
+                " FROM (SELECT u.ctx AS ctx, sum(u.input) AS i, sum(u.output) AS o,"
+                " sum(u.cache_5m + u.cache_1h) AS cw, sum(u.cache_read) AS cr,"
+                f" sum(u.web_search) AS w, sum({cost}) AS cost,"
+                f" sum({cost} IS NULL) AS unpriced, count(*) AS n"
+                f" FROM usage u WHERE {where} GROUP BY u.ctx) s"
+                " JOIN contexts c ON c.id = s.ctx GROUP BY c.source, c.model", args):
             out[row[0]] = tuple(row[1:])
         return out
 

@@ -14,52 +14,28 @@ login, read-only, as the account ``default``.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import time
 from typing import Any
 
-from tokline import secrets
-from tokline.config import Config
-from tokline.config import load as load_config
-from tokline.errors import ToklineError
-from tokline.remote import (
-    anthropic_admin,
-    claude_usage,
-    codex_usage,
-    copilot,
-    openai_admin,
-    openrouter,
-)
-from tokline.remote.http import RemoteError
-from tokline.statefiles import data_dir, state_dir, write_private
+from tokline.statefiles import state_dir, write_private
 
-PROVIDERS = {module.NAME: module for module in (
-    claude_usage, codex_usage, copilot, openrouter, anthropic_admin, openai_admin)}
-KEYED = ("copilot", "openrouter", "anthropic-admin", "openai-admin")
 STATE = "remote.json"
 DUE = "remote.due"
-LOCK = "remote.lock"
-ACCOUNTS = "accounts.json"
-MAX_BACKOFF_S = 3600.0
-RECHECK_S = 3600.0
+# Fetching (providers, accounts, HTTP) lives in tokline.remote.fetch and is loaded on first
+# use: the snapshot reads this package's state functions on every publish, and urllib
+# alone would cost it about 40 ms.
+_FETCH_NAMES = {"PROVIDERS", "KEYED", "LOCK", "ACCOUNTS", "MAX_BACKOFF_S", "RECHECK_S",
+                "env_base_url", "base_url", "ttl_s", "known_accounts", "remember_account",
+                "accounts_of", "has_credentials", "configured", "fetch_due"}
 
 
-def env_base_url(name: str, what: str = "BASE_URL") -> str | None:
-    return os.environ.get(f"TOKLINE_{name.upper().replace('-', '_')}_{what}") or None
+def __getattr__(name: str) -> Any:
+    if name in _FETCH_NAMES:
+        from tokline.remote import fetch  # noqa: PLC0415
 
-
-def base_url(name: str, cfg: Config | None = None) -> str:
-    """The environment's override, else config's ``[remote.NAME] base_url``, else the
-    provider's own."""
-    settings = (cfg.remote if cfg else {}).get(name) or {}
-    return env_base_url(name) or settings.get("base_url") or PROVIDERS[name].DEFAULT_BASE
-
-
-def ttl_s(name: str, cfg: Config | None) -> float:
-    settings = (cfg.remote if cfg else {}).get(name) or {}
-    return float(settings.get("ttl_s") or PROVIDERS[name].TTL_S)
+        return getattr(fetch, name)
+    raise AttributeError(f"module 'tokline.remote' has no attribute {name!r}")
 
 
 def load_state() -> dict[str, Any]:
@@ -69,135 +45,6 @@ def load_state() -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def _accounts_path() -> str:
-    return os.path.join(data_dir(), ACCOUNTS)
-
-
-def known_accounts() -> dict[str, list[str]]:
-    try:
-        with open(_accounts_path(), encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {name: [a for a in names if isinstance(a, str)]
-            for name, names in data.items() if isinstance(names, list)}
-
-
-def remember_account(provider: str, account: str, present: bool) -> None:
-    accounts = known_accounts()
-    names = [a for a in accounts.get(provider, []) if a != account]
-    accounts[provider] = sorted([*names, account]) if present else names
-    if not accounts[provider]:
-        del accounts[provider]
-    write_private(_accounts_path(), json.dumps(accounts, indent=1).encode())
-
-
-def accounts_of(provider: str) -> list[str]:
-    """Every account name a provider might have, configured or not."""
-    if provider not in KEYED:
-        return ["default"]
-    return sorted({"default", *known_accounts().get(provider, [])})
-
-
-def has_credentials(provider: str, account: str) -> bool:
-    module = PROVIDERS[provider]
-    if provider in KEYED:
-        try:
-            return secrets.get(provider, account)[0] is not None
-        except ToklineError:
-            # A locked keyring: the account may well exist; its fetch reports the problem.
-            return account in known_accounts().get(provider, [])
-    return bool(module.has_credentials())
-
-
-def configured(cfg: Config | None = None) -> list[tuple[str, str]]:
-    """(provider, account) pairs that have credentials and are not disabled in config."""
-    pairs = []
-    for name in PROVIDERS:
-        if ((cfg.remote if cfg else {}).get(name) or {}).get("enabled", True) is False:
-            continue
-        pairs += [(name, account) for account in accounts_of(name)
-                  if has_credentials(name, account)]
-    return pairs
-
-
-def fetch_due(force: bool = False, now: float | None = None,
-              cfg: Config | None = None) -> list[str]:
-    """Ask every configured provider account whose cache is older than its TTL (all of
-    them with ``force``) unless it is backing off.  One process at a time: another one
-    already fetching means there is nothing to do.  Returns the ``provider:account``s asked."""
-    cfg = load_config() if cfg is None else cfg
-    os.makedirs(state_dir(), exist_ok=True)
-    lock = os.open(os.path.join(state_dir(), LOCK), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return []
-        return _fetch_locked(force, time.time() if now is None else now, cfg)
-    finally:
-        os.close(lock)
-
-
-def _fetch_locked(force: bool, now: float, cfg: Config) -> list[str]:
-    state = load_state()
-    asked: list[str] = []
-    pairs = configured(cfg)
-    for name, account in pairs:
-        key = f"{name}:{account}"
-        entry: dict[str, Any] = state.get(key) or {}
-        module = PROVIDERS[name]
-        if now < float(entry.get("backoff_until") or 0):
-            continue
-        if not force and now - float(entry.get("fetched_at") or 0) < ttl_s(name, cfg) \
-                and entry.get("windows") is not None:
-            continue
-        asked.append(key)
-        try:
-            windows = module.fetch(base_url(name, cfg), account)
-        except (RemoteError, ToklineError) as exc:
-            failures = int(entry.get("failures") or 0) + 1
-            first_wait = float(getattr(module, "BACKOFF_BASE_S", 30.0))
-            retry_after = getattr(exc, "retry_after", None)
-            wait = retry_after if retry_after is not None else (
-                min(MAX_BACKOFF_S, first_wait * 2 ** (failures - 1))
-                if getattr(exc, "transient", False) else ttl_s(name, cfg))
-            entry.update(error=_clean(str(exc), name, account), error_at=now,
-                         failures=failures, backoff_until=now + wait)
-        else:
-            entry = {"windows": windows, "fetched_at": now, "error": None, "failures": 0,
-                     "backoff_until": 0, "error_at": entry.get("error_at")}
-        state[key] = entry
-    for key in [k for k in state if tuple(k.split(":", 1)) not in pairs]:
-        del state[key]  # logged out or disabled: its numbers would only mislead
-    write_private(os.path.join(state_dir(), STATE), json.dumps(state).encode())
-    _write_due(state, now, pairs, cfg)
-    return asked
-
-
-def _clean(message: str, provider: str, account: str) -> str:
-    # Errors are built without secrets; this is the belt to those braces.
-    if provider in KEYED:
-        try:
-            return secrets.redact(message, secrets.get(provider, account)[0])
-        except ToklineError:
-            return message
-    return message
-
-
-def _write_due(state: dict[str, Any], now: float, pairs: list[tuple[str, str]],
-               cfg: Config) -> None:
-    due = now + RECHECK_S  # a source configured later is noticed within the hour
-    for name, account in pairs:
-        entry = state.get(f"{name}:{account}") or {}
-        next_time = max(float(entry.get("fetched_at") or 0) + ttl_s(name, cfg),
-                        float(entry.get("backoff_until") or 0))
-        due = min(due, next_time)
-    write_private(os.path.join(state_dir(), DUE), f"{due:.0f}".encode())
 
 
 def mark_due() -> None:
