@@ -8,31 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from tokline import view
 from tokline.bars import bar
 from tokline.dashdata import PERIODS, DashData
 from tokline.render import CRIT, WARN, level_of
 from tokline.summary import Totals
+from tokline.view import money
+from tokline.view import tokens as compact
 
 Segment = tuple[str, "str | None"]
 Line = list[Segment]
 
 
-def money(cost: float, unpriced: bool = False) -> str:
-    return f"${cost:,.2f}" + ("+?" if unpriced else "")
-
-
-def compact(tokens: int) -> str:
-    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if tokens >= size:
-            return f"{tokens / size:.1f}{suffix}"
-    return str(tokens)
-
-
 def duration(seconds: float) -> str:
-    minutes = max(0, int(seconds // 60))
-    if minutes >= 48 * 60:
-        return f"{minutes // 1440}d{minutes % 1440 // 60:02d}h"
-    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
+    return view.duration(seconds / 60)
 
 
 def _style(percent: float | None, data: DashData) -> str:

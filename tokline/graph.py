@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from html import escape
 
 from tokline.summary import Totals
+from tokline.view import money, tokens
 
 WEEKS = 53
 LEVELS = 5  # 0 = no usage, 1..4 = quartiles of the days with usage
@@ -61,24 +62,17 @@ class Heatmap:
         return labels
 
     def describe(self, cell: Cell) -> str:
-        cost = f"${cell.cost_usd:,.2f}" + ("+?" if cell.unpriced else "")
-        return f"{cell.day.isoformat()}: {cost} · {cell.tokens:,} tokens"
+        return f"{cell.day.isoformat()}: {money(cell.cost_usd, cell.unpriced)} · " \
+               f"{cell.tokens:,} tokens"
 
     def summary(self) -> str:
-        total = f"${self.total_cost:,.2f}" + ("+?" if self.unpriced else "")
-        text = (f"{total} · {_compact(self.total_tokens)} tokens · {self.active_days} "
+        total = money(self.total_cost, self.unpriced)
+        text = (f"{total} · {tokens(self.total_tokens)} tokens · {self.active_days} "
                 f"active day{'s' if self.active_days != 1 else ''} · longest streak "
                 f"{self.longest_streak} · current streak {self.current_streak}")
         if self.busiest is not None:
             text += f" · busiest {self.describe(self.busiest).split(' · ')[0]}"
         return text
-
-
-def _compact(tokens: int) -> str:
-    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if tokens >= size:
-            return f"{tokens / size:.1f}{suffix}"
-    return str(tokens)
 
 
 def _thresholds(values: list[float]) -> tuple[float, ...]:

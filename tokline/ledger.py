@@ -102,6 +102,33 @@ ON CONFLICT(key) DO UPDATE SET
     flags = ((flags & excluded.flags) & 1) | ((flags | excluded.flags) & ~1)
 """
 
+# The cost of a row under each cost mode (formats.md §1.8), as SQL over ``usage u``.
+_COST = {"auto": "coalesce(u.cost_usd, u.cost_calc)", "calculate": "u.cost_calc",
+         "display": "coalesce(u.cost_usd, 0)"}
+
+
+def _filter(since_ms: int | None, until_ms: int | None, sources: Iterable[str] | None,
+            by_context_id: bool) -> tuple[list[str], list[object]]:
+    """WHERE terms and their arguments for counted rows in [since, until) of ``sources``:
+    through a context-id subquery (the time index then drives the scan) or on a joined
+    ``contexts c``."""
+    where = ["(u.flags & 32) = 0"]
+    args: list[object] = []
+    if since_ms is not None:
+        where.append("u.ts_ms >= ?")
+        args.append(since_ms)
+    if until_ms is not None:
+        where.append("u.ts_ms < ?")
+        args.append(until_ms)
+    wanted = list(sources or [])
+    if wanted:
+        marks = ",".join("?" * len(wanted))
+        where.append(f"u.ctx IN (SELECT id FROM contexts WHERE source IN ({marks}))"
+                     if by_context_id else f"c.source IN ({marks})")
+        args.extend(wanted)
+    return where, args
+
+
 def _row_key(row: UsageRow) -> int:
     return row[0]
 
@@ -184,7 +211,7 @@ class Ledger:
         try:
             self.db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
             os.chmod(self.path, 0o600)
-            self.db.execute("PRAGMA journal_mode=WAL")
+            self._wal()
             self.db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
         except sqlite3.DatabaseError as exc:
@@ -193,6 +220,18 @@ class Ledger:
         self._next_context = 1
         self._contexts_complete = False
         self._new_contexts: list[tuple[int, str, str, str, str]] = []
+
+    def _wal(self) -> None:
+        # Switching a new database to WAL can fail at once with "database is locked" while
+        # another process creates it too (the busy timeout does not cover that lock).
+        for attempt in range(100):
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == 99:
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         self.db.close()
@@ -358,17 +397,10 @@ class Ledger:
              ) -> dict[str, tuple[int, int, int, int, int, float, int, int]]:
         """Per ``source<US>model``: (input, output, cache writes, cache reads, web searches,
         cost, unpriced rows, requests) of priced rows in [since, until)."""
-        cost = {"auto": "coalesce(u.cost_usd, u.cost_calc)", "calculate": "u.cost_calc",
-                "display": "coalesce(u.cost_usd, 0)"}[cost_mode]
-        args: list[int | str] = [since_ms]
-        where = "u.ts_ms >= ? AND (u.flags & 32) = 0"
-        if until_ms is not None:
-            where += " AND u.ts_ms < ?"
-            args.append(until_ms)
-        if source is not None:
-            # A subquery, not a filter on the join: the time index must drive this scan.
-            where += " AND u.ctx IN (SELECT id FROM contexts WHERE source = ?)"
-            args.append(source)
+        cost = _COST[cost_mode]
+        terms, args = _filter(since_ms, until_ms, [source] if source else None,
+                              by_context_id=True)
+        where = " AND ".join(terms)
         out: dict[str, tuple[int, int, int, int, int, float, int, int]] = {}
         # Summed per context straight off the time index first, then joined: joining every
         # row before grouping costs twice as much on a busy day.
@@ -395,21 +427,8 @@ class Ledger:
         web_search, cost, unpriced rows, requests), a quarter hour being the finest step
         of any zone's offset, so local days can be made from them exactly.
         ``by="context"``: (source, session, project, model, the same sums...)."""
-        cost = {"auto": "coalesce(u.cost_usd, u.cost_calc)", "calculate": "u.cost_calc",
-                "display": "coalesce(u.cost_usd, 0)"}[cost_mode]
-        where = ["(u.flags & 32) = 0"]
-        args: list[object] = []
-        if since_ms is not None:
-            where.append("u.ts_ms >= ?")
-            args.append(since_ms)
-        if until_ms is not None:
-            where.append("u.ts_ms < ?")
-            args.append(until_ms)
-        wanted = list(sources or [])
-        if wanted:
-            where.append(f"u.ctx IN (SELECT id FROM contexts WHERE source IN"
-                         f" ({','.join('?' * len(wanted))}))")
-            args.extend(wanted)
+        cost = _COST[cost_mode]
+        where, args = _filter(since_ms, until_ms, sources, by_context_id=True)
         sums = (f"sum(u.input), sum(u.output), sum(u.cache_5m), sum(u.cache_1h),"
                 f" sum(u.cache_read), sum(u.web_search), coalesce(sum({cost}), 0),"
                 f" sum({cost} IS NULL AND u.ctx NOT IN"
@@ -462,18 +481,7 @@ class Ledger:
         until_ms: int | None = None,
         sources: Iterable[str] | None = None,
     ) -> Iterator[StoredUsage]:
-        where = ["(u.flags & 32) = 0"]
-        args: list[object] = []
-        if since_ms is not None:
-            where.append("u.ts_ms >= ?")
-            args.append(since_ms)
-        if until_ms is not None:
-            where.append("u.ts_ms < ?")
-            args.append(until_ms)
-        wanted = list(sources or [])
-        if wanted:
-            where.append(f"c.source IN ({','.join('?' * len(wanted))})")
-            args.extend(wanted)
+        where, args = _filter(since_ms, until_ms, sources, by_context_id=False)
         sql = (
             "SELECT u.ts_ms, c.source, c.session_id, c.project, c.model, u.input, u.output,"
             " u.cache_5m, u.cache_1h, u.cache_read, u.web_search, u.cost_usd, u.flags"

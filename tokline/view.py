@@ -82,7 +82,10 @@ def tokens(n: float) -> str:
 
 
 def duration(minutes: float) -> str:
+    """"45m", "2h05m", or "3d04h" from two days on."""
     minutes = max(0, int(minutes))
+    if minutes >= 48 * 60:
+        return f"{minutes // 1440}d{minutes % 1440 // 60:02d}h"
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
 
 

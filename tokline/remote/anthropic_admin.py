@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from tokline import secrets
 from tokline.remote.http import RemoteError, get_pages
-from tokline.remote.month import month_bounds, parse_time
+from tokline.remote.values import decimal_of, month_bounds, parse_time
 
 NAME = "anthropic-admin"
 DEFAULT_BASE = "https://api.anthropic.com"
@@ -17,16 +17,6 @@ TTL_S = 300.0
 RELOGIN = "run `tokline auth login anthropic-admin` with an admin key (sk-ant-admin…)"
 KEY_PREFIX = "sk-ant-admin"
 VERSION = "2023-06-01"
-
-
-def _cents(value: Any) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        return None
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return amount if amount.is_finite() else None
 
 
 def parse(buckets: list[Any], today_start: float) -> dict[str, Any]:
@@ -40,7 +30,7 @@ def parse(buckets: list[Any], today_start: float) -> dict[str, Any]:
         for row in bucket.get("results") or []:
             if not isinstance(row, dict) or str(row.get("currency") or "USD").upper() != "USD":
                 continue
-            cents = _cents(row.get("amount"))
+            cents = decimal_of(row.get("amount"))
             if cents is None:
                 continue
             month += cents

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime
 from typing import Any
 
 from tokline.remote.http import RemoteError, get_json
+from tokline.remote.values import parse_time
 from tokline.sources.claude import configured_dirs
 
 NAME = "claude"
@@ -47,17 +47,6 @@ def has_credentials() -> bool:
     return _oauth() is not None
 
 
-def _epoch(value: Any) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value) / 1000 if value > 1e11 else float(value)
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            return None
-    return None
-
-
 def _percent(value: Any) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
@@ -82,7 +71,7 @@ def parse(data: Any, plan: str | None) -> list[dict[str, Any]]:
             continue
         name = WINDOW_NAMES.get(key) or "7d_" + key[len("seven_day_"):]
         windows[name] = {"window": name, "used_percent": used,
-                         "resets_at": _epoch(entry.get("resets_at"))}
+                         "resets_at": parse_time(entry.get("resets_at"))}
     for limit in data.get("limits") or []:
         if not isinstance(limit, dict) or limit.get("kind") != "weekly_scoped":
             continue
@@ -92,7 +81,7 @@ def parse(data: Any, plan: str | None) -> list[dict[str, Any]]:
             continue
         name = "7d_" + _slug(model)
         windows.setdefault(name, {"window": name, "used_percent": used,
-                                  "resets_at": _epoch(limit.get("resets_at"))})
+                                  "resets_at": parse_time(limit.get("resets_at"))})
     extra = data.get("extra_usage")
     if isinstance(extra, dict) and extra.get("is_enabled"):
         used_cents = _percent(extra.get("used_credits"))

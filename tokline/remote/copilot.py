@@ -10,7 +10,7 @@ from typing import Any
 
 from tokline import secrets
 from tokline.remote.http import RemoteError, get_json
-from tokline.remote.month import parse_time
+from tokline.remote.values import parse_time
 
 NAME = "copilot"
 DEFAULT_BASE = "https://api.github.com"

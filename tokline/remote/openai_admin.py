@@ -5,12 +5,12 @@ string."""
 from __future__ import annotations
 
 import time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from tokline import secrets
 from tokline.remote.http import RemoteError, get_pages
-from tokline.remote.month import month_bounds, parse_time
+from tokline.remote.values import decimal_of, month_bounds, parse_time
 
 NAME = "openai-admin"
 DEFAULT_BASE = "https://api.openai.com"
@@ -22,14 +22,7 @@ KEY_PREFIX = "sk-admin-"
 def _dollars(amount: Any) -> Decimal | None:
     if not isinstance(amount, dict) or str(amount.get("currency") or "usd").lower() != "usd":
         return None
-    value = amount.get("value")
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        return None
-    try:
-        dollars = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return dollars if dollars.is_finite() else None
+    return decimal_of(amount.get("value"))
 
 
 def parse(buckets: list[Any], today_start: float) -> dict[str, Any]:

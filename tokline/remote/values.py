@@ -1,8 +1,10 @@
-"""The UTC calendar month the admin cost reports bucket by (their days are UTC days)."""
+"""Times and amounts as the provider APIs write them, and the UTC month the admin cost
+reports bucket by (their days are UTC days)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
 
 
 def month_bounds(now: float) -> tuple[datetime, datetime, datetime]:
@@ -16,12 +18,24 @@ def month_bounds(now: float) -> tuple[datetime, datetime, datetime]:
 
 
 def parse_time(value: object) -> float | None:
-    """Epoch seconds from an RFC 3339 string or a number of seconds."""
+    """Epoch seconds from an RFC 3339 string or a number (seconds, or milliseconds when
+    it is too large to be seconds)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        return float(value) / 1000 if value > 1e11 else float(value)
     if isinstance(value, str):
         try:
             return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
         except ValueError:
             return None
     return None
+
+
+def decimal_of(value: object) -> Decimal | None:
+    """An exact amount from a JSON number or a decimal string; None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() else None
