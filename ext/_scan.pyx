@@ -892,3 +892,42 @@ def iso_ms(str text):
     if parse_iso_ms(<const unsigned char *>s, n, &ms):
         return ms
     return None
+
+
+def candidate_lines(const unsigned char[::1] buf, Py_ssize_t start, Py_ssize_t end,
+                    tuple needles):
+    """The lines of buf[start:end] holding any of ``needles`` (bytes), in buffer order, each
+    once.  ``end`` is just past a newline.  Twin: tokline/sources/codex.py candidate_lines."""
+    cdef const unsigned char *b
+    cdef const unsigned char *hit
+    cdef const unsigned char *nl
+    cdef const unsigned char *needle
+    cdef Py_ssize_t n_len, pos, line_start, line_end
+    cdef bytes pattern
+    if end > buf.shape[0]:
+        end = buf.shape[0]
+    if start < 0 or end <= start:
+        return []
+    b = &buf[0]
+    starts = set()
+    for pattern in needles:
+        needle = <const unsigned char *>pattern
+        n_len = len(pattern)
+        pos = start
+        while n_len and pos < end:
+            hit = tl_memmem(b + pos, <size_t>(end - pos), needle, <size_t>n_len)
+            if hit == NULL:
+                break
+            nl = tl_memrchr(b + start, 10, <size_t>(hit - (b + start)))
+            line_start = (nl - b) + 1 if nl != NULL else start
+            starts.add(line_start)
+            nl = <const unsigned char *>memchr(hit, 10, <size_t>(end - (hit - b)))
+            if nl == NULL:
+                break
+            pos = (nl - b) + 1
+    lines = []
+    for line_start in sorted(starts):
+        nl = <const unsigned char *>memchr(b + line_start, 10, <size_t>(end - line_start))
+        line_end = (nl - b) if nl != NULL else end
+        lines.append(b[line_start:line_end])
+    return lines

@@ -215,3 +215,36 @@ def test_per_response_records_replace_token_count_deltas(home: Path, ledger: Led
     refresh(ledger, {"HOME": str(home)})
     inp, cached, out, rows = _totals(ledger)
     assert (inp, cached, out, rows) == (100 + 70, 20, 5, 2)
+
+
+def test_rate_limits_from_both_scanner_threads_are_kept_safely() -> None:
+    """Both scanner threads report Codex rate limits; the trimming sort once raced an
+    append from the other thread ("list modified during sort") and failed a cold scan."""
+    import sys
+    import threading
+
+    from tokline.refresh import NewestLimits
+
+    limits = NewestLimits()
+    errors: list[BaseException] = []
+
+    def hammer(offset: int) -> None:
+        try:
+            for n in range(20_000):
+                limits.add(offset + 2 * n, {"n": n})
+        except BaseException as exc:
+            errors.append(exc)
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=hammer, args=(i,)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(previous)
+    assert errors == []
+    newest = max(ts for ts, _ in limits.items)
+    assert newest == 3 + 2 * 19_999 and len(limits.items) <= 65

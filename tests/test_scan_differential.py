@@ -282,3 +282,26 @@ def test_iso_times_known_values() -> None:
     assert _scan_py.parse_iso_ms("2026-11-23 04:30:00Z") is None
     if _ext is not None:
         assert _ext.iso_ms("2026-11-23T04:30:00.500Z") == 1795408200500
+
+
+CODEX_NEEDLES = (b'"token_count"', b'"turn_context"', b'"session_meta"',
+                 b'"token_usage_record"')
+CODEX_PIECES = st.sampled_from([
+    b'{"type":"event_msg","payload":{"type":"token_count"}}', b'"turn_context"',
+    b'"session_meta"', b'"token_usage_record"', b'"token_count', b'token_count"', b"\n",
+    b"\n\n", b"x", b'{"a":1}', b'"', b"\\\"token_count\\\"", b"\xff\xfe", b"\r\n"])
+
+
+@given(st.lists(CODEX_PIECES, max_size=30).map(b"".join), st.integers(0, 8))
+@settings(max_examples=400)
+def test_codex_candidate_lines_compiled_and_pure(data: bytes, lead: int) -> None:
+    if _ext is None:
+        pytest.skip("the extension is not built")
+    from tokline.sources import codex
+
+    end = data.rfind(b"\n") + 1
+    start = min(lead, end)
+    if start and data[start - 1:start] != b"\n":
+        start = data.rfind(b"\n", 0, start) + 1  # the reader starts at a line boundary
+    assert _ext.candidate_lines(data, start, end, CODEX_NEEDLES) == \
+        codex.candidate_lines(data, start, end)

@@ -13,15 +13,18 @@ from tokline.records import ScanFn
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
 USE_EXTENSIONS = os.environ.get("TOKLINE_PURE", "") not in ("1", "true", "yes")
 
 scan: ScanFn
 parse_iso_ms: Callable[[str], int | None]
+# (buffer, start, end, needles) -> the lines holding a needle; None: use the twin's
+candidate_lines: Callable[[Any, int, int, tuple[bytes, ...]], list[bytes]] | None = None
 if USE_EXTENSIONS:
     try:
+        from tokline._scan import candidate_lines, scan
         from tokline._scan import iso_ms as parse_iso_ms
-        from tokline._scan import scan
     except ImportError:
         if os.environ.get("TOKLINE_STRICT_BUILD") == "1":
             raise
@@ -31,4 +34,4 @@ if USE_EXTENSIONS:
 else:
     from tokline._scan_py import parse_iso_ms, scan
 
-__all__ = ["USE_EXTENSIONS", "ScanFn", "parse_iso_ms", "scan"]
+__all__ = ["USE_EXTENSIONS", "ScanFn", "candidate_lines", "parse_iso_ms", "scan"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import itertools
 import json
@@ -85,10 +86,10 @@ def refresh(ledger: Ledger, env: dict[str, str] | None = None,
                 if prices is not None:
                     ledger.use_prices(prices.fingerprint())
                     cost_of = prices.cost_of
-                limits: list[tuple[int, object]] = []
+                limits = NewestLimits()
                 _ingest(ledger, found, report, progress, full=plan is None, cost_of=cost_of,
                         readers=_readers(env, codex_roots, limits))
-                _keep_latest_limits(ledger, limits)
+                _keep_latest_limits(ledger, limits.items)
         except BaseException:
             ledger.forget_context_cache()
             raise
@@ -101,19 +102,28 @@ def refresh(ledger: Ledger, env: dict[str, str] | None = None,
 
 DOCUMENT_SOURCES = (gemini, opencode, copilot)
 SUFFIXES = tuple(dict.fromkeys((".jsonl", *(s for src in DOCUMENT_SOURCES for s in src.SUFFIXES))))
-def _readers(env: dict[str, str], codex_roots: list[str], limits: list[tuple[int, object]]
+class NewestLimits:
+    """The newest few Codex rate-limit snapshots met in a refresh.  Both scanner threads
+    add to it, hence the lock (an unguarded sort raced an append: "list modified")."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[int, object]] = []
+        self._guard = _thread.allocate_lock()
+
+    def add(self, ts: int, value: object) -> None:
+        with self._guard:
+            self.items.append((ts, value))
+            if len(self.items) > 64:  # every token row carries them: keep the newest few
+                self.items.sort(key=lambda item: item[0])
+                del self.items[:-8]
+
+
+def _readers(env: dict[str, str], codex_roots: list[str], limits: NewestLimits
              ) -> Callable[[str], tuple[str, logscan.Reader] | None]:
     """Which source reads a path, and how; None for files no source wants.  Codex rate
-    limits met on the way are appended to ``limits``."""
+    limits met on the way go to ``limits``."""
     claude_read = logscan.claude_reader(scan)
-
-    def keep(ts: int, value: object) -> None:
-        limits.append((ts, value))
-        if len(limits) > 64:  # every token row carries them: keep only the newest few
-            limits.sort(key=lambda item: item[0])
-            del limits[:-8]
-
-    codex_read = codex.reader(keep)
+    codex_read = codex.reader(limits.add)
     codex_prefixes = tuple(os.path.join(r, "") for r in codex_roots)
     documents_by_prefix = [(os.path.join(root, ""), source)
                            for source in DOCUMENT_SOURCES for root in source.roots(env)]

@@ -21,6 +21,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from tokline._speedups import candidate_lines as compiled_lines
 from tokline._speedups import parse_iso_ms
 from tokline.keys import key64
 from tokline.ledger import CostFn, UsageRow
@@ -237,7 +238,9 @@ def reader(on_limits: Callable[[int, Any], None]) -> Reader:
             end = mapped.rfind(b"\n", offset) + 1
             if end <= offset:
                 return offset
-            found, bad = parse(candidate_lines(mapped, offset, end), state, on_limits)
+            lines = compiled_lines(mapped, offset, end, _NEEDLES) if compiled_lines \
+                else candidate_lines(mapped, offset, end)
+            found, bad = parse(lines, state, on_limits)
             events.extend(found)
             malformed += bad
             return end
