@@ -193,6 +193,9 @@ def test_doctor_reports(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["doctor"]) == 0
     out = capsys.readouterr().out
     assert "14 usage rows from 3 files" in out and "no problems found" in out
+    assert f"claude logs: {home / '.claude' / 'projects'}" in out
+    for source in ("codex", "gemini", "opencode", "copilot"):
+        assert f"{source} logs: none found in {home}" in out
 
 
 def test_demo_runs_in_a_private_home(home: Path) -> None:

@@ -12,7 +12,7 @@ from tokline.config import load
 from tokline.errors import ToklineError
 from tokline.ledger import Ledger
 from tokline.refresh import PROBLEMS_META, refresh
-from tokline.sources import claude
+from tokline.sources import claude, codex, copilot, gemini, opencode
 
 
 def run(name: str, argv: list[str]) -> int:
@@ -26,9 +26,10 @@ def run(name: str, argv: list[str]) -> int:
     except ToklineError as exc:
         print(f"config: ERROR {exc}")
         problems += 1
-    roots = claude.roots()
-    print("claude logs: " + (", ".join(roots) if roots else "none found in "
-                             + ", ".join(claude.candidate_roots())))
+    for source in (claude, codex, gemini, opencode, copilot):
+        roots = source.roots()
+        print(f"{source.NAME} logs: " + (", ".join(roots) if roots else "none found in "
+                                         + ", ".join(source.candidate_roots())))
     ledger_path = paths.ledger_file()
     try:
         with Ledger(ledger_path) as ledger:

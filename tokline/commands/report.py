@@ -141,8 +141,8 @@ def report_groups(name: str, ctx: Context, args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
         return 0
     if not ordered:
-        print("No usage found. Claude Code logs are read from ~/.claude/projects and "
-              "~/.config/claude/projects (or CLAUDE_CONFIG_DIR).")
+        print("No usage found. tokline reads the logs of Claude Code, Codex, Gemini CLI, "
+              "OpenCode and Copilot CLI; `tokline doctor` lists where it looked.")
         return 0
     headers = [TITLES[name], "Models", "Input", "Output", "Cache write", "Cache read",
                "Total tokens", "Cost"]
