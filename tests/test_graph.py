@@ -176,6 +176,8 @@ def test_html_renders_in_headless_chromium(tmp_path: Path) -> None:
     page.write_text(graph.html(graph.build(sample_days(), END), "tokline: spend per day"))
     shot = tmp_path / "graph.png"
     subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    "--disable-dev-shm-usage", "--no-first-run",
+                    f"--user-data-dir={tmp_path / 'profile'}",
                     "--window-size=900,320", f"--screenshot={shot}", page.as_uri()],
                    capture_output=True, timeout=120, check=False)
     assert shot.exists(), "chromium wrote no screenshot"
