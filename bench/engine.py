@@ -9,14 +9,17 @@ timed from outside (median of several runs), printed
 with its ratio to the floor (``<venv>/bin/python -c pass``, the real interpreter) and,
 for the cold scan, to ``cat`` of the corpus.  The corpus comes from
 ../shared/tools/gencorpus.py; its directories are given the mtime of their newest file,
-as a real history has (the generator leaves them at creation time).
+as a real history has (the generator leaves them at creation time), and each file the
+time of its newest line.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -47,6 +50,20 @@ def median(cmd: list[str], env: dict[str, str], runs: int) -> float:
     return statistics.median(timed(cmd, env)[0] for _ in range(runs))
 
 
+def age_files(root: Path) -> None:
+    """Give each log the mtime of its newest line, as a real history has (the generator
+    writes a year in seconds, so every file would look like a live session)."""
+    for path in root.rglob("*.jsonl"):
+        with path.open("rb") as fh:
+            fh.seek(max(0, path.stat().st_size - 65536))
+            tail = fh.read()
+        found = re.findall(rb'"timestamp":"([0-9T:.\-]+)Z?"', tail)
+        if found:
+            stamp = dt.datetime.fromisoformat(found[-1].decode()[:19]).replace(
+                tzinfo=dt.timezone.utc).timestamp()
+            os.utime(path, (stamp, stamp))
+
+
 def age_directories(root: Path) -> None:
     for directory, dirs, files in os.walk(root, topdown=False):
         times = [os.stat(os.path.join(directory, n)).st_mtime_ns for n in files + dirs]
@@ -71,6 +88,7 @@ def main() -> int:
         print(f"generating a {args.size} corpus in {corpus} ...", flush=True)
         subprocess.run([sys.executable, str(GENCORPUS), "--out", str(corpus), "--size", args.size,
                         "--seed", "7"], check=True, stdout=subprocess.DEVNULL)
+    age_files(corpus)
     age_directories(corpus)
     files = [str(p) for p in corpus.rglob("*.jsonl")]
     corpus_bytes = sum(os.path.getsize(f) for f in files)
