@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import generate, private_env, venv_programs
+
 ROOT = Path(__file__).resolve().parents[1]
 GENCORPUS = ROOT.parent / "shared" / "tools" / "gencorpus.py"
 
@@ -80,21 +82,17 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the generated corpus")
     args = ap.parse_args()
 
-    python = str(args.venv / "bin" / "python")
-    tokline = str(args.venv / "bin" / "tokline")
+    python, tokline = venv_programs(args.venv)
     work = Path(tempfile.mkdtemp(prefix="tokline-bench-"))
     corpus = args.corpus or work / "corpus"
     if args.corpus is None:
         print(f"generating a {args.size} corpus in {corpus} ...", flush=True)
-        subprocess.run([sys.executable, str(GENCORPUS), "--out", str(corpus), "--size", args.size,
-                        "--seed", "7"], check=True, stdout=subprocess.DEVNULL)
+        generate(corpus, args.size, 7)
     age_files(corpus)
     age_directories(corpus)
     files = [str(p) for p in corpus.rglob("*.jsonl")]
     corpus_bytes = sum(os.path.getsize(f) for f in files)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TOKLINE_", "XDG_"))}
-    env.update(HOME=str(corpus), XDG_DATA_HOME=str(work / "data"),
-               XDG_CONFIG_HOME=str(work / "config"), XDG_STATE_HOME=str(work / "state"))
+    env = private_env(corpus, work)
     ledger = work / "data" / "tokline" / "ledger.sqlite3"
 
     subprocess.run(["cat", *files], stdout=subprocess.DEVNULL, check=True)  # warm the cache

@@ -25,6 +25,8 @@ import termios
 import time
 from pathlib import Path
 
+from common import generate, private_env, venv_programs
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 
@@ -60,18 +62,12 @@ def main() -> int:
     ap.add_argument("--venv", type=Path, default=Path(sys.prefix))
     ap.add_argument("--runs", type=int, default=11)
     args = ap.parse_args()
-    python = str(args.venv / "bin" / "python")
-    tokline = str(args.venv / "bin" / "tokline")
+    python, tokline = venv_programs(args.venv)
     work = Path(tempfile.mkdtemp(prefix="tokline-pictures-bench-"))
     corpus = args.corpus or work / "corpus"
     if not (corpus / ".claude").exists():
-        subprocess.run([sys.executable, str(SHARED / "tools" / "gencorpus.py"), "--out",
-                        str(corpus), "--size", args.size, "--days", str(args.days),
-                        "--seed", "11"], check=True, stdout=subprocess.DEVNULL)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TOKLINE_", "XDG_"))}
-    env.update(HOME=str(corpus), XDG_DATA_HOME=str(work / "data"),
-               XDG_STATE_HOME=str(work / "state"), XDG_CONFIG_HOME=str(work / "config"),
-               TERM="xterm-256color", COLUMNS="80", LINES="24")
+        generate(corpus, args.size, 11, args.days)
+    env = private_env(corpus, work, TERM="xterm-256color", COLUMNS="80", LINES="24")
     started = time.perf_counter()
     subprocess.run([tokline, "scan", "-q"], env=env, check=True)
     print(f"ledger built in {time.perf_counter() - started:.1f}s "

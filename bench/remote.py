@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import http.server
-import os
 import shutil
 import statistics
 import subprocess
@@ -24,6 +23,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from common import generate, private_env, venv_programs
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -70,18 +71,12 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=31)
     ap.add_argument("--refreshes", type=int, default=100)
     args = ap.parse_args()
-    python = str(args.venv / "bin" / "python")
-    tokline = str(args.venv / "bin" / "tokline")
+    python, tokline = venv_programs(args.venv)
     work = Path(tempfile.mkdtemp(prefix="tokline-remote-bench-"))
-    subprocess.run([sys.executable, str(SHARED / "tools" / "gencorpus.py"), "--out",
-                    str(work / "home"), "--size", "5M", "--seed", "3"], check=True,
-                   stdout=subprocess.DEVNULL)
+    generate(work / "home", "5M", 3)
     limited, hung = serve(Limited), serve(Hung)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TOKLINE_", "XDG_"))}
-    env.update(HOME=str(work / "home"), XDG_DATA_HOME=str(work / "data"),
-               XDG_STATE_HOME=str(work / "state"), XDG_CONFIG_HOME=str(work / "config"),
-               TOKLINE_OPENROUTER_KEY="sk-or-v1-bench",
-               TOKLINE_OPENROUTER_BASE_URL=f"http://127.0.0.1:{limited.server_port}/api/v1")
+    env = private_env(work / "home", work, TOKLINE_OPENROUTER_KEY="sk-or-v1-bench",
+                      TOKLINE_OPENROUTER_BASE_URL=f"http://127.0.0.1:{limited.server_port}/api/v1")
     subprocess.run([tokline, "scan", "-q"], env=env, check=True)
 
     started = time.perf_counter()

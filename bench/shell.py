@@ -12,13 +12,14 @@ shell starts while sourcing the init script and running the calls (it should be 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from common import private_env, venv_programs
 
 CALLS = 1000
 BASH = f"""
@@ -44,12 +45,10 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--venv", type=Path, default=Path(sys.prefix))
     args = ap.parse_args()
-    tokline = str(args.venv / "bin" / "tokline")
+    python, tokline = venv_programs(args.venv)
     home = Path(tempfile.mkdtemp(prefix="tokline-shell-bench-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TOKLINE_", "XDG_"))}
-    env.update(HOME=str(home), TOKLINE=tokline, XDG_STATE_HOME=str(home / "state"),
-               XDG_DATA_HOME=str(home / "data"), XDG_CONFIG_HOME=str(home / "config"))
-    subprocess.run([str(args.venv / "bin" / "python"), "-c",
+    env = private_env(home, home, TOKLINE=tokline)
+    subprocess.run([python, "-c",
                     "import sys; from pathlib import Path; "
                     "from tokline.commands.demo import install_sample; "
                     "install_sample(Path(sys.argv[1]))", str(home)], env=env, check=True)

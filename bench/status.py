@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import generate, private_env, venv_programs
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 
@@ -39,17 +41,12 @@ def main() -> int:
     ap.add_argument("--venv", type=Path, default=Path(sys.prefix))
     ap.add_argument("--runs", type=int, default=31)
     args = ap.parse_args()
-    python = str(args.venv / "bin" / "python")
-    tokline = str(args.venv / "bin" / "tokline")
+    python, tokline = venv_programs(args.venv)
     work = Path(tempfile.mkdtemp(prefix="tokline-status-bench-"))
     corpus = args.corpus or work / "corpus"
     if args.corpus is None:
-        subprocess.run([sys.executable, str(SHARED / "tools" / "gencorpus.py"), "--out",
-                        str(corpus), "--size", args.size, "--seed", "7"], check=True,
-                       stdout=subprocess.DEVNULL)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TOKLINE_", "XDG_"))}
-    env.update(HOME=str(corpus), XDG_DATA_HOME=str(work / "data"),
-               XDG_STATE_HOME=str(work / "state"), XDG_CONFIG_HOME=str(work / "config"))
+        generate(corpus, args.size, 7)
+    env = private_env(corpus, work)
     started = time.perf_counter()
     subprocess.run([tokline, "scan", "-q"], env=env, check=True)
     print(f"ledger and snapshot built in {time.perf_counter() - started:.2f}s")
