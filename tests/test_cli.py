@@ -65,13 +65,18 @@ def test_weekly_and_monthly_labels(home: Path, capsys: pytest.CaptureFixture[str
     assert run_json(capsys, "monthly", "--json", "--tz", "UTC")["rows"][0]["period"] == "2026-02"
 
 
-def test_unpriced_model_is_flagged(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def _unpriced_session(home: Path, inp: int, out: int) -> None:
+    """One response from a model the price table does not know."""
     proj = home / ".claude" / "projects" / "p"
     proj.mkdir(parents=True)
     (proj / "s.jsonl").write_text(
         '{"type":"assistant","timestamp":"2026-11-01T10:00:00Z","requestId":"r",'
-        '"message":{"id":"m","model":"kimi-for-coding","usage":{"input_tokens":10,'
-        '"output_tokens":5}}}\n')
+        '"message":{"id":"m","model":"kimi-for-coding","usage":{"input_tokens":'
+        f'{inp},"output_tokens":{out}}}}}}}\n')
+
+
+def test_unpriced_model_is_flagged(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _unpriced_session(home, 10, 5)
     out = run_json(capsys, "daily", "--json")
     assert out["rows"][0]["unpriced"] is True and out["unpriced_models"] == ["kimi-for-coding"]
     assert out["rows"][0]["total_tokens"] == 15
@@ -131,12 +136,7 @@ def test_price_override_from_config(home: Path, capsys: pytest.CaptureFixture[st
     cfg.parent.mkdir(parents=True)
     cfg.write_text('cost_mode = "calculate"\n[pricing.overrides."kimi-for-coding"]\n'
                    "input = 1.0\noutput = 2.0\n")
-    proj = home / ".claude" / "projects" / "p"
-    proj.mkdir(parents=True)
-    (proj / "s.jsonl").write_text(
-        '{"type":"assistant","timestamp":"2026-11-01T10:00:00Z","requestId":"r",'
-        '"message":{"id":"m","model":"kimi-for-coding","usage":{"input_tokens":1000000,'
-        '"output_tokens":1000000}}}\n')
+    _unpriced_session(home, 1_000_000, 1_000_000)
     assert run_json(capsys, "daily", "--json")["totals"]["cost_usd"] == pytest.approx(3.0)
 
 

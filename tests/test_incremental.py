@@ -64,14 +64,19 @@ def test_fast_path_sees_appends_and_new_files(home: Path) -> None:
         assert fastrefresh.up_to_date(env)
 
 
-def test_cold_files_wait_for_the_full_check(home: Path) -> None:
+def _idle_project(home: Path) -> tuple[Path, Path, dict[str, str]]:
+    """A project with one session untouched for hours, and the environment to read it."""
     proj = claude_projects(home) / "p"
     proj.mkdir()
     old = proj / "old.jsonl"
     old.write_bytes(_line(1))
     _age(old)
     _age(proj)
-    env = _env(home)
+    return proj, old, _env(home)
+
+
+def test_cold_files_wait_for_the_full_check(home: Path) -> None:
+    _, old, env = _idle_project(home)
     with _ledger(home) as led:
         refresh(led, env)
         with old.open("ab") as fh:  # appended, then its mtime put back (rsync -t, a restore)
@@ -158,13 +163,7 @@ def test_key_twins_agree(group: str, member: str) -> None:
 
 
 def test_new_session_in_an_idle_project_is_seen_at_once(home: Path) -> None:
-    proj = claude_projects(home) / "p"
-    proj.mkdir()
-    old = proj / "old.jsonl"
-    old.write_bytes(_line(1))
-    _age(old)
-    _age(proj)
-    env = _env(home)
+    proj, _, env = _idle_project(home)
     with _ledger(home) as led:
         refresh(led, env)
         (proj / "new.jsonl").write_bytes(_line(2, 4))
