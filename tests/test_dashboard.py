@@ -41,6 +41,7 @@ def test_every_tab_and_key(sample: Path) -> None:
             overview = app.tab_text("overview")
             assert f"Today  {'$' + format(snap['today']['cost_usd'], ',.2f'):>11}" in overview
             assert "5-hour block" in overview and "Quota" in overview
+            assert "of the block gone" in overview  # the block's time gauge
             await pilot.press("2")
             assert tabs.active == "daily"  # type: ignore[attr-defined]
             daily = app.tab_text("daily")

@@ -71,6 +71,13 @@ def overview(data: DashData, width: int) -> list[Line]:
             head += [("  ", None), *gauge(float(block["used_percent"]), gauge_width, data)]
         head.append((f"  {duration(left)} left", None))
         lines.append(head)
+        span = float(block["end"]) - float(block.get("start") or block["end"])
+        if span > 0:  # how much of the five hours has gone, whatever the plan
+            elapsed = 100 * min(1.0, max(0.0, (data.now - float(block["start"])) / span))
+            filled = bar(elapsed, 100.0, gauge_width).rstrip()
+            lines.append([("  time ", "dim"), (filled, None),
+                          ("░" * (gauge_width - len(filled)), "dim"),
+                          (f" {elapsed:3.0f}% of the block gone", "dim")])
         if block.get("burn_rate_usd_per_hour") is not None:
             lines.append([(f"  burn {money(block['burn_rate_usd_per_hour'])}/h → projected "
                            f"{money(block.get('projected_cost_usd') or 0.0)}", "dim")])
