@@ -162,21 +162,59 @@ def _capture(server: list[str]) -> str:
                           text=True, check=False).stdout
 
 
+def _start(server: list[str], *args: str) -> None:
+    """``tokline ARGS`` in an 80x24 session of a private tmux server, in this environment."""
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in os.environ.items()
+                   if k in ("HOME", "PATH", "PYTHONPATH") or k.startswith(("XDG_", "TOKLINE_")))
+    command = (f"env {env} TERM=xterm-256color {shlex.quote(sys.executable)} -m tokline "
+               + " ".join(args))
+    subprocess.run([*server, "new-session", "-d", "-s", "dash", "-x", "80", "-y", "24",
+                    command], check=True)
+
+
+def _wait_for(server: list[str], text: str, seconds: float) -> str:
+    screen = ""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and text not in screen:
+        time.sleep(0.2)
+        screen = _capture(server)
+    return screen
+
+
+def _quit(server: list[str]) -> bool:
+    """Press q; True once the session (the program) has ended."""
+    subprocess.run([*server, "send-keys", "-t", "dash", "q"], check=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if subprocess.run([*server, "has-session", "-t", "dash"],
+                          capture_output=True, check=False).returncode != 0:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_demo_opens_the_dashboard_on_its_sample(home: Path) -> None:
+    if not shutil.which("tmux"):
+        pytest.skip("tmux is not installed")
+    before = sorted(p.name for p in home.iterdir())
+    server = ["tmux", "-L", f"tokline-demo-{os.getpid()}", "-f", "/dev/null"]
+    _start(server, "demo", "--dashboard")
+    try:
+        screen = _wait_for(server, "1 Overview", 60)
+        assert "1 Overview" in screen and "Today" in screen and "$" in screen
+        assert _quit(server), "q did not quit the demo's dashboard"
+    finally:
+        subprocess.run([*server, "kill-server"], capture_output=True, check=False)
+    assert sorted(p.name for p in home.iterdir()) == before  # the user's home untouched
+
+
 def test_first_screen_in_a_real_tmux(sample: Path, tmp_path: Path) -> None:
     if not shutil.which("tmux"):
         pytest.skip("tmux is not installed")
     server = ["tmux", "-L", f"tokline-dash-{os.getpid()}", "-f", "/dev/null"]
-    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in os.environ.items()
-                   if k in ("HOME", "PATH", "PYTHONPATH") or k.startswith(("XDG_", "TOKLINE_")))
-    command = f"env {env} TERM=xterm-256color {shlex.quote(sys.executable)} -m tokline dashboard"
-    subprocess.run([*server, "new-session", "-d", "-s", "dash", "-x", "80", "-y", "24",
-                    command], check=True)
+    _start(server, "dashboard")
     try:
-        screen = ""
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and "Today" not in screen:
-            time.sleep(0.2)
-            screen = _capture(server)
+        screen = _wait_for(server, "Today", 30)
         assert "1 Overview" in screen and "Today" in screen and "5-hour block" in screen
         assert len(screen.splitlines()[0]) <= 80
         before = next(line for line in screen.splitlines() if "Today" in line)
@@ -187,19 +225,7 @@ def test_first_screen_in_a_real_tmux(sample: Path, tmp_path: Path) -> None:
             screen = _capture(server)
         assert before not in screen, "the dashboard did not follow the new usage"
         subprocess.run([*server, "send-keys", "-t", "dash", "2"], check=True)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and "Cost per day" not in screen:
-            time.sleep(0.2)
-            screen = _capture(server)
-        assert "Cost per day, last 30" in screen
-        subprocess.run([*server, "send-keys", "-t", "dash", "q"], check=True)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            alive = subprocess.run([*server, "has-session", "-t", "dash"],
-                                   capture_output=True, check=False).returncode == 0
-            if not alive:
-                break
-            time.sleep(0.2)
-        assert not alive, "q did not quit the dashboard"
+        assert "Cost per day, last 30" in _wait_for(server, "Cost per day", 10)
+        assert _quit(server), "q did not quit the dashboard"
     finally:
         subprocess.run([*server, "kill-server"], capture_output=True, check=False)

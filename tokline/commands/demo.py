@@ -130,6 +130,8 @@ def run(name: str, argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="tokline demo", description=__doc__)
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary home and print its path")
+    parser.add_argument("--dashboard", action="store_true",
+                        help="then open `tokline dashboard` on the sample (q quits)")
     args = parser.parse_args(argv)
     home = Path(tempfile.mkdtemp(prefix="tokline-demo-"))
     saved = dict(os.environ)
@@ -153,6 +155,10 @@ def run(name: str, argv: list[str]) -> int:
             if code != 0:
                 return code
             print()
+        if args.dashboard:
+            code = main(["dashboard"])
+            if code != 0:
+                return code
         if args.keep:
             print(f"sample home kept: HOME={home} (try: HOME={home} tokline daily)")
         return 0
