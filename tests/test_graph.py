@@ -270,6 +270,17 @@ def test_exports_match_the_reports(sample: Path, tmp_path: Path,
     assert {r["day"] for r in recent} == {since}
 
 
+def test_unwritable_output_is_one_line(sample: Path, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "no" / "such" / "dir"
+    for argv in (["export", "--offline", "-o", str(missing / "x.csv")],
+                 ["graph", "--offline", "--svg", str(missing / "x.svg")]):
+        capsys.readouterr()
+        assert cli.main(argv) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"tokline: cannot write {missing}") and "\n" not in err
+
+
 def test_daily_chart_and_model_shares(sample: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = _run(capsys, ["daily", "--chart", "--offline"])
     daily = json.loads(_run(capsys, ["daily", "--json", "--offline"]))

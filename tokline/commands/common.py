@@ -97,5 +97,14 @@ def refresh_ledger(ledger: Ledger, quiet: bool = False) -> RefreshReport:
     return report
 
 
+def write_file(path: str, text: str) -> None:
+    """Write an output file the user named; a failure is one line naming it."""
+    try:
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise ToklineError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def money(cost: float, unpriced: bool) -> str:
     return f"${cost:,.2f}" + ("+?" if unpriced else "")

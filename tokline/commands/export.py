@@ -8,11 +8,12 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import io
 import json
 import sys
 from typing import Any, TextIO
 
-from tokline.commands.common import add_common_options, open_context
+from tokline.commands.common import add_common_options, open_context, write_file
 from tokline.commands.report import _sources, _window
 from tokline.summary import Totals
 
@@ -67,8 +68,9 @@ def run(name: str, argv: list[str]) -> int:
                      **{name: numbers[name] for name in NUMBERS},
                      "first_activity": _iso(first), "last_activity": _iso(last)})
     if args.output:
-        with open(args.output, "w", encoding="utf-8", newline="") as fh:
-            _write(fh, args, str(ctx.calendar.zone), rows)
+        text = io.StringIO()
+        _write(text, args, str(ctx.calendar.zone), rows)
+        write_file(args.output, text.getvalue())
     else:
         _write(sys.stdout, args, str(ctx.calendar.zone), rows)
     return 0

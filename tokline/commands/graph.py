@@ -10,7 +10,7 @@ import shutil
 import sys
 
 from tokline import graph, rollup
-from tokline.commands.common import open_context, parse_day
+from tokline.commands.common import open_context, parse_day, write_file
 from tokline.commands.report import _sources
 
 
@@ -41,8 +41,7 @@ def run(name: str, argv: list[str]) -> int:
     for path, text in ((args.svg, graph.svg(heat, title) if args.svg else ""),
                        (args.html, graph.html(heat, title) if args.html else "")):
         if path:
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(text)
+            write_file(path, text)
             wrote.append(path)
     if wrote:
         print(f"wrote {' and '.join(wrote)}")
