@@ -8,8 +8,9 @@ from decimal import Decimal
 from typing import Any
 
 from tokline import secrets
+from tokline.remote.cost_report import Row, month_window
 from tokline.remote.http import RemoteError, get_pages
-from tokline.remote.values import decimal_of, month_bounds, parse_time
+from tokline.remote.values import decimal_of, month_bounds
 
 NAME = "anthropic-admin"
 DEFAULT_BASE = "https://api.anthropic.com"
@@ -19,27 +20,17 @@ KEY_PREFIX = "sk-ant-admin"
 VERSION = "2023-06-01"
 
 
-def parse(buckets: list[Any], today_start: float) -> dict[str, Any]:
-    """Month and today totals in dollars, and the month per model (``description`` group)."""
-    month = today = Decimal(0)
-    models: dict[str, Decimal] = {}
-    for bucket in buckets:
-        if not isinstance(bucket, dict):
-            continue
-        start = parse_time(bucket.get("starting_at"))
-        for row in bucket.get("results") or []:
-            if not isinstance(row, dict) or str(row.get("currency") or "USD").upper() != "USD":
-                continue
-            cents = decimal_of(row.get("amount"))
-            if cents is None:
-                continue
-            month += cents
-            if start is not None and start >= today_start:
-                today += cents
-            label = row.get("model") or row.get("cost_type") or "other"
-            models[str(label)] = models.get(str(label), Decimal(0)) + cents
-    return {"spent_usd": float(month / 100), "today_usd": float(today / 100),
-            "models_usd": {name: float(c / 100) for name, c in sorted(models.items())}}
+def _dollars(row: Row) -> Decimal | None:
+    """``amount`` is a decimal string in cents (fractional cents allowed)."""
+    if str(row.get("currency") or "USD").upper() != "USD":
+        return None
+    cents = decimal_of(row.get("amount"))
+    return None if cents is None else cents / 100
+
+
+def _label(row: Row) -> str:
+    """The model (``description`` grouping), else the kind of cost (web search, …)."""
+    return str(row.get("model") or row.get("cost_type") or "other")
 
 
 def fetch(base: str, account: str) -> list[dict[str, Any]]:
@@ -52,6 +43,5 @@ def fetch(base: str, account: str) -> list[dict[str, Any]]:
     headers = {"x-api-key": key, "anthropic-version": VERSION}
     buckets = get_pages(base.rstrip("/") + "/v1/organizations/cost_report", query, headers,
                         NAME, RELOGIN)
-    totals = parse(buckets, today.timestamp())
-    return [{"source": NAME, "window": "month", "kind": "official", "used_percent": None,
-             "resets_at": following.timestamp(), **totals}]
+    return [month_window(NAME, buckets, "starting_at", today.timestamp(), following.timestamp(),
+                         _dollars, _label, "models_usd")]

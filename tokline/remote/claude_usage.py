@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from tokline.remote.http import RemoteError, get_json
-from tokline.remote.values import parse_time
+from tokline.remote.values import number, parse_time
 from tokline.sources.claude import configured_dirs
 
 NAME = "claude"
@@ -47,12 +47,6 @@ def has_credentials() -> bool:
     return _oauth() is not None
 
 
-def _percent(value: Any) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    return None
-
-
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in text.strip().lower()).strip("_")
 
@@ -66,7 +60,7 @@ def parse(data: Any, plan: str | None) -> list[dict[str, Any]]:
     for key, entry in data.items():
         if not (key == "five_hour" or key.startswith("seven_day")) or not isinstance(entry, dict):
             continue
-        used = _percent(entry.get("utilization"))
+        used = number(entry.get("utilization"))
         if used is None:
             continue
         name = WINDOW_NAMES.get(key) or "7d_" + key[len("seven_day_"):]
@@ -75,7 +69,7 @@ def parse(data: Any, plan: str | None) -> list[dict[str, Any]]:
     for limit in data.get("limits") or []:
         if not isinstance(limit, dict) or limit.get("kind") != "weekly_scoped":
             continue
-        used = _percent(limit.get("percent"))
+        used = number(limit.get("percent"))
         model = ((limit.get("scope") or {}).get("model") or {}).get("display_name")
         if used is None or not isinstance(model, str) or not _slug(model):
             continue
@@ -84,8 +78,8 @@ def parse(data: Any, plan: str | None) -> list[dict[str, Any]]:
                                   "resets_at": parse_time(limit.get("resets_at"))})
     extra = data.get("extra_usage")
     if isinstance(extra, dict) and extra.get("is_enabled"):
-        used_cents = _percent(extra.get("used_credits"))
-        limit_cents = _percent(extra.get("monthly_limit"))
+        used_cents = number(extra.get("used_credits"))
+        limit_cents = number(extra.get("monthly_limit"))
         if used_cents is not None and limit_cents:
             windows["extra"] = {"window": "extra", "used_percent": 100 * used_cents / limit_cents,
                                 "resets_at": None, "used_usd": used_cents / 100,

@@ -10,7 +10,7 @@ from typing import Any
 
 from tokline import secrets
 from tokline.remote.http import RemoteError, get_json
-from tokline.remote.values import parse_time
+from tokline.remote.values import number, parse_time
 
 NAME = "copilot"
 DEFAULT_BASE = "https://api.github.com"
@@ -19,11 +19,6 @@ BACKOFF_BASE_S = 60.0
 RELOGIN = "run `tokline auth login copilot` again"
 HEADERS = {"Editor-Version": "vscode/1.96.2", "Editor-Plugin-Version": "copilot-chat/0.26.7",
            "X-Github-Api-Version": "2025-04-01"}
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
-        else None
 
 
 def _reset(data: dict[str, Any], *keys: str) -> float | None:
@@ -42,8 +37,8 @@ def _reset(data: dict[str, Any], *keys: str) -> float | None:
 
 
 def _is_placeholder(snap: dict[str, Any]) -> bool:
-    return not snap.get("unlimited") and _number(snap.get("entitlement")) in (None, 0.0) \
-        and _number(snap.get("remaining")) in (None, 0.0)
+    return not snap.get("unlimited") and number(snap.get("entitlement")) in (None, 0.0) \
+        and number(snap.get("remaining")) in (None, 0.0)
 
 
 def parse(data: Any) -> list[dict[str, Any]]:
@@ -60,23 +55,23 @@ def parse(data: Any) -> list[dict[str, Any]]:
             windows.append({**base, "window": "premium", "used_percent": None,
                             "resets_at": resets, "note": "managed by your organization"})
         else:
-            left = _number(premium.get("percent_remaining"))
-            entitled = _number(premium.get("entitlement"))
-            remaining = _number(premium.get("quota_remaining"))
+            left = number(premium.get("percent_remaining"))
+            entitled = number(premium.get("entitlement"))
+            remaining = number(premium.get("quota_remaining"))
             if remaining is None:
-                remaining = _number(premium.get("remaining"))
+                remaining = number(premium.get("remaining"))
             if left is None and entitled and remaining is not None:
                 left = 100 * remaining / entitled
             windows.append({**base, "window": "premium",
                             "used_percent": None if left is None else round(100 - left, 1),
                             "resets_at": resets, "remaining": remaining,
                             "entitlement": entitled,
-                            "overage": _number(premium.get("overage_count"))})
+                            "overage": number(premium.get("overage_count"))})
     monthly, limited = data.get("monthly_quotas"), data.get("limited_user_quotas")
     if isinstance(monthly, dict) and isinstance(limited, dict):  # Copilot Free
         free_reset = _reset(data, "limited_user_reset_date", "quota_reset_date")
         for kind in ("chat", "completions"):
-            total, remaining = _number(monthly.get(kind)), _number(limited.get(kind))
+            total, remaining = number(monthly.get(kind)), number(limited.get(kind))
             if total and remaining is not None:
                 windows.append({**base, "window": kind, "resets_at": free_reset,
                                 "used_percent": round(100 * (total - remaining) / total, 1),

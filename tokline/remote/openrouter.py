@@ -7,16 +7,12 @@ from typing import Any
 
 from tokline import secrets
 from tokline.remote.http import RemoteError, get_json
+from tokline.remote.values import number
 
 NAME = "openrouter"
 DEFAULT_BASE = "https://openrouter.ai/api/v1"
 TTL_S = 60.0
 RELOGIN = "run `tokline auth login openrouter` with a valid key"
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
-        else None
 
 
 def fetch(base: str, account: str) -> list[dict[str, Any]]:
@@ -30,10 +26,10 @@ def fetch(base: str, account: str) -> list[dict[str, Any]]:
         raise RemoteError("openrouter: unexpected answer from /key", transient=True)
     window: dict[str, Any] = {"source": NAME, "window": "credits", "kind": "official",
                               "resets_at": None, "used_percent": None}
-    usage, limit = _number(info.get("usage")), _number(info.get("limit"))
+    usage, limit = number(info.get("usage")), number(info.get("limit"))
     if limit:
         window["used_percent"] = round(100 * (usage or 0) / limit, 1)
-        window["remaining_usd"] = _number(info.get("limit_remaining"))
+        window["remaining_usd"] = number(info.get("limit_remaining"))
     window["spent_usd"] = usage
     try:
         credits = get_json(base.rstrip("/") + "/credits", headers, NAME, RELOGIN)
@@ -42,9 +38,9 @@ def fetch(base: str, account: str) -> list[dict[str, Any]]:
             raise
         credits = None  # a normal key may not read /credits: the key's limits stand
     total = credits.get("data") if isinstance(credits, dict) else None
-    if isinstance(total, dict) and _number(total.get("total_credits")) is not None:
-        bought = _number(total.get("total_credits")) or 0.0
-        used = _number(total.get("total_usage")) or 0.0
+    if isinstance(total, dict) and number(total.get("total_credits")) is not None:
+        bought = number(total.get("total_credits")) or 0.0
+        used = number(total.get("total_usage")) or 0.0
         window["balance_usd"] = round(bought - used, 6)
         if window["used_percent"] is None and bought:
             window["used_percent"] = round(100 * used / bought, 1)

@@ -17,11 +17,19 @@ def month_bounds(now: float) -> tuple[datetime, datetime, datetime]:
     return start, today, following
 
 
+def number(value: object) -> float | None:
+    """A JSON number as a float (true and false are not numbers); None for anything else."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
 def parse_time(value: object) -> float | None:
     """Epoch seconds from an RFC 3339 string or a number (seconds, or milliseconds when
     it is too large to be seconds)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value) / 1000 if value > 1e11 else float(value)
+    seconds = number(value)
+    if seconds is not None:
+        return seconds / 1000 if seconds > 1e11 else seconds
     if isinstance(value, str):
         try:
             return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
