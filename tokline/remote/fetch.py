@@ -7,6 +7,7 @@ import fcntl
 import json
 import os
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from tokline import secrets
@@ -40,16 +41,20 @@ def env_base_url(name: str, what: str = "BASE_URL") -> str | None:
     return os.environ.get(f"TOKLINE_{name.upper().replace('-', '_')}_{what}") or None
 
 
+def _settings(name: str, cfg: Config | None) -> Mapping[str, Any]:
+    """Config's ``[remote.NAME]`` table (empty when absent)."""
+    return (cfg.remote if cfg else {}).get(name) or {}
+
+
 def base_url(name: str, cfg: Config | None = None) -> str:
     """The environment's override, else config's ``[remote.NAME] base_url``, else the
     provider's own."""
-    settings = (cfg.remote if cfg else {}).get(name) or {}
-    return env_base_url(name) or settings.get("base_url") or PROVIDERS[name].DEFAULT_BASE
+    return env_base_url(name) or _settings(name, cfg).get("base_url") \
+        or PROVIDERS[name].DEFAULT_BASE
 
 
 def ttl_s(name: str, cfg: Config | None) -> float:
-    settings = (cfg.remote if cfg else {}).get(name) or {}
-    return float(settings.get("ttl_s") or PROVIDERS[name].TTL_S)
+    return float(_settings(name, cfg).get("ttl_s") or PROVIDERS[name].TTL_S)
 
 
 def _accounts_path() -> str:
@@ -77,19 +82,23 @@ def remember_account(provider: str, account: str, present: bool) -> None:
     write_private(_accounts_path(), json.dumps(accounts, indent=1).encode())
 
 
-def accounts_of(provider: str) -> list[str]:
-    """Every account name a provider might have, configured or not."""
+def accounts_of(provider: str, known: dict[str, list[str]] | None = None) -> list[str]:
+    """Every account name a provider might have, configured or not (``known``: the
+    accounts file, when the caller has read it already)."""
     if provider not in KEYED:
         return ["default"]
-    return sorted({"default", *known_accounts().get(provider, [])})
+    known = known_accounts() if known is None else known
+    return sorted({"default", *known.get(provider, [])})
 
 
-def has_credentials(provider: str, account: str) -> bool:
+def has_credentials(provider: str, account: str,
+                    known: dict[str, list[str]] | None = None) -> bool:
     module = PROVIDERS[provider]
     if provider in KEYED:
         if os.environ.get(secrets.env_name(provider, account)):
             return True
-        if account not in known_accounts().get(provider, []):
+        known = known_accounts() if known is None else known
+        if account not in known.get(provider, []):
             return False  # never logged in: no need to wake the keyring (0.2 s to load)
         try:
             return secrets.get(provider, account)[0] is not None
@@ -100,12 +109,13 @@ def has_credentials(provider: str, account: str) -> bool:
 
 def configured(cfg: Config | None = None) -> list[tuple[str, str]]:
     """(provider, account) pairs that have credentials and are not disabled in config."""
+    known = known_accounts()
     pairs = []
     for name in PROVIDERS:
-        if ((cfg.remote if cfg else {}).get(name) or {}).get("enabled", True) is False:
+        if _settings(name, cfg).get("enabled", True) is False:
             continue
-        pairs += [(name, account) for account in accounts_of(name)
-                  if has_credentials(name, account)]
+        pairs += [(name, account) for account in accounts_of(name, known)
+                  if has_credentials(name, account, known)]
     return pairs
 
 
