@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tokline import rollup
+from tokline import remote, rollup
 from tokline.ledger import Ledger
 from tokline.localtime import Calendar
 from tokline.statefiles import SNAPSHOT, state_dir
@@ -108,7 +108,5 @@ def load(ledger: Ledger, calendar: Calendar, period: str = "d", cost_mode: str =
     data.sessions = sorted(((s, i, p, t) for (s, i, p), t in sessions.items()),
                            key=lambda item: -item[3].cost_usd)
     data.projects = sorted(projects.items(), key=lambda kv: -kv[1].cost_usd)
-    from tokline import remote  # noqa: PLC0415 - its providers import urllib
-
     data.remote = remote.load_state()
     return data

@@ -23,7 +23,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from tokline import render
+from tokline import remote, render
 from tokline.config import PLAN_BLOCK_TOKENS, Config
 from tokline.ledger import Ledger
 from tokline.localtime import Calendar, resolve_zone
@@ -264,8 +264,6 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
     codex_text = ledger.get_meta(CODEX_LIMITS)
     snap["quota"] = quota_windows(claude_state, snap["block"], now_s,
                                   json.loads(codex_text) if codex_text else None)
-    from tokline import remote  # noqa: PLC0415
-
     snap["quota"] = remote.merge(snap["quota"], remote.windows(now_s))
     snap["budget"] = _budget(cfg, snap["today"], snap["week"], snap["month"])
     snap["thresholds"] = {"warn": cfg.warn_percent, "critical": cfg.critical_percent}

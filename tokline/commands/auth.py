@@ -18,7 +18,6 @@ from tokline.errors import ToklineError
 from tokline.remote import device_flow
 from tokline.remote.http import RemoteError
 
-EXTERNAL = ("claude", "codex")
 ACCOUNT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}\Z")
 
 
@@ -55,7 +54,7 @@ def run(name: str, argv: list[str]) -> int:
 
 
 def _login(provider: str, account: str, with_token: bool) -> int:
-    if provider in EXTERNAL:
+    if provider not in remote.KEYED:  # Claude, Codex: their own CLI's login
         module = remote.PROVIDERS[provider]
         where = _external_where(provider)
         if module.has_credentials():
@@ -113,7 +112,7 @@ def _status() -> int:
         for account in remote.accounts_of(provider):
             label = provider if account == "default" else f"{provider} ({account})"
             entry = state.get(f"{provider}:{account}") or {}
-            if provider in EXTERNAL:
+            if provider not in remote.KEYED:
                 found = remote.has_credentials(provider, account)
                 where = ("reads " if found else "not configured: no login in ") \
                     + _external_where(provider)

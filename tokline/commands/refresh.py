@@ -29,9 +29,9 @@ def run(name: str, argv: list[str]) -> int:
                          prices=price_book(load().price_overrides))
         fetched = []
         if statefiles.remote_due() or "--remote" in argv:
-            from tokline import remote  # noqa: PLC0415 - only when a provider is due
+            from tokline.remote.fetch import fetch_due  # noqa: PLC0415 - only when due
 
-            fetched = remote.fetch_due()
+            fetched = fetch_due()
         if report.changed or fetched or "--publish" in argv or not statefiles.touch():
             from tokline.snapshot import publish  # noqa: PLC0415 - only when data changed
 
