@@ -215,7 +215,7 @@ def test_sql_day_rollup_equals_the_row_by_row_report(sample: Path, zone: str) ->
                 want.input, want.output, want.cache_5m, want.cache_1h, want.cache_read,
                 want.requests)
             assert t.cost_usd == pytest.approx(want.cost_usd)
-        by_model = rollup.by_context(ledger, "model")
+        by_model = rollup.group(rollup.contexts(ledger), rollup.model_of)
         models = group_by(rows, lambda r: r.model, coster)
         assert set(by_model) == {m for m in models if m != "<synthetic>"}
         for model, t in by_model.items():

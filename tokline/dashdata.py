@@ -92,18 +92,10 @@ def load(ledger: Ledger, calendar: Calendar, period: str = "d", cost_mode: str =
         buckets.setdefault(_label(calendar, day, unit), Totals()).merge(totals)
     data.periods = sorted(buckets.items())
     since_ms = calendar.start_ms(first)
-    rows = ledger.grouped_sums("context", since_ms, None, cost_mode)
-    models: dict[str, Totals] = {}
-    sessions: dict[tuple[str, str, str], Totals] = {}
-    projects: dict[str, Totals] = {}
-    for row in rows:
-        source, session, project, model = (str(v) for v in row[:4])
-        one = Totals()
-        rollup.add_sums(one, row[4:])
-        if model != "<synthetic>":
-            models.setdefault(model, Totals()).merge(one)
-        sessions.setdefault((source, session, project), Totals()).merge(one)
-        projects.setdefault(project, Totals()).merge(one)
+    found = rollup.contexts(ledger, since_ms, None, cost_mode)
+    models = rollup.group(found, rollup.model_of)
+    sessions = rollup.group(found, lambda c: (c.source, c.session, c.project))
+    projects = rollup.group(found, lambda c: c.project)
     data.models = sorted(models.items(), key=lambda kv: -kv[1].cost_usd)
     data.sessions = sorted(((s, i, p, t) for (s, i, p), t in sessions.items()),
                            key=lambda item: -item[3].cost_usd)

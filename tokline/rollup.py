@@ -8,15 +8,17 @@ per context; this module folds those into ``summary.Totals``."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple, TypeVar
 
 from tokline.ledger import Ledger
 from tokline.localtime import QUARTER_MS, Calendar
-from tokline.summary import Totals
+from tokline.summary import SYNTHETIC, Totals
+
+K = TypeVar("K")
 
 
-def add_sums(totals: Totals, sums: tuple[Any, ...]) -> None:
+def _add_sums(totals: Totals, sums: tuple[Any, ...]) -> None:
     """Add one ``Ledger.grouped_sums`` row's sums (after its key columns)."""
     inp, out, c5, c1, cr, web, cost, unpriced, requests = sums[:9]
     totals.input += int(inp or 0)
@@ -42,22 +44,40 @@ def daily(ledger: Ledger, calendar: Calendar, since: dt.date | None = None,
         totals = days.get(day)
         if totals is None:
             totals = days[day] = Totals()
-        add_sums(totals, row[1:])
+        _add_sums(totals, row[1:])
     return days
 
 
-def by_context(ledger: Ledger, key: str, since_ms: int | None = None,
-               until_ms: int | None = None, cost_mode: str = "auto",
-               sources: Iterable[str] | None = None) -> dict[str, Totals]:
-    """``key`` (source, session, project or model) -> totals."""
-    column = {"source": 0, "session": 1, "project": 2, "model": 3}[key]
-    out: dict[str, Totals] = {}
+class Context(NamedTuple):
+    source: str
+    session: str
+    project: str
+    model: str
+    totals: Totals
+
+
+def contexts(ledger: Ledger, since_ms: int | None = None, until_ms: int | None = None,
+             cost_mode: str = "auto", sources: Iterable[str] | None = None) -> list[Context]:
+    """Totals per (source, session, project, model), one SQL pass; ``group`` folds them
+    by whatever a view needs."""
+    out = []
     for row in ledger.grouped_sums("context", since_ms, until_ms, cost_mode, sources):
-        if key == "model" and row[3] == "<synthetic>":
-            continue
-        label = str(row[column])
-        totals = out.get(label)
-        if totals is None:
-            totals = out[label] = Totals()
-        add_sums(totals, row[4:])
+        totals = Totals()
+        _add_sums(totals, row[4:])
+        out.append(Context(str(row[0]), str(row[1]), str(row[2]), str(row[3]), totals))
     return out
+
+
+def group(found: Iterable[Context], key: Callable[[Context], K | None]) -> dict[K, Totals]:
+    """Totals per ``key(context)``; contexts whose key is None are left out."""
+    out: dict[K, Totals] = {}
+    for context in found:
+        label = key(context)
+        if label is not None:
+            out.setdefault(label, Totals()).merge(context.totals)
+    return out
+
+
+def model_of(context: Context) -> str | None:
+    """A context's model, None for Claude Code's synthetic messages (no model to list)."""
+    return None if context.model == SYNTHETIC else context.model
