@@ -46,10 +46,7 @@ def login(base: str, show: Callable[[str, str], None],
     interval = float(code.get("interval") or 5)
     expires = clock() + float(code.get("expires_in") or 900)
     form = {"client_id": CLIENT_ID, "device_code": device_code, "grant_type": GRANT}
-    while True:
-        if clock() >= expires:
-            raise DeviceFlowError(f"{PROVIDER}: the code expired before it was entered; "
-                                  f"{RELOGIN}")
+    while clock() < expires:
         sleep(interval)
         answer = _post(base, "/login/oauth/access_token", form)
         token = answer.get("access_token")
@@ -64,9 +61,9 @@ def login(base: str, show: Callable[[str, str], None],
                 else interval + 5
             continue
         if error == "expired_token":
-            raise DeviceFlowError(f"{PROVIDER}: the code expired before it was entered; "
-                                  f"{RELOGIN}")
+            break
         if error == "access_denied":
             raise DeviceFlowError(f"{PROVIDER}: the request was cancelled in the browser")
         detail = answer.get("error_description") or error or "no token in the answer"
         raise DeviceFlowError(f"{PROVIDER}: {detail}")
+    raise DeviceFlowError(f"{PROVIDER}: the code expired before it was entered; {RELOGIN}")
