@@ -39,6 +39,32 @@ def parse_day(text: str, option: str) -> dt.date:
     raise ToklineError(f"{option} {text!r}: expected a date like 2026-11-23")
 
 
+def day_window(ctx: Context, since: str | None, until: str | None
+               ) -> tuple[int | None, int | None]:
+    """``--since``/``--until`` local days as UTC ms [start, end); None where not given."""
+    since_ms = ctx.calendar.start_ms(parse_day(since, "--since")) if since else None
+    until_ms = None
+    if until:
+        until_ms = ctx.calendar.start_ms(parse_day(until, "--until") + dt.timedelta(days=1))
+    return since_ms, until_ms
+
+
+SOURCES = ("claude", "codex", "gemini", "opencode", "copilot")
+
+
+def parse_sources(text: str | None) -> list[str] | None:
+    """``--source claude,codex`` as a list (None: every source); an unknown name is an
+    error that lists the known ones."""
+    if not text:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SOURCES]
+    if unknown:
+        raise ToklineError(f"--source {','.join(unknown)}: unknown (sources: "
+                           f"{', '.join(SOURCES)})")
+    return names
+
+
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", metavar="DATE", help="first local day to include")
     parser.add_argument("--until", metavar="DATE", help="last local day to include")

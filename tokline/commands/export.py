@@ -13,8 +13,13 @@ import json
 import sys
 from typing import Any, TextIO
 
-from tokline.commands.common import add_common_options, open_context, write_file
-from tokline.commands.report import _sources, _window
+from tokline.commands.common import (
+    add_common_options,
+    day_window,
+    open_context,
+    parse_sources,
+    write_file,
+)
 from tokline.summary import Totals
 
 KEYS = {"day": ["day"], "session": ["session_id", "project"], "project": ["project"],
@@ -44,10 +49,10 @@ def run(name: str, argv: list[str]) -> int:
     if args.csv and args.json:
         parser.error("choose one of --csv and --json")
     ctx = open_context(args.tz, do_refresh=not args.offline, quiet=True)
-    since_ms, until_ms = _window(ctx, args.since, args.until)
+    since_ms, until_ms = day_window(ctx, args.since, args.until)
     groups: dict[tuple[str, ...], list[Any]] = {}
     with ctx.ledger:
-        for row in ctx.ledger.usage(since_ms, until_ms, _sources(args.source)):
+        for row in ctx.ledger.usage(since_ms, until_ms, parse_sources(args.source)):
             if row.model == "<synthetic>":
                 continue
             key_values = {"day": (ctx.calendar.day(row.ts_ms),),

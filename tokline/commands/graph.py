@@ -10,8 +10,7 @@ import shutil
 import sys
 
 from tokline import graph, rollup
-from tokline.commands.common import open_context, parse_day, write_file
-from tokline.commands.report import _sources
+from tokline.commands.common import open_context, parse_day, parse_sources, write_file
 
 
 def run(name: str, argv: list[str]) -> int:
@@ -33,7 +32,7 @@ def run(name: str, argv: list[str]) -> int:
     weeks = max(1, min(args.weeks, 60))
     start = end - dt.timedelta(weeks=weeks, days=7)
     days = rollup.daily(ctx.ledger, ctx.calendar, start, end, ctx.config.cost_mode,
-                        _sources(args.source))
+                        parse_sources(args.source))
     heat = graph.build(days, end, ctx.calendar.week_start, args.metric, weeks)
     title = f"tokline: {'spend' if args.metric == 'cost' else 'tokens'} per day, " \
             f"{heat.start.isoformat()} to {end.isoformat()}"

@@ -11,8 +11,14 @@ from collections.abc import Callable
 from typing import Any
 
 from tokline.bars import bar, chart
-from tokline.commands.common import Context, add_common_options, money, open_context, parse_day
-from tokline.errors import ToklineError
+from tokline.commands.common import (
+    Context,
+    add_common_options,
+    day_window,
+    money,
+    open_context,
+    parse_sources,
+)
 from tokline.ledger import StoredUsage, now_ms
 from tokline.summary import Block, Group, Totals, blocks, grand_total, group_by
 
@@ -32,14 +38,6 @@ def build_parser(name: str) -> argparse.ArgumentParser:
         parser.add_argument("--active", action="store_true", help="only the current block")
         parser.add_argument("--recent", action="store_true", help="only the last 3 days")
     return parser
-
-
-def _window(ctx: Context, since: str | None, until: str | None) -> tuple[int | None, int | None]:
-    since_ms = ctx.calendar.start_ms(parse_day(since, "--since")) if since else None
-    until_ms = None
-    if until:
-        until_ms = ctx.calendar.start_ms(parse_day(until, "--until") + dt.timedelta(days=1))
-    return since_ms, until_ms
 
 
 def _key_fn(name: str, ctx: Context) -> Callable[[StoredUsage], str]:
@@ -114,8 +112,8 @@ def _models_label(group: Group) -> str:
 
 
 def report_groups(name: str, ctx: Context, args: argparse.Namespace) -> int:
-    since_ms, until_ms = _window(ctx, args.since, args.until)
-    rows = list(ctx.ledger.usage(since_ms, until_ms, _sources(args.source)))
+    since_ms, until_ms = day_window(ctx, args.since, args.until)
+    rows = list(ctx.ledger.usage(since_ms, until_ms, parse_sources(args.source)))
     groups = group_by(rows, _key_fn(name, ctx), ctx.coster)
     if name in ("session", "projects"):
         for group in groups.values():
@@ -191,22 +189,8 @@ def _block_json(b: Block, now: int) -> dict[str, Any]:
     return out
 
 
-SOURCES = ("claude", "codex", "gemini", "opencode", "copilot")
-
-
-def _sources(text: str | None) -> list[str] | None:
-    if not text:
-        return None
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in SOURCES]
-    if unknown:
-        raise ToklineError(f"--source {','.join(unknown)}: unknown (sources: "
-                           f"{', '.join(SOURCES)})")
-    return names
-
-
 def report_blocks(ctx: Context, args: argparse.Namespace) -> int:
-    since_ms, until_ms = _window(ctx, args.since, args.until)
+    since_ms, until_ms = day_window(ctx, args.since, args.until)
     now = now_ms()
     if args.recent:
         since_ms = max(since_ms or 0, now - 3 * 86_400_000)
