@@ -92,6 +92,29 @@ def test_cold_files_wait_for_the_full_check(home: Path) -> None:
         assert totals(led)[0] == 11
 
 
+def test_file_count_carried_in_the_header_stays_exact(home: Path) -> None:
+    """Incremental refreshes count the cold files from the header instead of walking them."""
+    proj, _, env = _idle_project(home)
+    for i in range(3):
+        (proj / f"cold{i}.jsonl").write_bytes(_line(10 + i))
+        _age(proj / f"cold{i}.jsonl")
+    _age(proj)
+    live = proj / "live.jsonl"
+    with _ledger(home) as led:
+        refresh(led, env)
+        path = manifest_path(str(led.path))
+        for i in range(3):
+            with live.open("ab") as fh:
+                fh.write(_line(20 + i))
+            report = refresh(led, env, incremental=True)
+            data = Path(path).read_bytes()
+            layout = manifest.layout(data, manifest.env_key(env), os.stat(led.path).st_ino)
+            assert layout is not None
+            every = manifest.decode(data, layout[1], len(data))
+            assert sum(1 for e in every if e[0] == b"f") == manifest.file_count(data) == 5
+            assert report.files_seen == 5
+
+
 def test_a_root_that_appears_is_read(home: Path) -> None:
     env = _env(home)
     with _ledger(home) as led:

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tokline.errors import LedgerError
-from tokline.ledger import Ledger
+from tokline.ledger import SCHEMA_VERSION, Ledger
 
 SPOTTER_DIR = FIXTURES / "claude" / "spotter" / "projects" / (
     "-home-USER-projects-spotter-worktrees-spotter-4te")
@@ -272,7 +272,7 @@ def test_schema_2_ledger_is_migrated_in_place(tmp_path: Path) -> None:
     db.close()
     with Ledger(path) as led:
         assert totals(led) == (10, 20, 0, 0, 1)
-        assert led.get_meta("schema") == "4"
+        assert led.get_meta("schema") == str(SCHEMA_VERSION)
 
 
 def test_unreadable_file_is_reported_once(home: Path, ledger: Ledger,
@@ -294,3 +294,40 @@ def test_unreadable_file_is_reported_once(home: Path, ledger: Ledger,
     assert totals(ledger) == EXPECTED
     second = do_refresh(ledger, home)
     assert any("locked.jsonl" in p for p in second.problems) and second.new_problems == []
+
+
+def test_changes_tell_the_oldest_time_written_since_a_change(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    from tokline import ledger as ledger_mod
+
+    def row(key: int, ts: int, out: int) -> tuple[int, ...]:
+        return (key, ts, 1, 10, out, 0, 0, 0, 0, None, 0, None, 0)
+
+    with Ledger(tmp_path / "l.sqlite3") as led:
+        with led.write():
+            ctx = led.context_id("claude", "s", "p", "m")
+            assert ctx == 1
+            led.upsert_usage([row(1, 5_000, 1), row(2, 9_000, 1)])  # type: ignore[list-item]
+        first, _ = led.changes_since(None)
+        assert led.changes_since(first) == (first, None)
+        with led.write():  # a later copy of row 1 changes a row from t=5000
+            led.upsert_usage([row(1, 20_000, 2), row(3, 30_000, 1)])  # type: ignore[list-item]
+        second, since = led.changes_since(first)
+        assert second == first + 1 and since == 5_000
+        with led.write():  # marking replays moves no time but changes a row
+            led.note_change(ledger_mod.NO_CHANGE_MS)
+            assert led.changes_since(second) == (second + 1, ledger_mod.NO_CHANGE_MS)
+            led.db.execute("UPDATE usage SET flags = 32 WHERE key = 3")
+        assert led.changes_since(second)[1] == 30_000
+        with led.write():
+            led.upsert_usage([row(4, 40_000, 1)])  # type: ignore[list-item]
+            led.db.execute("UPDATE usage SET flags = 0 WHERE key = 2")
+        assert led.changes_since(second + 1)[1] == 9_000
+        assert led.changes_since(None)[1] == 0  # unknown: everything may have changed
+        monkeypatch.setattr(ledger_mod, "CHANGES_KEPT", 1)
+        with led.write():
+            led.upsert_usage([row(5, 50_000, 1)])  # type: ignore[list-item]
+        newest, since = led.changes_since(second)
+        assert since == 0  # the changes after ``second`` were pruned: nothing can be told
+        assert led.changes_since(newest) == (newest, None)

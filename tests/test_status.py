@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tokline import cli, statefiles
 from tokline.commands.demo import install_sample
@@ -291,3 +293,100 @@ def test_partials_of_an_older_layout_are_recomputed(sample: Path) -> None:
     fresh = json.loads(path.read_text())
     assert fresh["partials"]["key"].startswith("2:")
     assert fresh["month"]["total_tokens"] > 4
+
+
+def _assistant(ts: str, rid: str, inp: int, out: int) -> str:
+    return json.dumps({"type": "assistant", "timestamp": ts, "requestId": rid, "sessionId": "s",
+                       "message": {"id": "m" + rid, "model": "claude-sonnet-4-5-20250929",
+                                   "usage": {"input_tokens": inp, "output_tokens": out}}}) + "\n"
+
+
+def test_week_and_month_see_rows_written_for_earlier_days(home: Path) -> None:
+    """The kept sums of the days before today are dropped when a refresh writes a row for
+    one of them: a new one, or a copy that changes an older row (a stream resumed later)."""
+    from tokline import snapshot
+    from tokline.config import parse
+    from tokline.fastrefresh import ledger_path
+    from tokline.ledger import Ledger
+    from tokline.pricing import price_book
+    from tokline.refresh import refresh
+
+    now = 1_779_278_400.0  # Wednesday 2026-05-20 12:00 UTC
+    cfg = parse({"timezone": "UTC"})
+    book = price_book()
+    log = home / ".claude" / "projects" / "p" / "s.jsonl"
+    log.parent.mkdir(parents=True)
+    log.write_text(_assistant("2026-05-20T09:00:00Z", "today", 10, 1))
+    env = dict(os.environ)
+
+    def publish() -> dict[str, object]:
+        with Ledger(ledger_path()) as led:
+            refresh(led, env, prices=book)
+            snap = snapshot.build(led, cfg, book, env, now_s=now)
+            snapshot.write(snap, cfg, env)
+            for name in ("week", "month"):
+                start, end = snap[name]["start"] * 1000, snap[name]["end"] * 1000
+                full = led.sums(start, end, cfg.cost_mode)
+                assert snap[name]["input_tokens"] == sum(t[0] for t in full.values()), name
+                assert snap[name]["output_tokens"] == sum(t[1] for t in full.values()), name
+        return snap
+
+    assert publish()["week"]["input_tokens"] == 10
+    with log.open("a") as fh:  # Tuesday, found after Wednesday's snapshot
+        fh.write(_assistant("2026-05-19T10:00:00Z", "tue", 100, 1))
+    assert publish()["week"]["input_tokens"] == 110
+    with log.open("a") as fh:  # Tuesday's response again, with its final output count
+        fh.write(_assistant("2026-05-19T10:00:05Z", "tue", 100, 50))
+    snap = publish()
+    assert snap["week"]["output_tokens"] == snap["month"]["output_tokens"] == 51
+    assert snap["today"]["input_tokens"] == 10
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 40 * 3_600_000), min_size=1, max_size=60), st.data())
+def test_a_block_continued_from_a_prefix_equals_the_block_of_all(stamps: list[int],
+                                                                  data: st.DataObject) -> None:
+    from tokline.snapshot import _block_bounds
+
+    ordered = sorted(stamps)
+    cut = data.draw(st.integers(1, len(ordered)))
+    prefix = _block_bounds(ordered[:cut], 5)
+    # The continuation re-reads from the last activity on, as the snapshot does.
+    rest = [t for t in ordered if t >= ordered[cut - 1]]
+    assert _block_bounds(rest, 5, prefix) == _block_bounds(ordered, 5)
+
+
+def test_snapshot_block_follows_appends_and_late_rows(home: Path) -> None:
+    from tokline import snapshot
+    from tokline.config import parse
+    from tokline.fastrefresh import ledger_path
+    from tokline.ledger import Ledger
+    from tokline.pricing import price_book
+    from tokline.refresh import refresh
+
+    now = 1_779_278_400.0  # 2026-05-20 12:00 UTC
+    cfg = parse({"timezone": "UTC"})
+    book = price_book()
+    log = home / ".claude" / "projects" / "p" / "s.jsonl"
+    log.parent.mkdir(parents=True)
+    log.touch()
+    env = dict(os.environ)
+    steps = [["2026-05-20T01:10:00Z"], ["2026-05-20T02:00:00Z", "2026-05-20T04:30:00Z"],
+             ["2026-05-20T07:00:00Z"],  # past 01:00 + 5h: a new block at 07:00
+             ["2026-05-20T06:20:00Z"],  # found late: the block starts at 06:00 instead
+             ["2026-05-20T11:50:00Z"]]  # past 06:00 + 5h: a new block at 11:00
+    starts = []
+    for i, stamps in enumerate(steps):
+        with log.open("a") as fh:
+            for j, stamp in enumerate(stamps):
+                fh.write(_assistant(stamp, f"r{i}-{j}", 10, 1))
+        with Ledger(ledger_path()) as led:
+            refresh(led, env, prices=book)
+            snap = snapshot.build(led, cfg, book, env, now_s=now)
+            snapshot.write(snap, cfg, env)
+            start, first, last = snapshot.current_block(led, int(now * 1000), 5) or (0, 0, 0)
+        block = snap["block"]
+        assert (block["start"], block["first_activity"], block["last_activity"]) == (
+            start // 1000, first // 1000, last // 1000), i
+        starts.append(time.strftime("%H:%M", time.gmtime(block["start"])))
+    assert starts == ["01:00", "01:00", "07:00", "06:00", "11:00"]

@@ -42,7 +42,8 @@ def since_manifest(path: str, env: dict[str, str], ledger_ino: int,
         checked_ns = None
     hot = manifest.decode(data, hot_start, cold_start)
     cold_raw = data[cold_start:]
-    cold_files = manifest.count_files(data, cold_start, len(data))
+    cold_files = manifest.file_count(data) - sum(1 for entry in hot if entry[0] == b"f") \
+        if cold_raw else 0
     known = {os.fsencode(entry[4]) for entry in hot}
     cold_names_known = not cold_raw
     found = discover.Found()

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 class _Context:
-    strict = False
+    strict = False  # control characters inside strings pass (what tokline's own files hold)
     object_hook = None
     object_pairs_hook = None
     parse_float = float
@@ -25,26 +25,35 @@ class _Context:
         raise ValueError(f"not JSON: {name}")
 
 
+class _StrictContext(_Context):
+    strict = True  # as json.loads: a raw control character inside a string is an error
+
+
 _scan: Any
+_scan_strict: Any
+_quote: Any
 try:
+    from _json import encode_basestring_ascii as _quote
     from _json import make_scanner as _make_scanner
 
     _scan = _make_scanner(_Context())  # type: ignore[arg-type]
+    _scan_strict = _make_scanner(_StrictContext())  # type: ignore[arg-type]
 except ImportError:  # another Python: the standard module is fine there
-    _scan = None
+    _scan = _scan_strict = _quote = None
 
 _BLANKS = " \t\n\r"
 
 
-def loads(text: str) -> Any:
-    """Parse one JSON document; ValueError when it is not one."""
+def loads(text: str, strict: bool = False) -> Any:
+    """Parse one JSON document; ValueError when it is not one.  ``strict``: control
+    characters inside strings are errors, as with json.loads."""
     if _scan is None:
         import json  # noqa: PLC0415
 
-        return json.loads(text, strict=False)
+        return json.loads(text, strict=strict)
     start = len(text) - len(text.lstrip(_BLANKS))
     try:
-        value, end = _scan(text, start)
+        value, end = (_scan_strict if strict else _scan)(text, start)
     except StopIteration:
         raise ValueError("not a JSON document") from None
     if text[end:].strip(_BLANKS):
@@ -53,6 +62,8 @@ def loads(text: str) -> Any:
 
 
 def _string(text: str) -> str:
+    if _quote is not None:
+        return str(_quote(text))
     out = ['"']
     for ch in text:
         if ch in '"\\':

@@ -20,12 +20,11 @@ import time
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from tokline.errors import LedgerError
 from tokline.keys import group_range
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # usage.flags bits; the scanner's flags (sidechain, fast, API error) plus our own.
 F_SIDECHAIN = 1
@@ -37,6 +36,22 @@ F_SHADOWED = 32  # a sidechain replay of a main-conversation response (formats.m
 # alone, in time order, instead of row by row from a table kept in key order.
 _TIME_INDEX = """CREATE INDEX IF NOT EXISTS usage_time ON usage(ts_ms, ctx, flags, input, output,
     cache_5m, cache_1h, cache_read, web_search, cost_usd, cost_calc)"""
+
+# Every write of usage rows opens a row here with the oldest time it touched (the trigger
+# adds the old and new time of each changed row), so the snapshot re-sums only periods
+# that changed since the change it last saw (formats.md has no say: this is ours).
+_CHANGES = """
+CREATE TABLE IF NOT EXISTS changes(seq INTEGER PRIMARY KEY, since_ms INTEGER NOT NULL);
+"""
+_CHANGE_TRIGGER = """CREATE TRIGGER IF NOT EXISTS usage_changed
+AFTER UPDATE OF ts_ms, ctx, input, output, cache_5m, cache_1h, cache_read, web_search, cost_usd,
+    flags, cost_calc ON usage
+BEGIN
+    UPDATE changes SET since_ms = min(since_ms, OLD.ts_ms, NEW.ts_ms)
+    WHERE seq = (SELECT max(seq) FROM changes);
+END"""
+CHANGES_KEPT = 1000
+NO_CHANGE_MS = 1 << 62  # a change row no usage row lowered yet
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -77,7 +92,7 @@ CREATE TABLE IF NOT EXISTS usage(
     priced INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS usage_unpriced ON usage(ts_ms) WHERE priced = 0;
-""" + _TIME_INDEX + ";"
+""" + _TIME_INDEX + ";" + _CHANGES + _CHANGE_TRIGGER + ";"
 
 # Per-field maximum; timestamp and context follow the copy with the larger total
 # (the final line of a streamed response), the first copy on ties.  A row stays a
@@ -139,6 +154,7 @@ _MIGRATIONS = {
           ALTER TABLE usage ADD COLUMN priced INTEGER NOT NULL DEFAULT 0;
           CREATE INDEX IF NOT EXISTS usage_unpriced ON usage(ts_ms) WHERE priced = 0;""",
     3: "DROP INDEX IF EXISTS usage_ts;" + _TIME_INDEX + ";",
+    4: _CHANGES + _CHANGE_TRIGGER + ";",
 }
 
 # key, ts_ms, ctx, input, output, cache_5m, cache_1h, cache_read, web_search, cost_usd,
@@ -152,7 +168,7 @@ CostFn = Callable[[str, int, int, int, int, int, int, int], "float | None"]
 # namedtuples, the type checker sees the NamedTuple declarations.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import NamedTuple
+    from typing import Any, NamedTuple
 
     class FileState(NamedTuple):
         path: str
@@ -213,6 +229,9 @@ class Ledger:
             os.chmod(self.path, 0o600)
             self._wal()
             self.db.execute("PRAGMA synchronous=NORMAL")
+            # Pages read through a mapping instead of one pread each: a refresh touches
+            # hundreds of pages scattered over the key-ordered table.
+            self.db.execute("PRAGMA mmap_size=1073741824")
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise _corrupt(self.path, exc) from None
@@ -220,6 +239,7 @@ class Ledger:
         self._next_context = 1
         self._contexts_complete = False
         self._new_contexts: list[tuple[int, str, str, str, str]] = []
+        self._change_open = False  # this transaction has its row in ``changes``
 
     def _wal(self) -> None:
         # Switching a new database to WAL can fail at once with "database is locked" while
@@ -272,11 +292,14 @@ class Ledger:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.DatabaseError as exc:
             raise _corrupt(self.path, exc) from None
+        self._change_open = False
         try:
             yield
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+        finally:
+            self._change_open = False
         self.db.execute("COMMIT")
 
     # files ---------------------------------------------------------------------------
@@ -318,19 +341,24 @@ class Ledger:
         )
 
     # usage ---------------------------------------------------------------------------
+    def preload_contexts(self, many: bool) -> None:
+        """Inside write(), before context_id: ``many`` (a refresh of many files) reads a
+        table of up to 20,000 contexts whole instead of asking for each key; a prompt's
+        refresh of a few live files asks for the few it meets."""
+        (count, top) = self.db.execute(
+            "SELECT count(*), coalesce(max(id), 0) FROM contexts").fetchone()
+        self._next_context = top + 1
+        self._contexts_complete = count == 0 or (many and count <= 20_000)
+        self._contexts = {} if not self._contexts_complete or count == 0 else {
+            (row[1], row[2], row[3], row[4]): row[0]
+            for row in self.db.execute("SELECT * FROM contexts")}
+
     def context_id(self, source: str, session_id: str, project: str, model: str) -> int:
         """Id of a (source, session, project, model) context; new ones are written by
         ``upsert_usage``.  Only call inside ``write()``: ids are handed out under its lock."""
         if self._contexts is None:
-            (count, top) = self.db.execute(
-                "SELECT count(*), coalesce(max(id), 0) FROM contexts").fetchone()
-            self._next_context = top + 1
-            # A small table is read whole (a cold scan meets thousands of new contexts and
-            # would otherwise ask for each); a large one is asked key by key.
-            self._contexts_complete = count <= 20_000
-            self._contexts = {} if not self._contexts_complete else {
-                (row[1], row[2], row[3], row[4]): row[0]
-                for row in self.db.execute("SELECT * FROM contexts")}
+            self.preload_contexts(False)
+            assert self._contexts is not None
         key = (source, session_id, project, model)
         found = self._contexts.get(key)
         if found is None:
@@ -359,7 +387,31 @@ class Ledger:
         # In key order, B-tree inserts touch neighbouring pages instead of random ones
         # (keys are hashes).  The sort is stable: copies of one key still merge in order.
         ordered: list[UsageRow] = sorted(rows, key=_row_key)
+        self.note_change(min((row[1] for row in rows), default=NO_CHANGE_MS))
         self.db.executemany(_UPSERT, ordered)
+
+    def note_change(self, since_ms: int) -> None:
+        """Inside write(): this transaction's change row reaches back to ``since_ms``.
+        upsert_usage opens the row; anything else that changes usage rows opens it first
+        (the trigger lowers the newest row, which must be this transaction's)."""
+        if self._change_open:
+            self.db.execute("UPDATE changes SET since_ms = min(since_ms, ?)"
+                            " WHERE seq = (SELECT max(seq) FROM changes)", (since_ms,))
+            return
+        seq = self.db.execute("INSERT INTO changes(since_ms) VALUES (?)", (since_ms,)).lastrowid
+        self.db.execute("DELETE FROM changes WHERE seq <= ?", ((seq or 0) - CHANGES_KEPT,))
+        self._change_open = True
+
+    def changes_since(self, seq: int | None) -> tuple[int, int | None]:
+        """(the newest change's number, the oldest row time any change after ``seq``
+        touched: None when none did, 0 when ``seq`` is unknown or too old to tell)."""
+        newest, oldest_kept = self.db.execute(
+            "SELECT coalesce(max(seq), 0), coalesce(min(seq), 1) FROM changes").fetchone()
+        if seq is None or seq < oldest_kept - 1 or seq > newest:
+            return newest, 0
+        (since,) = self.db.execute("SELECT min(since_ms) FROM changes WHERE seq > ?",
+                                   (seq,)).fetchone()
+        return newest, since
 
     def shadow_sidechain_replays(self, message_ids: Iterable[str]) -> None:
         """Mark sidechain rows that replay a main-conversation response with another requestId."""
@@ -469,11 +521,16 @@ class Ledger:
         (empty,) = self.db.execute("SELECT NOT EXISTS (SELECT 1 FROM usage)").fetchone()
         if empty:
             self.db.execute("DROP INDEX IF EXISTS usage_time")
+            # Every row is new: the change row reaches back to the first, without the
+            # trigger firing for each streamed copy merged on the way.
+            self.db.execute("DROP TRIGGER IF EXISTS usage_changed")
+            self.note_change(0)
         try:
             yield
         finally:
             if empty:
                 self.db.execute(_TIME_INDEX)
+                self.db.execute(_CHANGE_TRIGGER)
 
     def usage(
         self,

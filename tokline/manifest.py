@@ -152,12 +152,6 @@ def names(data: bytes, start: int, end: int) -> set[bytes]:
     return found
 
 
-def count_files(data: bytes, start: int, end: int) -> int:
-    """Files among the packed entries in data[start:end], without decoding paths."""
-    count = 0
-    pos = start
-    while pos + _ENTRY.size <= end:
-        kind, _, _, _, length = _ENTRY.unpack_from(data, pos)
-        count += kind == b"f"
-        pos += _ENTRY.size + length
-    return count
+def file_count(data: bytes) -> int:
+    """Files among all entries, as the header records them."""
+    return int(_HEADER.unpack_from(data, len(MAGIC))[3])

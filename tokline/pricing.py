@@ -9,14 +9,18 @@ per model win over both.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import sys
 import zlib
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+
+from tokline import fastjson
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from tokline.modelnames import Matcher
 
 WEB_SEARCH_USD = 0.01  # Anthropic bills $10 per 1,000 searches
 
@@ -29,14 +33,6 @@ BASE_FIELDS = {
     "cache_read": "cache_read_input_token_cost",
 }
 TIERS = (200_000, 272_000, 128_000)
-
-_PREFIXES = re.compile(
-    r"^(?:(?:us|eu|apac|global|jp|au)\.)?(?:anthropic[./]|bedrock/|vertex_ai/|openai/|azure/"
-    r"|openrouter/(?:[a-z0-9-]+/)?|google/|gemini/|models/)+"
-)
-_DATE = re.compile(r"-\d{8}$")
-_VERSION_TAIL = re.compile(r"^[-.]\d")
-
 
 class Price:
     """USD per token of one model."""
@@ -147,30 +143,22 @@ def to_price(compact: Mapping[str, Any]) -> Price:
     return Price(inp, out, cw5, cw1, cr, threshold, tier_rates, float(compact.get("fast", 1.0)))
 
 
-def normalize(model: str) -> str:
-    """Lower case, no provider/region prefix, no ``[1m]``/``-v1:0``/``@date`` decorations."""
-    name = model.strip().lower()
-    name = re.sub(r"\[[^\]]*\]$", "", name)
-    name = _PREFIXES.sub("", name)
-    name = re.sub(r"-v\d+(?::\d+)?$", "", name)
-    return name.replace("@", "-")
-
-
 class PriceBook:
     """Looks models up in a derived table; remembers answers (a report asks thousands of times)."""
 
     def __init__(self, table: Mapping[str, Mapping[str, Any]],
-                 overrides: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+                 overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                 table_text: str | None = None) -> None:
         self.entries: dict[str, Mapping[str, Any]] = {k.lower(): v for k, v in table.items()}
         for name, entry in (overrides or {}).items():
             self.entries[name.lower()] = entry
-        self._by_normal: dict[str, str] = {}
-        for key in sorted(self.entries, key=len):
-            self._by_normal.setdefault(normalize(key), key)
-        for key in sorted(self.entries, key=len):  # "claude-opus-4" for claude-opus-4-20250514
-            self._by_normal.setdefault(_DATE.sub("", normalize(key)), key)
+        self._matcher: Matcher | None = None  # built on the first name not in the table
         self._memo: dict[str, Price | None] = {}
         self._fingerprint: str | None = None
+        # The file the table came from: its checksum stands for the table's, which would
+        # take milliseconds to serialise on every refresh.
+        self._table_text = table_text
+        self._overrides = overrides or {}
 
     def cost_of(self, model: str, inp: int, out: int, cache_5m: int, cache_1h: int,
                 cache_read: int, web_search: int, flags: int) -> float | None:
@@ -183,8 +171,12 @@ class PriceBook:
     def fingerprint(self) -> str:
         """Changes whenever any price does: stored costs are then computed again."""
         if self._fingerprint is None:
-            blob = json.dumps(self.entries, sort_keys=True).encode()
-            self._fingerprint = f"{len(self.entries)}-{zlib.crc32(blob):08x}"
+            if self._table_text is not None:
+                blob = (self._table_text + "\0" + fastjson.dumps(_sorted_keys(self._overrides)))
+            else:
+                blob = fastjson.dumps(_sorted_keys(self.entries))
+            crc = zlib.crc32(blob.encode("utf-8", "surrogatepass"))
+            self._fingerprint = f"{len(self.entries)}-{crc:08x}"
         return self._fingerprint
 
     def lookup(self, model: str) -> Price | None:
@@ -201,30 +193,27 @@ class PriceBook:
         lowered = model.lower()
         if lowered in self.entries:
             return lowered
-        name = normalize(model)
-        for candidate in (name, _DATE.sub("", name), name.replace(".", "-")):
-            if candidate in self._by_normal:
-                return self._by_normal[candidate]
-        # Boundary-aware prefix: "claude-opus-4-5-foo" may use "claude-opus-4-5", but
-        # "claude-opus-4-5" must never fall back to "claude-opus-4" (never degrade a version).
-        best: str | None = None
-        for normal, key in self._by_normal.items():
-            if not name.startswith(normal) or len(normal) == len(name):
-                continue
-            rest = name[len(normal):]
-            if rest[0].isalnum():
-                continue
-            if _VERSION_TAIL.match(rest) and not re.match(r"^-\d{8}(?:$|-)", rest):
-                continue
-            if best is None or len(normal) > len(normalize(best)):
-                best = key
-        return best
+        if self._matcher is None:
+            from tokline.modelnames import Matcher  # noqa: PLC0415 - imports re
+
+            self._matcher = Matcher(self.entries)
+        return self._matcher.match(model)
+
+
+def _sorted_keys(value: Any) -> Any:
+    """``value`` with every mapping's keys in order: one spelling per table."""
+    if isinstance(value, Mapping):
+        return {str(k): _sorted_keys(value[k]) for k in sorted(value)}
+    return value
+
+
+def _bundled_file() -> str:
+    return os.path.join(os.path.dirname(__file__), "data", "prices.json")
 
 
 def bundled_table() -> dict[str, dict[str, Any]]:
-    with open(os.path.join(os.path.dirname(__file__), "data", "prices.json"),
-              encoding="utf-8") as fh:
-        data: dict[str, dict[str, Any]] = json.load(fh)["models"]
+    with open(_bundled_file(), encoding="utf-8") as fh:
+        data: dict[str, dict[str, Any]] = fastjson.loads(fh.read())["models"]
     return data
 
 
@@ -237,13 +226,16 @@ def updated_prices_file(env: Mapping[str, str] = os.environ) -> str:
 
 def price_book(overrides: Mapping[str, Mapping[str, float]] | None = None) -> PriceBook:
     """The fetched table when there is one, else the bundled one; config overrides win."""
-    table = bundled_table()
     try:
         with open(updated_prices_file(), encoding="utf-8") as fh:
-            table = json.load(fh)["models"]
-    except (OSError, ValueError, KeyError):
-        pass  # no update fetched yet, or an unreadable one: the bundled table stands
-    return PriceBook(table, overrides)
+            text = fh.read()
+        table = fastjson.loads(text)["models"]
+    except (OSError, ValueError, KeyError, TypeError):
+        # No update fetched yet, or an unreadable one: the bundled table stands.
+        with open(_bundled_file(), encoding="utf-8") as fh:
+            text = fh.read()
+        table = fastjson.loads(text)["models"]
+    return PriceBook(table, overrides, text)
 
 
 def main(argv: list[str]) -> int:
@@ -251,6 +243,9 @@ def main(argv: list[str]) -> int:
     if len(argv) < 2 or argv[0] != "DERIVE":
         print("usage: python -m tokline.pricing DERIVE litellm.json [prices.json]", file=sys.stderr)
         return 2
+    import json  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
     source = Path(argv[1])
     dest = Path(argv[2]) if len(argv) > 2 else Path(__file__).parent / "data" / "prices.json"
     table = derive_table(json.loads(source.read_text("utf-8")))

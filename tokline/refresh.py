@@ -5,14 +5,13 @@ from __future__ import annotations
 import _thread
 import contextlib
 import itertools
-import json
 import os
 import sqlite3
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator
 
-from tokline import changes, discover, logscan, manifest
+from tokline import changes, discover, fastjson, logscan, manifest
 from tokline._speedups import USE_EXTENSIONS, scan
 from tokline.ledger import CostFn, FileState, Ledger, UsageRow
 from tokline.sources import claude, codex, copilot, documents, gemini, opencode
@@ -144,9 +143,9 @@ def _whole_file(source: Any) -> logscan.Reader:
     def read(path: str, fd: int, start: int, size: int, state: str | None
              ) -> tuple[list[Any], int, int, str | None]:
         if path.endswith((".db", ".db-wal")):
-            since = int(json.loads(state)["since"]) if state else 0
+            since = int(fastjson.loads(state)["since"]) if state else 0
             keyed, newest = opencode.parse_db(path.removesuffix("-wal"), since)
-            return [keyed], size, 0, json.dumps({"since": newest})
+            return [keyed], size, 0, fastjson.dumps({"since": newest})
         keyed, malformed = source.parse(path, os.pread(fd, size, 0)) \
             if source is not opencode else opencode.parse_json(path, os.pread(fd, size, 0))
         return [keyed], size, malformed, None
@@ -201,6 +200,7 @@ def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,
     ]
     if not work:
         return
+    ledger.preload_contexts(len(work) > 64)
     total_bytes = sum(st.st_size - (k.offset if k else 0) for _, st, k in work)
     done_bytes = 0
     sidechain_ids: set[str] = set()
@@ -256,14 +256,14 @@ def _keep_latest_limits(ledger: Ledger, seen: list[tuple[int, object]]) -> None:
     if not seen:
         return
     stored_text = ledger.get_meta(codex.LIMITS_META)
-    stored = json.loads(stored_text) if stored_text else None
+    stored = fastjson.loads(stored_text) if stored_text else None
     changed = False
     for ts, value in sorted(seen, key=lambda item: item[0]):
         newer = codex.latest_limits(stored, ts, value)
         if newer is not None:
             stored, changed = newer, True
     if changed:
-        ledger.set_meta(codex.LIMITS_META, json.dumps(stored))
+        ledger.set_meta(codex.LIMITS_META, fastjson.dumps(stored))
 
 
 def _scanned(work: list[WorkItem], one: Callable[[WorkItem], logscan.FileScan | str]
@@ -298,11 +298,11 @@ def _remember_problems(ledger: Ledger, report: RefreshReport) -> None:
     if not report.problems:
         return
     known_text = ledger.get_meta(PROBLEMS_META)
-    known: list[str] = json.loads(known_text) if known_text else []
+    known: list[str] = fastjson.loads(known_text) if known_text else []
     report.new_problems = [p for p in report.problems if p not in known]
     if report.new_problems:
         with ledger.write():
-            ledger.set_meta(PROBLEMS_META, json.dumps((known + report.new_problems)[-500:]))
+            ledger.set_meta(PROBLEMS_META, fastjson.dumps((known + report.new_problems)[-500:]))
 
 
 def print_problems(report: RefreshReport) -> None:

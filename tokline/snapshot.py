@@ -17,15 +17,13 @@ nothing changed only touches it.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import time
 from collections.abc import Mapping
-from typing import Any
 
-from tokline import remote, render
+from tokline import fastjson, remote, render
 from tokline.config import PLAN_BLOCK_TOKENS, Config
-from tokline.ledger import Ledger
+from tokline.ledger import NO_CHANGE_MS, Ledger
 from tokline.localtime import Calendar, resolve_zone
 from tokline.pricing import PriceBook
 from tokline.statefiles import (
@@ -37,6 +35,10 @@ from tokline.statefiles import (
     write_private,
 )
 from tokline.view import as_of, field_values, money, read_json
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 HOUR_MS = 3_600_000
 CLAUDE_STATE = "claude-status.json"  # written by tokline statusline
@@ -82,10 +84,15 @@ def _plus(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Totals]:
     return {key: _add(a.get(key) or zero, b.get(key) or zero) for key in set(a) | set(b)}
 
 
-def _block_bounds(stamps: list[int], hours: int) -> tuple[int, int, int] | None:
-    """(start, first, last) of the last ccusage block over sorted timestamps."""
+Bounds = tuple[int, int, int]  # a block's start, first and last activity (ms)
+
+
+def _block_bounds(stamps: list[int], hours: int, before: Bounds | None = None
+                  ) -> Bounds | None:
+    """(start, first, last) of the last ccusage block over sorted timestamps, which
+    continue the block ``before`` when given."""
     length = hours * HOUR_MS
-    start = first = last = -1
+    start, first, last = before or (-1, -1, -1)
     for ts in stamps:
         if start < 0 or ts - start > length or ts - last > length:
             start, first = ts - ts % HOUR_MS, ts
@@ -136,8 +143,8 @@ def _p90_block_tokens(ledger: Ledger, now_ms: int, hours: int) -> int:
                PLAN_BLOCK_TOKENS["pro"])
 
 
-def _block(ledger: Ledger, cfg: Config, now_ms: int) -> dict[str, Any] | None:
-    bounds = current_block(ledger, now_ms, cfg.block_hours)
+def _block(ledger: Ledger, cfg: Config, now_ms: int, bounds: Bounds | None
+           ) -> dict[str, Any] | None:
     if bounds is None:
         return None
     start, first, last = bounds
@@ -229,21 +236,29 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
     month = (cal.start_ms(first), cal.start_ms(nxt))
 
     fingerprint = book.fingerprint()
+    previous = read_json(os.path.join(state_dir(env), SNAPSHOT)) or {}
+    partials = previous.get("partials") or {}
+    seen = partials.get("seq")
+    kept = partials.get("block")
     with ledger.write():
+        ledger.note_change(NO_CHANGE_MS)  # pricing below changes rows under this number
         repriced = ledger.use_prices(fingerprint)
-        oldest_change = ledger.price_pending(min(week[0], month[0], now_ms - 96 * HOUR_MS),
-                                             book.cost_of)
+        priced_since = ledger.price_pending(min(week[0], month[0], now_ms - 96 * HOUR_MS),
+                                            book.cost_of)
+        # Numbered inside the transaction: a refresh committing after it gets a later one.
+        seq, changed_since = ledger.changes_since(seen if isinstance(seen, int) else None)
+    oldest_change = min((t for t in (priced_since, changed_since) if t is not None),
+                        default=None)
     # Week and month are the days before today (kept from the last snapshot while no
     # row before today changed) plus today: a refresh re-sums today's rows only.
     # Part of the key: the layout of these sums (per source and model since version 2).
     key = f"2:{day[0]}:{week[0]}:{month[0]}:{fingerprint}:{cfg.cost_mode}"
-    previous = read_json(os.path.join(state_dir(env), SNAPSHOT)) or {}
-    partials = previous.get("partials") or {}
     if partials.get("key") != key or repriced or (
             oldest_change is not None and oldest_change < day[0]):
         partials = {"key": key,
                     "week": ledger.sums(week[0], max(week[0], day[0]), cfg.cost_mode),
                     "month": ledger.sums(month[0], max(month[0], day[0]), cfg.cost_mode)}
+    partials["seq"] = seq
     today_sums = ledger.sums(*day, cfg.cost_mode)
     snap: dict[str, Any] = {
         "version": 1,
@@ -254,7 +269,17 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
         "month": _period(_plus(partials["month"], today_sums), today.isoformat()[:7], *month),
         "partials": partials,
     }
-    snap["block"] = _block(ledger, cfg, now_ms)
+    # The block goes on from the last snapshot's when no row at or before its last
+    # activity changed since (a row moved off that time could end it earlier): only the
+    # rows after it are read.
+    if changed_since != 0 and kept and len(kept) == 4 and kept[3] == cfg.block_hours and (
+            oldest_change is None or oldest_change > kept[2]):
+        before: Bounds = (int(kept[0]), int(kept[1]), int(kept[2]))
+        bounds = _block_bounds(ledger.timestamps(before[2]), cfg.block_hours, before)
+    else:
+        bounds = current_block(ledger, now_ms, cfg.block_hours)
+    partials["block"] = [*bounds, cfg.block_hours] if bounds else None
+    snap["block"] = _block(ledger, cfg, now_ms, bounds)
     claude_state = read_json(os.path.join(state_dir(env), CLAUDE_STATE))
     snap["session"] = None
     if claude_state and isinstance(claude_state.get("session_cost_usd"), (int, float)):
@@ -263,7 +288,7 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
                            "model": claude_state.get("model"), "as_of": claude_state.get("as_of")}
     codex_text = ledger.get_meta(CODEX_LIMITS)
     snap["quota"] = quota_windows(claude_state, snap["block"], now_s,
-                                  json.loads(codex_text) if codex_text else None)
+                                  fastjson.loads(codex_text) if codex_text else None)
     snap["quota"] = remote.merge(snap["quota"], remote.windows(now_s))
     snap["budget"] = _budget(cfg, snap["today"], snap["week"], snap["month"])
     snap["thresholds"] = {"warn": cfg.warn_percent, "critical": cfg.critical_percent}
@@ -317,7 +342,7 @@ def write(snap: Mapping[str, Any], cfg: Config, env: Mapping[str, str] = os.envi
     body = "".join(f"{target}\t" + "\t".join(variants) + "\n"
                    for target, variants in lines.items())
     write_private(os.path.join(directory, SNAPSHOT),
-                  json.dumps(snap, separators=(",", ":")).encode())
+                  fastjson.dumps(snap).encode())
     write_private(os.path.join(directory, LINES), (head + "\n" + body).encode())
 
 
@@ -348,17 +373,23 @@ def notify_budgets(snap: Mapping[str, Any], cfg: Config, env: Mapping[str, str] 
             if sender:
                 subprocess.run([sender, "tokline", message], check=False, timeout=5,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        write_private(path, json.dumps(sent).encode())
+        write_private(path, fastjson.dumps(sent).encode())
     return messages
 
 
-def publish(ledger: Ledger, env: Mapping[str, str] = os.environ) -> dict[str, Any]:
-    """Compute and write the snapshot with the user's config and prices; notify budgets."""
-    from tokline.config import load  # noqa: PLC0415 - slow path only
-    from tokline.pricing import price_book  # noqa: PLC0415
+def publish(ledger: Ledger, env: Mapping[str, str] = os.environ, cfg: Config | None = None,
+            book: PriceBook | None = None) -> dict[str, Any]:
+    """Compute and write the snapshot with the user's config and prices (loaded unless
+    given); notify budgets."""
+    if cfg is None:
+        from tokline.config import load  # noqa: PLC0415 - slow path only
 
-    cfg = load()
-    snap = build(ledger, cfg, price_book(cfg.price_overrides), env)
+        cfg = load()
+    if book is None:
+        from tokline.pricing import price_book  # noqa: PLC0415
+
+        book = price_book(cfg.price_overrides)
+    snap = build(ledger, cfg, book, env)
     write(snap, cfg, env)
     notify_budgets(snap, cfg, env)
     return snap

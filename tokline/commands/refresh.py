@@ -24,9 +24,10 @@ def run(name: str, argv: list[str]) -> int:
         from tokline.config import load  # noqa: PLC0415
         from tokline.pricing import price_book  # noqa: PLC0415
 
+        cfg = load()
+        prices = price_book(cfg.price_overrides)
         ledger = Ledger(ledger_path())
-        report = refresh(ledger, dict(os.environ), incremental=True,
-                         prices=price_book(load().price_overrides))
+        report = refresh(ledger, dict(os.environ), incremental=True, prices=prices)
         fetched = []
         if statefiles.remote_due() or "--remote" in argv:
             from tokline.remote.fetch import fetch_due  # noqa: PLC0415 - only when due
@@ -35,7 +36,7 @@ def run(name: str, argv: list[str]) -> int:
         if report.changed or fetched or "--publish" in argv or not statefiles.touch():
             from tokline.snapshot import publish  # noqa: PLC0415 - only when data changed
 
-            publish(ledger)
+            publish(ledger, cfg=cfg, book=prices)
         print_problems(report)
     except ToklineError as exc:
         print(f"tokline: {exc}", file=sys.stderr)

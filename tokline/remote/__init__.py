@@ -14,11 +14,14 @@ login, read-only, as the account ``default``.
 
 from __future__ import annotations
 
-import json
 import os
-from typing import Any
 
+from tokline import fastjson
 from tokline.statefiles import state_dir, write_private
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 STATE = "remote.json"
 DUE = "remote.due"
@@ -41,7 +44,7 @@ def __getattr__(name: str) -> Any:
 def load_state() -> dict[str, Any]:
     try:
         with open(os.path.join(state_dir(), STATE), encoding="utf-8") as fh:
-            data = json.load(fh)
+            data = fastjson.loads(fh.read())
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

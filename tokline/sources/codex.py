@@ -15,17 +15,20 @@ cache reads, so the Claude price arithmetic applies unchanged.
 
 from __future__ import annotations
 
-import json
 import mmap
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
 
+from tokline import fastjson
 from tokline._speedups import candidate_lines as compiled_lines
 from tokline._speedups import parse_iso_ms
 from tokline.keys import key64
 from tokline.ledger import CostFn, UsageRow
 from tokline.logscan import Reader, each_window
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 NAME = "codex"
 LIMITS_META = "codex_rate_limits"  # ledger meta: the newest rate_limits snapshot (JSON)
@@ -33,7 +36,6 @@ FALLBACK_MODEL = "gpt-5"  # what ccusage assumes before a turn_context names the
 _NEEDLES = (b'"token_count"', b'"turn_context"', b'"session_meta"', b'"token_usage_record"')
 
 Total = tuple[int, int, int, int, int]  # input, cached input, output, reasoning, total
-_DECODER = json.JSONDecoder()
 
 
 def homes(env: Mapping[str, str]) -> list[str]:
@@ -59,7 +61,7 @@ class FileState:
     __slots__ = ("cwd", "model", "prev", "records", "root", "session")
 
     def __init__(self, text: str | None, path: str) -> None:
-        data: dict[str, Any] = json.loads(text) if text else {}
+        data: dict[str, Any] = fastjson.loads(text) if text else {}
         stem = os.path.basename(path).rsplit(".", 1)[0]
         self.session: str = data.get("session") or stem[-36:]
         self.root: str = data.get("root") or self.session
@@ -72,7 +74,7 @@ class FileState:
         self.records: bool = bool(data.get("records"))
 
     def dump(self) -> str:
-        return json.dumps({"session": self.session, "root": self.root, "model": self.model,
+        return fastjson.dumps({"session": self.session, "root": self.root, "model": self.model,
                            "cwd": self.cwd, "prev": list(self.prev) if self.prev else None,
                            "records": self.records})
 
@@ -131,7 +133,7 @@ def parse(lines: list[bytes], state: FileState, on_limits: Callable[[int, Any], 
     for line in lines:
         try:
             # what json.loads(bytes) does, without its per-call encoding detection
-            obj = _DECODER.decode(line.decode("utf-8", "surrogatepass"))
+            obj = fastjson.loads(line.decode("utf-8", "surrogatepass"), strict=True)
         except ValueError:
             malformed += 1
             continue

@@ -10,7 +10,6 @@ account for.  Costs are API-price equivalents: Copilot bills premium requests.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 
@@ -37,6 +36,8 @@ def wanted(path: str) -> bool:
 
 
 def parse(path: str, data: bytes) -> tuple[dict[str, Usage], int]:
+    import json  # noqa: PLC0415 - imported by the sources that have files only
+
     session = os.path.basename(os.path.dirname(path))
     project = ""
     model = "unknown"

@@ -10,13 +10,15 @@ are billed as input.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
-from typing import Any
 
 from tokline._speedups import parse_iso_ms
 from tokline.sources.documents import Usage, count, existing, split_roots
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 NAME = "gemini"
 SUFFIXES = (".json", ".jsonl")
@@ -58,6 +60,8 @@ def _usage(message: Mapping[str, Any], session: str, project: str, model: str | 
 
 def parse(path: str, data: bytes) -> tuple[dict[str, Usage], int]:
     """Usage per ``session/message id`` of one chat file, and its malformed lines."""
+    import json  # noqa: PLC0415 - imported by the sources that have files only
+
     project = os.path.basename(os.path.dirname(os.path.dirname(path)))
     found: dict[str, Usage] = {}
     malformed = 0

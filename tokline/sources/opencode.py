@@ -13,13 +13,15 @@ those copies are skipped.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from collections.abc import Mapping
-from typing import Any
 
 from tokline.sources.documents import Usage, count, existing, split_roots
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 NAME = "opencode"
 SUFFIXES = (".json", ".db", ".db-wal")
@@ -75,6 +77,8 @@ def usage_of(data: Mapping[str, Any], session: str, project: str) -> Usage | Non
 
 
 def parse_json(path: str, data: bytes) -> tuple[dict[str, Usage], int]:
+    import json  # noqa: PLC0415 - imported by the sources that have files only
+
     try:
         doc = json.loads(data)
     except ValueError:
@@ -142,6 +146,8 @@ def _fork_boundaries(db: sqlite3.Connection, tables: set[str]) -> dict[str, int]
 
 
 def _from_row(data: Any, session: str, project: str) -> Usage | None:
+    import json  # noqa: PLC0415 - imported by the sources that have files only
+
     try:
         doc = json.loads(data) if isinstance(data, (str, bytes)) else None
     except ValueError:
