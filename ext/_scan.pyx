@@ -14,7 +14,7 @@ which keeps this file small without giving up exactness.
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc, realloc, strtod
-from libc.string cimport memchr, memcmp, memcpy
+from libc.string cimport memchr, memcmp, memcpy, memset
 
 
 
@@ -117,6 +117,58 @@ cdef extern from *:
         return NULL;
     }
     #endif
+    /* Up to 8 needles that each begin with '"' (JSON string values); ``k`` is the offset
+       of a rarer byte in each ('_' where there is one) that the filter also checks. */
+    typedef struct { const unsigned char *p; size_t n; size_t k; } tl_needle;
+    static int tl_needle_at(const unsigned char *c, const unsigned char *e,
+                            const tl_needle *nd, int count) {
+        for (int k = 0; k < count; k++)
+            if ((size_t)(e - c) >= nd[k].n && memcmp(c, nd[k].p, nd[k].n) == 0) return 1;
+        return 0;
+    }
+    /* First place in [h, h + n) where any needle starts, in one pass. */
+    static const unsigned char *tl_find_any(const unsigned char *h, size_t n,
+                                            const tl_needle *nd, int count) {
+        const unsigned char *e = h + n;
+        size_t i = 0, longest = 0;
+        for (int k = 0; k < count; k++) if (nd[k].n > longest) longest = nd[k].n;
+    #if defined(__SSE2__) && defined(__GNUC__)
+        /* A '"' here and each needle's rare byte where it would be: Mula's filter, once
+           for all needles (quotes alone pair up too often in JSON). */
+        const __m128i quote = _mm_set1_epi8('"');
+        for (; longest && i + longest + 16 <= n; i += 16) {
+            __m128i open = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(h + i)), quote);
+            __m128i rare = _mm_setzero_si128();
+            for (int k = 0; k < count; k++)
+                rare = _mm_or_si128(rare, _mm_cmpeq_epi8(
+                    _mm_loadu_si128((const __m128i *)(h + i + nd[k].k)),
+                    _mm_set1_epi8((char)nd[k].p[nd[k].k])));
+            unsigned mask = (unsigned)_mm_movemask_epi8(_mm_and_si128(open, rare));
+            while (mask) {
+                const unsigned char *c = h + i + __builtin_ctz(mask);
+                if (tl_needle_at(c, e, nd, count)) return c;
+                mask &= mask - 1;
+            }
+        }
+    #endif
+        for (; i < n; i++)
+            if (h[i] == '"' && tl_needle_at(h + i, e, nd, count)) return h + i;
+        return NULL;
+    }
+    /* Whether [s, e) is printable ASCII (no control byte, no byte above '~'). */
+    static int tl_printable(const unsigned char *s, const unsigned char *e) {
+    #if defined(__SSE2__) && defined(__GNUC__)
+        const __m128i space = _mm_set1_epi8(32), del = _mm_set1_epi8(127);
+        for (; e - s >= 16; s += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)s);
+            /* signed: bytes from 128 up are negative, below ' ' like the controls */
+            if (_mm_movemask_epi8(_mm_or_si128(_mm_cmplt_epi8(v, space),
+                                               _mm_cmpeq_epi8(v, del)))) return 0;
+        }
+    #endif
+        for (; s < e; s++) if (*s < 32 || *s > 126) return 0;
+        return 1;
+    }
     static const unsigned char *tl_memrchr(const unsigned char *s, int c, size_t n) {
     #if defined(__GLIBC__)
         return (const unsigned char *)memrchr(s, c, n);
@@ -128,6 +180,13 @@ cdef extern from *:
     """
     const unsigned char *tl_memmem(const unsigned char *h, size_t hl,
                                    const unsigned char *n, size_t nl) nogil
+    ctypedef struct tl_needle:
+        const unsigned char *p
+        size_t n
+        size_t k
+    const unsigned char *tl_find_any(const unsigned char *h, size_t n, const tl_needle *nd,
+                                     int count) nogil
+    int tl_printable(const unsigned char *s, const unsigned char *e) nogil
     const unsigned char *tl_memrchr(const unsigned char *s, int c, size_t n) nogil
     const unsigned char *tl_find_usage(const unsigned char *h, size_t n) nogil
     const unsigned char *tl_find_quote_or_escape(const unsigned char *p,
@@ -327,13 +386,14 @@ cdef int64_t read_tokens(const unsigned char *b, Py_ssize_t s, Py_ssize_t e, bin
     return <int64_t>d
 
 
-# Each object parser: p at '{'; returns index past '}' or -1; sets r.kind = R_SLOW on escaped keys.
+# Each object parser: p at '{'; returns index past '}' or -1; sets *slow = R_SLOW on
+# escaped keys.  ``st`` is the record its field callbacks fill (a Rec or a CxRec).
 ctypedef Py_ssize_t (*field_fn)(const unsigned char *, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-                                Py_ssize_t, Rec *, int) noexcept nogil
+                                Py_ssize_t, void *, int) noexcept nogil
 
 
-cdef Py_ssize_t parse_object(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, Rec *r, int depth,
-                             field_fn on_field) noexcept nogil:
+cdef Py_ssize_t parse_object(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, void *st,
+                             int *slow, int depth, field_fn on_field) noexcept nogil:
     cdef Py_ssize_t ks, ke
     cdef int escaped
     if depth >= MAX_DEPTH:
@@ -351,14 +411,14 @@ cdef Py_ssize_t parse_object(const unsigned char *b, Py_ssize_t p, Py_ssize_t e,
             return -1
         ke = p - 1
         if escaped:
-            r.kind = R_SLOW
+            slow[0] = R_SLOW
         p = skip_ws(b, p, e)
         if p >= e or b[p] != 58:
             return -1
         p = skip_ws(b, p + 1, e)
         if p >= e:
             return -1
-        p = on_field(b, p, e, ks, ke - ks, r, depth)
+        p = on_field(b, p, e, ks, ke - ks, st, depth)
         if p < 0:
             return -1
         p = skip_ws(b, p, e)
@@ -373,7 +433,7 @@ cdef Py_ssize_t parse_object(const unsigned char *b, Py_ssize_t p, Py_ssize_t e,
 
 
 cdef Py_ssize_t string_field(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, Span *out,
-                             Rec *r) noexcept nogil:
+                             int *slow) noexcept nogil:
     """A field we keep as a string: absent unless the value is a string."""
     cdef int escaped = 0
     cdef Py_ssize_t q
@@ -385,7 +445,7 @@ cdef Py_ssize_t string_field(const unsigned char *b, Py_ssize_t p, Py_ssize_t e,
     if q < 0:
         return -1
     if escaped:
-        r.kind = R_SLOW
+        slow[0] = R_SLOW
     out.start = p + 1
     out.length = q - 1 - (p + 1)
     return q
@@ -406,7 +466,8 @@ cdef Py_ssize_t number_field(const unsigned char *b, Py_ssize_t p, Py_ssize_t e,
 
 
 cdef Py_ssize_t on_cache_creation(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, Py_ssize_t ks,
-                                  Py_ssize_t kl, Rec *r, int depth) noexcept nogil:
+                                  Py_ssize_t kl, void *st, int depth) noexcept nogil:
+    cdef Rec *r = <Rec *>st
     if key_is(b, ks, kl, b"ephemeral_5m_input_tokens", 25):
         return number_field(b, p, e, &r.cc5m)
     if key_is(b, ks, kl, b"ephemeral_1h_input_tokens", 25):
@@ -415,14 +476,16 @@ cdef Py_ssize_t on_cache_creation(const unsigned char *b, Py_ssize_t p, Py_ssize
 
 
 cdef Py_ssize_t on_server_tool_use(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, Py_ssize_t ks,
-                                   Py_ssize_t kl, Rec *r, int depth) noexcept nogil:
+                                   Py_ssize_t kl, void *st, int depth) noexcept nogil:
+    cdef Rec *r = <Rec *>st
     if key_is(b, ks, kl, b"web_search_requests", 19):
         return number_field(b, p, e, &r.web_search)
     return skip_value(b, p, e, depth + 1)
 
 
 cdef Py_ssize_t on_usage(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, Py_ssize_t ks,
-                         Py_ssize_t kl, Rec *r, int depth) noexcept nogil:
+                         Py_ssize_t kl, void *st, int depth) noexcept nogil:
+    cdef Rec *r = <Rec *>st
     if key_is(b, ks, kl, b"input_tokens", 12):
         return number_field(b, p, e, &r.input)
     if key_is(b, ks, kl, b"output_tokens", 13):
@@ -437,15 +500,15 @@ cdef Py_ssize_t on_usage(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, Py_
         r.flags &= ~F_SPLIT
         if b[p] == 123:
             r.flags |= F_SPLIT
-            return parse_object(b, p, e, r, depth + 1, on_cache_creation)
+            return parse_object(b, p, e, r, &r.kind, depth + 1, on_cache_creation)
         return skip_value(b, p, e, depth + 1)
     if key_is(b, ks, kl, b"server_tool_use", 15):
         r.web_search = 0
         if b[p] == 123:
-            return parse_object(b, p, e, r, depth + 1, on_server_tool_use)
+            return parse_object(b, p, e, r, &r.kind, depth + 1, on_server_tool_use)
         return skip_value(b, p, e, depth + 1)
     if key_is(b, ks, kl, b"speed", 5):
-        return string_field(b, p, e, &r.speed, r)
+        return string_field(b, p, e, &r.speed, &r.kind)
     return skip_value(b, p, e, depth + 1)
 
 
@@ -463,28 +526,30 @@ cdef inline void reset_usage(Rec *r) noexcept nogil:
 
 
 cdef Py_ssize_t on_message(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, Py_ssize_t ks,
-                           Py_ssize_t kl, Rec *r, int depth) noexcept nogil:
+                           Py_ssize_t kl, void *st, int depth) noexcept nogil:
+    cdef Rec *r = <Rec *>st
     if key_is(b, ks, kl, b"id", 2):
-        return string_field(b, p, e, &r.mid, r)
+        return string_field(b, p, e, &r.mid, &r.kind)
     if key_is(b, ks, kl, b"model", 5):
-        return string_field(b, p, e, &r.model, r)
+        return string_field(b, p, e, &r.model, &r.kind)
     if key_is(b, ks, kl, b"usage", 5):
         reset_usage(r)
         if b[p] == 123:
             r.has_usage = 1
-            return parse_object(b, p, e, r, depth + 1, on_usage)
+            return parse_object(b, p, e, r, &r.kind, depth + 1, on_usage)
         return skip_value(b, p, e, depth + 1)
     return skip_value(b, p, e, depth + 1)
 
 
 cdef Py_ssize_t on_top(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, Py_ssize_t ks,
-                       Py_ssize_t kl, Rec *r, int depth) noexcept nogil:
+                       Py_ssize_t kl, void *st, int depth) noexcept nogil:
+    cdef Rec *r = <Rec *>st
     cdef int is_float = 0
     cdef Py_ssize_t q
     if key_is(b, ks, kl, b"type", 4):
         # json null reads as absent, like dict.get; any other value is a type.
         r.has_type = not (e - p >= 4 and memcmp(b + p, b"null", 4) == 0)
-        return string_field(b, p, e, &r.typ, r)
+        return string_field(b, p, e, &r.typ, &r.kind)
     if key_is(b, ks, kl, b"message", 7):
         r.has_message = 0
         r.mid.start = -1
@@ -492,16 +557,16 @@ cdef Py_ssize_t on_top(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, Py_ss
         reset_usage(r)
         if b[p] == 123:
             r.has_message = 1
-            return parse_object(b, p, e, r, depth + 1, on_message)
+            return parse_object(b, p, e, r, &r.kind, depth + 1, on_message)
         return skip_value(b, p, e, depth + 1)
     if key_is(b, ks, kl, b"timestamp", 9):
-        return string_field(b, p, e, &r.ts, r)
+        return string_field(b, p, e, &r.ts, &r.kind)
     if key_is(b, ks, kl, b"requestId", 9):
-        return string_field(b, p, e, &r.rid, r)
+        return string_field(b, p, e, &r.rid, &r.kind)
     if key_is(b, ks, kl, b"sessionId", 9):
-        return string_field(b, p, e, &r.sid, r)
+        return string_field(b, p, e, &r.sid, &r.kind)
     if key_is(b, ks, kl, b"cwd", 3):
-        return string_field(b, p, e, &r.cwd, r)
+        return string_field(b, p, e, &r.cwd, &r.kind)
     if key_is(b, ks, kl, b"isSidechain", 11):
         r.flags &= ~F_SIDECHAIN
         if e - p >= 4 and memcmp(b + p, b"true", 4) == 0:
@@ -614,7 +679,7 @@ cdef int parse_line(const unsigned char *b, Py_ssize_t s, Py_ssize_t e, Rec *r) 
         if p < 0 or skip_ws(b, p, e) != e:
             return R_MALFORMED
         return R_OTHER
-    p = parse_object(b, p, e, r, 0, on_top)
+    p = parse_object(b, p, e, r, &r.kind, 0, on_top)
     if p < 0 or skip_ws(b, p, e) != e:
         return R_MALFORMED
     if r.kind == R_SLOW:
@@ -894,40 +959,328 @@ def iso_ms(str text):
     return None
 
 
+cdef list _candidate_starts(const unsigned char[::1] buf, Py_ssize_t start, Py_ssize_t end,
+                            tuple needles):
+    """Start offsets of the lines of buf[start:end] holding any of ``needles``, in order."""
+    cdef tl_needle nd[8]
+    cdef int count = 0
+    cdef bytes pattern
+    cdef const unsigned char *b = &buf[0]
+    cdef const unsigned char *hit
+    cdef const unsigned char *nl
+    cdef Py_ssize_t pos = start, line_start
+    cdef list starts = []
+    for pattern in needles:
+        if count == 8 or len(pattern) < 2 or pattern[0] != 34:
+            return _candidate_starts_each(buf, start, end, needles)
+        nd[count].p = <const unsigned char *>pattern
+        nd[count].n = len(pattern)
+        nd[count].k = pattern.find(b"_") if b"_" in pattern else len(pattern) - 1
+        count += 1
+    while count and pos < end:
+        with nogil:
+            hit = tl_find_any(b + pos, <size_t>(end - pos), nd, count)
+        if hit == NULL:
+            break
+        nl = tl_memrchr(b + start, 10, <size_t>(hit - (b + start)))
+        line_start = (nl - b) + 1 if nl != NULL else start
+        starts.append(line_start)
+        nl = <const unsigned char *>memchr(hit, 10, <size_t>(end - (hit - b)))
+        if nl == NULL:
+            break
+        pos = (nl - b) + 1
+    return starts
+
+
+cdef list _candidate_starts_each(const unsigned char[::1] buf, Py_ssize_t start,
+                                 Py_ssize_t end, tuple needles):
+    """_candidate_starts for needles of any shape: one search per needle."""
+    cdef const unsigned char *b = &buf[0]
+    cdef const unsigned char *hit
+    cdef const unsigned char *nl
+    cdef Py_ssize_t n_len, pos
+    cdef bytes pattern
+    starts = set()
+    for pattern in needles:
+        n_len = len(pattern)
+        pos = start
+        while n_len and pos < end:
+            hit = tl_memmem(b + pos, <size_t>(end - pos), <const unsigned char *>pattern,
+                            <size_t>n_len)
+            if hit == NULL:
+                break
+            nl = tl_memrchr(b + start, 10, <size_t>(hit - (b + start)))
+            starts.add((nl - b) + 1 if nl != NULL else start)
+            nl = <const unsigned char *>memchr(hit, 10, <size_t>(end - (hit - b)))
+            if nl == NULL:
+                break
+            pos = (nl - b) + 1
+    return sorted(starts)
+
+
 def candidate_lines(const unsigned char[::1] buf, Py_ssize_t start, Py_ssize_t end,
                     tuple needles):
     """The lines of buf[start:end] holding any of ``needles`` (bytes), in buffer order, each
     once.  ``end`` is just past a newline.  Twin: tokline/sources/codex.py candidate_lines."""
     cdef const unsigned char *b
-    cdef const unsigned char *hit
     cdef const unsigned char *nl
-    cdef const unsigned char *needle
-    cdef Py_ssize_t n_len, pos, line_start, line_end
-    cdef bytes pattern
+    cdef Py_ssize_t line_start, line_end
     if end > buf.shape[0]:
         end = buf.shape[0]
     if start < 0 or end <= start:
         return []
     b = &buf[0]
-    starts = set()
-    for pattern in needles:
-        needle = <const unsigned char *>pattern
-        n_len = len(pattern)
-        pos = start
-        while n_len and pos < end:
-            hit = tl_memmem(b + pos, <size_t>(end - pos), needle, <size_t>n_len)
-            if hit == NULL:
-                break
-            nl = tl_memrchr(b + start, 10, <size_t>(hit - (b + start)))
-            line_start = (nl - b) + 1 if nl != NULL else start
-            starts.add(line_start)
-            nl = <const unsigned char *>memchr(hit, 10, <size_t>(end - (hit - b)))
-            if nl == NULL:
-                break
-            pos = (nl - b) + 1
     lines = []
-    for line_start in sorted(starts):
+    for line_start in _candidate_starts(buf, start, end, needles):
         nl = <const unsigned char *>memchr(b + line_start, 10, <size_t>(end - line_start))
         line_end = (nl - b) if nl != NULL else end
         lines.append(b[line_start:line_end])
     return lines
+
+
+# --- Codex rollouts ---------------------------------------------------------------------
+# The lines of a rollout that hold a needle are parsed here when they are plain token_count
+# or turn_context events; anything else (session_meta, token_usage_record, escapes,
+# duplicate keys, non-integer counts, control or non-ASCII bytes, invalid JSON) is handed
+# back as its bytes for tokline/sources/codex.py to decode, so the two read the same.
+
+cdef enum:
+    CX_USAGE_ALL = 31  # the five counts of a token usage object
+
+
+cdef struct CxUsage:
+    int64_t v[5]  # input, cached input, output, reasoning, total
+    int seen
+    int bad
+
+
+cdef struct CxRec:
+    int slow
+    int top_seen, payload_seen, info_seen
+    Span typ, ts, ptyp, pmodel, pcwd, imodel
+    int payload_is_obj, info_is_obj, has_total, has_last
+    Py_ssize_t rl_start, rl_end
+    CxUsage total, last
+
+
+cdef inline bint cx_once(int *seen, int bit, CxRec *r) noexcept nogil:
+    """A key met twice: json keeps the last, the fast path gives up on the line."""
+    if seen[0] & bit:
+        r.slow = 1
+    seen[0] |= bit
+    return 1
+
+
+cdef Py_ssize_t cx_count(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, CxUsage *u,
+                         int i) noexcept nogil:
+    """A count the fast path takes: a JSON integer of at most 18 digits."""
+    cdef int is_float = 0
+    cdef Py_ssize_t q, digits
+    cdef int64_t v = 0
+    cdef bint neg = 0
+    if u.seen & (1 << i):
+        u.bad = 1
+    u.seen |= 1 << i
+    if not (b[p] == 45 or 48 <= b[p] <= 57):
+        u.bad = 1
+        return skip_value(b, p, e, 1)
+    q = skip_number(b, p, e, &is_float)
+    if q < 0:
+        return -1
+    digits = q - p
+    if b[p] == 45:
+        neg = 1
+        p += 1
+        digits -= 1
+    if is_float or digits > 18:
+        u.bad = 1
+        return q
+    while p < q:
+        v = v * 10 + (b[p] - 48)
+        p += 1
+    u.v[i] = -v if neg else v
+    return q
+
+
+cdef Py_ssize_t cx_on_usage(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, Py_ssize_t ks,
+                            Py_ssize_t kl, void *st, int depth) noexcept nogil:
+    cdef CxUsage *u = <CxUsage *>st
+    if key_is(b, ks, kl, b"input_tokens", 12):
+        return cx_count(b, p, e, u, 0)
+    if key_is(b, ks, kl, b"cached_input_tokens", 19):
+        return cx_count(b, p, e, u, 1)
+    if key_is(b, ks, kl, b"output_tokens", 13):
+        return cx_count(b, p, e, u, 2)
+    if key_is(b, ks, kl, b"reasoning_output_tokens", 23):
+        return cx_count(b, p, e, u, 3)
+    if key_is(b, ks, kl, b"total_tokens", 12):
+        return cx_count(b, p, e, u, 4)
+    return skip_value(b, p, e, depth + 1)
+
+
+cdef Py_ssize_t cx_model(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, Span *out,
+                         CxRec *r) noexcept nogil:
+    """A model name: a string, or null as absent; anything else is for the slow path."""
+    if b[p] == 34 or (e - p >= 4 and memcmp(b + p, b"null", 4) == 0):
+        return string_field(b, p, e, out, &r.slow)
+    r.slow = 1
+    return skip_value(b, p, e, 1)
+
+
+cdef Py_ssize_t cx_usage_object(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, CxUsage *u,
+                                int *present, CxRec *r, int depth) noexcept nogil:
+    u.seen = 0
+    u.bad = 0
+    present[0] = b[p] == 123
+    if present[0]:
+        return parse_object(b, p, e, u, &r.slow, depth + 1, cx_on_usage)
+    return skip_value(b, p, e, depth + 1)
+
+
+cdef Py_ssize_t cx_on_info(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, Py_ssize_t ks,
+                           Py_ssize_t kl, void *st, int depth) noexcept nogil:
+    cdef CxRec *r = <CxRec *>st
+    if key_is(b, ks, kl, b"total_token_usage", 17) and cx_once(&r.info_seen, 1, r):
+        return cx_usage_object(b, p, e, &r.total, &r.has_total, r, depth)
+    if key_is(b, ks, kl, b"last_token_usage", 16) and cx_once(&r.info_seen, 2, r):
+        return cx_usage_object(b, p, e, &r.last, &r.has_last, r, depth)
+    if key_is(b, ks, kl, b"model", 5) and cx_once(&r.info_seen, 4, r):
+        return cx_model(b, p, e, &r.imodel, r)
+    return skip_value(b, p, e, depth + 1)
+
+
+cdef Py_ssize_t cx_on_payload(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, Py_ssize_t ks,
+                              Py_ssize_t kl, void *st, int depth) noexcept nogil:
+    cdef CxRec *r = <CxRec *>st
+    cdef Py_ssize_t q
+    if key_is(b, ks, kl, b"type", 4) and cx_once(&r.payload_seen, 1, r):
+        return string_field(b, p, e, &r.ptyp, &r.slow)
+    if key_is(b, ks, kl, b"info", 4) and cx_once(&r.payload_seen, 2, r):
+        r.info_is_obj = b[p] == 123
+        if r.info_is_obj:
+            return parse_object(b, p, e, r, &r.slow, depth + 1, cx_on_info)
+        return skip_value(b, p, e, depth + 1)
+    if key_is(b, ks, kl, b"rate_limits", 11) and cx_once(&r.payload_seen, 4, r):
+        q = skip_value(b, p, e, depth + 1)
+        if q >= 0 and not (q - p == 4 and memcmp(b + p, b"null", 4) == 0):
+            r.rl_start = p
+            r.rl_end = q
+        return q
+    if key_is(b, ks, kl, b"model", 5) and cx_once(&r.payload_seen, 8, r):
+        return cx_model(b, p, e, &r.pmodel, r)
+    if key_is(b, ks, kl, b"cwd", 3) and cx_once(&r.payload_seen, 16, r):
+        return string_field(b, p, e, &r.pcwd, &r.slow)
+    return skip_value(b, p, e, depth + 1)
+
+
+cdef Py_ssize_t cx_on_top(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, Py_ssize_t ks,
+                          Py_ssize_t kl, void *st, int depth) noexcept nogil:
+    cdef CxRec *r = <CxRec *>st
+    if key_is(b, ks, kl, b"timestamp", 9) and cx_once(&r.top_seen, 1, r):
+        return string_field(b, p, e, &r.ts, &r.slow)
+    if key_is(b, ks, kl, b"type", 4) and cx_once(&r.top_seen, 2, r):
+        return string_field(b, p, e, &r.typ, &r.slow)
+    if key_is(b, ks, kl, b"payload", 7) and cx_once(&r.top_seen, 4, r):
+        r.payload_is_obj = b[p] == 123
+        if r.payload_is_obj:
+            return parse_object(b, p, e, r, &r.slow, depth + 1, cx_on_payload)
+        return skip_value(b, p, e, depth + 1)
+    return skip_value(b, p, e, depth + 1)
+
+
+cdef inline bint span_is(const unsigned char *b, Span sp, const char *text, Py_ssize_t n
+                         ) noexcept nogil:
+    return sp.start >= 0 and sp.length == n and memcmp(b + sp.start, text, n) == 0
+
+
+# What cx_parse_line found
+cdef enum:
+    CX_IGNORE = 0
+    CX_RAW = 1
+    CX_TOKENS = 2
+    CX_CONTEXT = 3
+
+
+cdef int cx_parse_line(const unsigned char *b, Py_ssize_t s, Py_ssize_t e, CxRec *r,
+                       int64_t *ts_ms) noexcept nogil:
+    cdef Py_ssize_t p
+    memset(r, 0, sizeof(CxRec))
+    r.typ.start = r.ts.start = r.ptyp.start = r.pmodel.start = r.pcwd.start = -1
+    r.imodel.start = -1
+    r.rl_start = -1
+    # Printable ASCII only: control characters (json rejects them inside strings) and
+    # UTF-8 (which may be invalid) are left to the slow path.
+    if not tl_printable(b + s, b + e):
+        return CX_RAW
+    p = skip_ws(b, s, e)
+    if p >= e or b[p] != 123:
+        return CX_RAW
+    p = parse_object(b, p, e, r, &r.slow, 0, cx_on_top)
+    if p < 0 or skip_ws(b, p, e) != e or r.slow:
+        return CX_RAW
+    if not r.payload_is_obj:
+        return CX_IGNORE
+    if span_is(b, r.typ, b"turn_context", 12):
+        return CX_CONTEXT
+    if span_is(b, r.typ, b"session_meta", 12) or span_is(b, r.typ, b"token_usage_record", 18):
+        return CX_RAW
+    if not (span_is(b, r.typ, b"event_msg", 9) and span_is(b, r.ptyp, b"token_count", 11)):
+        return CX_IGNORE
+    if r.ts.start < 0 or not parse_iso_ms(b + r.ts.start, r.ts.length, ts_ms):
+        return CX_RAW
+    if r.info_is_obj and (
+            (r.has_total and (r.total.bad or r.total.seen != CX_USAGE_ALL))
+            or (r.has_last and (r.last.bad or r.last.seen != CX_USAGE_ALL))):
+        return CX_RAW
+    return CX_TOKENS
+
+
+cdef inline object cx_counts(CxUsage *u, int present):
+    if not present:
+        return None
+    return (u.v[0], u.v[1], u.v[2], u.v[3], u.v[4])
+
+
+cdef inline object cx_name(const unsigned char *b, Span sp):
+    """A non-empty name, else None (json's empty string and null both fall through)."""
+    if sp.start < 0 or sp.length == 0:
+        return None
+    return PyUnicode_DecodeUTF8(<const char *>(b + sp.start), sp.length, "strict")
+
+
+def codex_events(const unsigned char[::1] buf, Py_ssize_t start, Py_ssize_t end,
+                 tuple needles):
+    """The lines of buf[start:end] holding a needle, in order, as tokline/sources/codex.py
+    reads them: ``(ts_ms, rate_limits JSON bytes or None, info is an object, total counts
+    or None, last counts or None, model override or None)`` for a token_count event,
+    ``(model or None, cwd or None)`` for a turn_context, the line's bytes for anything
+    else it must decode itself; nothing for lines that count for nothing."""
+    cdef const unsigned char *b
+    cdef CxRec r
+    cdef int64_t ts_ms = 0
+    cdef int kind
+    cdef Py_ssize_t line_start, line_end
+    cdef const unsigned char *nl
+    cdef list out = []
+    if end > buf.shape[0]:
+        end = buf.shape[0]
+    if start < 0 or end <= start:
+        return out
+    b = &buf[0]
+    for line_start in _candidate_starts(buf, start, end, needles):
+        nl = <const unsigned char *>memchr(b + line_start, 10, <size_t>(end - line_start))
+        line_end = (nl - b) if nl != NULL else end
+        with nogil:
+            kind = cx_parse_line(b, line_start, line_end, &r, &ts_ms)
+        if kind == CX_RAW:
+            out.append(b[line_start:line_end])
+        elif kind == CX_CONTEXT:
+            out.append((cx_name(b, r.pmodel), cx_name(b, r.pcwd)))
+        elif kind == CX_TOKENS:
+            override = cx_name(b, r.imodel)
+            out.append((
+                ts_ms, b[r.rl_start:r.rl_end] if r.rl_start >= 0 else None,
+                bool(r.info_is_obj), cx_counts(&r.total, r.info_is_obj and r.has_total),
+                cx_counts(&r.last, r.info_is_obj and r.has_last),
+                override if override is not None else cx_name(b, r.pmodel)))
+    return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 import pytest
@@ -305,3 +306,135 @@ def test_codex_candidate_lines_compiled_and_pure(data: bytes, lead: int) -> None
         start = data.rfind(b"\n", 0, start) + 1  # the reader starts at a line boundary
     assert _ext.candidate_lines(data, start, end, CODEX_NEEDLES) == \
         codex.candidate_lines(data, start, end)
+
+
+PLAIN_COUNT = st.integers(0, 10**7)
+ODD_COUNT = st.one_of(st.integers(-5, 5), st.integers(10**18, 10**20),
+                      st.sampled_from([1.0, 2.5, True, None, "7", -0.0]))
+COUNT_KEYS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens",
+              "total_tokens")
+PLAIN_STAMP = st.integers(1_700_000_000_000, 1_900_000_000_000).map(
+    lambda ms: time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z")
+MODEL = st.sampled_from(["gpt-5", "gpt-5-codex", "o3"])
+ODD_NAME = st.one_of(st.sampled_from(["", None, 5, "g\u00e9", "a\\b", [], {}]), TEXT)
+BENDS = ("count", "drop", "last", "info", "repeat late", "payload type", "type", "stamp",
+         "limits", "model", "cwd", "repeat", "escape", "control", "truncate", "spaces", "top")
+
+
+@st.composite
+def codex_line(draw: st.DrawFn) -> bytes:
+    """A rollout line as Codex writes it (a token_count, turn_context or session_meta),
+    then bent in zero to two ways: odd counts, missing keys, odd types and names, bad
+    times, repeated keys, escapes, control and non-ASCII bytes, truncation."""
+    kind = draw(st.sampled_from(["event_msg"] * 6 + ["turn_context", "session_meta",
+                                                      "token_usage_record"]))
+    usage = {k: draw(PLAIN_COUNT) for k in COUNT_KEYS}
+    if kind == "event_msg":
+        info: Any = {"total_token_usage": usage,
+                     "last_token_usage": {k: draw(PLAIN_COUNT) for k in COUNT_KEYS},
+                     "model_context_window": 272000}
+        if draw(st.booleans()):
+            info["model"] = draw(MODEL)
+        payload: dict[str, Any] = {"type": "token_count", "info": info}
+        if draw(st.booleans()):
+            payload["rate_limits"] = {"primary": {"used_percent": draw(NUMBER),
+                                                  "window_minutes": 300}}
+        if draw(st.booleans()):
+            payload["model"] = draw(MODEL)
+    elif kind == "turn_context":
+        payload = {"model": draw(MODEL), "cwd": "/w/" + draw(st.sampled_from("abc"))}
+    elif kind == "session_meta":
+        payload = {"id": "s-" + draw(st.sampled_from("abc")), "cwd": "/w/s"}
+    else:
+        payload = {"usage": usage, "response_id": "r" + draw(st.sampled_from("abc")),
+                   "model": draw(MODEL)}
+    top: dict[str, Any] = {"timestamp": draw(PLAIN_STAMP), "type": kind, "payload": payload}
+    bends = sorted(draw(st.lists(st.sampled_from(BENDS), max_size=2)), key=lambda b: b == "top")
+    info = payload.get("info")
+    for bend in bends:
+        part = info.get(draw(st.sampled_from(["total_token_usage", "last_token_usage"]))) \
+            if isinstance(info, dict) else None
+        if bend == "count" and part is not None:
+            part[draw(st.sampled_from(COUNT_KEYS))] = draw(ODD_COUNT)
+        elif bend == "drop" and part is not None:
+            part.pop(draw(st.sampled_from(COUNT_KEYS)), None)
+            if draw(st.booleans()):
+                info.pop("total_token_usage", None)
+        elif bend == "last" and isinstance(info, dict):
+            info.pop("last_token_usage", None)  # older CLIs write only the running total
+        elif bend == "info":
+            payload["info"] = draw(st.sampled_from([None, [], "i", 0, {}]))
+        elif bend == "payload type":
+            payload["type"] = draw(st.sampled_from([None, 7, "agent_message", "token_count"]))
+        elif bend == "type":
+            top["type"] = draw(st.sampled_from([None, 3, "response_item", "turn_context"]))
+        elif bend == "stamp":
+            top["timestamp"] = draw(st.one_of(STAMP, st.none(), st.just(5)))
+        elif bend == "limits":
+            payload["rate_limits"] = draw(st.one_of(st.none(), JSONISH))
+        elif bend == "model":
+            target = info if isinstance(info, dict) and draw(st.booleans()) else payload
+            target["model"] = draw(ODD_NAME)
+        elif bend == "cwd":
+            payload["cwd"] = draw(ODD_NAME)
+        elif bend == "repeat late":
+            payload["__again__"] = 0  # written out as a key repeated after the first
+        elif bend == "top":
+            top = draw(st.sampled_from([[top], "token_count", None]))
+    text = json.dumps(top, ensure_ascii=draw(st.booleans()), separators=(",", ":"))
+    text = text.replace('"__again__":0', draw(st.sampled_from(
+        ['"rate_limits":null', '"model":null', '"model":"o3"', '"info":null', '"cwd":"/v"',
+         '"type":"agent_message"', '"info":{"total_token_usage":null}'])))
+    for bend in bends:
+        if bend == "repeat" and text.startswith("{") and '"payload":{' in text:
+            # a key given twice (json keeps the last)
+            text = text.replace('"payload":{', '"payload":{"type":"x","info":null,', 1) \
+                if draw(st.booleans()) else text.replace(
+                    '"input_tokens":', '"input_tokens":1,"input_tokens":', 1)
+        elif bend == "escape":
+            text = text.replace('"cwd"', '"c\\u0077d"').replace('"gpt', '"\\u0067pt')
+        elif bend == "control":
+            text = text.replace("gpt", "g\tpt")
+        elif bend == "spaces":
+            text = text.replace(",", " ,\t").replace(":", ": ")
+        elif bend == "truncate":
+            text = text[:draw(st.integers(0, len(text)))]
+    return text.encode("utf-8", "surrogatepass")
+
+
+@given(st.lists(codex_line(), max_size=12), st.booleans())
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+def test_codex_events_read_as_the_twin_reads_the_lines(lines: list[bytes], crlf: bool) -> None:
+    """What the compiled reader parses itself and what it hands back as bytes, processed,
+    equals the pure reader's decoding of every candidate line."""
+    if _ext is None:
+        pytest.skip("the extension is not built")
+    from tokline.sources import codex
+
+    data = (b"\r\n" if crlf else b"\n").join(lines) + b"\n"
+    end = len(data)
+
+    def read(items: list[Any]) -> tuple[Any, ...]:
+        state = codex.FileState(None, "/x/rollout-2026-01-01-abc.jsonl")
+        limits: list[tuple[int, Any]] = []
+        events, malformed = codex.parse(items, state, lambda ts, v: limits.append((ts, v)))
+        decoded = [(ts, json.loads(v) if isinstance(v, bytes) else v) for ts, v in limits]
+        return events, malformed, state.dump(), decoded
+
+    compiled = read(_ext.codex_events(data, 0, end, CODEX_NEEDLES))
+    assert compiled == read(codex.candidate_lines(data, 0, end))
+    assert _ext.candidate_lines(data, 0, end, CODEX_NEEDLES) == codex.candidate_lines(data, 0, end)
+
+
+def test_codex_events_read_plain_lines_without_the_decoder() -> None:
+    if _ext is None:
+        pytest.skip("the extension is not built")
+    line = (b'{"timestamp":"2026-01-01T00:00:00Z","type":"event_msg","payload":{"type":'
+            b'"token_count","info":{"total_token_usage":{"input_tokens":10,'
+            b'"cached_input_tokens":4,"output_tokens":3,"reasoning_output_tokens":1,'
+            b'"total_tokens":13},"last_token_usage":null,"model":""},"model":"gpt-5",'
+            b'"rate_limits":{"primary":{"used_percent":1.5}}}}\n')
+    context = b'{"type":"turn_context","payload":{"model":"gpt-5-codex","cwd":"/w"}}\n'
+    items = _ext.codex_events(line + context, 0, len(line + context), CODEX_NEEDLES)
+    assert items == [(1767225600000, b'{"primary":{"used_percent":1.5}}', True,
+                      (10, 4, 3, 1, 13), None, "gpt-5"), ("gpt-5-codex", "/w")]

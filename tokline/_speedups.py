@@ -19,11 +19,12 @@ USE_EXTENSIONS = os.environ.get("TOKLINE_PURE", "") not in ("1", "true", "yes")
 
 scan: ScanFn
 parse_iso_ms: Callable[[str], int | None]
-# (buffer, start, end, needles) -> the lines holding a needle; None: use the twin's
-candidate_lines: Callable[[Any, int, int, tuple[bytes, ...]], list[bytes]] | None = None
+# (buffer, start, end, needles) -> the Codex lines holding a needle, read or as bytes
+# (tokline/sources/codex.py parse); None: the twin reads every such line itself
+codex_events: Callable[[Any, int, int, tuple[bytes, ...]], list[Any]] | None = None
 if USE_EXTENSIONS:
     try:
-        from tokline._scan import candidate_lines, scan
+        from tokline._scan import codex_events, scan
         from tokline._scan import iso_ms as parse_iso_ms
     except ImportError:
         if os.environ.get("TOKLINE_STRICT_BUILD") == "1":
@@ -34,4 +35,4 @@ if USE_EXTENSIONS:
 else:
     from tokline._scan_py import parse_iso_ms, scan
 
-__all__ = ["USE_EXTENSIONS", "ScanFn", "candidate_lines", "parse_iso_ms", "scan"]
+__all__ = ["USE_EXTENSIONS", "ScanFn", "codex_events", "parse_iso_ms", "scan"]

@@ -114,7 +114,7 @@ class NewestLimits:
             self.items.append((ts, value))
             if len(self.items) > 64:  # every token row carries them: keep the newest few
                 self.items.sort(key=lambda item: item[0])
-                del self.items[:-8]
+                del self.items[:-codex.LIMITS_KEPT]
 
 
 def _readers(env: dict[str, str], codex_roots: list[str], limits: NewestLimits
@@ -259,6 +259,11 @@ def _keep_latest_limits(ledger: Ledger, seen: list[tuple[int, object]]) -> None:
     stored = fastjson.loads(stored_text) if stored_text else None
     changed = False
     for ts, value in sorted(seen, key=lambda item: item[0]):
+        if isinstance(value, bytes):  # as the compiled reader keeps it
+            try:
+                value = fastjson.loads(value.decode("utf-8"), strict=True)
+            except ValueError:
+                continue
         newer = codex.latest_limits(stored, ts, value)
         if newer is not None:
             stored, changed = newer, True

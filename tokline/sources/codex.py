@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable, Mapping
 
 from tokline import fastjson
-from tokline._speedups import candidate_lines as compiled_lines
+from tokline._speedups import codex_events as compiled_events
 from tokline._speedups import parse_iso_ms
 from tokline.keys import key64
 from tokline.ledger import CostFn, UsageRow
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 NAME = "codex"
 LIMITS_META = "codex_rate_limits"  # ledger meta: the newest rate_limits snapshot (JSON)
 FALLBACK_MODEL = "gpt-5"  # what ccusage assumes before a turn_context names the model
+LIMITS_KEPT = 8  # rate-limit snapshots a file passes on (refresh.NewestLimits keeps as many)
 _NEEDLES = (b'"token_count"', b'"turn_context"', b'"session_meta"', b'"token_usage_record"')
 
 Total = tuple[int, int, int, int, int]  # input, cached input, output, reasoning, total
@@ -84,6 +85,14 @@ def _count(value: Any) -> int:
         and value > 0 else 0
 
 
+def _clamp(inp: int, cached: int, out: int, reasoning: int, total: int) -> Total:
+    inp = inp if inp > 0 else 0
+    out = out if out > 0 else 0
+    cached = min(cached, inp) if cached > 0 else 0
+    reasoning = reasoning if reasoning > 0 else 0
+    return (inp, cached, out, reasoning, total if total > 0 else inp + out)
+
+
 def _total(usage: Any) -> Total | None:
     if type(usage) is not dict:
         return None
@@ -94,11 +103,7 @@ def _total(usage: Any) -> Total | None:
         # Absent, float, bool or text counts: the general (slower) rule for each.
         inp, cached, out = _count(inp), _count(cached), _count(out)
         reasoning, total = _count(reasoning), _count(total)
-    inp = inp if inp > 0 else 0
-    out = out if out > 0 else 0
-    cached = min(cached, inp) if cached > 0 else 0
-    reasoning = reasoning if reasoning > 0 else 0
-    return (inp, cached, out, reasoning, total if total > 0 else inp + out)
+    return _clamp(inp, cached, out, reasoning, total)
 
 
 # ts, session, lineage root, cwd, model, tokens, what identifies them in the lineage (the
@@ -124,65 +129,107 @@ def candidate_lines(data: Any, start: int, end: int) -> list[bytes]:
     return lines
 
 
-def parse(lines: list[bytes], state: FileState, on_limits: Callable[[int, Any], None]
+def parse(items: list[Any], state: FileState, on_limits: Callable[[int, Any], None]
           ) -> tuple[list[Event], int]:
-    """Usage events of candidate lines (candidate_lines); advances ``state``.  Returns
-    the events and the count of candidate lines that were not valid JSON."""
+    """Usage events of candidate lines; advances ``state``.  Each item is a line's bytes
+    (candidate_lines, or what the compiled codex_events left to us) or what codex_events
+    read from one: a token_count event (6-tuple) or a turn_context (2-tuple).  Returns the
+    events and the count of candidate lines that were not valid JSON."""
     events: list[Event] = []
     malformed = 0
-    for line in lines:
-        try:
-            # what json.loads(bytes) does, without its per-call encoding detection
-            obj = fastjson.loads(line.decode("utf-8", "surrogatepass"), strict=True)
-        except ValueError:
-            malformed += 1
-            continue
-        if not isinstance(obj, dict):
-            continue
-        payload = obj.get("payload")
-        if not isinstance(payload, dict):
-            continue
-        kind = obj.get("type")
-        stamp = obj.get("timestamp")
-        ts = parse_iso_ms(stamp) if isinstance(stamp, str) else None
-        if kind == "session_meta":
-            sid = payload.get("id")
-            parent = payload.get("forked_from_id") or _spawned_from(payload)
-            if isinstance(sid, str) and sid and state.prev is None:
-                state.session = sid
-                state.root = parent if isinstance(parent, str) and parent else sid
-            if isinstance(payload.get("cwd"), str):
-                state.cwd = payload["cwd"]
-        elif kind == "turn_context":
-            if isinstance(payload.get("model"), str) and payload["model"]:
-                state.model = payload["model"]
-            if isinstance(payload.get("cwd"), str) and not state.cwd:
-                state.cwd = payload["cwd"]
-        elif kind == "event_msg" and payload.get("type") == "token_count":
-            if ts is None:
-                malformed += 1
-                continue
-            if payload.get("rate_limits") is not None:
-                on_limits(ts, payload["rate_limits"])
-            info = payload.get("info")
-            if not isinstance(info, dict):
-                continue
-            override = info.get("model") or payload.get("model")
-            event = _advance(state, info, ts, override if isinstance(override, str) else None)
-            if event is not None and not state.records:
-                events.append(event)
-        elif kind == "token_usage_record":
-            usage = _total(payload.get("usage"))
-            response = payload.get("response_id")
-            if ts is None or usage is None or not isinstance(response, str):
-                malformed += ts is None
-                continue
-            state.records = True
-            model = payload.get("model")
-            events.append((ts, state.session, state.root, state.cwd,
-                           model if isinstance(model, str) else state.model or FALLBACK_MODEL,
-                           usage, "response:" + response))
+    limits_seen: list[tuple[int, Any]] = []
+
+    def seen(ts: int, limits: Any) -> None:
+        limits_seen.append((ts, limits))
+
+    for item in items:
+        if type(item) is bytes:
+            malformed += _parse_line(item, state, seen, events)
+        elif len(item) == 2:
+            _context(state, item[0], item[1])
+        else:
+            ts, limits, info_is_dict, total, last, override = item
+            if limits is not None:
+                limits_seen.append((ts, limits))  # JSON bytes: decoded if among the newest
+            if info_is_dict:
+                _tokens(state, events, ts, _clamp(*total) if total else None,
+                        _clamp(*last) if last else None, override)
+    # Every token row repeats the rate limits: only the newest few can matter.
+    limits_seen.sort(key=_first)
+    for ts, limits in limits_seen[-LIMITS_KEPT:]:
+        on_limits(ts, limits)
     return events, malformed
+
+
+def _first(item: tuple[int, Any]) -> int:
+    return item[0]
+
+
+def _parse_line(line: bytes, state: FileState, on_limits: Callable[[int, Any], None],
+                events: list[Event]) -> int:
+    """One candidate line; returns 1 when it is malformed."""
+    try:
+        # what json.loads(bytes) does, without its per-call encoding detection
+        obj = fastjson.loads(line.decode("utf-8", "surrogatepass"), strict=True)
+    except ValueError:
+        return 1
+    if not isinstance(obj, dict):
+        return 0
+    payload = obj.get("payload")
+    if not isinstance(payload, dict):
+        return 0
+    kind = obj.get("type")
+    stamp = obj.get("timestamp")
+    ts = parse_iso_ms(stamp) if isinstance(stamp, str) else None
+    if kind == "session_meta":
+        sid = payload.get("id")
+        parent = payload.get("forked_from_id") or _spawned_from(payload)
+        if isinstance(sid, str) and sid and state.prev is None:
+            state.session = sid
+            state.root = parent if isinstance(parent, str) and parent else sid
+        if isinstance(payload.get("cwd"), str):
+            state.cwd = payload["cwd"]
+    elif kind == "turn_context":
+        model, cwd = payload.get("model"), payload.get("cwd")
+        _context(state, model if isinstance(model, str) else None,
+                 cwd if isinstance(cwd, str) else None)
+    elif kind == "event_msg" and payload.get("type") == "token_count":
+        if ts is None:
+            return 1
+        if payload.get("rate_limits") is not None:
+            on_limits(ts, payload["rate_limits"])
+        info = payload.get("info")
+        if isinstance(info, dict):
+            override = info.get("model") or payload.get("model")
+            _tokens(state, events, ts, _total(info.get("total_token_usage")),
+                    _total(info.get("last_token_usage")),
+                    override if isinstance(override, str) else None)
+    elif kind == "token_usage_record":
+        usage = _total(payload.get("usage"))
+        response = payload.get("response_id")
+        if ts is None or usage is None or not isinstance(response, str):
+            return 1 if ts is None else 0
+        state.records = True
+        model = payload.get("model")
+        events.append((ts, state.session, state.root, state.cwd,
+                       model if isinstance(model, str) else state.model or FALLBACK_MODEL,
+                       usage, "response:" + response))
+    return 0
+
+
+def _context(state: FileState, model: str | None, cwd: str | None) -> None:
+    """A turn_context: the model from here on; the directory when none is known yet."""
+    if model:
+        state.model = model
+    if cwd is not None and not state.cwd:
+        state.cwd = cwd
+
+
+def _tokens(state: FileState, events: list[Event], ts: int, total: Total | None,
+            last: Total | None, model: str | None) -> None:
+    event = _advance(state, total, last, ts, model)
+    if event is not None and not state.records:
+        events.append(event)
 
 
 def _spawned_from(payload: Mapping[str, Any]) -> str | None:
@@ -195,10 +242,8 @@ def _spawned_from(payload: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _advance(state: FileState, info: Mapping[str, Any], ts: int, model: str | None
-             ) -> Event | None:
-    total = _total(info.get("total_token_usage"))
-    last = _total(info.get("last_token_usage"))
+def _advance(state: FileState, total: Total | None, last: Total | None, ts: int,
+             model: str | None) -> Event | None:
     if total is None:
         if last is None:
             return None
@@ -217,11 +262,12 @@ def _advance(state: FileState, info: Mapping[str, Any], ts: int, model: str | No
             if drop <= 0.02 * prev[4] or drop <= 2 * step:
                 return None  # an out-of-order stale snapshot
             prev = None  # the counter was reset
-    base = prev or (0, 0, 0, 0, 0)
-    delta: Total = tuple(max(0, a - b) for a, b in zip(total, base, strict=True))  # type: ignore[assignment]
+    delta: Total = total if prev is None else (
+        max(0, total[0] - prev[0]), max(0, total[1] - prev[1]), max(0, total[2] - prev[2]),
+        max(0, total[3] - prev[3]), max(0, total[4] - prev[4]))
     state.prev = total
     return (ts, state.session, state.root, state.cwd, model or state.model or FALLBACK_MODEL,
-            delta, ",".join(map(str, total)))
+            delta, f"{total[0]},{total[1]},{total[2]},{total[3]},{total[4]}")
 
 
 ContextFn = Callable[[str, str, str, str], int]
@@ -240,9 +286,9 @@ def reader(on_limits: Callable[[int, Any], None]) -> Reader:
             end = mapped.rfind(b"\n", offset) + 1
             if end <= offset:
                 return offset
-            lines = compiled_lines(mapped, offset, end, _NEEDLES) if compiled_lines \
+            items = compiled_events(mapped, offset, end, _NEEDLES) if compiled_events \
                 else candidate_lines(mapped, offset, end)
-            found, bad = parse(lines, state, on_limits)
+            found, bad = parse(items, state, on_limits)
             events.extend(found)
             malformed += bad
             return end
