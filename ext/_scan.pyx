@@ -963,28 +963,20 @@ cdef list _candidate_starts(const unsigned char[::1] buf, Py_ssize_t start, Py_s
                             tuple needles):
     """Start offsets of the lines of buf[start:end] holding any of ``needles``, in order."""
     cdef tl_needle nd[8]
-    cdef int count = 0
-    cdef bytes pattern
+    cdef int count = _needle_table(needles, nd)
     cdef const unsigned char *b = &buf[0]
     cdef const unsigned char *hit
     cdef const unsigned char *nl
-    cdef Py_ssize_t pos = start, line_start
+    cdef Py_ssize_t pos = start
     cdef list starts = []
-    for pattern in needles:
-        if count == 8 or len(pattern) < 2 or pattern[0] != 34:
-            return _candidate_starts_each(buf, start, end, needles)
-        nd[count].p = <const unsigned char *>pattern
-        nd[count].n = len(pattern)
-        nd[count].k = pattern.find(b"_") if b"_" in pattern else len(pattern) - 1
-        count += 1
+    if count < 0:
+        return _candidate_starts_each(buf, start, end, needles)
     while count and pos < end:
-        with nogil:
-            hit = tl_find_any(b + pos, <size_t>(end - pos), nd, count)
+        hit = tl_find_any(b + pos, <size_t>(end - pos), nd, count)
         if hit == NULL:
             break
         nl = tl_memrchr(b + start, 10, <size_t>(hit - (b + start)))
-        line_start = (nl - b) + 1 if nl != NULL else start
-        starts.append(line_start)
+        starts.append((nl - b) + 1 if nl != NULL else start)
         nl = <const unsigned char *>memchr(hit, 10, <size_t>(end - (hit - b)))
         if nl == NULL:
             break
@@ -1248,39 +1240,105 @@ cdef inline object cx_name(const unsigned char *b, Span sp):
     return PyUnicode_DecodeUTF8(<const char *>(b + sp.start), sp.length, "strict")
 
 
+cdef struct CxLine:
+    Py_ssize_t start, end
+    int kind
+    int64_t ts_ms
+    CxRec rec
+
+
+cdef int _needle_table(tuple needles, tl_needle *nd) except -2:
+    """Fill ``nd`` (8 slots) for tl_find_any; -1 when a needle does not suit it."""
+    cdef int count = 0
+    cdef bytes pattern
+    for pattern in needles:
+        if count == 8 or len(pattern) < 2 or pattern[0] != 34:
+            return -1
+        nd[count].p = <const unsigned char *>pattern
+        nd[count].n = len(pattern)
+        nd[count].k = pattern.find(b"_") if b"_" in pattern else len(pattern) - 1
+        count += 1
+    return count
+
+
+cdef object cx_item(const unsigned char *b, CxLine *line):
+    cdef CxRec *r = &line.rec
+    if line.kind == CX_RAW:
+        return b[line.start:line.end]
+    if line.kind == CX_CONTEXT:
+        return (cx_name(b, r.pmodel), cx_name(b, r.pcwd))
+    override = cx_name(b, r.imodel)
+    return (line.ts_ms, b[r.rl_start:r.rl_end] if r.rl_start >= 0 else None,
+            bool(r.info_is_obj), cx_counts(&r.total, r.info_is_obj and r.has_total),
+            cx_counts(&r.last, r.info_is_obj and r.has_last),
+            override if override is not None else cx_name(b, r.pmodel))
+
+
 def codex_events(const unsigned char[::1] buf, Py_ssize_t start, Py_ssize_t end,
                  tuple needles):
     """The lines of buf[start:end] holding a needle, in order, as tokline/sources/codex.py
     reads them: ``(ts_ms, rate_limits JSON bytes or None, info is an object, total counts
     or None, last counts or None, model override or None)`` for a token_count event,
     ``(model or None, cwd or None)`` for a turn_context, the line's bytes for anything
-    else it must decode itself; nothing for lines that count for nothing."""
+    else it must decode itself; nothing for lines that count for nothing.
+
+    Finding and parsing run in one stretch without the GIL (a scanner thread that let go
+    of it line by line would wait for it as often), then the results are built."""
     cdef const unsigned char *b
-    cdef CxRec r
-    cdef int64_t ts_ms = 0
-    cdef int kind
-    cdef Py_ssize_t line_start, line_end
+    cdef const unsigned char *hit
     cdef const unsigned char *nl
+    cdef tl_needle nd[8]
+    cdef int count
+    cdef CxLine *lines = NULL
+    cdef CxLine *grown
+    cdef CxLine one
+    cdef Py_ssize_t n = 0, cap = 0, pos, i
+    cdef bint oom = 0
     cdef list out = []
     if end > buf.shape[0]:
         end = buf.shape[0]
     if start < 0 or end <= start:
         return out
     b = &buf[0]
-    for line_start in _candidate_starts(buf, start, end, needles):
-        nl = <const unsigned char *>memchr(b + line_start, 10, <size_t>(end - line_start))
-        line_end = (nl - b) if nl != NULL else end
-        with nogil:
-            kind = cx_parse_line(b, line_start, line_end, &r, &ts_ms)
-        if kind == CX_RAW:
-            out.append(b[line_start:line_end])
-        elif kind == CX_CONTEXT:
-            out.append((cx_name(b, r.pmodel), cx_name(b, r.pcwd)))
-        elif kind == CX_TOKENS:
-            override = cx_name(b, r.imodel)
-            out.append((
-                ts_ms, b[r.rl_start:r.rl_end] if r.rl_start >= 0 else None,
-                bool(r.info_is_obj), cx_counts(&r.total, r.info_is_obj and r.has_total),
-                cx_counts(&r.last, r.info_is_obj and r.has_last),
-                override if override is not None else cx_name(b, r.pmodel)))
+    count = _needle_table(needles, nd)
+    if count < 0:
+        for pos in _candidate_starts_each(buf, start, end, needles):
+            nl = <const unsigned char *>memchr(b + pos, 10, <size_t>(end - pos))
+            one.start = pos
+            one.end = (nl - b) if nl != NULL else end
+            one.kind = cx_parse_line(b, one.start, one.end, &one.rec, &one.ts_ms)
+            if one.kind != CX_IGNORE:
+                out.append(cx_item(b, &one))
+        return out
+    pos = start
+    with nogil:
+        while count and pos < end:
+            hit = tl_find_any(b + pos, <size_t>(end - pos), nd, count)
+            if hit == NULL:
+                break
+            if n == cap:
+                cap = cap * 2 if cap else 64
+                grown = <CxLine *>realloc(lines, cap * sizeof(CxLine))
+                if grown == NULL:
+                    oom = 1
+                    break
+                lines = grown
+            nl = tl_memrchr(b + start, 10, <size_t>(hit - (b + start)))
+            lines[n].start = (nl - b) + 1 if nl != NULL else start
+            nl = <const unsigned char *>memchr(hit, 10, <size_t>(end - (hit - b)))
+            lines[n].end = (nl - b) if nl != NULL else end
+            lines[n].kind = cx_parse_line(b, lines[n].start, lines[n].end, &lines[n].rec,
+                                          &lines[n].ts_ms)
+            if lines[n].kind != CX_IGNORE:
+                n += 1
+            if nl == NULL:
+                break
+            pos = (nl - b) + 1
+    try:
+        if oom:
+            raise MemoryError()
+        for i in range(n):
+            out.append(cx_item(b, &lines[i]))
+    finally:
+        free(lines)
     return out

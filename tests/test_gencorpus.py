@@ -59,11 +59,22 @@ def _assert_matches(ledger: Ledger, truth: dict[str, Any]) -> None:
             assert mine["cost"] == pytest.approx(cell["cost"], rel=1e-9, abs=1e-9)
 
 
-@pytest.mark.parametrize("block_usage", ["streaming", "identical"])
-def test_corpus_matches_ground_truth(tmp_path: Path, block_usage: str) -> None:
+@pytest.mark.parametrize(("block_usage", "threaded"),
+                         [("streaming", False), ("identical", False), ("streaming", True)])
+def test_corpus_matches_ground_truth(tmp_path: Path, block_usage: str, threaded: bool,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
     corpus = tmp_path / "c"
     truth = _gen(corpus, "--size", "6M", "--seed", "11", "--end", END,
                  "--block-usage", block_usage)
+    if threaded:  # the scanner threads of a big cold scan, with many small batches
+        from tokline import refresh as refresh_mod
+        from tokline._speedups import USE_EXTENSIONS
+
+        if not USE_EXTENSIONS:
+            pytest.skip("the twin scans without threads")
+        monkeypatch.setattr(refresh_mod, "THREADS_FROM_BYTES", 0)
+        monkeypatch.setattr(refresh_mod, "BATCH_BYTES", 64 << 10)
+        monkeypatch.setattr(refresh_mod, "FLUSH_ROWS", 50)
     with Ledger(tmp_path / "l.sqlite3") as ledger:
         report = refresh(ledger, {"HOME": str(corpus)})
         assert report.malformed <= truth["stats"].get("claude_malformed_lines", 0)

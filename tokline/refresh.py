@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 
     from tokline.pricing import PriceBook
 
-AHEAD_FILES = 4  # files scanned ahead of the writer: bounds memory on a cold scan
+AHEAD_BATCHES = 3  # batches scanned ahead of the writer: bounds memory on a cold scan
+BATCH_BYTES = 16 << 20
+SCAN_THREADS = int(os.environ.get("TOKLINE_SCAN_THREADS", "2"))
 THREADS_FROM_BYTES = 64 << 20  # less than this is scanned faster than threads start
 FLUSH_ROWS = 8_000  # rows held before they are written: inserts overlap the scanning threads
 
@@ -282,17 +284,35 @@ def _scanned(work: list[WorkItem], one: Callable[[WorkItem], logscan.FileScan | 
         return
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - big scans only
 
-    queue = iter(work)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        # A sliding window of files in flight keeps both threads busy while the caller
-        # writes rows, without holding more than a few files' records at once.
-        inflight = deque(pool.submit(one, item) for item in itertools.islice(queue, AHEAD_FILES))
+    def batch(items: list[WorkItem]) -> list[logscan.FileScan | str]:
+        return [one(item) for item in items]
+
+    queue = iter(_batches(work))
+    with ThreadPoolExecutor(max_workers=SCAN_THREADS) as pool:
+        # A sliding window of batches in flight keeps the threads busy while the caller
+        # writes rows, without holding more than a few batches' records at once.  Batches,
+        # not files: a file takes a fraction of a millisecond, less than handing it over.
+        inflight = deque(pool.submit(batch, items)
+                         for items in itertools.islice(queue, AHEAD_BATCHES))
         while inflight:
-            result = inflight.popleft().result()
+            results = inflight.popleft().result()
             following = next(queue, None)
             if following is not None:
-                inflight.append(pool.submit(one, following))
-            yield result
+                inflight.append(pool.submit(batch, following))
+            yield from results
+
+
+def _batches(work: list[WorkItem]) -> Iterator[list[WorkItem]]:
+    items: list[WorkItem] = []
+    size = 0
+    for item in work:
+        items.append(item)
+        size += item[1].st_size - (item[2].offset if item[2] else 0)
+        if size >= BATCH_BYTES:
+            yield items
+            items, size = [], 0
+    if items:
+        yield items
 
 
 PROBLEMS_META = "problems"  # every problem reported so far (JSON list), for tokline doctor
