@@ -1342,3 +1342,29 @@ def codex_events(const unsigned char[::1] buf, Py_ssize_t start, Py_ssize_t end,
     finally:
         free(lines)
     return out
+
+
+def manifest_names_under(const unsigned char[::1] data, Py_ssize_t start, Py_ssize_t end,
+                         bytes prefix):
+    """The paths (bytes) of the stat-manifest entries in data[start:end] that begin with
+    ``prefix``.  Twin: tokline/manifest.py names_under."""
+    cdef const unsigned char *b
+    cdef const unsigned char *pre = prefix
+    cdef Py_ssize_t plen = len(prefix)
+    cdef Py_ssize_t p = start
+    cdef unsigned int length
+    cdef set found = set()
+    if end > data.shape[0] or start < 0:
+        raise ValueError("range outside the manifest")
+    if end <= start:
+        return found
+    b = &data[0]
+    while p + 29 <= end:
+        length = b[p + 25] | (b[p + 26] << 8) | (b[p + 27] << 16) | (<unsigned int>b[p + 28] << 24)
+        p += 29
+        if p + length > end:
+            break
+        if length >= plen and memcmp(b + p, pre, plen) == 0:
+            found.add(b[p:p + length])
+        p += length
+    return found

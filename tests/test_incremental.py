@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES, claude_projects, totals
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tokline import fastrefresh, keys, manifest, paths
 from tokline.ledger import Ledger
@@ -156,6 +158,26 @@ def test_compiled_and_pure_manifest_checks_agree(home: Path) -> None:
         (proj / "a.jsonl").write_bytes(b"\n")
         assert manifest_unchanged(data, start, len(data)) is False
         assert manifest.entries_unchanged(data, start, len(data)) is False
+
+
+@given(st.lists(st.sampled_from(["/a", "/a/b", "/a/bc", "/ab", "/a/b/c", "/\u00e9", "/a/"]),
+                max_size=8), st.sampled_from(["/a/", "/a/b/", "/", "/ab/", "/x/", ""]),
+       st.integers(0, 40))
+@settings(max_examples=200)
+def test_compiled_and_pure_names_under_agree(paths: list[str], prefix: str, cut: int) -> None:
+    """Entries' paths under a directory, also from a manifest cut short."""
+    from tokline._speedups import manifest_names_under
+
+    if manifest_names_under is None:
+        pytest.skip("the extension is not built")
+    entries: list[manifest.Entry] = [(b"f", 1, 2, 3, p) for p in paths]
+    data = manifest.encode(b"k", 1, entries, now_ns=10**18)
+    start = manifest.layout(data, b"k", 1)[1]  # type: ignore[index]
+    end = max(start, len(data) - cut)
+    want = manifest.names_under(data, start, end, prefix.encode())
+    assert manifest_names_under(data, start, end, prefix.encode()) == want
+    if cut == 0:
+        assert want == {p.encode() for p in paths if p.startswith(prefix)}
 
 
 @pytest.mark.parametrize(("value", "expected"), [

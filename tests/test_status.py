@@ -351,9 +351,11 @@ def test_a_block_continued_from_a_prefix_equals_the_block_of_all(stamps: list[in
     ordered = sorted(stamps)
     cut = data.draw(st.integers(1, len(ordered)))
     prefix = _block_bounds(ordered[:cut], 5)
-    # The continuation re-reads from the last activity on, as the snapshot does.
-    rest = [t for t in ordered if t >= ordered[cut - 1]]
-    assert _block_bounds(rest, 5, prefix) == _block_bounds(ordered, 5)
+    assert prefix is not None
+    # The continuation re-reads from the block's first activity on, as the snapshot does.
+    start, first, _ = prefix
+    rest = [t for t in ordered if t >= first]
+    assert _block_bounds(rest, 5, (start, first, first)) == _block_bounds(ordered, 5)
 
 
 def test_snapshot_block_follows_appends_and_late_rows(home: Path) -> None:
@@ -390,3 +392,49 @@ def test_snapshot_block_follows_appends_and_late_rows(home: Path) -> None:
             start // 1000, first // 1000, last // 1000), i
         starts.append(time.strftime("%H:%M", time.gmtime(block["start"])))
     assert starts == ["01:00", "01:00", "07:00", "06:00", "11:00"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40),  # minutes the clock moves on
+                          st.lists(st.tuples(st.integers(-300, 0),  # a line's age, minutes
+                                             st.integers(0, 5),  # which response
+                                             st.integers(1, 9)), max_size=4)),
+                min_size=1, max_size=6))
+def test_carried_sums_equal_sums_of_the_ledger(tmp_path_factory: pytest.TempPathFactory,
+                                               steps: list[tuple[int, list[tuple[int, int,
+                                                                                 int]]]]) -> None:
+    """Today's and the block's sums, carried between snapshots while only recent rows are
+    re-summed, equal sums read whole, whatever arrives late or streams on."""
+    from tokline import snapshot
+    from tokline.config import parse
+    from tokline.ledger import Ledger
+    from tokline.pricing import price_book
+    from tokline.refresh import refresh
+
+    home = tmp_path_factory.mktemp("home")
+    env = {"HOME": str(home), "XDG_STATE_HOME": str(home / "state")}
+    cfg = parse({"timezone": "UTC"})
+    book = price_book()
+    log = home / ".claude" / "projects" / "p" / "s.jsonl"
+    log.parent.mkdir(parents=True)
+    log.touch()
+    now = 1_779_278_400.0  # 2026-05-20 12:00 UTC
+    with Ledger(home / "ledger.sqlite3") as led:
+        for minutes, lines in steps:
+            now += minutes * 60
+            with log.open("a") as fh:
+                for age, response, output in lines:
+                    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + age * 60))
+                    fh.write(_assistant(stamp, f"r{response}", 10, output))
+            refresh(led, env, prices=book)
+            snap = snapshot.build(led, cfg, book, env, now_s=now)
+            snapshot.write(snap, cfg, env)
+            periods = [("today", None), ("block", "claude")] if snap["block"] else [
+                ("today", None)]
+            for name, source in periods:
+                full = led.sums(snap[name]["start"] * 1000, snap[name]["end"] * 1000,
+                                cfg.cost_mode, source)
+                assert snap[name]["output_tokens"] == sum(t[1] for t in full.values()), name
+                assert snap[name]["requests"] == sum(t[7] for t in full.values()), name
+                assert snap[name]["cost_usd"] == pytest.approx(
+                    sum(t[5] for t in full.values()), abs=1e-6)

@@ -22,9 +22,11 @@ parse_iso_ms: Callable[[str], int | None]
 # (buffer, start, end, needles) -> the Codex lines holding a needle, read or as bytes
 # (tokline/sources/codex.py parse); None: the twin reads every such line itself
 codex_events: Callable[[Any, int, int, tuple[bytes, ...]], list[Any]] | None = None
+# (manifest bytes, start, end, path prefix) -> the entries' paths under it; None: the twin
+manifest_names_under: Callable[[bytes, int, int, bytes], set[bytes]] | None = None
 if USE_EXTENSIONS:
     try:
-        from tokline._scan import codex_events, scan
+        from tokline._scan import codex_events, manifest_names_under, scan
         from tokline._scan import iso_ms as parse_iso_ms
     except ImportError:
         if os.environ.get("TOKLINE_STRICT_BUILD") == "1":
@@ -35,4 +37,5 @@ if USE_EXTENSIONS:
 else:
     from tokline._scan_py import parse_iso_ms, scan
 
-__all__ = ["USE_EXTENSIONS", "ScanFn", "codex_events", "parse_iso_ms", "scan"]
+__all__ = ["USE_EXTENSIONS", "ScanFn", "codex_events", "manifest_names_under", "parse_iso_ms",
+           "scan"]

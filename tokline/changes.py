@@ -11,6 +11,7 @@ import os
 import time
 
 from tokline import discover, manifest
+from tokline._speedups import manifest_names_under as _compiled_names
 
 
 class Plan:
@@ -45,7 +46,6 @@ def since_manifest(path: str, env: dict[str, str], ledger_ino: int,
     cold_files = manifest.file_count(data) - sum(1 for entry in hot if entry[0] == b"f") \
         if cold_raw else 0
     known = {os.fsencode(entry[4]) for entry in hot}
-    cold_names_known = not cold_raw
     found = discover.Found()
     kept: list[manifest.Entry] = []
     fresh_dirs: list[str] = []
@@ -68,9 +68,8 @@ def since_manifest(path: str, env: dict[str, str], ledger_ino: int,
             if st.st_mtime_ns == mtime_ns:
                 kept.append((kind, ino, size, mtime_ns, name))
             else:
-                if not cold_names_known:  # only a directory that changed needs them
-                    known |= manifest.names(data, cold_start, len(data))
-                    cold_names_known = True
+                if cold_raw:  # the cold entries of a directory that changed
+                    known |= _names_under(data, cold_start, os.path.join(name, ""))
                 _relist(name, st.st_mtime_ns, known, suffix, found, fresh_dirs)
                 if kind == b"p":
                     pinned.add(name)
@@ -88,6 +87,13 @@ def since_manifest(path: str, env: dict[str, str], ledger_ino: int,
                 for name, st in found.files.items()]
     files_known = sum(1 for e in entries if e[0] == b"f") + cold_files
     return Plan(found, entries, cold_raw, cold_files, files_known, checked_ns)
+
+
+def _names_under(data: bytes, start: int, directory: str) -> set[bytes]:
+    prefix = os.fsencode(directory)
+    if _compiled_names is not None:
+        return set(_compiled_names(data, start, len(data), prefix))
+    return manifest.names_under(data, start, len(data), prefix)
 
 
 def _relist(directory: str, mtime_ns: int, known: set[bytes], suffix: str | tuple[str, ...],

@@ -138,8 +138,9 @@ def decode(data: bytes, start: int, end: int) -> list[Entry]:
     return entries
 
 
-def names(data: bytes, start: int, end: int) -> set[bytes]:
-    """The paths (as bytes) of the packed entries in data[start:end]."""
+def names_under(data: bytes, start: int, end: int, prefix: bytes) -> set[bytes]:
+    """The paths (as bytes) of the packed entries in data[start:end] that begin with
+    ``prefix``.  Twin of tokline._scan.manifest_names_under."""
     found: set[bytes] = set()
     pos = start
     unpack = _ENTRY.unpack_from
@@ -147,7 +148,10 @@ def names(data: bytes, start: int, end: int) -> set[bytes]:
     while pos + size <= end:
         length = unpack(data, pos)[4]
         pos += size
-        found.add(data[pos:pos + length])
+        if pos + length > end:
+            break
+        if data.startswith(prefix, pos, pos + length):
+            found.add(data[pos:pos + length])
         pos += length
     return found
 

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 HOUR_MS = 3_600_000
+RECENT_MS = 60_000  # rows this recent are summed again on the next refresh
 CLAUDE_STATE = "claude-status.json"  # written by tokline statusline
 CODEX_LIMITS = "codex_rate_limits"  # ledger meta, kept by the Codex source
 Totals = tuple[int, int, int, int, int, float, int, int]
@@ -143,13 +144,30 @@ def _p90_block_tokens(ledger: Ledger, now_ms: int, hours: int) -> int:
                PLAN_BLOCK_TOKENS["pro"])
 
 
-def _block(ledger: Ledger, cfg: Config, now_ms: int, bounds: Bounds | None
-           ) -> dict[str, Any] | None:
-    if bounds is None:
+def _split_sums(ledger: Ledger, kept: Any, oldest_change: int | None, span: tuple[int, int],
+                boundary: int, cost_mode: str, source: str | None = None
+                ) -> tuple[dict[str, Totals], dict[str, Any]]:
+    """Sums over ``span``, and what to keep of them: the part before ``boundary``.  That
+    part is ``kept`` (the last snapshot's part) plus the rows from its boundary to this
+    one, when ``kept`` is of this span and no row before its boundary changed since
+    (``oldest_change``); otherwise it is summed whole."""
+    start, end = span
+    if (isinstance(kept, dict) and kept.get("span") == [start, end, source]
+            and isinstance(kept.get("until"), int) and start <= kept["until"] <= boundary
+            and (oldest_change is None or oldest_change >= kept["until"])):
+        before = _plus(kept["sums"], ledger.sums(kept["until"], boundary, cost_mode, source))
+    else:
+        before = ledger.sums(start, boundary, cost_mode, source)
+    whole = _plus(before, ledger.sums(boundary, end, cost_mode, source))
+    return whole, {"span": [start, end, source], "until": boundary, "sums": before}
+
+
+def _block(ledger: Ledger, cfg: Config, now_ms: int, bounds: Bounds | None,
+           totals: Mapping[str, Totals] | None) -> dict[str, Any] | None:
+    if bounds is None or totals is None:
         return None
     start, first, last = bounds
     end = start + cfg.block_hours * HOUR_MS
-    totals = ledger.sums(start, end, cfg.cost_mode, source="claude")
     block = _period(totals, "block", start, end)
     active = now_ms - last < cfg.block_hours * HOUR_MS and now_ms < end
     minutes = (last - first) / 60_000
@@ -253,13 +271,20 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
     # row before today changed) plus today: a refresh re-sums today's rows only.
     # Part of the key: the layout of these sums (per source and model since version 2).
     key = f"2:{day[0]}:{week[0]}:{month[0]}:{fingerprint}:{cfg.cost_mode}"
-    if partials.get("key") != key or repriced or (
-            oldest_change is not None and oldest_change < day[0]):
+    # Sums kept from the last snapshot hold while no row they cover changed since.
+    carried = changed_since != 0 and not repriced and partials.get("key") == key
+    if not carried or (oldest_change is not None and oldest_change < day[0]):
         partials = {"key": key,
                     "week": ledger.sums(week[0], max(week[0], day[0]), cfg.cost_mode),
                     "month": ledger.sums(month[0], max(month[0], day[0]), cfg.cost_mode)}
+    # Today and the block: rows before the oldest one this refresh changed (at most a
+    # minute ago: the next lines land after it) are carried over; later ones re-summed.
+    settled = min(now_ms - RECENT_MS, oldest_change if oldest_change is not None else now_ms)
+    recent = min(max(day[0], settled), day[1])
+    today_sums, partials["today_before"] = _split_sums(
+        ledger, partials.get("today_before") if carried else None, oldest_change, day,
+        recent, cfg.cost_mode)
     partials["seq"] = seq
-    today_sums = ledger.sums(*day, cfg.cost_mode)
     snap: dict[str, Any] = {
         "version": 1,
         "generated_at": round(now_s, 3),
@@ -269,17 +294,23 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
         "month": _period(_plus(partials["month"], today_sums), today.isoformat()[:7], *month),
         "partials": partials,
     }
-    # The block goes on from the last snapshot's when no row at or before its last
-    # activity changed since (a row moved off that time could end it earlier): only the
-    # rows after it are read.
+    # The block goes on from the last snapshot's when no row at or before its first
+    # activity changed since (a row moved off that time could change where it starts):
+    # only the rows from its first activity on are read again, not two days of them.
     if changed_since != 0 and kept and len(kept) == 4 and kept[3] == cfg.block_hours and (
-            oldest_change is None or oldest_change > kept[2]):
-        before: Bounds = (int(kept[0]), int(kept[1]), int(kept[2]))
-        bounds = _block_bounds(ledger.timestamps(before[2]), cfg.block_hours, before)
+            oldest_change is None or oldest_change > kept[1]):
+        before: Bounds = (int(kept[0]), int(kept[1]), int(kept[1]))
+        bounds = _block_bounds(ledger.timestamps(before[1]), cfg.block_hours, before)
     else:
         bounds = current_block(ledger, now_ms, cfg.block_hours)
     partials["block"] = [*bounds, cfg.block_hours] if bounds else None
-    snap["block"] = _block(ledger, cfg, now_ms, bounds)
+    block_sums = None
+    if bounds is not None:
+        span = (bounds[0], bounds[0] + cfg.block_hours * HOUR_MS)
+        block_sums, partials["block_before"] = _split_sums(
+            ledger, partials.get("block_before") if carried else None, oldest_change, span,
+            min(max(span[0], settled), span[1]), cfg.cost_mode, "claude")
+    snap["block"] = _block(ledger, cfg, now_ms, bounds, block_sums)
     claude_state = read_json(os.path.join(state_dir(env), CLAUDE_STATE))
     snap["session"] = None
     if claude_state and isinstance(claude_state.get("session_cost_usd"), (int, float)):
