@@ -331,3 +331,11 @@ def test_changes_tell_the_oldest_time_written_since_a_change(tmp_path: Path,
         newest, since = led.changes_since(second)
         assert since == 0  # the changes after ``second`` were pruned: nothing can be told
         assert led.changes_since(newest) == (newest, None)
+
+
+@pytest.mark.parametrize(("value", "threads"), [(None, 2), ("", 2), ("1", 1), ("4", 4),
+                                                ("0", 2), ("-1", 2), ("x", 2), ("99", 2)])
+def test_scan_threads_setting(value: str | None, threads: int) -> None:
+    from tokline.refresh import _scan_threads
+
+    assert _scan_threads(value) == threads

@@ -24,7 +24,14 @@ if TYPE_CHECKING:
 
 AHEAD_BATCHES = 3  # batches scanned ahead of the writer: bounds memory on a cold scan
 BATCH_BYTES = 16 << 20
-SCAN_THREADS = int(os.environ.get("TOKLINE_SCAN_THREADS", "2"))
+
+
+def _scan_threads(value: str | None) -> int:
+    """TOKLINE_SCAN_THREADS, 1 to 16; anything else means the default, 2."""
+    return int(value) if value and value.isdigit() and 1 <= int(value) <= 16 else 2
+
+
+SCAN_THREADS = _scan_threads(os.environ.get("TOKLINE_SCAN_THREADS"))
 THREADS_FROM_BYTES = 64 << 20  # less than this is scanned faster than threads start
 FLUSH_ROWS = 8_000  # rows held before they are written: inserts overlap the scanning threads
 
@@ -275,8 +282,9 @@ def _keep_latest_limits(ledger: Ledger, seen: list[tuple[int, object]]) -> None:
 
 def _scanned(work: list[WorkItem], one: Callable[[WorkItem], logscan.FileScan | str]
              ) -> Iterator[logscan.FileScan | str]:
-    """Results in work order.  Two scanner threads (the compiled scan releases the GIL)
-    when there is enough to do; a prompt's small refresh skips the thread pool import."""
+    """Results in work order.  SCAN_THREADS scanner threads (the compiled scan releases
+    the GIL) when there is enough to do; a prompt's small refresh skips the thread pool
+    import.  TOKLINE_SCAN_THREADS sets how many (two suit a two-core machine)."""
     if not USE_EXTENSIONS or sum(st.st_size - (known.offset if known else 0)
                                  for _, st, known in work) < THREADS_FROM_BYTES:
         for item in work:
