@@ -353,9 +353,28 @@ def test_a_block_continued_from_a_prefix_equals_the_block_of_all(stamps: list[in
     prefix = _block_bounds(ordered[:cut], 5)
     assert prefix is not None
     # The continuation re-reads from the block's first activity on, as the snapshot does.
-    start, first, _ = prefix
-    rest = [t for t in ordered if t >= first]
-    assert _block_bounds(rest, 5, (start, first, first)) == _block_bounds(ordered, 5)
+    start, first, last = prefix
+    for resume in (first, last):
+        rest = [t for t in ordered if t >= resume]
+        assert _block_bounds(rest, 5, (start, first, resume)) == _block_bounds(ordered, 5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 60 * 3_600_000), min_size=1, max_size=60),
+       st.lists(st.integers(0, 60 * 3_600_000), min_size=1, max_size=3))
+def test_a_walk_resumed_at_its_marks_ends_in_the_same_block(stamps: list[int],
+                                                           marks: list[int]) -> None:
+    """The state a walk over the timestamps leaves at a mark, resumed over the timestamps
+    from the mark on, leads to the block of all of them; so does a chain of such resumes."""
+    from tokline.snapshot import NO_BLOCK, _block_walk
+
+    ordered = sorted(stamps)
+    whole, _ = _block_walk(ordered, 5)
+    state, point = NO_BLOCK, 0
+    for mark in sorted(marks):
+        _, at_mark = _block_walk([t for t in ordered if t >= point], 5, state, mark)
+        state, point = at_mark, mark
+        assert _block_walk([t for t in ordered if t >= point], 5, state)[0] == whole
 
 
 def test_snapshot_block_follows_appends_and_late_rows(home: Path) -> None:
@@ -429,6 +448,11 @@ def test_carried_sums_equal_sums_of_the_ledger(tmp_path_factory: pytest.TempPath
             refresh(led, env, prices=book)
             snap = snapshot.build(led, cfg, book, env, now_s=now)
             snapshot.write(snap, cfg, env)
+            fresh = snapshot.current_block(led, int(now * 1000), 5)
+            block = snap["block"]
+            assert (block and (block["start"], block["first_activity"],
+                               block["last_activity"])) == (
+                fresh and (fresh[0] // 1000, fresh[1] // 1000, fresh[2] // 1000))
             periods = [("today", None), ("block", "claude")] if snap["block"] else [
                 ("today", None)]
             for name, source in periods:

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 HOUR_MS = 3_600_000
-RECENT_MS = 60_000  # rows this recent are summed again on the next refresh
+RECENT_MS = 60_000  # with nothing changed, rows this recent are summed again next time
 CLAUDE_STATE = "claude-status.json"  # written by tokline statusline
 CODEX_LIMITS = "codex_rate_limits"  # ledger meta, kept by the Codex source
 Totals = tuple[int, int, int, int, int, float, int, int]
@@ -88,34 +88,52 @@ def _plus(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Totals]:
 Bounds = tuple[int, int, int]  # a block's start, first and last activity (ms)
 
 
-def _block_bounds(stamps: list[int], hours: int, before: Bounds | None = None
-                  ) -> Bounds | None:
+NO_BLOCK: Bounds = (-1, -1, -1)
+
+
+def _block_walk(stamps: list[int], hours: int, before: Bounds = NO_BLOCK, mark: int = 0
+                ) -> tuple[Bounds | None, Bounds]:
     """(start, first, last) of the last ccusage block over sorted timestamps, which
-    continue the block ``before`` when given."""
+    continue the walk's state ``before``; and the state the walk was in before the first
+    timestamp at or after ``mark``, to go on from there later (NO_BLOCK: none yet)."""
     length = hours * HOUR_MS
-    start, first, last = before or (-1, -1, -1)
+    start, first, last = before
+    at_mark: Bounds | None = None
     for ts in stamps:
+        if at_mark is None and ts >= mark:
+            at_mark = (start, first, last)
         if start < 0 or ts - start > length or ts - last > length:
             start, first = ts - ts % HOUR_MS, ts
         last = ts
-    return None if start < 0 else (start, first, last)
+    return (None if start < 0 else (start, first, last)), at_mark or (start, first, last)
+
+
+def _block_bounds(stamps: list[int], hours: int, before: Bounds | None = None
+                  ) -> Bounds | None:
+    """(start, first, last) of the last ccusage block over sorted timestamps."""
+    return _block_walk(stamps, hours, before or NO_BLOCK)[0]
 
 
 def current_block(ledger: Ledger, now_ms: int, hours: int) -> tuple[int, int, int] | None:
-    """The newest block.  A gap longer than a block starts a new one whatever came
-    before, so history is read back only to the last such gap."""
+    """The newest block."""
+    return _current_block(ledger, now_ms, hours, 0)[0]
+
+
+def _current_block(ledger: Ledger, now_ms: int, hours: int, mark: int
+                   ) -> tuple[Bounds | None, Bounds]:
+    """The newest block and the walk's state at ``mark`` (see _block_walk).  A gap
+    longer than a block starts a new one whatever came before, so history is read back
+    only to the last such gap (a state of NO_BLOCK before it leads to the same block)."""
     length = hours * HOUR_MS
     since = now_ms - 48 * HOUR_MS
     while True:
         stamps = ledger.timestamps(since)
         for i in range(len(stamps) - 1, 0, -1):
             if stamps[i] - stamps[i - 1] > length:
-                return _block_bounds(stamps[i:], hours)
+                return _block_walk(stamps[i:], hours, NO_BLOCK, mark)
         before = ledger.last_before(stamps[0] if stamps else since)
-        if before is None:
-            return _block_bounds(stamps, hours)
-        if stamps and stamps[0] - before > length:
-            return _block_bounds(stamps, hours)
+        if before is None or (stamps and stamps[0] - before > length):
+            return _block_walk(stamps, hours, NO_BLOCK, mark)
         since = min(since, before) - 48 * HOUR_MS
 
 
@@ -277,9 +295,11 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
         partials = {"key": key,
                     "week": ledger.sums(week[0], max(week[0], day[0]), cfg.cost_mode),
                     "month": ledger.sums(month[0], max(month[0], day[0]), cfg.cost_mode)}
-    # Today and the block: rows before the oldest one this refresh changed (at most a
-    # minute ago: the next lines land after it) are carried over; later ones re-summed.
-    settled = min(now_ms - RECENT_MS, oldest_change if oldest_change is not None else now_ms)
+    # Today and the block: rows before the oldest one changed since the last snapshot are
+    # carried over, later ones summed again.  The next refresh's lines, a stream going on
+    # included, land at or after that one; with no change, the last minute is left open.
+    settled = oldest_change if oldest_change is not None and oldest_change < NO_CHANGE_MS \
+        else now_ms - RECENT_MS
     recent = min(max(day[0], settled), day[1])
     today_sums, partials["today_before"] = _split_sums(
         ledger, partials.get("today_before") if carried else None, oldest_change, day,
@@ -294,16 +314,25 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
         "month": _period(_plus(partials["month"], today_sums), today.isoformat()[:7], *month),
         "partials": partials,
     }
-    # The block goes on from the last snapshot's when no row at or before its first
-    # activity changed since (a row moved off that time could change where it starts):
-    # only the rows from its first activity on are read again, not two days of them.
-    if changed_since != 0 and kept and len(kept) == 4 and kept[3] == cfg.block_hours and (
-            oldest_change is None or oldest_change > kept[1]):
-        before: Bounds = (int(kept[0]), int(kept[1]), int(kept[1]))
-        bounds = _block_bounds(ledger.timestamps(before[1]), cfg.block_hours, before)
+    # The block goes on from where the last snapshot's walk over the timestamps was:
+    # after its last activity when no row at or before that changed since (a row moved
+    # off it could end the block earlier), else at its mark (that snapshot's oldest
+    # change) when none before that did.  Only the rows from there on are read again.
+    resume: tuple[int, Bounds] | None = None
+    if changed_since != 0 and isinstance(kept, list) and len(kept) == 8 \
+            and kept[3] == cfg.block_hours:
+        if oldest_change is None or oldest_change > kept[2]:
+            resume = (kept[2], (kept[0], kept[1], kept[2]))
+        elif oldest_change >= kept[4]:
+            resume = (kept[4], (kept[5], kept[6], kept[7]))
+    if resume is not None:
+        mark = max(settled, resume[0])
+        bounds, at_mark = _block_walk(ledger.timestamps(resume[0]), cfg.block_hours,
+                                      resume[1], mark)
     else:
-        bounds = current_block(ledger, now_ms, cfg.block_hours)
-    partials["block"] = [*bounds, cfg.block_hours] if bounds else None
+        mark = settled
+        bounds, at_mark = _current_block(ledger, now_ms, cfg.block_hours, mark)
+    partials["block"] = [*bounds, cfg.block_hours, mark, *at_mark] if bounds else None
     block_sums = None
     if bounds is not None:
         span = (bounds[0], bounds[0] + cfg.block_hours * HOUR_MS)
