@@ -315,14 +315,14 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
         "partials": partials,
     }
     # The block goes on from where the last snapshot's walk over the timestamps was:
-    # after its last activity when no row at or before that changed since (a row moved
-    # off it could end the block earlier), else at its mark (that snapshot's oldest
+    # just after its last activity when no row at or before that changed since (a row
+    # moved off it could end the block earlier), else at its mark (that snapshot's oldest
     # change) when none before that did.  Only the rows from there on are read again.
     resume: tuple[int, Bounds] | None = None
     if changed_since != 0 and isinstance(kept, list) and len(kept) == 8 \
             and kept[3] == cfg.block_hours:
         if oldest_change is None or oldest_change > kept[2]:
-            resume = (kept[2], (kept[0], kept[1], kept[2]))
+            resume = (kept[2] + 1, (kept[0], kept[1], kept[2]))
         elif oldest_change >= kept[4]:
             resume = (kept[4], (kept[5], kept[6], kept[7]))
     if resume is not None:
