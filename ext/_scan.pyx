@@ -756,32 +756,112 @@ cdef inline object span_str(const unsigned char *b, Span sp):
     return PyUnicode_DecodeUTF8(<const char *>(b + sp.start), sp.length, "replace")
 
 
-def scan(const unsigned char[::1] buf, Py_ssize_t start):
-    """Scan buf[start:] for usage lines.
+cdef inline Py_ssize_t span_bytes(Span sp) noexcept nogil:
+    """Bytes a span holds: an absent one's length is left over from another line."""
+    return sp.length if sp.start >= 0 and sp.length > 0 else 0
 
-    Returns (records, end, malformed): records as tokline._scan_py documents, end = the
-    offset just past the last complete line (an incomplete last line is not consumed),
-    malformed = candidate lines that were not valid JSON or had a bad timestamp.
-    """
+
+cdef inline Py_ssize_t copy_span(const unsigned char *b, Span *sp, unsigned char *arena,
+                                  Py_ssize_t used) noexcept nogil:
+    """Move a span's bytes into the arena at ``used``; the span then points there."""
+    if sp.start >= 0 and sp.length > 0:
+        memcpy(arena + used, b + sp.start, sp.length)
+        sp.start = used
+        used += sp.length
+    return used
+
+
+cdef class Pending:
+    """What scan_deferred found, held as C records whose strings were copied out of the
+    buffer (which may be unmapped at once): records() builds the Python objects later,
+    in whichever thread holds the GIL anyway."""
+    cdef Rec *recs
+    cdef Py_ssize_t count
+    cdef unsigned char *arena
+    cdef Py_ssize_t limit
+    cdef Py_ssize_t malformed
+
+    def __cinit__(self) -> None:
+        self.recs = NULL
+        self.arena = NULL
+        self.count = 0
+
+    def __dealloc__(self) -> None:
+        free(self.recs)
+        free(self.arena)
+
+    @property
+    def end(self):
+        """The offset just past the last complete line."""
+        return self.limit
+
+    @property
+    def parse_malformed(self):
+        """Malformed lines known without the GIL; records() may find more among the
+        lines left to the twin's decoder."""
+        return self.malformed
+
+    def records(self):
+        """(records, end, malformed), as scan returns them."""
+        cdef list out = []
+        cdef _StrCache sids = _StrCache()
+        cdef _StrCache models = _StrCache()
+        cdef _StrCache cwds = _StrCache()
+        cdef const unsigned char *b = self.arena
+        cdef Py_ssize_t i
+        cdef Rec *r
+        cdef int64_t cc5m, cc1h
+        cdef Py_ssize_t malformed = self.malformed
+        for i in range(self.count):
+            r = &self.recs[i]
+            if r.kind == R_SLOW:
+                # the line's bytes sit in the arena where its type span would
+                rec = decode_slow_line(b[r.typ.start:r.typ.start + r.typ.length], r.line_start)
+                if rec is None:
+                    continue
+                if rec is False:
+                    malformed += 1
+                    continue
+                append_merged(out, rec)
+                continue
+            if r.flags & F_SPLIT:
+                cc5m = r.cc5m
+                cc1h = r.cc1h
+            else:
+                cc5m = r.cc_total
+                cc1h = 0
+            append_merged(out, (
+                r.line_start, r.ts_ms, span_str(b, r.mid), span_str(b, r.rid),
+                sids.get(b, r.sid), models.get(b, r.model), cwds.get(b, r.cwd),
+                r.input, r.output, cc5m, cc1h, r.cache_read, r.web_search,
+                r.cost if r.flags & F_COST else None, r.flags & PUBLIC_FLAGS,
+            ))
+        return out, self.limit, malformed
+
+
+def scan_deferred(const unsigned char[::1] buf, Py_ssize_t start):
+    """scan's work without the GIL, and without building a Python object per record:
+    a Pending whose records() gives what scan gives.  A scanner thread runs this so the
+    thread writing rows keeps the GIL to itself."""
     cdef Py_ssize_t n = buf.shape[0]
     cdef const unsigned char *b
     cdef const unsigned char *nl
     cdef const unsigned char *u
-    cdef Py_ssize_t limit, pos, ls, le
+    cdef Py_ssize_t limit, pos, ls, le, i, need, used
     cdef Rec *recs = NULL
     cdef Rec *grown
-    cdef Py_ssize_t count = 0, cap = 0, i
+    cdef Rec *r
+    cdef Py_ssize_t count = 0, cap = 0
     cdef Py_ssize_t malformed = 0
     cdef int res
     cdef bint oom = 0
-    cdef Rec *r
-    cdef list out = []
-    cdef _StrCache sids, models, cwds
-    cdef int64_t cc5m, cc1h
+    cdef unsigned char *arena = NULL
+    cdef Pending pending = Pending()
     if start < 0 or start > n:
         raise ValueError("start offset outside the buffer")
+    pending.limit = start
     if n == start:
-        return out, start, 0
+        return pending
     b = &buf[0]
     with nogil:
         nl = tl_memrchr(b + start, 10, n - start)
@@ -809,38 +889,50 @@ def scan(const unsigned char[::1] buf, Py_ssize_t start):
             elif res == R_USAGE or res == R_SLOW:
                 recs[count].kind = res
                 count += 1
-    try:
-        if oom:
-            raise MemoryError()
-        sids = _StrCache()
-        models = _StrCache()
-        cwds = _StrCache()
+        need = 1
         for i in range(count):
             r = &recs[i]
             if r.kind == R_SLOW:
-                rec = decode_slow_line(bytes(buf[r.line_start:r.line_end]), r.line_start)
-                if rec is None:
-                    continue
-                if rec is False:
-                    malformed += 1
-                    continue
-                append_merged(out, rec)
-                continue
-            if r.flags & F_SPLIT:
-                cc5m = r.cc5m
-                cc1h = r.cc1h
+                need += r.line_end - r.line_start
             else:
-                cc5m = r.cc_total
-                cc1h = 0
-            append_merged(out, (
-                r.line_start, r.ts_ms, span_str(b, r.mid), span_str(b, r.rid),
-                sids.get(b, r.sid), models.get(b, r.model), cwds.get(b, r.cwd),
-                r.input, r.output, cc5m, cc1h, r.cache_read, r.web_search,
-                r.cost if r.flags & F_COST else None, r.flags & PUBLIC_FLAGS,
-            ))
-    finally:
-        free(recs)
-    return out, limit, malformed
+                need += (span_bytes(r.mid) + span_bytes(r.rid) + span_bytes(r.sid)
+                         + span_bytes(r.model) + span_bytes(r.cwd))
+        if not oom:
+            arena = <unsigned char *>malloc(need)
+            oom = arena == NULL
+        if not oom:
+            used = 0
+            for i in range(count):
+                r = &recs[i]
+                if r.kind == R_SLOW:
+                    memcpy(arena + used, b + r.line_start, r.line_end - r.line_start)
+                    r.typ.start = used
+                    r.typ.length = r.line_end - r.line_start
+                    used += r.typ.length
+                else:
+                    used = copy_span(b, &r.mid, arena, used)
+                    used = copy_span(b, &r.rid, arena, used)
+                    used = copy_span(b, &r.sid, arena, used)
+                    used = copy_span(b, &r.model, arena, used)
+                    used = copy_span(b, &r.cwd, arena, used)
+    pending.recs = recs
+    pending.arena = arena
+    pending.count = count
+    pending.limit = limit
+    pending.malformed = malformed
+    if oom:
+        raise MemoryError()
+    return pending
+
+
+def scan(const unsigned char[::1] buf, Py_ssize_t start):
+    """Scan buf[start:] for usage lines.
+
+    Returns (records, end, malformed): records as tokline._scan_py documents, end = the
+    offset just past the last complete line (an incomplete last line is not consumed),
+    malformed = candidate lines that were not valid JSON or had a bad timestamp.
+    """
+    return scan_deferred(buf, start).records()
 
 
 cdef extern from "sys/stat.h" nogil:

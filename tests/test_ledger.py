@@ -339,3 +339,27 @@ def test_scan_threads_setting(value: str | None, threads: int) -> None:
     from tokline.refresh import _scan_threads
 
     assert _scan_threads(value) == threads
+
+
+def test_malformed_lines_count_once_whichever_decoder_finds_them(home: Path,
+                                                                 ledger: Ledger) -> None:
+    """A line the compiled parser rejects, and one it leaves to the twin's decoder (an
+    escaped key) that has no valid time, are both counted, and only once a refresh."""
+    good = (b'{"type":"assistant","timestamp":"2026-01-01T00:00:00Z","requestId":"r1",'
+            b'"message":{"id":"m1","model":"x","usage":{"input_tokens":5}}}\n')
+    broken = b'{"type":"assistant","message":{"usage":{"input_tokens":5}\n'
+    slow = (b'{"typ\\u0065":"assistant","timestamp":"yesterday","requestId":"r2",'
+            b'"message":{"id":"m2","model":"x","usage":{"input_tokens":7}}}\n')
+    proj = claude_projects(home) / "p"
+    proj.mkdir()
+    log = proj / "s.jsonl"
+    log.write_bytes(good + broken + slow)
+    report = do_refresh(ledger, home)
+    assert report.malformed == 2
+    assert totals(ledger)[0] == 5
+    assert ledger.counts()["malformed_lines"] == 2
+    with log.open("ab") as fh:
+        fh.write(good.replace(b"r1", b"r3").replace(b"m1", b"m3"))
+    report = do_refresh(ledger, home)
+    assert report.malformed == 0 and ledger.counts()["malformed_lines"] == 2
+    assert totals(ledger)[0] == 10

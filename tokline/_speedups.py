@@ -24,9 +24,11 @@ parse_iso_ms: Callable[[str], int | None]
 codex_events: Callable[[Any, int, int, tuple[bytes, ...]], list[Any]] | None = None
 # (manifest bytes, start, end, path prefix) -> the entries' paths under it; None: the twin
 manifest_names_under: Callable[[bytes, int, int, bytes], set[bytes]] | None = None
+# (buffer, start) -> a Pending whose records() is what scan returns; None: the twin's scan
+scan_deferred: Callable[[Any, int], Any] | None = None
 if USE_EXTENSIONS:
     try:
-        from tokline._scan import codex_events, manifest_names_under, scan
+        from tokline._scan import codex_events, manifest_names_under, scan, scan_deferred
         from tokline._scan import iso_ms as parse_iso_ms
     except ImportError:
         if os.environ.get("TOKLINE_STRICT_BUILD") == "1":
@@ -38,4 +40,4 @@ else:
     from tokline._scan_py import parse_iso_ms, scan
 
 __all__ = ["USE_EXTENSIONS", "ScanFn", "codex_events", "manifest_names_under", "parse_iso_ms",
-           "scan"]
+           "scan", "scan_deferred"]

@@ -21,14 +21,44 @@ WINDOW_BYTES = 8 << 20  # mapped at a time: bounds resident memory (two threads 
 class FileScan:
     """What one file contributed in one refresh."""
 
-    __slots__ = ("records", "rescanned", "scanned_bytes", "state")
+    __slots__ = ("_records", "rescanned", "scanned_bytes", "state")
 
-    def __init__(self, state: FileState, records: list[Any], rescanned: bool,
+    def __init__(self, state: FileState, records: list[Any] | Deferred, rescanned: bool,
                  scanned_bytes: int) -> None:
         self.state = state
-        self.records = records
+        self._records = records
         self.rescanned = rescanned  # read from 0: the file was rewritten, truncated or replaced
         self.scanned_bytes = scanned_bytes
+
+    @property
+    def records(self) -> list[Any]:
+        """The records; a deferred scan's are built on first use, by the caller's thread
+        (and lines its decoder rejects then join the file's malformed count)."""
+        if isinstance(self._records, Deferred):
+            self._records, malformed = self._records.build()
+            if malformed:
+                self.state = self.state._replace(malformed=self.state.malformed + malformed)
+        return self._records
+
+
+class Deferred:
+    """Records a scanner thread found without the GIL, built into Python objects later by
+    the thread that uses them (tokline._scan.scan_deferred)."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[Any, int]] = []  # (pending records, window base)
+
+    def build(self) -> tuple[list[Record], int]:
+        """The records, and the malformed lines found only now."""
+        records: list[Record] = []
+        malformed = 0
+        for pending, base in self.parts:
+            found, _, bad = pending.records()
+            malformed += bad - pending.parse_malformed
+            records.extend([(r[0] + base, *r[1:]) for r in found] if base else found)
+        return records, malformed
 
 
 def _head_crc(fd: int, length: int) -> int:
@@ -75,14 +105,30 @@ def _scan_range(fd: int, start: int, size: int, scan: ScanFn) -> tuple[list[Reco
 
 # A source's reader: (path, fd, start, size, parser state or None) -> (what it found,
 # offset past the last complete line, malformed lines, the parser state to keep).
-Reader = Callable[[str, int, int, int, "str | None"], "tuple[list[Any], int, int, str | None]"]
+Reader = Callable[[str, int, int, int, "str | None"],
+                  "tuple[list[Any] | Deferred, int, int, str | None]"]
 
 
-def claude_reader(scan: ScanFn) -> Reader:
+def claude_reader(scan: ScanFn, deferred: Callable[[Any, int], Any] | None = None) -> Reader:
+    """Claude Code's logs through ``scan``; through ``deferred`` (scan_deferred) when given,
+    leaving the records to be built by whoever reads them."""
     def read(path: str, fd: int, start: int, size: int, state: str | None
-             ) -> tuple[list[Any], int, int, None]:
-        records, end, malformed = _scan_range(fd, start, size, scan)
-        return records, end, malformed, None
+             ) -> tuple[list[Any] | Deferred, int, int, None]:
+        if deferred is None:
+            records, end, malformed = _scan_range(fd, start, size, scan)
+            return records, end, malformed, None
+        later = Deferred()
+        malformed = 0
+
+        def take(mapped: mmap.mmap, offset: int, base: int) -> int:
+            nonlocal malformed
+            pending = deferred(mapped, offset)
+            later.parts.append((pending, base))
+            malformed += pending.parse_malformed
+            return int(pending.end)
+
+        end = each_window(fd, start, size, take)
+        return later, end, malformed, None
 
     return read
 

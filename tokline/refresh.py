@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 
 from tokline import changes, discover, fastjson, logscan, manifest
-from tokline._speedups import USE_EXTENSIONS, scan
+from tokline._speedups import USE_EXTENSIONS, scan, scan_deferred
 from tokline.ledger import CostFn, FileState, Ledger, UsageRow
 from tokline.sources import claude, codex, copilot, documents, gemini, opencode
 
@@ -130,7 +130,7 @@ def _readers(env: dict[str, str], codex_roots: list[str], limits: NewestLimits
              ) -> Callable[[str], tuple[str, logscan.Reader] | None]:
     """Which source reads a path, and how; None for files no source wants.  Codex rate
     limits met on the way go to ``limits``."""
-    claude_read = logscan.claude_reader(scan)
+    claude_read = logscan.claude_reader(scan, scan_deferred)
     codex_read = codex.reader(limits.add)
     codex_prefixes = tuple(os.path.join(r, "") for r in codex_roots)
     documents_by_prefix = [(os.path.join(root, ""), source)
