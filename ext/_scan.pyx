@@ -1051,6 +1051,17 @@ def iso_ms(str text):
     return None
 
 
+cdef inline Py_ssize_t hit_line(const unsigned char *b, Py_ssize_t start, Py_ssize_t end,
+                                const unsigned char *hit, Py_ssize_t *line_end) noexcept nogil:
+    """Start of the line holding ``hit`` (not before ``start``); its end (the newline's
+    offset, else ``end``) goes to ``line_end``."""
+    cdef const unsigned char *nl = tl_memrchr(b + start, 10, <size_t>(hit - (b + start)))
+    cdef const unsigned char *after = <const unsigned char *>memchr(
+        hit, 10, <size_t>(end - (hit - b)))
+    line_end[0] = (after - b) if after != NULL else end
+    return (nl - b) + 1 if nl != NULL else start
+
+
 cdef list _candidate_starts(const unsigned char[::1] buf, Py_ssize_t start, Py_ssize_t end,
                             tuple needles):
     """Start offsets of the lines of buf[start:end] holding any of ``needles``, in order."""
@@ -1058,8 +1069,7 @@ cdef list _candidate_starts(const unsigned char[::1] buf, Py_ssize_t start, Py_s
     cdef int count = _needle_table(needles, nd)
     cdef const unsigned char *b = &buf[0]
     cdef const unsigned char *hit
-    cdef const unsigned char *nl
-    cdef Py_ssize_t pos = start
+    cdef Py_ssize_t pos = start, line_end
     cdef list starts = []
     if count < 0:
         return _candidate_starts_each(buf, start, end, needles)
@@ -1067,12 +1077,8 @@ cdef list _candidate_starts(const unsigned char[::1] buf, Py_ssize_t start, Py_s
         hit = tl_find_any(b + pos, <size_t>(end - pos), nd, count)
         if hit == NULL:
             break
-        nl = tl_memrchr(b + start, 10, <size_t>(hit - (b + start)))
-        starts.append((nl - b) + 1 if nl != NULL else start)
-        nl = <const unsigned char *>memchr(hit, 10, <size_t>(end - (hit - b)))
-        if nl == NULL:
-            break
-        pos = (nl - b) + 1
+        starts.append(hit_line(b, start, end, hit, &line_end))
+        pos = line_end + 1
     return starts
 
 
@@ -1081,8 +1087,7 @@ cdef list _candidate_starts_each(const unsigned char[::1] buf, Py_ssize_t start,
     """_candidate_starts for needles of any shape: one search per needle."""
     cdef const unsigned char *b = &buf[0]
     cdef const unsigned char *hit
-    cdef const unsigned char *nl
-    cdef Py_ssize_t n_len, pos
+    cdef Py_ssize_t n_len, pos, line_end
     cdef bytes pattern
     starts = set()
     for pattern in needles:
@@ -1093,12 +1098,8 @@ cdef list _candidate_starts_each(const unsigned char[::1] buf, Py_ssize_t start,
                             <size_t>n_len)
             if hit == NULL:
                 break
-            nl = tl_memrchr(b + start, 10, <size_t>(hit - (b + start)))
-            starts.add((nl - b) + 1 if nl != NULL else start)
-            nl = <const unsigned char *>memchr(hit, 10, <size_t>(end - (hit - b)))
-            if nl == NULL:
-                break
-            pos = (nl - b) + 1
+            starts.add(hit_line(b, start, end, hit, &line_end))
+            pos = line_end + 1
     return sorted(starts)
 
 
@@ -1415,17 +1416,12 @@ def codex_events(const unsigned char[::1] buf, Py_ssize_t start, Py_ssize_t end,
                     oom = 1
                     break
                 lines = grown
-            nl = tl_memrchr(b + start, 10, <size_t>(hit - (b + start)))
-            lines[n].start = (nl - b) + 1 if nl != NULL else start
-            nl = <const unsigned char *>memchr(hit, 10, <size_t>(end - (hit - b)))
-            lines[n].end = (nl - b) if nl != NULL else end
+            lines[n].start = hit_line(b, start, end, hit, &lines[n].end)
+            pos = lines[n].end + 1
             lines[n].kind = cx_parse_line(b, lines[n].start, lines[n].end, &lines[n].rec,
                                           &lines[n].ts_ms)
             if lines[n].kind != CX_IGNORE:
                 n += 1
-            if nl == NULL:
-                break
-            pos = (nl - b) + 1
     try:
         if oom:
             raise MemoryError()

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from tokline.pricing import PriceBook
 
 AHEAD_BATCHES = 3  # batches scanned ahead of the writer: bounds memory on a cold scan
-BATCH_BYTES = 16 << 20
+BATCH_BYTES = 8 << 20  # deferred records wait in memory for the writer: keeps peak RSS down
 
 
 def _scan_threads(value: str | None) -> int:
