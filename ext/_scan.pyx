@@ -756,6 +756,18 @@ cdef inline object span_str(const unsigned char *b, Span sp):
     return PyUnicode_DecodeUTF8(<const char *>(b + sp.start), sp.length, "replace")
 
 
+cdef inline bint grow(void **items, Py_ssize_t *cap, size_t size, Py_ssize_t first
+                      ) noexcept nogil:
+    """Double an array's room (``first`` slots to begin with); False when memory ran out."""
+    cdef Py_ssize_t wanted = cap[0] * 2 if cap[0] else first
+    cdef void *grown = realloc(items[0], wanted * size)
+    if grown == NULL:
+        return 0
+    items[0] = grown
+    cap[0] = wanted
+    return 1
+
+
 cdef inline Py_ssize_t span_bytes(Span sp) noexcept nogil:
     """Bytes a span holds: an absent one's length is left over from another line."""
     return sp.length if sp.start >= 0 and sp.length > 0 else 0
@@ -849,7 +861,6 @@ def scan_deferred(const unsigned char[::1] buf, Py_ssize_t start):
     cdef const unsigned char *u
     cdef Py_ssize_t limit, pos, ls, le, i, need, used
     cdef Rec *recs = NULL
-    cdef Rec *grown
     cdef Rec *r
     cdef Py_ssize_t count = 0, cap = 0
     cdef Py_ssize_t malformed = 0
@@ -876,13 +887,9 @@ def scan_deferred(const unsigned char[::1] buf, Py_ssize_t start):
             nl = tl_memrchr(b + pos, 10, u - (b + pos))
             ls = (nl - b) + 1 if nl != NULL else pos
             pos = le + 1
-            if count == cap:
-                cap = cap * 2 if cap else 256
-                grown = <Rec *>realloc(recs, cap * sizeof(Rec))
-                if grown == NULL:
-                    oom = 1
-                    break
-                recs = grown
+            if count == cap and not grow(<void **>&recs, &cap, sizeof(Rec), 256):
+                oom = 1
+                break
             res = parse_line(b, ls, le, &recs[count])
             if res == R_MALFORMED:
                 malformed += 1
@@ -1212,14 +1219,22 @@ cdef Py_ssize_t cx_model(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, Spa
     return skip_value(b, p, e, 1)
 
 
+cdef inline Py_ssize_t cx_object(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, void *st,
+                                 int *slow, int *is_obj, int depth, field_fn on_field
+                                 ) noexcept nogil:
+    """A field that counts only as an object: parsed into ``st`` by ``on_field``, else
+    skipped; ``is_obj`` tells which."""
+    is_obj[0] = b[p] == 123
+    if is_obj[0]:
+        return parse_object(b, p, e, st, slow, depth + 1, on_field)
+    return skip_value(b, p, e, depth + 1)
+
+
 cdef Py_ssize_t cx_usage_object(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, CxUsage *u,
                                 int *present, CxRec *r, int depth) noexcept nogil:
     u.seen = 0
     u.bad = 0
-    present[0] = b[p] == 123
-    if present[0]:
-        return parse_object(b, p, e, u, &r.slow, depth + 1, cx_on_usage)
-    return skip_value(b, p, e, depth + 1)
+    return cx_object(b, p, e, u, &r.slow, present, depth, cx_on_usage)
 
 
 cdef Py_ssize_t cx_on_info(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, Py_ssize_t ks,
@@ -1241,10 +1256,7 @@ cdef Py_ssize_t cx_on_payload(const unsigned char *b, Py_ssize_t p, Py_ssize_t e
     if key_is(b, ks, kl, b"type", 4) and cx_once(&r.payload_seen, 1, r):
         return string_field(b, p, e, &r.ptyp, &r.slow)
     if key_is(b, ks, kl, b"info", 4) and cx_once(&r.payload_seen, 2, r):
-        r.info_is_obj = b[p] == 123
-        if r.info_is_obj:
-            return parse_object(b, p, e, r, &r.slow, depth + 1, cx_on_info)
-        return skip_value(b, p, e, depth + 1)
+        return cx_object(b, p, e, r, &r.slow, &r.info_is_obj, depth, cx_on_info)
     if key_is(b, ks, kl, b"rate_limits", 11) and cx_once(&r.payload_seen, 4, r):
         q = skip_value(b, p, e, depth + 1)
         if q >= 0 and not (q - p == 4 and memcmp(b + p, b"null", 4) == 0):
@@ -1266,10 +1278,7 @@ cdef Py_ssize_t cx_on_top(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, Py
     if key_is(b, ks, kl, b"type", 4) and cx_once(&r.top_seen, 2, r):
         return string_field(b, p, e, &r.typ, &r.slow)
     if key_is(b, ks, kl, b"payload", 7) and cx_once(&r.top_seen, 4, r):
-        r.payload_is_obj = b[p] == 123
-        if r.payload_is_obj:
-            return parse_object(b, p, e, r, &r.slow, depth + 1, cx_on_payload)
-        return skip_value(b, p, e, depth + 1)
+        return cx_object(b, p, e, r, &r.slow, &r.payload_is_obj, depth, cx_on_payload)
     return skip_value(b, p, e, depth + 1)
 
 
@@ -1383,7 +1392,6 @@ def codex_events(const unsigned char[::1] buf, Py_ssize_t start, Py_ssize_t end,
     cdef tl_needle nd[8]
     cdef int count
     cdef CxLine *lines = NULL
-    cdef CxLine *grown
     cdef CxLine one
     cdef Py_ssize_t n = 0, cap = 0, pos, i
     cdef bint oom = 0
@@ -1409,13 +1417,9 @@ def codex_events(const unsigned char[::1] buf, Py_ssize_t start, Py_ssize_t end,
             hit = tl_find_any(b + pos, <size_t>(end - pos), nd, count)
             if hit == NULL:
                 break
-            if n == cap:
-                cap = cap * 2 if cap else 64
-                grown = <CxLine *>realloc(lines, cap * sizeof(CxLine))
-                if grown == NULL:
-                    oom = 1
-                    break
-                lines = grown
+            if n == cap and not grow(<void **>&lines, &cap, sizeof(CxLine), 64):
+                oom = 1
+                break
             lines[n].start = hit_line(b, start, end, hit, &lines[n].end)
             pos = lines[n].end + 1
             lines[n].kind = cx_parse_line(b, lines[n].start, lines[n].end, &lines[n].rec,
