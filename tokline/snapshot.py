@@ -368,17 +368,21 @@ def boundaries(snap: Mapping[str, Any]) -> list[float]:
     return sorted(set(marks))[:2]
 
 
-def render_lines(snap: Mapping[str, Any], template: str, color: bool = True
+def render_lines(snap: Mapping[str, Any], template: str
                  ) -> tuple[list[float], dict[str, list[str]]]:
+    """The moments the line changes at (day end, block end) and, per target and per target
+    without colour (``<target>-nc``), the line from now and from each of those moments."""
     parts = render.parse_template(template)
     zone = _zone_of(snap)
     marks = boundaries(snap)
-    moments = [float(snap["generated_at"]), *marks]
+    values = [field_values(as_of(snap, moment), zone, moment, left_placeholder=True)
+              for moment in (float(snap["generated_at"]), *marks)]
     lines: dict[str, list[str]] = {}
     for target in render.TARGETS:
-        lines[target] = [render.render(parts, field_values(as_of(snap, moment), zone, moment,
-                                                           left_placeholder=True),
-                                       target, color) for moment in moments]
+        lines[target] = [render.render(parts, fields, target, True) for fields in values]
+    for target in render.TARGETS:
+        lines[f"{target}-nc"] = [render.render(parts, fields, target, False)
+                                 for fields in values]
     return marks, lines
 
 
@@ -391,9 +395,7 @@ def _zone_of(snap: Mapping[str, Any]) -> dt.tzinfo | None:
 
 def write(snap: Mapping[str, Any], cfg: Config, env: Mapping[str, str] = os.environ) -> None:
     directory = state_dir(env)
-    marks, lines = render_lines(snap, cfg.template, True)
-    _, plain = render_lines(snap, cfg.template, False)
-    lines.update({f"{target}-nc": variants for target, variants in plain.items()})
+    marks, lines = render_lines(snap, cfg.template)
     block = snap.get("block") or {}
     block_end = f"{block['end']:.0f}" if block.get("active") else "-"
     head = " ".join([LINES_MAGIC, f"{cfg.refresh_interval_s:g}", f"{cfg.stale_after_s:g}",
