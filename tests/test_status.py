@@ -346,17 +346,17 @@ def test_week_and_month_see_rows_written_for_earlier_days(home: Path) -> None:
 @given(st.lists(st.integers(0, 40 * 3_600_000), min_size=1, max_size=60), st.data())
 def test_a_block_continued_from_a_prefix_equals_the_block_of_all(stamps: list[int],
                                                                   data: st.DataObject) -> None:
-    from tokline.snapshot import _block_bounds
+    from tokline.snapshot import _block_walk
 
     ordered = sorted(stamps)
     cut = data.draw(st.integers(1, len(ordered)))
-    prefix = _block_bounds(ordered[:cut], 5)
+    prefix = _block_walk(ordered[:cut], 5)[0]
     assert prefix is not None
     # The continuation re-reads from the block's first activity on, as the snapshot does.
     start, first, last = prefix
     for resume in (first, last):
         rest = [t for t in ordered if t >= resume]
-        assert _block_bounds(rest, 5, (start, first, resume)) == _block_bounds(ordered, 5)
+        assert _block_walk(rest, 5, (start, first, resume))[0] == _block_walk(ordered, 5)[0]
 
 
 @settings(max_examples=300, deadline=None)

@@ -22,8 +22,8 @@ parse_iso_ms: Callable[[str], int | None]
 # (buffer, start, end, needles) -> the Codex lines holding a needle, read or as bytes
 # (tokline/sources/codex.py parse); None: the twin reads every such line itself
 codex_events: Callable[[Any, int, int, tuple[bytes, ...]], list[Any]] | None = None
-# (manifest bytes, start, end, path prefix) -> the entries' paths under it; None: the twin
-manifest_names_under: Callable[[bytes, int, int, bytes], set[bytes]] | None = None
+# (manifest bytes, start, end, path prefix) -> the entries' paths under it
+manifest_names_under: Callable[[bytes, int, int, bytes], set[bytes]]
 # (buffer, start) -> a Pending whose records() is what scan returns; None: the twin's scan
 scan_deferred: Callable[[Any, int], Any] | None = None
 if USE_EXTENSIONS:
@@ -34,10 +34,12 @@ if USE_EXTENSIONS:
         if os.environ.get("TOKLINE_STRICT_BUILD") == "1":
             raise
         from tokline._scan_py import parse_iso_ms, scan
+        from tokline.manifest import names_under as manifest_names_under
 
         USE_EXTENSIONS = False
 else:
     from tokline._scan_py import parse_iso_ms, scan
+    from tokline.manifest import names_under as manifest_names_under
 
 __all__ = ["USE_EXTENSIONS", "ScanFn", "codex_events", "manifest_names_under", "parse_iso_ms",
            "scan", "scan_deferred"]

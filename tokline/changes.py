@@ -11,7 +11,7 @@ import os
 import time
 
 from tokline import discover, manifest
-from tokline._speedups import manifest_names_under as _compiled_names
+from tokline._speedups import manifest_names_under
 
 
 class Plan:
@@ -69,7 +69,8 @@ def since_manifest(path: str, env: dict[str, str], ledger_ino: int,
                 kept.append((kind, ino, size, mtime_ns, name))
             else:
                 if cold_raw:  # the cold entries of a directory that changed
-                    known |= _names_under(data, cold_start, os.path.join(name, ""))
+                    known |= manifest_names_under(data, cold_start, len(data),
+                                                  os.fsencode(os.path.join(name, "")))
                 _relist(name, st.st_mtime_ns, known, suffix, found, fresh_dirs)
                 if kind == b"p":
                     pinned.add(name)
@@ -87,13 +88,6 @@ def since_manifest(path: str, env: dict[str, str], ledger_ino: int,
                 for name, st in found.files.items()]
     files_known = sum(1 for e in entries if e[0] == b"f") + cold_files
     return Plan(found, entries, cold_raw, cold_files, files_known, checked_ns)
-
-
-def _names_under(data: bytes, start: int, directory: str) -> set[bytes]:
-    prefix = os.fsencode(directory)
-    if _compiled_names is not None:
-        return set(_compiled_names(data, start, len(data), prefix))
-    return manifest.names_under(data, start, len(data), prefix)
 
 
 def _relist(directory: str, mtime_ns: int, known: set[bytes], suffix: str | tuple[str, ...],

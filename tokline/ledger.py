@@ -292,14 +292,12 @@ class Ledger:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.DatabaseError as exc:
             raise _corrupt(self.path, exc) from None
-        self._change_open = False
+        self._change_open = False  # the change row, when one is needed, is this one's own
         try:
             yield
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
-        finally:
-            self._change_open = False
         self.db.execute("COMMIT")
 
     # files ---------------------------------------------------------------------------

@@ -211,10 +211,16 @@ def _bundled_file() -> str:
     return os.path.join(os.path.dirname(__file__), "data", "prices.json")
 
 
+def _read_table(path: str) -> tuple[str, dict[str, dict[str, Any]]]:
+    """A derived table file's text and its models."""
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    models: dict[str, dict[str, Any]] = fastjson.loads(text)["models"]
+    return text, models
+
+
 def bundled_table() -> dict[str, dict[str, Any]]:
-    with open(_bundled_file(), encoding="utf-8") as fh:
-        data: dict[str, dict[str, Any]] = fastjson.loads(fh.read())["models"]
-    return data
+    return _read_table(_bundled_file())[1]
 
 
 def updated_prices_file(env: Mapping[str, str] = os.environ) -> str:
@@ -227,14 +233,10 @@ def updated_prices_file(env: Mapping[str, str] = os.environ) -> str:
 def price_book(overrides: Mapping[str, Mapping[str, float]] | None = None) -> PriceBook:
     """The fetched table when there is one, else the bundled one; config overrides win."""
     try:
-        with open(updated_prices_file(), encoding="utf-8") as fh:
-            text = fh.read()
-        table = fastjson.loads(text)["models"]
+        text, table = _read_table(updated_prices_file())
     except (OSError, ValueError, KeyError, TypeError):
         # No update fetched yet, or an unreadable one: the bundled table stands.
-        with open(_bundled_file(), encoding="utf-8") as fh:
-            text = fh.read()
-        table = fastjson.loads(text)["models"]
+        text, table = _read_table(_bundled_file())
     return PriceBook(table, overrides, text)
 
 

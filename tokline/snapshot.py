@@ -108,12 +108,6 @@ def _block_walk(stamps: list[int], hours: int, before: Bounds = NO_BLOCK, mark: 
     return (None if start < 0 else (start, first, last)), at_mark or (start, first, last)
 
 
-def _block_bounds(stamps: list[int], hours: int, before: Bounds | None = None
-                  ) -> Bounds | None:
-    """(start, first, last) of the last ccusage block over sorted timestamps."""
-    return _block_walk(stamps, hours, before or NO_BLOCK)[0]
-
-
 def current_block(ledger: Ledger, now_ms: int, hours: int) -> tuple[int, int, int] | None:
     """The newest block."""
     return _current_block(ledger, now_ms, hours, 0)[0]
@@ -165,11 +159,12 @@ def _p90_block_tokens(ledger: Ledger, now_ms: int, hours: int) -> int:
 def _split_sums(ledger: Ledger, kept: Any, oldest_change: int | None, span: tuple[int, int],
                 boundary: int, cost_mode: str, source: str | None = None
                 ) -> tuple[dict[str, Totals], dict[str, Any]]:
-    """Sums over ``span``, and what to keep of them: the part before ``boundary``.  That
-    part is ``kept`` (the last snapshot's part) plus the rows from its boundary to this
-    one, when ``kept`` is of this span and no row before its boundary changed since
-    (``oldest_change``); otherwise it is summed whole."""
+    """Sums over ``span``, and what to keep of them: the part before ``boundary`` (held
+    within the span).  That part is ``kept`` (the last snapshot's part) plus the rows from
+    its boundary to this one, when ``kept`` is of this span and no row before its boundary
+    changed since (``oldest_change``); otherwise it is summed whole."""
     start, end = span
+    boundary = min(max(start, boundary), end)
     if (isinstance(kept, dict) and kept.get("span") == [start, end, source]
             and isinstance(kept.get("until"), int) and start <= kept["until"] <= boundary
             and (oldest_change is None or oldest_change >= kept["until"])):
@@ -300,10 +295,9 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
     # included, land at or after that one; with no change, the last minute is left open.
     settled = oldest_change if oldest_change is not None and oldest_change < NO_CHANGE_MS \
         else now_ms - RECENT_MS
-    recent = min(max(day[0], settled), day[1])
     today_sums, partials["today_before"] = _split_sums(
         ledger, partials.get("today_before") if carried else None, oldest_change, day,
-        recent, cfg.cost_mode)
+        settled, cfg.cost_mode)
     partials["seq"] = seq
     snap: dict[str, Any] = {
         "version": 1,
@@ -338,7 +332,7 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
         span = (bounds[0], bounds[0] + cfg.block_hours * HOUR_MS)
         block_sums, partials["block_before"] = _split_sums(
             ledger, partials.get("block_before") if carried else None, oldest_change, span,
-            min(max(span[0], settled), span[1]), cfg.cost_mode, "claude")
+            settled, cfg.cost_mode, "claude")
     snap["block"] = _block(ledger, cfg, now_ms, bounds, block_sums)
     claude_state = read_json(os.path.join(state_dir(env), CLAUDE_STATE))
     snap["session"] = None

@@ -75,9 +75,10 @@ class FileState:
         self.records: bool = bool(data.get("records"))
 
     def dump(self) -> str:
-        return fastjson.dumps({"session": self.session, "root": self.root, "model": self.model,
-                           "cwd": self.cwd, "prev": list(self.prev) if self.prev else None,
-                           "records": self.records})
+        return fastjson.dumps({"session": self.session, "root": self.root,
+                               "model": self.model, "cwd": self.cwd,
+                               "prev": list(self.prev) if self.prev else None,
+                               "records": self.records})
 
 
 def _count(value: Any) -> int:
@@ -150,7 +151,7 @@ def parse(items: list[Any], state: FileState, on_limits: Callable[[int, Any], No
         else:
             ts, limits, info_is_dict, total, last, override = item
             if limits is not None:
-                limits_seen.append((ts, limits))  # JSON bytes: decoded if among the newest
+                seen(ts, limits)  # JSON bytes: decoded if among the newest
             if info_is_dict:
                 _tokens(state, events, ts, _clamp(*total) if total else None,
                         _clamp(*last) if last else None, override)
