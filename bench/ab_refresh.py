@@ -17,17 +17,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import GENCORPUS, generate, private_env, venv_programs
+from common import GENCORPUS, generate, private_env, venv_programs, wall
 from engine import age_directories, age_files
-
-
-def timed(cmd: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
 
 
 def main() -> int:
@@ -52,13 +45,13 @@ def main() -> int:
         subprocess.run([programs[tag], "scan", "-q"], env=envs[tag], check=True)
         subprocess.run([programs[tag], "refresh"], env=envs[tag], check=True)
     python = venv_programs(args.b)[0]
-    floor = statistics.median(timed([python, "-c", "pass"], envs["b"]) for _ in range(21))
+    floor = statistics.median(wall([python, "-c", "pass"], envs["b"]) for _ in range(21))
     times: dict[str, list[float]] = {tag: [] for tag in installs}
     for round_ in range(args.rounds):
         subprocess.run([sys.executable, str(GENCORPUS), "--out", str(corpus), "--append-mb", "5"],
                        check=True, stdout=subprocess.DEVNULL)
         for tag in (("a", "b") if round_ % 2 == 0 else ("b", "a")):
-            times[tag].append(timed([programs[tag], "refresh"], envs[tag]))
+            times[tag].append(wall([programs[tag], "refresh"], envs[tag]))
     print(f"floor (python -c pass)   {floor * 1000:7.1f} ms")
     for tag, venv in installs.items():
         mid = statistics.median(times[tag])

@@ -15,7 +15,6 @@ time of its newest line.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import os
@@ -28,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import generate, private_env, venv_programs
+from common import corpus_parser, generate, private_env, venv_programs
 
 ROOT = Path(__file__).resolve().parents[1]
 GENCORPUS = ROOT.parent / "shared" / "tools" / "gencorpus.py"
@@ -74,11 +73,7 @@ def age_directories(root: Path) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--corpus", type=Path, help="existing gencorpus directory (default: make one)")
-    ap.add_argument("--size", default="1G")
-    ap.add_argument("--venv", type=Path, default=Path(sys.prefix))
-    ap.add_argument("--runs", type=int, default=21)
+    ap = corpus_parser(21)
     ap.add_argument("--keep", action="store_true", help="keep the generated corpus")
     args = ap.parse_args()
 

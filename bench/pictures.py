@@ -11,7 +11,6 @@ draw the first frame into a pseudo-terminal of 80x24, exit), ``tokline graph`` a
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import os
 import pty
@@ -19,48 +18,40 @@ import shutil
 import statistics
 import struct
 import subprocess
-import sys
 import tempfile
 import termios
 import time
 from pathlib import Path
 
-from common import generate, private_env, venv_programs
+from common import corpus_parser, generate, private_env, venv_programs, wall
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 
 
-def wall(cmd: list[str], env: dict[str, str], tty: bool = False) -> float:
+def wall_in_terminal(cmd: list[str], env: dict[str, str]) -> float:
+    """wall, in a real terminal of 80x24 for the TUI, as a user has."""
     start = time.perf_counter()
-    if tty:  # a real terminal for the TUI, as a user has
-        leader, follower = pty.openpty()
-        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-        proc = subprocess.Popen(cmd, env=env, stdin=follower, stdout=follower,
-                                stderr=follower)
-        os.close(follower)
-        while True:
-            try:
-                if not os.read(leader, 65536):
-                    break
-            except OSError:
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    proc = subprocess.Popen(cmd, env=env, stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    while True:
+        try:
+            if not os.read(leader, 65536):
                 break
-        proc.wait()
-        os.close(leader)
-        if proc.returncode:
-            raise SystemExit(f"{cmd} failed ({proc.returncode})")
-    else:
-        subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, check=True)
+        except OSError:
+            break
+    proc.wait()
+    os.close(leader)
+    if proc.returncode:
+        raise SystemExit(f"{cmd} failed ({proc.returncode})")
     return time.perf_counter() - start
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--corpus", type=Path)
-    ap.add_argument("--size", default="1G")
+    ap = corpus_parser(11)
     ap.add_argument("--days", type=int, default=365)
-    ap.add_argument("--venv", type=Path, default=Path(sys.prefix))
-    ap.add_argument("--runs", type=int, default=11)
     args = ap.parse_args()
     python, tokline = venv_programs(args.venv)
     work = Path(tempfile.mkdtemp(prefix="tokline-pictures-bench-"))
@@ -74,8 +65,9 @@ def main() -> int:
           f"({(work / 'data' / 'tokline' / 'ledger.sqlite3').stat().st_size >> 20} MiB)")
 
     def median(cmd: list[str], tty: bool = False) -> float:
-        wall(cmd, env, tty)  # warm the page cache
-        return statistics.median(wall(cmd, env, tty) for _ in range(args.runs))
+        timer = wall_in_terminal if tty else wall
+        timer(cmd, env)  # warm the page cache
+        return statistics.median(timer(cmd, env) for _ in range(args.runs))
 
     floor = median([python, "-c", "pass"])
     figures = [

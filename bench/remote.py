@@ -24,7 +24,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import generate, private_env, venv_programs
+from common import generate, private_env, venv_programs, wall
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -57,12 +57,6 @@ def serve(handler: type[http.server.BaseHTTPRequestHandler]) -> http.server.HTTP
     httpd.daemon_threads = True
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return httpd
-
-
-def wall(cmd: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - start
 
 
 def main() -> int:

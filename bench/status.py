@@ -11,36 +11,23 @@ is ``VENV/bin/python -c pass``.  Medians of whole processes, all in one run.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import generate, private_env, venv_programs
+from common import corpus_parser, generate, private_env, venv_programs, wall
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 
 
-def wall(cmd: list[str], env: dict[str, str], stdin: bytes | None = None) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, env=env, input=stdin, stdout=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - start
-
-
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--corpus", type=Path)
-    ap.add_argument("--size", default="1G")
-    ap.add_argument("--venv", type=Path, default=Path(sys.prefix))
-    ap.add_argument("--runs", type=int, default=31)
-    args = ap.parse_args()
+    args = corpus_parser(31).parse_args()
     python, tokline = venv_programs(args.venv)
     work = Path(tempfile.mkdtemp(prefix="tokline-status-bench-"))
     corpus = args.corpus or work / "corpus"
