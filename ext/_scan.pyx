@@ -26,7 +26,7 @@ cdef object decode_slow_line(bytes line, Py_ssize_t offset):
     # refresh path (manifest_unchanged) must not pay for.
     global _slow_decoder
     if _slow_decoder is None:
-        from tokline._scan_py import decode_slow_line as decoder
+        from tokline.engine._claude_py import decode_slow_line as decoder
         _slow_decoder = decoder
     return _slow_decoder(line, offset)
 
@@ -935,7 +935,7 @@ def scan_deferred(const unsigned char[::1] buf, Py_ssize_t start):
 def scan(const unsigned char[::1] buf, Py_ssize_t start):
     """Scan buf[start:] for usage lines.
 
-    Returns (records, end, malformed): records as tokline._scan_py documents, end = the
+    Returns (records, end, malformed): records as tokline.engine._claude_py documents, end = the
     offset just past the last complete line (an incomplete last line is not consumed),
     malformed = candidate lines that were not valid JSON or had a bad timestamp.
     """

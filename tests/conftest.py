@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from remote_fakes import ring, server  # noqa: F401 - fixtures for the remote tests
 
-from tokline.ledger import Ledger, StoredUsage
-from tokline.refresh import RefreshReport, refresh
+from tokline.engine.refresh import RefreshReport, refresh
+from tokline.ledger.store import Ledger, StoredUsage
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 FIXTURES = SHARED / "fixtures"
@@ -17,7 +17,7 @@ GENCORPUS = SHARED / "tools" / "gencorpus.py"
 
 
 def pytest_report_header() -> str:
-    from tokline._speedups import USE_EXTENSIONS
+    from tokline.engine.native import USE_EXTENSIONS
 
     return f"tokline scanner: {'compiled extension' if USE_EXTENSIONS else 'pure-Python twin'}"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import tokline
-from tokline import _speedups
+from tokline.engine import native as _speedups
 
 
 @pytest.mark.skipif(os.environ.get("TOKLINE_STRICT_BUILD") != "1",
@@ -25,7 +25,7 @@ def test_strict_build_loads_the_extension() -> None:
 
 @pytest.mark.skipif(os.environ.get("TOKLINE_PURE") != "1", reason="the pure leg only")
 def test_pure_switch_uses_the_twin() -> None:
-    from tokline import _scan_py
+    from tokline.engine import _claude_py as _scan_py
 
     assert not _speedups.USE_EXTENSIONS
     assert _speedups.scan is _scan_py.scan

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from conftest import FIXTURES, GENCORPUS
 
-from tokline.ledger import Ledger
-from tokline.localtime import Calendar, resolve_zone
-from tokline.pricing import PriceBook, bundled_table
-from tokline.refresh import refresh
-from tokline.snapshot import quota_windows
+from tokline.accounting.localtime import Calendar, resolve_zone
+from tokline.accounting.pricing import PriceBook, bundled_table
+from tokline.accounting.summary import Coster
+from tokline.engine.refresh import refresh
+from tokline.ledger.store import Ledger
+from tokline.snapshot.build import quota_windows
 from tokline.sources import codex
-from tokline.summary import Coster
 
 CODEX = FIXTURES / "codex"
 
@@ -223,7 +223,7 @@ def test_rate_limits_from_both_scanner_threads_are_kept_safely() -> None:
     import sys
     import threading
 
-    from tokline.refresh import NewestLimits
+    from tokline.engine.refresh import NewestLimits
 
     limits = NewestLimits()
     errors: list[BaseException] = []

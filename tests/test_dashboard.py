@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tokline import cli, dashtext, statefiles
+from tokline import cli
 from tokline.commands.dashboard import make_app
 from tokline.commands.demo import install_sample
-from tokline.dashboard import HelpScreen, to_text
+from tokline.prompt import statefiles
+from tokline.surfaces import dashboard_text as dashtext
+from tokline.surfaces.dashboard import HelpScreen, to_text
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES, claude_projects, copy_fixture_projects, do_refresh, stored, totals
 
-from tokline.ledger import Ledger
-from tokline.pricing import PriceBook, bundled_table
-from tokline.summary import Coster
+from tokline.accounting.pricing import PriceBook, bundled_table
+from tokline.accounting.summary import Coster
+from tokline.ledger.store import Ledger
 
 SPOTTER = "-home-USER-projects-spotter-worktrees-spotter-4te"
 
@@ -100,7 +100,7 @@ def test_claude_config_dir_list(home: Path, ledger: Ledger, monkeypatch: pytest.
     (first / "projects" / "p" / "s.jsonl").write_bytes(src.read_bytes())
     (second / "q" / "t.jsonl").write_bytes(
         (FIXTURES / "claude" / "spotter" / "misc" / "short.jsonl").read_bytes())
-    from tokline.refresh import refresh
+    from tokline.engine.refresh import refresh
 
     report = refresh(ledger, {"HOME": str(home), "CLAUDE_CONFIG_DIR": f"{first}, {second}"})
     assert report.files_seen == 2

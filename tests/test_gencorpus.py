@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from conftest import GENCORPUS
 
-from tokline.ledger import Ledger
-from tokline.localtime import Calendar, resolve_zone
-from tokline.pricing import PriceBook, bundled_table
-from tokline.refresh import refresh
-from tokline.summary import Coster, blocks
+from tokline.accounting.localtime import Calendar, resolve_zone
+from tokline.accounting.pricing import PriceBook, bundled_table
+from tokline.accounting.summary import Coster, blocks
+from tokline.engine.refresh import refresh
+from tokline.ledger.store import Ledger
 
 pytestmark = pytest.mark.skipif(not GENCORPUS.exists(), reason="../shared/tools not present")
 END = "2026-11-20T12:00:00Z"
@@ -67,8 +67,8 @@ def test_corpus_matches_ground_truth(tmp_path: Path, block_usage: str, threaded:
     truth = _gen(corpus, "--size", "6M", "--seed", "11", "--end", END,
                  "--block-usage", block_usage)
     if threaded:  # the scanner threads of a big cold scan, with many small batches
-        from tokline import refresh as refresh_mod
-        from tokline._speedups import USE_EXTENSIONS
+        from tokline.engine import refresh as refresh_mod
+        from tokline.engine.native import USE_EXTENSIONS
 
         if not USE_EXTENSIONS:
             pytest.skip("the twin scans without threads")
@@ -98,7 +98,7 @@ def test_corpus_matches_ground_truth(tmp_path: Path, block_usage: str, threaded:
 
 
 def _ms(iso: str) -> int:
-    from tokline._scan_py import parse_iso_ms
+    from tokline.engine._claude_py import parse_iso_ms
 
     value = parse_iso_ms(iso)
     assert value is not None
@@ -119,7 +119,7 @@ def test_appends_match_ground_truth(tmp_path: Path) -> None:
 
 
 def test_snapshot_block_matches_ground_truth(tmp_path: Path) -> None:
-    from tokline.snapshot import current_block
+    from tokline.snapshot.build import current_block
 
     corpus = tmp_path / "c"
     truth = _gen(corpus, "--size", "6M", "--seed", "21", "--end", END)

@@ -17,12 +17,14 @@ from xml.etree import ElementTree
 
 import pytest
 
-from tokline import cli, graph, paths, rollup
+from tokline import cli, paths
+from tokline.accounting import rollup
+from tokline.accounting.localtime import Calendar, resolve_zone
+from tokline.accounting.pricing import price_book
+from tokline.accounting.summary import Coster, Totals, group_by
 from tokline.commands.demo import install_sample
-from tokline.ledger import Ledger
-from tokline.localtime import Calendar, resolve_zone
-from tokline.pricing import price_book
-from tokline.summary import Coster, Totals, group_by
+from tokline.ledger.store import Ledger
+from tokline.surfaces import heatmap as graph
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 END = dt.date(2026, 11, 23)  # a Monday

@@ -11,9 +11,12 @@ from conftest import FIXTURES, claude_projects, totals
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tokline import fastrefresh, keys, manifest, paths
-from tokline.ledger import Ledger
-from tokline.refresh import manifest_path, refresh
+from tokline import paths
+from tokline.engine import keys
+from tokline.engine.refresh import manifest_path, refresh
+from tokline.ledger.store import Ledger
+from tokline.prompt import manifest
+from tokline.prompt import uptodate as fastrefresh
 
 LINE = (b'{"type":"assistant","timestamp":"2026-01-01T00:00:00Z","requestId":"r%d",'
         b'"sessionId":"s","message":{"id":"m%d","model":"x","usage":{"input_tokens":%d}}}\n')
@@ -217,7 +220,7 @@ def test_new_session_in_an_idle_project_is_seen_at_once(home: Path) -> None:
 @pytest.mark.parametrize("value", [None, "", "rel/ative", "/abs/xdg"])
 def test_state_and_config_mirrors_agree(home: Path, monkeypatch: pytest.MonkeyPatch,
                                         value: str | None) -> None:
-    from tokline import statefiles
+    from tokline.prompt import statefiles
 
     for variable in ("XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
         if value is None:

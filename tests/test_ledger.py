@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tokline.errors import LedgerError
-from tokline.ledger import SCHEMA_VERSION, Ledger
+from tokline.ledger.store import SCHEMA_VERSION, Ledger
 
 SPOTTER_DIR = FIXTURES / "claude" / "spotter" / "projects" / (
     "-home-USER-projects-spotter-worktrees-spotter-4te")
@@ -182,8 +182,8 @@ def test_failed_refresh_leaves_the_ledger_as_committed(home: Path, ledger: Ledge
 
 
 def _scan_cmd(home: Path, ledger_path: Path) -> list[str]:
-    code = ("import sys; from pathlib import Path; from tokline.ledger import Ledger;"
-            "from tokline.refresh import refresh;"
+    code = ("import sys; from pathlib import Path; from tokline.ledger.store import Ledger;"
+            "from tokline.engine.refresh import refresh;"
             f"l = Ledger(Path({str(ledger_path)!r})); refresh(l, {{'HOME': {str(home)!r}}})")
     return [sys.executable, "-c", code]
 
@@ -277,7 +277,7 @@ def test_schema_2_ledger_is_migrated_in_place(tmp_path: Path) -> None:
 
 def test_unreadable_file_is_reported_once(home: Path, ledger: Ledger,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    import tokline.logscan as logscan
+    import tokline.engine.filescan as logscan
 
     _spotter_into(home)
     bad = _install(home, "locked.jsonl", MAIN.read_bytes())
@@ -299,7 +299,7 @@ def test_unreadable_file_is_reported_once(home: Path, ledger: Ledger,
 def test_changes_tell_the_oldest_time_written_since_a_change(tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch
                                                             ) -> None:
-    from tokline import ledger as ledger_mod
+    from tokline.ledger import store as ledger_mod
 
     def row(key: int, ts: int, out: int) -> tuple[int, ...]:
         return (key, ts, 1, 10, out, 0, 0, 0, 0, None, 0, None, 0)
@@ -336,7 +336,7 @@ def test_changes_tell_the_oldest_time_written_since_a_change(tmp_path: Path,
 @pytest.mark.parametrize(("value", "threads"), [(None, 2), ("", 2), ("1", 1), ("4", 4),
                                                 ("0", 2), ("-1", 2), ("x", 2), ("99", 2)])
 def test_scan_threads_setting(value: str | None, threads: int) -> None:
-    from tokline.refresh import _scan_threads
+    from tokline.engine.refresh import _scan_threads
 
     assert _scan_threads(value) == threads
 

@@ -15,7 +15,9 @@ import pytest
 from keyring.backends import fail
 from remote_fakes import Fake, MemoryKeyring, SlowKeyring
 
-from tokline import cli, remote, secrets, statefiles
+from tokline import cli, remote
+from tokline.prompt import statefiles
+from tokline.remote import credentials as secrets
 
 SECRET = "sk-or-v1-test-secret-0123456789"
 

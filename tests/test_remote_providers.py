@@ -363,7 +363,7 @@ def test_several_accounts_per_provider(
 
 def test_env_key_per_account(home: Path, ring: MemoryKeyring,
                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from tokline import secrets
+    from tokline.remote import credentials as secrets
 
     monkeypatch.setenv("TOKLINE_OPENROUTER_KEY", "k-default")
     monkeypatch.setenv("TOKLINE_OPENROUTER_KEY_WORK", "k-work")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tokline import render
-from tokline.view import KNOWN_FIELDS
+from tokline.prompt import template as render
+from tokline.prompt.fields import KNOWN_FIELDS
 
 VALUES: dict[str, render.Value | None] = {
     "today.cost": ("$4.21", None), "block.pct": ("85%", render.WARN),
@@ -76,7 +76,7 @@ def test_fastjson_agrees_with_json() -> None:
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from tokline import fastjson
+    from tokline.prompt import lightjson as fastjson
 
     values = st.recursive(
         st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tokline import _scan_py
+from tokline.engine import _claude_py as _scan_py
 
 try:
     from tokline import _scan as _ext

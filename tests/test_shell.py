@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tokline import cli, statefiles
+from tokline import cli
 from tokline.commands.demo import install_sample
+from tokline.prompt import statefiles
 
 ROOT = Path(__file__).resolve().parents[1]
 

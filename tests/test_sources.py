@@ -11,8 +11,8 @@ import pytest
 from conftest import FIXTURES
 
 from tokline import cli
-from tokline.ledger import Ledger, StoredUsage
-from tokline.refresh import refresh
+from tokline.engine.refresh import refresh
+from tokline.ledger.store import Ledger, StoredUsage
 
 
 def _copy(source: Path, dest: Path) -> None:

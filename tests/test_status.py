@@ -13,12 +13,13 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from tokline import cli, statefiles
+from tokline import cli
 from tokline.commands.demo import install_sample
+from tokline.prompt import statefiles
 
 HEAVY = {"sqlite3", "_sqlite3", "json", "json.decoder", "tomllib", "tomli", "keyring",
          "tokline._scan", "argparse", "re", "typing", "pathlib", "zoneinfo", "subprocess",
-         "tokline.ledger", "tokline.snapshot", "concurrent.futures"}
+         "tokline.ledger.store", "tokline.snapshot.build", "concurrent.futures"}
 
 
 def _tokline(home: Path, *args: str, env: dict[str, str] | None = None,
@@ -69,7 +70,7 @@ def imported(*args: str, stdin: str | None = None) -> tuple[set[str], str]:
 def test_fresh_status_imports_nothing_heavy(sample: Path) -> None:
     loaded, out = imported("-c", "from tokline.cli import main; raise SystemExit(main(['status']))")
     assert "$" in out
-    assert "tokline.fast" in loaded
+    assert "tokline.prompt.status" in loaded
     assert not loaded & HEAVY, loaded & HEAVY
 
 
@@ -196,7 +197,8 @@ def test_statusline_never_scans(home: Path) -> None:
 
     payload = (FIXTURES / "claude-statusline" / "statusline-test.json").read_text()
     loaded, out = imported("-m", "tokline", "statusline", stdin=payload)
-    assert not loaded & {"sqlite3", "tokline.ledger", "tokline._scan", "tokline.refresh"}
+    assert not loaded & {"sqlite3", "tokline.ledger.store", "tokline._scan",
+                         "tokline.engine.refresh"}
     assert out.strip() == "Sonnet 4 · $0.06 session"
 
 
@@ -229,7 +231,8 @@ def test_setup_claude_respects_another_tools_line(home: Path, monkeypatch: pytes
 
 
 def test_time_left_counts_down_without_a_refresh(sample: Path) -> None:
-    from tokline import fast, view
+    from tokline.prompt import fields as view
+    from tokline.prompt import status as fast
 
     first = _tokline(sample, "status").stdout
     head = _lines_path().read_text().split("\n")[0].split()
@@ -243,8 +246,8 @@ def test_time_left_counts_down_without_a_refresh(sample: Path) -> None:
 
 def test_snapshot_periods_match_the_ledger_after_appends(sample: Path) -> None:
     """Week and month reuse the sums of earlier days; they must equal a full sum."""
-    from tokline.fastrefresh import ledger_path
-    from tokline.ledger import Ledger
+    from tokline.ledger.store import Ledger
+    from tokline.prompt.uptodate import ledger_path
 
     log = next(sample.rglob("*.jsonl"))
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 60))
@@ -304,12 +307,12 @@ def _assistant(ts: str, rid: str, inp: int, out: int) -> str:
 def test_week_and_month_see_rows_written_for_earlier_days(home: Path) -> None:
     """The kept sums of the days before today are dropped when a refresh writes a row for
     one of them: a new one, or a copy that changes an older row (a stream resumed later)."""
-    from tokline import snapshot
+    from tokline.accounting.pricing import price_book
     from tokline.config import parse
-    from tokline.fastrefresh import ledger_path
-    from tokline.ledger import Ledger
-    from tokline.pricing import price_book
-    from tokline.refresh import refresh
+    from tokline.engine.refresh import refresh
+    from tokline.ledger.store import Ledger
+    from tokline.prompt.uptodate import ledger_path
+    from tokline.snapshot import build as snapshot
 
     now = 1_779_278_400.0  # Wednesday 2026-05-20 12:00 UTC
     cfg = parse({"timezone": "UTC"})
@@ -346,7 +349,7 @@ def test_week_and_month_see_rows_written_for_earlier_days(home: Path) -> None:
 @given(st.lists(st.integers(0, 40 * 3_600_000), min_size=1, max_size=60), st.data())
 def test_a_block_continued_from_a_prefix_equals_the_block_of_all(stamps: list[int],
                                                                   data: st.DataObject) -> None:
-    from tokline.snapshot import _block_walk
+    from tokline.snapshot.build import _block_walk
 
     ordered = sorted(stamps)
     cut = data.draw(st.integers(1, len(ordered)))
@@ -366,7 +369,7 @@ def test_a_walk_resumed_at_its_marks_ends_in_the_same_block(stamps: list[int],
                                                            marks: list[int]) -> None:
     """The state a walk over the timestamps leaves at a mark, resumed over the timestamps
     from the mark on, leads to the block of all of them; so does a chain of such resumes."""
-    from tokline.snapshot import NO_BLOCK, _block_walk
+    from tokline.snapshot.build import NO_BLOCK, _block_walk
 
     ordered = sorted(stamps)
     whole, _ = _block_walk(ordered, 5)
@@ -378,12 +381,12 @@ def test_a_walk_resumed_at_its_marks_ends_in_the_same_block(stamps: list[int],
 
 
 def test_snapshot_block_follows_appends_and_late_rows(home: Path) -> None:
-    from tokline import snapshot
+    from tokline.accounting.pricing import price_book
     from tokline.config import parse
-    from tokline.fastrefresh import ledger_path
-    from tokline.ledger import Ledger
-    from tokline.pricing import price_book
-    from tokline.refresh import refresh
+    from tokline.engine.refresh import refresh
+    from tokline.ledger.store import Ledger
+    from tokline.prompt.uptodate import ledger_path
+    from tokline.snapshot import build as snapshot
 
     now = 1_779_278_400.0  # 2026-05-20 12:00 UTC
     cfg = parse({"timezone": "UTC"})
@@ -427,11 +430,11 @@ def test_carried_sums_equal_sums_of_the_ledger(tmp_path_factory: pytest.TempPath
                                                                                  int]]]]) -> None:
     """Today's and the block's sums, carried between snapshots while only recent rows are
     re-summed, equal sums read whole, whatever arrives late or streams on."""
-    from tokline import snapshot
+    from tokline.accounting.pricing import price_book
     from tokline.config import parse
-    from tokline.ledger import Ledger
-    from tokline.pricing import price_book
-    from tokline.refresh import refresh
+    from tokline.engine.refresh import refresh
+    from tokline.ledger.store import Ledger
+    from tokline.snapshot import build as snapshot
 
     home = tmp_path_factory.mktemp("home")
     env = {"HOME": str(home), "XDG_STATE_HOME": str(home / "state")}

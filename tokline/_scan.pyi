@@ -1,6 +1,6 @@
 from typing import Any
 
-from tokline.records import Record
+from tokline.engine.records import Record
 
 def scan(buf: Any, start: int) -> tuple[list[Record], int, int]: ...
 def manifest_unchanged(data: bytes, start: int, end: int) -> bool: ...

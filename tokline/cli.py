@@ -50,14 +50,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name = args[0]
     if name == "status":
-        from tokline.fast import status  # noqa: PLC0415 - the prompt's path
+        from tokline.prompt.status import status  # noqa: PLC0415 - the prompt's path
 
         answered = status(args[1:])
         if answered is not None:
             return answered
     elif name == "refresh" and args[1:] in ([], ["--locked"], ["--if-unlocked"]):
-        from tokline import statefiles  # noqa: PLC0415 - the no-change path
-        from tokline.fastrefresh import up_to_date  # noqa: PLC0415
+        from tokline.prompt import statefiles  # noqa: PLC0415 - the no-change path
+        from tokline.prompt.uptodate import up_to_date  # noqa: PLC0415
 
         if args[1:] == ["--if-unlocked"]:
             # A shell prompt's refresh: only the one that takes the lock goes on.
@@ -70,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
                 statefiles.release_lock()
             return 0
     elif name == "scan" and args[1:] in ([], ["-q"], ["--quiet"]):
-        from tokline import statefiles  # noqa: PLC0415
-        from tokline.fastrefresh import up_to_date  # noqa: PLC0415 - the no-change path
+        from tokline.prompt import statefiles  # noqa: PLC0415
+        from tokline.prompt.uptodate import up_to_date  # noqa: PLC0415 - the no-change path
 
         if up_to_date(full=True) and statefiles.touch():
             if not args[1:]:

@@ -209,7 +209,7 @@ def _parse_status(data: Mapping[str, Any], values: dict[str, Any]) -> None:
         if key not in ("template", "refresh_interval", "stale_after", "notify"):
             raise ConfigError(f"config status.{key}: unknown setting")
     if "template" in status:
-        from tokline.render import TemplateError, parse_template  # noqa: PLC0415
+        from tokline.prompt.template import TemplateError, parse_template  # noqa: PLC0415
 
         template = _want(status, "template", str, "status.")
         try:
@@ -252,7 +252,7 @@ def _parse_status(data: Mapping[str, Any], values: dict[str, Any]) -> None:
 
 def load(path: str | os.PathLike[str] | None = None) -> Config:
     if path is None:
-        from tokline.statefiles import config_path  # noqa: PLC0415
+        from tokline.prompt.statefiles import config_path  # noqa: PLC0415
 
         path = config_path()
     path = os.fspath(path)

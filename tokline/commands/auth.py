@@ -13,8 +13,9 @@ import re
 import sys
 import time
 
-from tokline import remote, secrets
+from tokline import remote
 from tokline.errors import ToklineError
+from tokline.remote import credentials as secrets
 from tokline.remote import device_flow
 from tokline.remote.http import RemoteError
 

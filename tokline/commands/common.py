@@ -9,13 +9,14 @@ import sys
 from dataclasses import dataclass
 
 from tokline import config as config_mod
-from tokline import paths, pricing
+from tokline import paths
+from tokline.accounting import pricing
+from tokline.accounting.localtime import Calendar, resolve_zone
+from tokline.accounting.pricing import PriceBook
+from tokline.accounting.summary import Coster
+from tokline.engine.refresh import RefreshReport, print_problems, refresh
 from tokline.errors import ToklineError
-from tokline.ledger import Ledger
-from tokline.localtime import Calendar, resolve_zone
-from tokline.pricing import PriceBook
-from tokline.refresh import RefreshReport, print_problems, refresh
-from tokline.summary import Coster
+from tokline.ledger.store import Ledger
 
 
 @dataclass
@@ -82,8 +83,8 @@ def open_context(tz: str | None = None, do_refresh: bool = True, quiet: bool = F
     ``do_refresh`` is off.  ``quick``: when the manifest shows no log changed (one stat
     per file, as ``tokline scan`` checks) and the status is current, skip the refresh."""
     if do_refresh and quick:
-        from tokline import statefiles  # noqa: PLC0415
-        from tokline.fastrefresh import up_to_date  # noqa: PLC0415
+        from tokline.prompt import statefiles  # noqa: PLC0415
+        from tokline.prompt.uptodate import up_to_date  # noqa: PLC0415
 
         do_refresh = not (up_to_date(full=True) and statefiles.touch())
     cfg = config_mod.load()
@@ -96,7 +97,7 @@ def open_context(tz: str | None = None, do_refresh: bool = True, quiet: bool = F
     if do_refresh:
         report = refresh_ledger(ledger, quiet=quiet)
         print_problems(report)
-        from tokline.snapshot import publish  # noqa: PLC0415
+        from tokline.snapshot.build import publish  # noqa: PLC0415
 
         publish(ledger)
     return Context(cfg, ledger, Calendar(zone, cfg.week_start), Coster(price_book(cfg),

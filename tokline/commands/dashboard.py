@@ -9,12 +9,12 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from tokline import dashdata
 from tokline.commands.common import open_context, refresh_ledger
-from tokline.ledger import Ledger
+from tokline.ledger.store import Ledger
+from tokline.surfaces import dashboard_data as dashdata
 
 if TYPE_CHECKING:
-    from tokline.dashboard import Dashboard
+    from tokline.surfaces.dashboard import Dashboard
 
 
 def run(name: str, argv: list[str]) -> int:
@@ -37,7 +37,7 @@ def make_app(argv: list[str]) -> tuple[Dashboard, Ledger]:
     ctx = open_context(args.tz, do_refresh=False)
     if not ctx.ledger.has_usage():
         refresh_ledger(ctx.ledger)
-        from tokline.snapshot import publish  # noqa: PLC0415
+        from tokline.snapshot.build import publish  # noqa: PLC0415
 
         publish(ctx.ledger)
     def load(period: str, snapshot: dict[str, Any] | None) -> dashdata.DashData:
@@ -49,7 +49,7 @@ def make_app(argv: list[str]) -> tuple[Dashboard, Ledger]:
         subprocess.run([sys.executable, "-m", "tokline", "refresh", "--remote", "--publish"],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
 
-    from tokline.dashboard import Dashboard  # noqa: PLC0415 - Textual loads here only
+    from tokline.surfaces.dashboard import Dashboard  # noqa: PLC0415 - Textual loads here only
 
     live = not (args.no_live or args.first_frame)
     app = Dashboard(load, color=not os.environ.get("NO_COLOR"),

@@ -107,11 +107,11 @@ def _prepare(home: Path) -> str:
     would, publish the snapshot; returns the statusline Claude Code would show."""
     from tokline.cli import main  # noqa: PLC0415
     from tokline.commands import statusline  # noqa: PLC0415
-    from tokline.fastrefresh import ledger_path  # noqa: PLC0415
-    from tokline.ledger import Ledger  # noqa: PLC0415
-    from tokline.snapshot import publish  # noqa: PLC0415
-    from tokline.statefiles import state_dir  # noqa: PLC0415
-    from tokline.view import as_of  # noqa: PLC0415
+    from tokline.ledger.store import Ledger  # noqa: PLC0415
+    from tokline.prompt.fields import as_of  # noqa: PLC0415
+    from tokline.prompt.statefiles import state_dir  # noqa: PLC0415
+    from tokline.prompt.uptodate import ledger_path  # noqa: PLC0415
+    from tokline.snapshot.build import publish  # noqa: PLC0415
 
     config = home / ".config" / "tokline" / "config.toml"
     config.parent.mkdir(parents=True, exist_ok=True)

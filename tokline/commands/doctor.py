@@ -6,12 +6,12 @@ import json
 import os
 
 from tokline import paths
-from tokline._speedups import USE_EXTENSIONS
 from tokline._version import __version__
 from tokline.config import load
+from tokline.engine.native import USE_EXTENSIONS
+from tokline.engine.refresh import PROBLEMS_META, refresh
 from tokline.errors import ToklineError
-from tokline.ledger import Ledger
-from tokline.refresh import PROBLEMS_META, refresh
+from tokline.ledger.store import Ledger
 from tokline.sources import claude, codex, copilot, gemini, opencode
 
 

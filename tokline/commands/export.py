@@ -13,6 +13,7 @@ import json
 import sys
 from typing import Any, TextIO
 
+from tokline.accounting.summary import Totals
 from tokline.commands.common import (
     add_common_options,
     day_window,
@@ -20,7 +21,6 @@ from tokline.commands.common import (
     parse_sources,
     write_file,
 )
-from tokline.summary import Totals
 
 KEYS = {"day": ["day"], "session": ["session_id", "project"], "project": ["project"],
         "model": []}

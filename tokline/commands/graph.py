@@ -9,8 +9,9 @@ import os
 import shutil
 import sys
 
-from tokline import graph, rollup
+from tokline.accounting import rollup
 from tokline.commands.common import open_context, parse_day, parse_sources, write_file
+from tokline.surfaces import heatmap as graph
 
 
 def run(name: str, argv: list[str]) -> int:

@@ -10,9 +10,9 @@ import urllib.error
 import urllib.request
 
 from tokline import config as config_mod
+from tokline.accounting.pricing import derive_table, updated_prices_file
 from tokline.commands.common import price_book
 from tokline.errors import ToklineError
-from tokline.pricing import derive_table, updated_prices_file
 
 TIMEOUT_S = 10
 

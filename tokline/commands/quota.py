@@ -9,8 +9,9 @@ import sys
 import time
 from typing import Any
 
-from tokline import remote, statefiles
-from tokline.view import as_of, clock, read_json
+from tokline import remote
+from tokline.prompt import statefiles
+from tokline.prompt.fields import as_of, clock, read_json
 
 
 def run(name: str, argv: list[str]) -> int:

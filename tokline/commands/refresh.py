@@ -10,19 +10,19 @@ from __future__ import annotations
 import os
 import sys
 
-from tokline import statefiles
+from tokline.engine.refresh import print_problems, refresh
 from tokline.errors import ToklineError
-from tokline.fastrefresh import ledger_path
-from tokline.ledger import Ledger
-from tokline.refresh import print_problems, refresh
+from tokline.ledger.store import Ledger
+from tokline.prompt import statefiles
+from tokline.prompt.uptodate import ledger_path
 
 
 def run(name: str, argv: list[str]) -> int:
     code = 0
     statefiles.note_refresh("scan")
     try:
+        from tokline.accounting.pricing import price_book  # noqa: PLC0415
         from tokline.config import load  # noqa: PLC0415
-        from tokline.pricing import price_book  # noqa: PLC0415
 
         cfg = load()
         prices = price_book(cfg.price_overrides)
@@ -34,7 +34,7 @@ def run(name: str, argv: list[str]) -> int:
 
             fetched = fetch_due()
         if report.changed or fetched or "--publish" in argv or not statefiles.touch():
-            from tokline.snapshot import publish  # noqa: PLC0415 - only when data changed
+            from tokline.snapshot.build import publish  # noqa: PLC0415 - only when data changed
 
             publish(ledger, cfg=cfg, book=prices)
         print_problems(report)

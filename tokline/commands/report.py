@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from tokline.bars import bar, chart
+from tokline.accounting.summary import Block, Group, Totals, blocks, grand_total, group_by
 from tokline.commands.common import (
     Context,
     add_common_options,
@@ -19,8 +19,8 @@ from tokline.commands.common import (
     open_context,
     parse_sources,
 )
-from tokline.ledger import StoredUsage, now_ms
-from tokline.summary import Block, Group, Totals, blocks, grand_total, group_by
+from tokline.ledger.store import StoredUsage, now_ms
+from tokline.surfaces.bars import bar, chart
 
 TITLES = {
     "daily": "Date", "weekly": "Week", "monthly": "Month", "session": "Session",

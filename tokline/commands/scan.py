@@ -9,9 +9,9 @@ import time
 
 from tokline import paths
 from tokline.commands.common import refresh_ledger
-from tokline.ledger import Ledger
-from tokline.refresh import print_problems
-from tokline.snapshot import publish
+from tokline.engine.refresh import print_problems
+from tokline.ledger.store import Ledger
+from tokline.snapshot.build import publish
 
 
 def run(name: str, argv: list[str]) -> int:

@@ -13,10 +13,11 @@ import sys
 import time
 from typing import Any
 
-from tokline import render, statefiles
 from tokline.errors import ToklineError
-from tokline.fast import spawn_refresh, stale_note
-from tokline.view import KNOWN_FIELDS, as_of, field_values, read_json
+from tokline.prompt import statefiles
+from tokline.prompt import template as render
+from tokline.prompt.fields import KNOWN_FIELDS, as_of, field_values, read_json
+from tokline.prompt.status import spawn_refresh, stale_note
 
 
 def load_snapshot(sync: bool) -> tuple[dict[str, Any], float]:
@@ -25,10 +26,10 @@ def load_snapshot(sync: bool) -> tuple[dict[str, Any], float]:
     snap = None if sync else read_json(path)
     if snap is None:
         from tokline.commands.common import refresh_ledger  # noqa: PLC0415
-        from tokline.fastrefresh import ledger_path  # noqa: PLC0415
-        from tokline.ledger import Ledger  # noqa: PLC0415
-        from tokline.refresh import print_problems  # noqa: PLC0415
-        from tokline.snapshot import publish  # noqa: PLC0415
+        from tokline.engine.refresh import print_problems  # noqa: PLC0415
+        from tokline.ledger.store import Ledger  # noqa: PLC0415
+        from tokline.prompt.uptodate import ledger_path  # noqa: PLC0415
+        from tokline.snapshot.build import publish  # noqa: PLC0415
 
         with Ledger(ledger_path()) as ledger:
             print_problems(refresh_ledger(ledger, quiet=True))

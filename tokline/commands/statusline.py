@@ -14,9 +14,10 @@ import os
 import sys
 import time
 
-from tokline import fastjson, statefiles
-from tokline.fast import spawn_refresh
-from tokline.view import as_of, clock, duration, money, read_json
+from tokline.prompt import lightjson as fastjson
+from tokline.prompt import statefiles
+from tokline.prompt.fields import as_of, clock, duration, money, read_json
+from tokline.prompt.status import spawn_refresh
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -17,15 +17,16 @@ import sys
 import time
 from typing import Any
 
-from tokline import inotify, statefiles
+from tokline.accounting.pricing import price_book
 from tokline.config import load
-from tokline.fastrefresh import ledger_path
-from tokline.ledger import Ledger
-from tokline.pricing import price_book
-from tokline.refresh import refresh
-from tokline.snapshot import publish
+from tokline.engine.refresh import refresh
+from tokline.ledger.store import Ledger
+from tokline.prompt import statefiles
+from tokline.prompt.fields import as_of, read_json
+from tokline.prompt.uptodate import ledger_path
+from tokline.snapshot.build import publish
 from tokline.sources import claude, codex, copilot, gemini, opencode
-from tokline.view import as_of, read_json
+from tokline.surfaces import inotify
 
 QUIET_S = 0.15  # a burst of writes settles for this long before one refresh
 SNAPSHOT_CHECK_S = 1.0  # how often a snapshot written by someone else is looked for

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import os
 
-from tokline import fastjson
-from tokline.statefiles import state_dir, write_private
+from tokline.prompt import lightjson as fastjson
+from tokline.prompt.statefiles import state_dir, write_private
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

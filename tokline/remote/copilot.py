@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from tokline import secrets
+from tokline.remote import credentials as secrets
 from tokline.remote.http import RemoteError, get_json
 from tokline.remote.values import number, parse_time
 

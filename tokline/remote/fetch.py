@@ -10,10 +10,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from tokline import secrets
 from tokline.config import Config
 from tokline.config import load as load_config
 from tokline.errors import ToklineError
+from tokline.prompt.statefiles import data_dir, state_dir, write_private
 from tokline.remote import (
     DUE,
     STATE,
@@ -25,8 +25,8 @@ from tokline.remote import (
     openai_admin,
     openrouter,
 )
+from tokline.remote import credentials as secrets
 from tokline.remote.http import RemoteError
-from tokline.statefiles import data_dir, state_dir, write_private
 
 PROVIDERS = {module.NAME: module for module in (
     claude_usage, codex_usage, copilot, openrouter, anthropic_admin, openai_admin)}

@@ -8,7 +8,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from tokline import secrets
+from tokline.remote import credentials as secrets
 from tokline.remote.cost_report import Row, month_window
 from tokline.remote.http import RemoteError, get_pages
 from tokline.remote.values import decimal_of, month_bounds

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 
-from tokline.keys import key64
-from tokline.ledger import F_SIDECHAIN, CostFn, UsageRow
-from tokline.records import Record
+from tokline.engine.keys import key64
+from tokline.engine.records import Record
+from tokline.ledger.store import F_SIDECHAIN, CostFn, UsageRow
 
 NAME = "claude"
 SYNTHETIC_MODEL = "<synthetic>"

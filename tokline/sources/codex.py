@@ -19,12 +19,12 @@ import mmap
 import os
 from collections.abc import Callable, Mapping
 
-from tokline import fastjson
-from tokline._speedups import codex_events as compiled_events
-from tokline._speedups import parse_iso_ms
-from tokline.keys import key64
-from tokline.ledger import CostFn, UsageRow
-from tokline.logscan import Reader, each_window
+from tokline.engine.filescan import Reader, each_window
+from tokline.engine.keys import key64
+from tokline.engine.native import codex_events as compiled_events
+from tokline.engine.native import parse_iso_ms
+from tokline.ledger.store import CostFn, UsageRow
+from tokline.prompt import lightjson as fastjson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from tokline._speedups import parse_iso_ms
+from tokline.engine.native import parse_iso_ms
 from tokline.sources.documents import Usage, count, existing, split_roots
 
 NAME = "copilot"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 
-from tokline.keys import key64
-from tokline.ledger import CostFn, UsageRow
+from tokline.engine.keys import key64
+from tokline.ledger.store import CostFn, UsageRow
 
 ContextFn = Callable[[str, str, str, str], int]
 

@@ -10,8 +10,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from html import escape
 
-from tokline.summary import Totals
-from tokline.view import money, tokens
+from tokline.accounting.summary import Totals
+from tokline.prompt.fields import money, tokens
 
 WEEKS = 53
 LEVELS = 5  # 0 = no usage, 1..4 = quartiles of the days with usage

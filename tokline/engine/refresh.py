@@ -11,16 +11,20 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterator
 
-from tokline import changes, discover, fastjson, logscan, manifest
-from tokline._speedups import USE_EXTENSIONS, scan, scan_deferred
-from tokline.ledger import CostFn, FileState, Ledger, UsageRow
+from tokline.engine import changed as changes
+from tokline.engine import discover
+from tokline.engine import filescan as logscan
+from tokline.engine.native import USE_EXTENSIONS, scan, scan_deferred
+from tokline.ledger.store import CostFn, FileState, Ledger, UsageRow
+from tokline.prompt import lightjson as fastjson
+from tokline.prompt import manifest
 from tokline.sources import claude, codex, copilot, documents, gemini, opencode
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from tokline.pricing import PriceBook
+    from tokline.accounting.pricing import PriceBook
 
 AHEAD_BATCHES = 3  # batches scanned ahead of the writer: bounds memory on a cold scan
 BATCH_BYTES = 8 << 20  # deferred records wait in memory for the writer: keeps peak RSS down

@@ -10,12 +10,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tokline import remote, rollup
-from tokline.ledger import Ledger
-from tokline.localtime import Calendar
-from tokline.statefiles import SNAPSHOT, state_dir
-from tokline.summary import Totals
-from tokline.view import as_of, read_json
+from tokline import remote
+from tokline.accounting import rollup
+from tokline.accounting.localtime import Calendar
+from tokline.accounting.summary import Totals
+from tokline.ledger.store import Ledger
+from tokline.prompt.fields import as_of, read_json
+from tokline.prompt.statefiles import SNAPSHOT, state_dir
 
 # key -> (granularity, how many of them the Daily tab shows)
 PERIODS = {"d": ("day", 30), "w": ("week", 26), "m": ("month", 12)}

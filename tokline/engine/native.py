@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from tokline.records import ScanFn
+from tokline.engine.records import ScanFn
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,13 +33,13 @@ if USE_EXTENSIONS:
     except ImportError:
         if os.environ.get("TOKLINE_STRICT_BUILD") == "1":
             raise
-        from tokline._scan_py import parse_iso_ms, scan
-        from tokline.manifest import names_under as manifest_names_under
+        from tokline.engine._claude_py import parse_iso_ms, scan
+        from tokline.prompt.manifest import names_under as manifest_names_under
 
         USE_EXTENSIONS = False
 else:
-    from tokline._scan_py import parse_iso_ms, scan
-    from tokline.manifest import names_under as manifest_names_under
+    from tokline.engine._claude_py import parse_iso_ms, scan
+    from tokline.prompt.manifest import names_under as manifest_names_under
 
 __all__ = ["USE_EXTENSIONS", "ScanFn", "codex_events", "manifest_names_under", "parse_iso_ms",
            "scan", "scan_deferred"]

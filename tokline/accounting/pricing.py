@@ -2,7 +2,7 @@
 
 The bundled table ``tokline/data/prices.json`` is derived from LiteLLM's
 ``model_prices_and_context_window.json`` by ``derive_table`` (run
-``python -m tokline.pricing DERIVE litellm.json`` to regenerate it).  ``tokline
+``python -m tokline.accounting.pricing DERIVE litellm.json`` to regenerate it).  ``tokline
 pricing update`` stores a newer derived table in the data dir; config overrides
 per model win over both.
 """
@@ -14,13 +14,13 @@ import sys
 import zlib
 from collections.abc import Mapping
 
-from tokline import fastjson
+from tokline.prompt import lightjson as fastjson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from tokline.modelnames import Matcher
+    from tokline.accounting.modelnames import Matcher
 
 WEB_SEARCH_USD = 0.01  # Anthropic bills $10 per 1,000 searches
 
@@ -194,7 +194,7 @@ class PriceBook:
         if lowered in self.entries:
             return lowered
         if self._matcher is None:
-            from tokline.modelnames import Matcher  # noqa: PLC0415 - imports re
+            from tokline.accounting.modelnames import Matcher  # noqa: PLC0415 - imports re
 
             self._matcher = Matcher(self.entries)
         return self._matcher.match(model)
@@ -208,7 +208,7 @@ def _sorted_keys(value: Any) -> Any:
 
 
 def _bundled_file() -> str:
-    return os.path.join(os.path.dirname(__file__), "data", "prices.json")
+    return os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "prices.json")
 
 
 def _read_table(path: str) -> tuple[str, dict[str, dict[str, Any]]]:
@@ -225,7 +225,7 @@ def bundled_table() -> dict[str, dict[str, Any]]:
 
 def updated_prices_file(env: Mapping[str, str] = os.environ) -> str:
     """Where `tokline pricing update` keeps the table it fetched."""
-    from tokline.statefiles import data_dir  # noqa: PLC0415
+    from tokline.prompt.statefiles import data_dir  # noqa: PLC0415
 
     return os.path.join(data_dir(env), "prices.json")
 
@@ -241,15 +241,16 @@ def price_book(overrides: Mapping[str, Mapping[str, float]] | None = None) -> Pr
 
 
 def main(argv: list[str]) -> int:
-    """``python -m tokline.pricing DERIVE SRC [DEST]``: regenerate the bundled table."""
+    """``python -m tokline.accounting.pricing DERIVE SRC [DEST]``: regenerate the bundled table."""
     if len(argv) < 2 or argv[0] != "DERIVE":
-        print("usage: python -m tokline.pricing DERIVE litellm.json [prices.json]", file=sys.stderr)
+        print("usage: python -m tokline.accounting.pricing DERIVE litellm.json [prices.json]",
+              file=sys.stderr)
         return 2
     import json  # noqa: PLC0415
     from pathlib import Path  # noqa: PLC0415
 
     source = Path(argv[1])
-    dest = Path(argv[2]) if len(argv) > 2 else Path(__file__).parent / "data" / "prices.json"
+    dest = Path(argv[2]) if len(argv) > 2 else Path(__file__).parent.parent / "data" / "prices.json"
     table = derive_table(json.loads(source.read_text("utf-8")))
     dest.write_text(json.dumps({"source": source.name, "models": table}, indent=0,
                                sort_keys=True) + "\n", "utf-8")

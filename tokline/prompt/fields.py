@@ -1,6 +1,6 @@
 """Reading a snapshot: what it says at a given moment, and the template fields.
 
-Stdlib only (time, datetime; JSON through tokline.fastjson): the status and statusline
+Stdlib only (time, datetime; JSON through tokline.prompt.lightjson): the status and statusline
 commands import it.
 """
 
@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from tokline import fastjson, render
+from tokline.prompt import lightjson as fastjson
+from tokline.prompt import template as render
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -21,12 +21,15 @@ import os
 import time
 from collections.abc import Mapping
 
-from tokline import fastjson, remote, render
+from tokline import remote
+from tokline.accounting.localtime import Calendar, resolve_zone
+from tokline.accounting.pricing import PriceBook
 from tokline.config import PLAN_BLOCK_TOKENS, Config
-from tokline.ledger import NO_CHANGE_MS, Ledger
-from tokline.localtime import Calendar, resolve_zone
-from tokline.pricing import PriceBook
-from tokline.statefiles import (
+from tokline.ledger.store import NO_CHANGE_MS, Ledger
+from tokline.prompt import lightjson as fastjson
+from tokline.prompt import template as render
+from tokline.prompt.fields import as_of, field_values, money, read_json
+from tokline.prompt.statefiles import (
     LINES,
     LINES_MAGIC,
     SNAPSHOT,
@@ -34,7 +37,6 @@ from tokline.statefiles import (
     state_dir,
     write_private,
 )
-from tokline.view import as_of, field_values, money, read_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -442,7 +444,7 @@ def publish(ledger: Ledger, env: Mapping[str, str] = os.environ, cfg: Config | N
 
         cfg = load()
     if book is None:
-        from tokline.pricing import price_book  # noqa: PLC0415
+        from tokline.accounting.pricing import price_book  # noqa: PLC0415
 
         book = price_book(cfg.price_overrides)
     snap = build(ledger, cfg, book, env)

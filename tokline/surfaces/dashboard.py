@@ -18,8 +18,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
-from tokline import dashtext
-from tokline.dashdata import DashData
+from tokline.surfaces import dashboard_text as dashtext
+from tokline.surfaces.dashboard_data import DashData
 
 TABS = (("overview", "1 Overview", dashtext.overview), ("daily", "2 Daily", dashtext.daily),
         ("models", "3 Models", dashtext.models),

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from tokline.statefiles import (
+from tokline.prompt.statefiles import (
     LINES,
     LINES_MAGIC,
     config_stamp,
@@ -59,7 +59,7 @@ def spawn_refresh(directory: str, seen_mtime: float, publish: bool = False) -> b
 
 
 def time_left(seconds: float) -> str:
-    """As tokline.view.duration: "2h05m", "42m"."""
+    """As tokline.prompt.fields.duration: "2h05m", "42m"."""
     minutes = max(0, int(seconds // 60))
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import time
 
-from tokline import discover, manifest
-from tokline._speedups import manifest_names_under
+from tokline.engine import discover
+from tokline.engine.native import manifest_names_under
+from tokline.prompt import manifest
 
 
 class Plan:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokline import view
-from tokline.bars import bar
-from tokline.dashdata import PERIODS, DashData
-from tokline.render import CRIT, WARN, level_of
-from tokline.summary import Totals
-from tokline.view import money
-from tokline.view import tokens as compact
+from tokline.accounting.summary import Totals
+from tokline.prompt import fields as view
+from tokline.prompt.fields import money
+from tokline.prompt.fields import tokens as compact
+from tokline.prompt.template import CRIT, WARN, level_of
+from tokline.surfaces.bars import bar
+from tokline.surfaces.dashboard_data import PERIODS, DashData
 
 Segment = tuple[str, "str | None"]
 Line = list[Segment]

@@ -21,8 +21,8 @@ from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
+from tokline.engine.keys import group_range
 from tokline.errors import LedgerError
-from tokline.keys import group_range
 
 SCHEMA_VERSION = 5
 

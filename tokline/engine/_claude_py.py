@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import re
 
-from tokline.records import F_API_ERROR, F_FAST, F_SIDECHAIN, Record
+from tokline.engine.records import F_API_ERROR, F_FAST, F_SIDECHAIN, Record
 
 __all__ = ["F_API_ERROR", "F_FAST", "F_SIDECHAIN", "Record", "decode_slow_line", "merge_pair",
            "parse_iso_ms", "scan"]

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from tokline.errors import ToklineError
-from tokline.statefiles import data_dir, write_private
+from tokline.prompt.statefiles import data_dir, write_private
 
 SERVICE = "tokline"
 KEYRING_TIMEOUT_S = 5.0

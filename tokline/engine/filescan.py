@@ -7,8 +7,8 @@ import os
 import zlib
 from collections.abc import Callable
 
-from tokline.ledger import FileState
-from tokline.records import Record, ScanFn
+from tokline.engine.records import Record, ScanFn
+from tokline.ledger.store import FileState
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

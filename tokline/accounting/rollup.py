@@ -11,9 +11,9 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, TypeVar
 
-from tokline.ledger import Ledger
-from tokline.localtime import QUARTER_MS, Calendar
-from tokline.summary import SYNTHETIC, Totals
+from tokline.accounting.localtime import QUARTER_MS, Calendar
+from tokline.accounting.summary import SYNTHETIC, Totals
+from tokline.ledger.store import Ledger
 
 K = TypeVar("K")
 

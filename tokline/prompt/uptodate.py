@@ -11,8 +11,8 @@ import os
 import struct
 import time
 
-from tokline import manifest
-from tokline.statefiles import data_dir
+from tokline.prompt import manifest
+from tokline.prompt.statefiles import data_dir
 
 
 def ledger_path(env: os._Environ[str] | dict[str, str] = os.environ) -> str:

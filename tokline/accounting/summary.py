@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from tokline.ledger import StoredUsage
-from tokline.pricing import PriceBook
+from tokline.accounting.pricing import PriceBook
+from tokline.ledger.store import StoredUsage
 
 SYNTHETIC = "<synthetic>"
 HOUR_MS = 3_600_000
