@@ -10,25 +10,25 @@ from pathlib import Path
 import pytest
 
 import tokline
-from tokline.engine import native as _speedups
+from tokline.engine import native
 
 
 @pytest.mark.skipif(os.environ.get("TOKLINE_STRICT_BUILD") != "1",
                     reason="only a strict build promises the extension")
 def test_strict_build_loads_the_extension() -> None:
-    assert _speedups.USE_EXTENSIONS
+    assert native.USE_EXTENSIONS
     from tokline import _scan
 
-    assert _speedups.scan is _scan.scan
+    assert native.scan is _scan.scan
     assert Path(_scan.__file__).suffix in (".so", ".pyd")
 
 
 @pytest.mark.skipif(os.environ.get("TOKLINE_PURE") != "1", reason="the pure leg only")
 def test_pure_switch_uses_the_twin() -> None:
-    from tokline.engine import _claude_py as _scan_py
+    from tokline.engine import _claude_py
 
-    assert not _speedups.USE_EXTENSIONS
-    assert _speedups.scan is _scan_py.scan
+    assert not native.USE_EXTENSIONS
+    assert native.scan is _claude_py.scan
 
 
 def test_launcher_and_module_run() -> None:

@@ -20,7 +20,7 @@ from tokline import cli
 from tokline.commands.dashboard import make_app
 from tokline.commands.demo import install_sample
 from tokline.prompt import statefiles
-from tokline.surfaces import dashboard_text as dashtext
+from tokline.surfaces import dashboard_text
 from tokline.surfaces.dashboard import HelpScreen, to_text
 
 
@@ -121,10 +121,10 @@ def test_narrow_terminal_and_no_color(sample: Path) -> None:
             await pilot.press("2")
             assert "Cost per day" in app.tab_text("daily")
             assert app.data is not None
-            for draw in (dashtext.daily, dashtext.models):
-                for line in dashtext.plain(draw(app.data, 44)).splitlines():
+            for draw in (dashboard_text.daily, dashboard_text.models):
+                for line in dashboard_text.plain(draw(app.data, 44)).splitlines():
                     assert len(line) <= 48, line
-            text = to_text(dashtext.overview(app.data, 44), color=False)
+            text = to_text(dashboard_text.overview(app.data, 44), color=False)
             assert {str(span.style) for span in text.spans} <= {"dim", "bold", ""}
 
     asyncio.run(drive())

@@ -15,8 +15,7 @@ from tokline import paths
 from tokline.engine import keys
 from tokline.engine.refresh import manifest_path, refresh
 from tokline.ledger.store import Ledger
-from tokline.prompt import manifest
-from tokline.prompt import uptodate as fastrefresh
+from tokline.prompt import manifest, uptodate
 
 LINE = (b'{"type":"assistant","timestamp":"2026-01-01T00:00:00Z","requestId":"r%d",'
         b'"sessionId":"s","message":{"id":"m%d","model":"x","usage":{"input_tokens":%d}}}\n')
@@ -32,7 +31,7 @@ def _env(home: Path) -> dict[str, str]:
 
 
 def _ledger(home: Path) -> Ledger:
-    return Ledger(Path(fastrefresh.ledger_path(_env(home))))
+    return Ledger(Path(uptodate.ledger_path(_env(home))))
 
 
 def _age(path: Path) -> None:
@@ -52,21 +51,21 @@ def test_fast_path_sees_appends_and_new_files(home: Path) -> None:
     log.write_bytes(_line(1))
     env = _env(home)
     with _ledger(home) as led:
-        assert not fastrefresh.up_to_date(env)
+        assert not uptodate.up_to_date(env)
         refresh(led, env)
-        assert fastrefresh.up_to_date(env) and fastrefresh.up_to_date(env, full=True)
+        assert uptodate.up_to_date(env) and uptodate.up_to_date(env, full=True)
         with log.open("ab") as fh:
             fh.write(_line(2))
-        assert not fastrefresh.up_to_date(env)
+        assert not uptodate.up_to_date(env)
         refresh(led, env, incremental=True)
-        assert fastrefresh.up_to_date(env)
+        assert uptodate.up_to_date(env)
         (proj / "sess" / "subagents").mkdir(parents=True)
         (proj / "sess" / "subagents" / "agent-1.jsonl").write_bytes(_line(3))
-        assert not fastrefresh.up_to_date(env)
+        assert not uptodate.up_to_date(env)
         report = refresh(led, env, incremental=True)
         assert report.files_scanned == 1 and report.files_seen == 2
         assert totals(led)[0] == 3
-        assert fastrefresh.up_to_date(env)
+        assert uptodate.up_to_date(env)
 
 
 def _idle_project(home: Path) -> tuple[Path, Path, dict[str, str]]:
@@ -87,12 +86,12 @@ def test_cold_files_wait_for_the_full_check(home: Path) -> None:
         with old.open("ab") as fh:  # appended, then its mtime put back (rsync -t, a restore)
             fh.write(_line(2, 10))
         _age(old)
-        assert fastrefresh.up_to_date(env)  # within the minute, cold entries are trusted
-        assert not fastrefresh.up_to_date(env, full=True)  # `tokline scan` checks everything
+        assert uptodate.up_to_date(env)  # within the minute, cold entries are trusted
+        assert not uptodate.up_to_date(env, full=True)  # `tokline scan` checks everything
         refresh(led, env, incremental=True)
         assert totals(led)[0] == 1
         _expire_full_check(led)
-        assert not fastrefresh.up_to_date(env)
+        assert not uptodate.up_to_date(env)
         refresh(led, env, incremental=True)
         assert totals(led)[0] == 11
 
@@ -124,11 +123,11 @@ def test_a_root_that_appears_is_read(home: Path) -> None:
     env = _env(home)
     with _ledger(home) as led:
         refresh(led, env)
-        assert fastrefresh.up_to_date(env)
+        assert uptodate.up_to_date(env)
         proj = claude_projects(home) / "p"
         proj.mkdir()
         (proj / "a.jsonl").write_bytes(_line(1, 5))
-        assert not fastrefresh.up_to_date(env)
+        assert not uptodate.up_to_date(env)
         refresh(led, env, incremental=True)
         assert totals(led)[0] == 5
 
@@ -137,8 +136,8 @@ def test_manifest_of_another_environment_is_ignored(home: Path) -> None:
     env = _env(home)
     with _ledger(home) as led:
         refresh(led, env)
-    assert fastrefresh.up_to_date(env)
-    assert not fastrefresh.up_to_date({**env, "CLAUDE_CONFIG_DIR": str(home / "elsewhere")})
+    assert uptodate.up_to_date(env)
+    assert not uptodate.up_to_date({**env, "CLAUDE_CONFIG_DIR": str(home / "elsewhere")})
 
 
 def test_compiled_and_pure_manifest_checks_agree(home: Path) -> None:
@@ -193,7 +192,7 @@ def test_fast_and_slow_paths_agree_on_the_ledger(home: Path, monkeypatch: pytest
     else:
         monkeypatch.setenv("XDG_DATA_HOME", value)
     want = expected.format(home=home)
-    assert fastrefresh.ledger_path() == want
+    assert uptodate.ledger_path() == want
     assert str(paths.ledger_file()) == want
 
 
@@ -212,7 +211,7 @@ def test_new_session_in_an_idle_project_is_seen_at_once(home: Path) -> None:
     with _ledger(home) as led:
         refresh(led, env)
         (proj / "new.jsonl").write_bytes(_line(2, 4))
-        assert not fastrefresh.up_to_date(env)
+        assert not uptodate.up_to_date(env)
         refresh(led, env, incremental=True)
         assert totals(led)[0] == 5
 

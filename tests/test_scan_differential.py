@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tokline.engine import _claude_py as _scan_py
+from tokline.engine import _claude_py
 
 try:
     from tokline import _scan as _ext
@@ -163,7 +163,7 @@ def reference(data: bytes) -> tuple[list[tuple[Any, ...]], int, int]:
             continue
         usage = msg["usage"]
         ts = obj.get("timestamp")
-        ms = _scan_py.parse_iso_ms(ts) if isinstance(ts, str) else None
+        ms = _claude_py.parse_iso_ms(ts) if isinstance(ts, str) else None
         if ms is None:
             malformed += 1
             continue
@@ -200,7 +200,7 @@ def reference(data: bytes) -> tuple[list[tuple[Any, ...]], int, int]:
                cost, int(flags))
         if records and rec[2] is not None and rec[3] is not None \
                 and records[-1][2:4] == rec[2:4]:
-            rec = _scan_py.merge_pair(records[-1], rec)  # type: ignore[arg-type]
+            rec = _claude_py.merge_pair(records[-1], rec)  # type: ignore[arg-type]
             records[-1] = rec
         else:
             records.append(rec)
@@ -216,7 +216,7 @@ def _same(a: Any, b: Any) -> bool:
 @given(st.lists(any_line(), max_size=12), st.booleans())
 def test_twin_matches_reference(lines: list[bytes], complete: bool) -> None:
     data = b"\n".join(lines) + (b"\n" if complete else b"")
-    assert _same(_scan_py.scan(data, 0), reference(data))
+    assert _same(_claude_py.scan(data, 0), reference(data))
 
 
 @pytest.mark.skipif(_ext is None, reason="compiled scanner not built")
@@ -224,12 +224,12 @@ def test_twin_matches_reference(lines: list[bytes], complete: bool) -> None:
 @given(st.lists(any_line(), max_size=12), st.booleans(), st.integers(0, 40))
 def test_extension_matches_twin(lines: list[bytes], complete: bool, lead: int) -> None:
     data = b"x" * lead + b"\n" + b"\n".join(lines) + (b"\n" if complete else b"")
-    assert _ext.scan(data, lead + 1) == _scan_py.scan(data, lead + 1)
+    assert _ext.scan(data, lead + 1) == _claude_py.scan(data, lead + 1)
 
 
 def test_usage_inside_a_string_is_not_usage() -> None:
     line = b'{"type":"user","message":{"content":"{\\"usage\\":{\\"input_tokens\\":5}}"}}\n'
-    for scan in filter(None, (_scan_py.scan, _ext and _ext.scan)):
+    for scan in filter(None, (_claude_py.scan, _ext and _ext.scan)):
         assert scan(line, 0) == ([], len(line), 0)
 
 
@@ -237,13 +237,13 @@ def test_incomplete_last_line_is_left_for_later() -> None:
     first = (b'{"type":"assistant","timestamp":"2026-01-01T00:00:00Z","message":{"id":"m",'
              b'"usage":{"input_tokens":1}},"requestId":"r"}\n')
     partial = first[:40]
-    for scan in filter(None, (_scan_py.scan, _ext and _ext.scan)):
+    for scan in filter(None, (_claude_py.scan, _ext and _ext.scan)):
         records, end, bad = scan(first + partial, 0)
         assert len(records) == 1 and end == len(first) and bad == 0
 
 
 def test_start_offset_out_of_range() -> None:
-    for scan in filter(None, (_scan_py.scan, _ext and _ext.scan)):
+    for scan in filter(None, (_claude_py.scan, _ext and _ext.scan)):
         with pytest.raises(ValueError):
             scan(b"abc\n", 9)
 
@@ -254,7 +254,7 @@ def test_usage_as_a_value_before_the_usage_key() -> None:
     line = (b'{"message": {"id": "m", "model": "usage", "usage": {"input_tokens": 3}}, '
             b'"timestamp": "2026-11-23T10:00:00Z"}\n')
     data = b'{"other": 1}\n' + line
-    for scan in filter(None, (_scan_py.scan, _ext and _ext.scan)):
+    for scan in filter(None, (_claude_py.scan, _ext and _ext.scan)):
         records, end, bad = scan(data, 0)
         assert bad == 0 and len(records) == 1 and records[0][7] == 3 and end == len(data)
 
@@ -274,13 +274,13 @@ ISO_PARTS = st.tuples(
 def test_iso_times_parse_the_same_compiled_and_pure(text: str) -> None:
     if _ext is None:
         pytest.skip("the extension is not built")
-    assert _ext.iso_ms(text) == _scan_py.parse_iso_ms(text)
+    assert _ext.iso_ms(text) == _claude_py.parse_iso_ms(text)
 
 
 def test_iso_times_known_values() -> None:
-    assert _scan_py.parse_iso_ms("2026-11-23T10:00:00.5+05:30") == 1795408200500
-    assert _scan_py.parse_iso_ms("2026-11-23T04:30:00.500Z") == 1795408200500
-    assert _scan_py.parse_iso_ms("2026-11-23 04:30:00Z") is None
+    assert _claude_py.parse_iso_ms("2026-11-23T10:00:00.5+05:30") == 1795408200500
+    assert _claude_py.parse_iso_ms("2026-11-23T04:30:00.500Z") == 1795408200500
+    assert _claude_py.parse_iso_ms("2026-11-23 04:30:00Z") is None
     if _ext is not None:
         assert _ext.iso_ms("2026-11-23T04:30:00.500Z") == 1795408200500
 

@@ -231,7 +231,7 @@ def test_setup_claude_respects_another_tools_line(home: Path, monkeypatch: pytes
 
 
 def test_time_left_counts_down_without_a_refresh(sample: Path) -> None:
-    from tokline.prompt import fields as view
+    from tokline.prompt import fields
     from tokline.prompt import status as fast
 
     first = _tokline(sample, "status").stdout
@@ -240,8 +240,8 @@ def test_time_left_counts_down_without_a_refresh(sample: Path) -> None:
     minutes = int((block_end - time.time()) // 60)
     assert f"({fast.time_left(minutes * 60 + 30)} left)" in first or \
         f"({fast.time_left((minutes + 1) * 60)} left)" in first
-    assert fast.time_left(7500) == view.duration(125) == "2h05m"
-    assert fast.time_left(59) == view.duration(0.9) == "0m"
+    assert fast.time_left(7500) == fields.duration(125) == "2h05m"
+    assert fast.time_left(59) == fields.duration(0.9) == "0m"
 
 
 def test_snapshot_periods_match_the_ledger_after_appends(sample: Path) -> None:

@@ -14,7 +14,7 @@ import sys
 import zlib
 from collections.abc import Mapping
 
-from tokline.prompt import lightjson as fastjson
+from tokline.prompt import lightjson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -172,9 +172,9 @@ class PriceBook:
         """Changes whenever any price does: stored costs are then computed again."""
         if self._fingerprint is None:
             if self._table_text is not None:
-                blob = (self._table_text + "\0" + fastjson.dumps(_sorted_keys(self._overrides)))
+                blob = (self._table_text + "\0" + lightjson.dumps(_sorted_keys(self._overrides)))
             else:
-                blob = fastjson.dumps(_sorted_keys(self.entries))
+                blob = lightjson.dumps(_sorted_keys(self.entries))
             crc = zlib.crc32(blob.encode("utf-8", "surrogatepass"))
             self._fingerprint = f"{len(self.entries)}-{crc:08x}"
         return self._fingerprint
@@ -215,7 +215,7 @@ def _read_table(path: str) -> tuple[str, dict[str, dict[str, Any]]]:
     """A derived table file's text and its models."""
     with open(path, encoding="utf-8") as fh:
         text = fh.read()
-    models: dict[str, dict[str, Any]] = fastjson.loads(text)["models"]
+    models: dict[str, dict[str, Any]] = lightjson.loads(text)["models"]
     return text, models
 
 

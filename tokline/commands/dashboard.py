@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from tokline.commands.common import open_context, refresh_ledger
 from tokline.ledger.store import Ledger
-from tokline.surfaces import dashboard_data as dashdata
+from tokline.surfaces import dashboard_data
 
 if TYPE_CHECKING:
     from tokline.surfaces.dashboard import Dashboard
@@ -40,8 +40,8 @@ def make_app(argv: list[str]) -> tuple[Dashboard, Ledger]:
         from tokline.snapshot.build import publish  # noqa: PLC0415
 
         publish(ctx.ledger)
-    def load(period: str, snapshot: dict[str, Any] | None) -> dashdata.DashData:
-        return dashdata.load(ctx.ledger, ctx.calendar, period, ctx.config.cost_mode,
+    def load(period: str, snapshot: dict[str, Any] | None) -> dashboard_data.DashData:
+        return dashboard_data.load(ctx.ledger, ctx.calendar, period, ctx.config.cost_mode,
                              ctx.config.warn_percent, ctx.config.critical_percent,
                              snapshot=snapshot)
 

@@ -14,8 +14,7 @@ import os
 import sys
 import time
 
-from tokline.prompt import lightjson as fastjson
-from tokline.prompt import statefiles
+from tokline.prompt import lightjson, statefiles
 from tokline.prompt.fields import as_of, clock, duration, money, read_json
 from tokline.prompt.status import spawn_refresh
 
@@ -44,7 +43,7 @@ def _number(value: Any) -> float | None:
 
 def read_payload(raw: bytes) -> dict[str, Any]:
     try:
-        payload = fastjson.loads(raw.decode("utf-8", "replace") or "{}")
+        payload = lightjson.loads(raw.decode("utf-8", "replace") or "{}")
     except (ValueError, RecursionError):
         return {}
     return payload if isinstance(payload, dict) else {}
@@ -74,10 +73,10 @@ def remember(payload: Mapping[str, Any], directory: str, now: float) -> bool:
         model = _get(payload, "model", "id")
         state["model"] = model if isinstance(model, str) else None
         state.setdefault("as_of", round(now))
-        statefiles.write_private(path, fastjson.dumps(state).encode())
+        statefiles.write_private(path, lightjson.dumps(state).encode())
         return changed
     if changed:
-        statefiles.write_private(path, fastjson.dumps(state).encode())
+        statefiles.write_private(path, lightjson.dumps(state).encode())
     return changed
 
 

@@ -12,12 +12,10 @@ from collections import deque
 from collections.abc import Callable, Iterator
 
 from tokline.engine import changed as changes
-from tokline.engine import discover
-from tokline.engine import filescan as logscan
+from tokline.engine import discover, filescan
 from tokline.engine.native import USE_EXTENSIONS, scan, scan_deferred
 from tokline.ledger.store import CostFn, FileState, Ledger, UsageRow
-from tokline.prompt import lightjson as fastjson
-from tokline.prompt import manifest
+from tokline.prompt import lightjson, manifest
 from tokline.sources import claude, codex, copilot, documents, gemini, opencode
 
 TYPE_CHECKING = False
@@ -131,16 +129,16 @@ class NewestLimits:
 
 
 def _readers(env: dict[str, str], codex_roots: list[str], limits: NewestLimits
-             ) -> Callable[[str], tuple[str, logscan.Reader] | None]:
+             ) -> Callable[[str], tuple[str, filescan.Reader] | None]:
     """Which source reads a path, and how; None for files no source wants.  Codex rate
     limits met on the way go to ``limits``."""
-    claude_read = logscan.claude_reader(scan, scan_deferred)
+    claude_read = filescan.claude_reader(scan, scan_deferred)
     codex_read = codex.reader(limits.add)
     codex_prefixes = tuple(os.path.join(r, "") for r in codex_roots)
     documents_by_prefix = [(os.path.join(root, ""), source)
                            for source in DOCUMENT_SOURCES for root in source.roots(env)]
 
-    def pick(path: str) -> tuple[str, logscan.Reader] | None:
+    def pick(path: str) -> tuple[str, filescan.Reader] | None:
         if path.startswith(codex_prefixes):
             return (codex.NAME, codex_read) if path.endswith(".jsonl") else None
         for prefix, source in documents_by_prefix:
@@ -151,14 +149,14 @@ def _readers(env: dict[str, str], codex_roots: list[str], limits: NewestLimits
     return pick
 
 
-def _whole_file(source: Any) -> logscan.Reader:
+def _whole_file(source: Any) -> filescan.Reader:
     """Sources read whole on each change; SQLite databases from the newest update seen."""
     def read(path: str, fd: int, start: int, size: int, state: str | None
              ) -> tuple[list[Any], int, int, str | None]:
         if path.endswith((".db", ".db-wal")):
-            since = int(fastjson.loads(state)["since"]) if state else 0
+            since = int(lightjson.loads(state)["since"]) if state else 0
             keyed, newest = opencode.parse_db(path.removesuffix("-wal"), since)
-            return [keyed], size, 0, fastjson.dumps({"since": newest})
+            return [keyed], size, 0, lightjson.dumps({"since": newest})
         keyed, malformed = source.parse(path, os.pread(fd, size, 0)) \
             if source is not opencode else opencode.parse_json(path, os.pread(fd, size, 0))
         return [keyed], size, malformed, None
@@ -203,13 +201,13 @@ def manifest_path(ledger_path: str) -> str:
 
 def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,
             progress: Progress | None, full: bool, cost_of: CostFn | None,
-            readers: Callable[[str], tuple[str, logscan.Reader] | None]) -> None:
+            readers: Callable[[str], tuple[str, filescan.Reader] | None]) -> None:
     had_rows = ledger.has_usage()
     known = ledger.file_states(None, None if full else list(found.files))
     work = [
         (path, st, known.get(path))
         for path, st in sorted(found.files.items())
-        if not logscan.unchanged(known.get(path), st) and readers(path) is not None
+        if not filescan.unchanged(known.get(path), st) and readers(path) is not None
     ]
     if not work:
         return
@@ -220,11 +218,11 @@ def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,
     main_ids: set[str] = set()
     pending: list[UsageRow] = []
 
-    def one(item: WorkItem) -> logscan.FileScan | str:
+    def one(item: WorkItem) -> filescan.FileScan | str:
         path, st, prior = item
         source, read = readers(path)  # type: ignore[misc]
         try:
-            return logscan.scan_file(path, source, st, prior, read)
+            return filescan.scan_file(path, source, st, prior, read)
         except (OSError, sqlite3.Error) as exc:
             return f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}"
 
@@ -269,23 +267,23 @@ def _keep_latest_limits(ledger: Ledger, seen: list[tuple[int, object]]) -> None:
     if not seen:
         return
     stored_text = ledger.get_meta(codex.LIMITS_META)
-    stored = fastjson.loads(stored_text) if stored_text else None
+    stored = lightjson.loads(stored_text) if stored_text else None
     changed = False
     for ts, value in sorted(seen, key=lambda item: item[0]):
         if isinstance(value, bytes):  # as the compiled reader keeps it
             try:
-                value = fastjson.loads(value.decode("utf-8"), strict=True)
+                value = lightjson.loads(value.decode("utf-8"), strict=True)
             except ValueError:
                 continue
         newer = codex.latest_limits(stored, ts, value)
         if newer is not None:
             stored, changed = newer, True
     if changed:
-        ledger.set_meta(codex.LIMITS_META, fastjson.dumps(stored))
+        ledger.set_meta(codex.LIMITS_META, lightjson.dumps(stored))
 
 
-def _scanned(work: list[WorkItem], one: Callable[[WorkItem], logscan.FileScan | str]
-             ) -> Iterator[logscan.FileScan | str]:
+def _scanned(work: list[WorkItem], one: Callable[[WorkItem], filescan.FileScan | str]
+             ) -> Iterator[filescan.FileScan | str]:
     """Results in work order.  SCAN_THREADS scanner threads (the compiled scan releases
     the GIL) when there is enough to do; a prompt's small refresh skips the thread pool
     import.  TOKLINE_SCAN_THREADS sets how many (two suit a two-core machine)."""
@@ -296,7 +294,7 @@ def _scanned(work: list[WorkItem], one: Callable[[WorkItem], logscan.FileScan | 
         return
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - big scans only
 
-    def batch(items: list[WorkItem]) -> list[logscan.FileScan | str]:
+    def batch(items: list[WorkItem]) -> list[filescan.FileScan | str]:
         return [one(item) for item in items]
 
     queue = iter(_batches(work))
@@ -335,11 +333,11 @@ def _remember_problems(ledger: Ledger, report: RefreshReport) -> None:
     if not report.problems:
         return
     known_text = ledger.get_meta(PROBLEMS_META)
-    known: list[str] = fastjson.loads(known_text) if known_text else []
+    known: list[str] = lightjson.loads(known_text) if known_text else []
     report.new_problems = [p for p in report.problems if p not in known]
     if report.new_problems:
         with ledger.write():
-            ledger.set_meta(PROBLEMS_META, fastjson.dumps((known + report.new_problems)[-500:]))
+            ledger.set_meta(PROBLEMS_META, lightjson.dumps((known + report.new_problems)[-500:]))
 
 
 def print_problems(report: RefreshReport) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from tokline.prompt import lightjson as fastjson
+from tokline.prompt import lightjson
 from tokline.prompt import template as render
 
 TYPE_CHECKING = False
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 def read_json(path: str) -> dict[str, Any] | None:
     try:
         with open(path, "rb") as fh:
-            value = fastjson.loads(fh.read().decode("utf-8"))
+            value = lightjson.loads(fh.read().decode("utf-8"))
     except (OSError, ValueError, UnicodeDecodeError):
         return None
     return value if isinstance(value, dict) else None

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-from tokline.prompt import lightjson as fastjson
+from tokline.prompt import lightjson
 from tokline.prompt.statefiles import state_dir, write_private
 
 TYPE_CHECKING = False
@@ -44,7 +44,7 @@ def __getattr__(name: str) -> Any:
 def load_state() -> dict[str, Any]:
     try:
         with open(os.path.join(state_dir(), STATE), encoding="utf-8") as fh:
-            data = fastjson.loads(fh.read())
+            data = lightjson.loads(fh.read())
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from tokline.remote import credentials as secrets
+from tokline.remote import credentials
 from tokline.remote.http import RemoteError, get_json
 from tokline.remote.values import number, parse_time
 
@@ -80,7 +80,7 @@ def parse(data: Any) -> list[dict[str, Any]]:
 
 
 def fetch(base: str, account: str) -> list[dict[str, Any]]:
-    token = secrets.get(NAME, account)[0]
+    token = credentials.get(NAME, account)[0]
     if token is None:
         raise RemoteError(f"copilot: no GitHub login; {RELOGIN}")
     data = get_json(base.rstrip("/") + "/copilot_internal/user",

@@ -8,7 +8,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from tokline.remote import credentials as secrets
+from tokline.remote import credentials
 from tokline.remote.cost_report import Row, month_window
 from tokline.remote.http import RemoteError, get_pages
 from tokline.remote.values import decimal_of, month_bounds
@@ -32,7 +32,7 @@ def _label(row: Row) -> str:
 
 
 def fetch(base: str, account: str) -> list[dict[str, Any]]:
-    key = secrets.get(NAME, account)[0]
+    key = credentials.get(NAME, account)[0]
     if key is None:
         raise RemoteError(f"{NAME}: no key; {RELOGIN}")
     start, today, following = month_bounds(time.time())

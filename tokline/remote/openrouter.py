@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokline.remote import credentials as secrets
+from tokline.remote import credentials
 from tokline.remote.http import RemoteError, get_json
 from tokline.remote.values import number
 
@@ -16,7 +16,7 @@ RELOGIN = "run `tokline auth login openrouter` with a valid key"
 
 
 def fetch(base: str, account: str) -> list[dict[str, Any]]:
-    key = secrets.get(NAME, account)[0]
+    key = credentials.get(NAME, account)[0]
     if key is None:
         raise RemoteError(f"openrouter: no key; {RELOGIN}")
     headers = {"Authorization": f"Bearer {key}"}

@@ -26,7 +26,7 @@ from tokline.accounting.localtime import Calendar, resolve_zone
 from tokline.accounting.pricing import PriceBook
 from tokline.config import PLAN_BLOCK_TOKENS, Config
 from tokline.ledger.store import NO_CHANGE_MS, Ledger
-from tokline.prompt import lightjson as fastjson
+from tokline.prompt import lightjson
 from tokline.prompt import template as render
 from tokline.prompt.fields import as_of, field_values, money, read_json
 from tokline.prompt.statefiles import (
@@ -344,7 +344,7 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
                            "model": claude_state.get("model"), "as_of": claude_state.get("as_of")}
     codex_text = ledger.get_meta(CODEX_LIMITS)
     snap["quota"] = quota_windows(claude_state, snap["block"], now_s,
-                                  fastjson.loads(codex_text) if codex_text else None)
+                                  lightjson.loads(codex_text) if codex_text else None)
     snap["quota"] = remote.merge(snap["quota"], remote.windows(now_s))
     snap["budget"] = _budget(cfg, snap["today"], snap["week"], snap["month"])
     snap["thresholds"] = {"warn": cfg.warn_percent, "critical": cfg.critical_percent}
@@ -400,7 +400,7 @@ def write(snap: Mapping[str, Any], cfg: Config, env: Mapping[str, str] = os.envi
     body = "".join(f"{target}\t" + "\t".join(variants) + "\n"
                    for target, variants in lines.items())
     write_private(os.path.join(directory, SNAPSHOT),
-                  fastjson.dumps(snap).encode())
+                  lightjson.dumps(snap).encode())
     write_private(os.path.join(directory, LINES), (head + "\n" + body).encode())
 
 
@@ -431,7 +431,7 @@ def notify_budgets(snap: Mapping[str, Any], cfg: Config, env: Mapping[str, str] 
             if sender:
                 subprocess.run([sender, "tokline", message], check=False, timeout=5,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        write_private(path, fastjson.dumps(sent).encode())
+        write_private(path, lightjson.dumps(sent).encode())
     return messages
 
 

@@ -24,7 +24,7 @@ from tokline.engine.keys import key64
 from tokline.engine.native import codex_events as compiled_events
 from tokline.engine.native import parse_iso_ms
 from tokline.ledger.store import CostFn, UsageRow
-from tokline.prompt import lightjson as fastjson
+from tokline.prompt import lightjson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class FileState:
     __slots__ = ("cwd", "model", "prev", "records", "root", "session")
 
     def __init__(self, text: str | None, path: str) -> None:
-        data: dict[str, Any] = fastjson.loads(text) if text else {}
+        data: dict[str, Any] = lightjson.loads(text) if text else {}
         stem = os.path.basename(path).rsplit(".", 1)[0]
         self.session: str = data.get("session") or stem[-36:]
         self.root: str = data.get("root") or self.session
@@ -75,7 +75,7 @@ class FileState:
         self.records: bool = bool(data.get("records"))
 
     def dump(self) -> str:
-        return fastjson.dumps({"session": self.session, "root": self.root,
+        return lightjson.dumps({"session": self.session, "root": self.root,
                                "model": self.model, "cwd": self.cwd,
                                "prev": list(self.prev) if self.prev else None,
                                "records": self.records})
@@ -171,7 +171,7 @@ def _parse_line(line: bytes, state: FileState, on_limits: Callable[[int, Any], N
     """One candidate line; returns 1 when it is malformed."""
     try:
         # what json.loads(bytes) does, without its per-call encoding detection
-        obj = fastjson.loads(line.decode("utf-8", "surrogatepass"), strict=True)
+        obj = lightjson.loads(line.decode("utf-8", "surrogatepass"), strict=True)
     except ValueError:
         return 1
     if not isinstance(obj, dict):

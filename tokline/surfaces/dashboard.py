@@ -18,19 +18,21 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
-from tokline.surfaces import dashboard_text as dashtext
+from tokline.surfaces import dashboard_text
 from tokline.surfaces.dashboard_data import DashData
 
-TABS = (("overview", "1 Overview", dashtext.overview), ("daily", "2 Daily", dashtext.daily),
-        ("models", "3 Models", dashtext.models),
-        ("sessions", "4 Sessions", dashtext.sessions), ("quota", "5 Quota", dashtext.quota))
+TABS = (("overview", "1 Overview", dashboard_text.overview),
+        ("daily", "2 Daily", dashboard_text.daily),
+        ("models", "3 Models", dashboard_text.models),
+        ("sessions", "4 Sessions", dashboard_text.sessions),
+        ("quota", "5 Quota", dashboard_text.quota))
 STYLES = {"ok": "green", "warn": "yellow", "crit": "bold red", "dim": "dim", "bold": "bold"}
 PLAIN_STYLES = {"dim": "dim", "bold": "bold", "crit": "bold"}
 
 Loader = Callable[[str, "dict[str, Any] | None"], DashData]
 
 
-def to_text(lines: list[dashtext.Line], color: bool) -> Text:
+def to_text(lines: list[dashboard_text.Line], color: bool) -> Text:
     styles = STYLES if color else PLAIN_STYLES
     text = Text(no_wrap=True, overflow="ellipsis")
     for number, line in enumerate(lines):
@@ -51,7 +53,7 @@ class HelpScreen(ModalScreen[None]):
     """
 
     def compose(self) -> ComposeResult:
-        yield Static(dashtext.HELP, id="help")
+        yield Static(dashboard_text.HELP, id="help")
 
 
 class Dashboard(App[None]):
@@ -118,7 +120,7 @@ class Dashboard(App[None]):
             self.query_one(f"#{tab}-body", Static).update(
                 to_text(draw(self.data, width), self.color))
         age = self.data.snapshot_age_s
-        self.sub_title = f"as of {dashtext.duration(age)} ago" if age and age > 120 else ""
+        self.sub_title = f"as of {dashboard_text.duration(age)} ago" if age and age > 120 else ""
 
     def on_resize(self) -> None:
         self.redraw()
