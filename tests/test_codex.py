@@ -19,7 +19,7 @@ from tokline.accounting.pricing import PriceBook, bundled_table
 from tokline.accounting.summary import Coster
 from tokline.engine.refresh import refresh
 from tokline.ledger.store import Ledger
-from tokline.snapshot.build import quota_windows
+from tokline.snapshot.quota import windows as quota_windows
 from tokline.sources import codex
 
 CODEX = FIXTURES / "codex"

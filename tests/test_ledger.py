@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tokline.errors import LedgerError
-from tokline.ledger.store import SCHEMA_VERSION, Ledger
+from tokline.ledger.schema import SCHEMA_VERSION
+from tokline.ledger.store import Ledger
 
 SPOTTER_DIR = FIXTURES / "claude" / "spotter" / "projects" / (
     "-home-USER-projects-spotter-worktrees-spotter-4te")

@@ -313,6 +313,7 @@ def test_week_and_month_see_rows_written_for_earlier_days(home: Path) -> None:
     from tokline.ledger.store import Ledger
     from tokline.prompt.uptodate import ledger_path
     from tokline.snapshot import build as snapshot
+    from tokline.snapshot import lines as status_lines
 
     now = 1_779_278_400.0  # Wednesday 2026-05-20 12:00 UTC
     cfg = parse({"timezone": "UTC"})
@@ -326,7 +327,7 @@ def test_week_and_month_see_rows_written_for_earlier_days(home: Path) -> None:
         with Ledger(ledger_path()) as led:
             refresh(led, env, prices=book)
             snap = snapshot.build(led, cfg, book, env, now_s=now)
-            snapshot.write(snap, cfg, env)
+            status_lines.write(snap, cfg, env)
             for name in ("week", "month"):
                 start, end = snap[name]["start"] * 1000, snap[name]["end"] * 1000
                 full = led.sums(start, end, cfg.cost_mode)
@@ -387,6 +388,7 @@ def test_snapshot_block_follows_appends_and_late_rows(home: Path) -> None:
     from tokline.ledger.store import Ledger
     from tokline.prompt.uptodate import ledger_path
     from tokline.snapshot import build as snapshot
+    from tokline.snapshot import lines as status_lines
 
     now = 1_779_278_400.0  # 2026-05-20 12:00 UTC
     cfg = parse({"timezone": "UTC"})
@@ -407,7 +409,7 @@ def test_snapshot_block_follows_appends_and_late_rows(home: Path) -> None:
         with Ledger(ledger_path()) as led:
             refresh(led, env, prices=book)
             snap = snapshot.build(led, cfg, book, env, now_s=now)
-            snapshot.write(snap, cfg, env)
+            status_lines.write(snap, cfg, env)
             start, first, last = snapshot.current_block(led, int(now * 1000), 5) or (0, 0, 0)
         block = snap["block"]
         assert (block["start"], block["first_activity"], block["last_activity"]) == (
@@ -435,6 +437,7 @@ def test_carried_sums_equal_sums_of_the_ledger(tmp_path_factory: pytest.TempPath
     from tokline.engine.refresh import refresh
     from tokline.ledger.store import Ledger
     from tokline.snapshot import build as snapshot
+    from tokline.snapshot import lines as status_lines
 
     home = tmp_path_factory.mktemp("home")
     env = {"HOME": str(home), "XDG_STATE_HOME": str(home / "state")}
@@ -453,7 +456,7 @@ def test_carried_sums_equal_sums_of_the_ledger(tmp_path_factory: pytest.TempPath
                     fh.write(_assistant(stamp, f"r{response}", 10, output))
             refresh(led, env, prices=book)
             snap = snapshot.build(led, cfg, book, env, now_s=now)
-            snapshot.write(snap, cfg, env)
+            status_lines.write(snap, cfg, env)
             fresh = snapshot.current_block(led, int(now * 1000), 5)
             block = snap["block"]
             assert (block and (block["start"], block["first_activity"],

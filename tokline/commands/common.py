@@ -97,7 +97,7 @@ def open_context(tz: str | None = None, do_refresh: bool = True, quiet: bool = F
     if do_refresh:
         report = refresh_ledger(ledger, quiet=quiet)
         print_problems(report)
-        from tokline.snapshot.build import publish  # noqa: PLC0415
+        from tokline.snapshot.publish import publish  # noqa: PLC0415
 
         publish(ledger)
     return Context(cfg, ledger, Calendar(zone, cfg.week_start), Coster(price_book(cfg),

@@ -37,7 +37,7 @@ def make_app(argv: list[str]) -> tuple[Dashboard, Ledger]:
     ctx = open_context(args.tz, do_refresh=False)
     if not ctx.ledger.has_usage():
         refresh_ledger(ctx.ledger)
-        from tokline.snapshot.build import publish  # noqa: PLC0415
+        from tokline.snapshot.publish import publish  # noqa: PLC0415
 
         publish(ctx.ledger)
     def load(period: str, snapshot: dict[str, Any] | None) -> dashboard_data.DashData:

@@ -111,7 +111,7 @@ def _prepare(home: Path) -> str:
     from tokline.prompt.fields import as_of  # noqa: PLC0415
     from tokline.prompt.statefiles import state_dir  # noqa: PLC0415
     from tokline.prompt.uptodate import ledger_path  # noqa: PLC0415
-    from tokline.snapshot.build import publish  # noqa: PLC0415
+    from tokline.snapshot.publish import publish  # noqa: PLC0415
 
     config = home / ".config" / "tokline" / "config.toml"
     config.parent.mkdir(parents=True, exist_ok=True)

@@ -34,7 +34,7 @@ def run(name: str, argv: list[str]) -> int:
 
             fetched = fetch_due()
         if report.changed or fetched or "--publish" in argv or not statefiles.touch():
-            from tokline.snapshot.build import publish  # noqa: PLC0415 - only when data changed
+            from tokline.snapshot.publish import publish  # noqa: PLC0415 - only when data changed
 
             publish(ledger, cfg=cfg, book=prices)
         print_problems(report)

@@ -11,7 +11,7 @@ from tokline import paths
 from tokline.commands.common import refresh_ledger
 from tokline.engine.refresh import print_problems
 from tokline.ledger.store import Ledger
-from tokline.snapshot.build import publish
+from tokline.snapshot.publish import publish
 
 
 def run(name: str, argv: list[str]) -> int:

@@ -29,7 +29,7 @@ def load_snapshot(sync: bool) -> tuple[dict[str, Any], float]:
         from tokline.engine.refresh import print_problems  # noqa: PLC0415
         from tokline.ledger.store import Ledger  # noqa: PLC0415
         from tokline.prompt.uptodate import ledger_path  # noqa: PLC0415
-        from tokline.snapshot.build import publish  # noqa: PLC0415
+        from tokline.snapshot.publish import publish  # noqa: PLC0415
 
         with Ledger(ledger_path()) as ledger:
             print_problems(refresh_ledger(ledger, quiet=True))

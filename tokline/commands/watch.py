@@ -24,7 +24,7 @@ from tokline.ledger.store import Ledger
 from tokline.prompt import statefiles
 from tokline.prompt.fields import as_of, read_json
 from tokline.prompt.uptodate import ledger_path
-from tokline.snapshot.build import publish
+from tokline.snapshot.publish import publish
 from tokline.sources import claude, codex, copilot, gemini, opencode
 from tokline.surfaces import inotify
 

@@ -1,6 +1,6 @@
 """The ledger: a SQLite database of scanned files and deduplicated usage rows.
 
-Usage rows are keyed by a 64-bit hash of their dedup key (tokline/keys.py).  Per file
+Usage rows are keyed by a 64-bit hash of their dedup key (tokline/engine/keys.py).  Per file
 it remembers identity (device, inode), size, mtime, a fingerprint of its
 first bytes and the offset of the last complete line consumed, so a refresh reads
 only new bytes.  Usage rows are keyed by their dedup key (formats.md §1.7) and
@@ -23,76 +23,13 @@ from contextlib import contextmanager
 
 from tokline.engine.keys import group_range
 from tokline.errors import LedgerError
-
-SCHEMA_VERSION = 5
-
-# usage.flags bits; the scanner's flags (sidechain, fast, API error) plus our own.
-F_SIDECHAIN = 1
-F_FAST = 4
-F_API_ERROR = 16
-F_SHADOWED = 32  # a sidechain replay of a main-conversation response (formats.md §1.6 #3)
-
-# The time index covers what the snapshot sums: a period's totals are read from the index
-# alone, in time order, instead of row by row from a table kept in key order.
-_TIME_INDEX = """CREATE INDEX IF NOT EXISTS usage_time ON usage(ts_ms, ctx, flags, input, output,
-    cache_5m, cache_1h, cache_read, web_search, cost_usd, cost_calc)"""
-
-# Every write of usage rows opens a row here with the oldest time it touched (the trigger
-# adds the old and new time of each changed row), so the snapshot re-sums only periods
-# that changed since the change it last saw (formats.md has no say: this is ours).
-_CHANGES = """
-CREATE TABLE IF NOT EXISTS changes(seq INTEGER PRIMARY KEY, since_ms INTEGER NOT NULL);
-"""
-_CHANGE_TRIGGER = """CREATE TRIGGER IF NOT EXISTS usage_changed
-AFTER UPDATE OF ts_ms, ctx, input, output, cache_5m, cache_1h, cache_read, web_search, cost_usd,
-    flags, cost_calc ON usage
-BEGIN
-    UPDATE changes SET since_ms = min(since_ms, OLD.ts_ms, NEW.ts_ms)
-    WHERE seq = (SELECT max(seq) FROM changes);
-END"""
-CHANGES_KEPT = 1000
-NO_CHANGE_MS = 1 << 62  # a change row no usage row lowered yet
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS files(
-    path TEXT PRIMARY KEY,
-    source TEXT NOT NULL,
-    dev INTEGER NOT NULL,
-    ino INTEGER NOT NULL,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    head_len INTEGER NOT NULL,
-    head_crc INTEGER NOT NULL,
-    offset INTEGER NOT NULL,
-    malformed INTEGER NOT NULL DEFAULT 0,
-    state TEXT
-);
-CREATE TABLE IF NOT EXISTS contexts(
-    id INTEGER PRIMARY KEY,
-    source TEXT NOT NULL,
-    session_id TEXT NOT NULL,
-    project TEXT NOT NULL,
-    model TEXT NOT NULL,
-    UNIQUE(source, session_id, project, model)
-);
-CREATE TABLE IF NOT EXISTS usage(
-    key INTEGER PRIMARY KEY,
-    ts_ms INTEGER NOT NULL,
-    ctx INTEGER NOT NULL,
-    input INTEGER NOT NULL,
-    output INTEGER NOT NULL,
-    cache_5m INTEGER NOT NULL,
-    cache_1h INTEGER NOT NULL,
-    cache_read INTEGER NOT NULL,
-    web_search INTEGER NOT NULL,
-    cost_usd REAL,
-    flags INTEGER NOT NULL,
-    cost_calc REAL,
-    priced INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS usage_unpriced ON usage(ts_ms) WHERE priced = 0;
-""" + _TIME_INDEX + ";" + _CHANGES + _CHANGE_TRIGGER + ";"
+from tokline.ledger import schema
+from tokline.ledger.schema import (
+    CHANGE_TRIGGER,
+    CHANGES_KEPT,
+    NO_CHANGE_MS,
+    TIME_INDEX,
+)
 
 # Per-field maximum; timestamp and context follow the copy with the larger total
 # (the final line of a streamed response), the first copy on ties.  A row stays a
@@ -147,15 +84,6 @@ def _filter(since_ms: int | None, until_ms: int | None, sources: Iterable[str] |
 def _row_key(row: UsageRow) -> int:
     return row[0]
 
-
-# Schema N -> N+1, applied in order: a new tokline keeps the history an old one gathered.
-_MIGRATIONS = {
-    2: """ALTER TABLE usage ADD COLUMN cost_calc REAL;
-          ALTER TABLE usage ADD COLUMN priced INTEGER NOT NULL DEFAULT 0;
-          CREATE INDEX IF NOT EXISTS usage_unpriced ON usage(ts_ms) WHERE priced = 0;""",
-    3: "DROP INDEX IF EXISTS usage_ts;" + _TIME_INDEX + ";",
-    4: _CHANGES + _CHANGE_TRIGGER + ";",
-}
 
 # key, ts_ms, ctx, input, output, cache_5m, cache_1h, cache_read, web_search, cost_usd,
 # flags, cost_calc, priced
@@ -232,7 +160,7 @@ class Ledger:
             # Pages read through a mapping instead of one pread each: a refresh touches
             # hundreds of pages scattered over the key-ordered table.
             self.db.execute("PRAGMA mmap_size=1073741824")
-            self._migrate()
+            schema.migrate(self.db, self.path)
         except sqlite3.DatabaseError as exc:
             raise _corrupt(self.path, exc) from None
         self._contexts: dict[tuple[str, str, str, str], int] | None = None
@@ -261,29 +189,6 @@ class Ledger:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _migrate(self) -> None:
-        row = None
-        try:
-            row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-        except sqlite3.OperationalError as exc:
-            if "no such table" not in str(exc):
-                raise
-        if row is None:
-            self.db.executescript(_SCHEMA)
-            self.db.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
-            )
-        elif int(row[0]) in _MIGRATIONS and int(row[0]) < SCHEMA_VERSION:
-            for version in range(int(row[0]), SCHEMA_VERSION):
-                self.db.executescript(_MIGRATIONS[version])
-            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)",
-                            (str(SCHEMA_VERSION),))
-        elif int(row[0]) != SCHEMA_VERSION:
-            raise LedgerError(
-                f"the ledger {self.path} has schema {row[0]}, this tokline reads {SCHEMA_VERSION}; "
-                "rebuild it with `tokline scan --rebuild`"
-            )
 
     @contextmanager
     def write(self) -> Iterator[None]:
@@ -527,8 +432,8 @@ class Ledger:
             yield
         finally:
             if empty:
-                self.db.execute(_TIME_INDEX)
-                self.db.execute(_CHANGE_TRIGGER)
+                self.db.execute(TIME_INDEX)
+                self.db.execute(CHANGE_TRIGGER)
 
     def usage(
         self,

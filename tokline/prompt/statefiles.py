@@ -1,6 +1,6 @@
 """Files in the state dir that the fast paths touch: stdlib only, no pathlib.
 
-``status.lines`` holds the pre-rendered status (tokline/snapshot.py writes it): a head
+``status.lines`` holds the pre-rendered status (tokline/snapshot/lines.py writes it): a head
 line ``tokline-lines 1 INTERVAL STALE_AFTER CONFIG BLOCK_END CHECKED [t1 [t2]]``
 (seconds; the config file's stamp; the active block's end or ``-``; when the data was
 last known current, for shells that cannot stat; then the epoch seconds at which the

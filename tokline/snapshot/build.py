@@ -1,6 +1,7 @@
 """The snapshot: everything the status surfaces show, computed after each refresh.
 
-Two files in the state dir, each replaced atomically and private to the user:
+Two files in the state dir, each replaced atomically and private to the user (written
+by tokline/snapshot/lines.py; tokline/snapshot/publish.py runs the whole step):
 
 * ``snapshot.json``: today, week, month and the current 5-hour block (cost, tokens,
   burn rate, projection), per-source totals, quota windows with their source and
@@ -25,18 +26,15 @@ from tokline import remote
 from tokline.accounting.localtime import Calendar, resolve_zone
 from tokline.accounting.pricing import PriceBook
 from tokline.config import PLAN_BLOCK_TOKENS, Config
-from tokline.ledger.store import NO_CHANGE_MS, Ledger
+from tokline.ledger.schema import NO_CHANGE_MS
+from tokline.ledger.store import Ledger
 from tokline.prompt import lightjson
-from tokline.prompt import template as render
-from tokline.prompt.fields import as_of, field_values, money, read_json
+from tokline.prompt.fields import read_json
 from tokline.prompt.statefiles import (
-    LINES,
-    LINES_MAGIC,
     SNAPSHOT,
-    config_stamp,
     state_dir,
-    write_private,
 )
+from tokline.snapshot import quota
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -206,40 +204,6 @@ def _block(ledger: Ledger, cfg: Config, now_ms: int, bounds: Bounds | None,
     return block
 
 
-def quota_windows(claude_state: Mapping[str, Any] | None, block: Mapping[str, Any] | None,
-                  now_s: float, codex_limits: Mapping[str, Any] | None = None
-                  ) -> list[dict[str, Any]]:
-    """Official windows from Claude Code's status-line stdin and from Codex's rollouts; an
-    estimate from the plan's block limit when Claude has no official 5-hour figure."""
-    windows: list[dict[str, Any]] = []
-    for entry in (codex_limits or {}).get("windows", []):
-        windows.append({"source": "codex", "window": entry["window"],
-                        "used_percent": float(entry["used_percent"]),
-                        "resets_at": entry.get("resets_at"), "kind": "official",
-                        "as_of": round(int(codex_limits["ts"]) / 1000)})  # type: ignore[index]
-    limits = (claude_state or {}).get("rate_limits")
-    as_of = (claude_state or {}).get("as_of")
-    if isinstance(limits, Mapping):
-        names = {"five_hour": "5h", "seven_day": "7d", "seven_day_opus": "7d_opus",
-                 "seven_day_sonnet": "7d_sonnet", "spend_limit": "spend"}
-        for key, window in names.items():
-            entry = limits.get(key)
-            if not isinstance(entry, Mapping):
-                continue
-            used = entry.get("used_percentage")
-            resets = entry.get("resets_at")
-            if not isinstance(used, (int, float)) or isinstance(used, bool):
-                continue
-            windows.append({"source": "claude", "window": window, "used_percent": float(used),
-                            "resets_at": resets if isinstance(resets, (int, float)) else None,
-                            "kind": "official", "as_of": as_of})
-    if block is not None and block.get("active") and "used_percent" in block \
-            and not any(w["source"] == "claude" and w["window"] == "5h" for w in windows):
-        windows.append({"source": "claude", "window": "5h", "used_percent": block["used_percent"],
-                        "resets_at": block["end"], "kind": "estimate", "as_of": now_s})
-    return windows
-
-
 def _budget(cfg: Config, today: Mapping[str, Any], week: Mapping[str, Any],
             month: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -343,7 +307,7 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
                            "cost_usd": claude_state["session_cost_usd"],
                            "model": claude_state.get("model"), "as_of": claude_state.get("as_of")}
     codex_text = ledger.get_meta(CODEX_LIMITS)
-    snap["quota"] = quota_windows(claude_state, snap["block"], now_s,
+    snap["quota"] = quota.windows(claude_state, snap["block"], now_s,
                                   lightjson.loads(codex_text) if codex_text else None)
     snap["quota"] = remote.merge(snap["quota"], remote.windows(now_s))
     snap["budget"] = _budget(cfg, snap["today"], snap["week"], snap["month"])
@@ -353,101 +317,3 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
     return snap
 
 
-def boundaries(snap: Mapping[str, Any]) -> list[float]:
-    """Times at which the rendered line changes without new data: the day's and the
-    active block's end (and any later ones among week, month, quota resets are rarer and
-    wait for the refresh that a stale status starts)."""
-    marks = [float(snap["today"]["end"])]
-    block = snap.get("block") or {}
-    if block.get("active"):
-        marks.append(float(block["end"]))
-    return sorted(set(marks))[:2]
-
-
-def render_lines(snap: Mapping[str, Any], template: str
-                 ) -> tuple[list[float], dict[str, list[str]]]:
-    """The moments the line changes at (day end, block end) and, per target and per target
-    without colour (``<target>-nc``), the line from now and from each of those moments."""
-    parts = render.parse_template(template)
-    zone = _zone_of(snap)
-    marks = boundaries(snap)
-    values = [field_values(as_of(snap, moment), zone, moment, left_placeholder=True)
-              for moment in (float(snap["generated_at"]), *marks)]
-    lines: dict[str, list[str]] = {}
-    for target in render.TARGETS:
-        lines[target] = [render.render(parts, fields, target, True) for fields in values]
-    for target in render.TARGETS:
-        lines[f"{target}-nc"] = [render.render(parts, fields, target, False)
-                                 for fields in values]
-    return marks, lines
-
-
-def _zone_of(snap: Mapping[str, Any]) -> dt.tzinfo | None:
-    try:
-        return resolve_zone(snap.get("timezone") or None)
-    except (KeyError, ValueError):
-        return None
-
-
-def write(snap: Mapping[str, Any], cfg: Config, env: Mapping[str, str] = os.environ) -> None:
-    directory = state_dir(env)
-    marks, lines = render_lines(snap, cfg.template)
-    block = snap.get("block") or {}
-    block_end = f"{block['end']:.0f}" if block.get("active") else "-"
-    head = " ".join([LINES_MAGIC, f"{cfg.refresh_interval_s:g}", f"{cfg.stale_after_s:g}",
-                     config_stamp(env), block_end, f"{time.time():.0f}",
-                     *(f"{m:.0f}" for m in marks)])
-    body = "".join(f"{target}\t" + "\t".join(variants) + "\n"
-                   for target, variants in lines.items())
-    write_private(os.path.join(directory, SNAPSHOT),
-                  lightjson.dumps(snap).encode())
-    write_private(os.path.join(directory, LINES), (head + "\n" + body).encode())
-
-
-def notify_budgets(snap: Mapping[str, Any], cfg: Config, env: Mapping[str, str] = os.environ
-                   ) -> list[str]:
-    """One desktop notification per budget, threshold and period; never on every prompt."""
-    if not cfg.notify:
-        return []
-    path = os.path.join(state_dir(env), "notified.json")
-    sent = read_json(path) or {}
-    messages: list[str] = []
-    for name, entry in (snap.get("budget") or {}).items():
-        level = render.level_of(entry["used_percent"], cfg.warn_percent, cfg.critical_percent)
-        if level is None:
-            continue
-        key = f"{name}:{entry['period']}:{level}"
-        if key in sent:
-            continue
-        sent[key] = round(time.time())
-        messages.append(f"tokline: {name} budget {entry['used_percent']:.0f}% used "
-                        f"({money(entry['spent_usd'])} of {money(entry['limit_usd'])})")
-    if messages:
-        import shutil  # noqa: PLC0415 - only when a threshold was crossed
-        import subprocess  # noqa: PLC0415
-
-        sender = shutil.which("notify-send")
-        for message in messages:
-            if sender:
-                subprocess.run([sender, "tokline", message], check=False, timeout=5,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        write_private(path, lightjson.dumps(sent).encode())
-    return messages
-
-
-def publish(ledger: Ledger, env: Mapping[str, str] = os.environ, cfg: Config | None = None,
-            book: PriceBook | None = None) -> dict[str, Any]:
-    """Compute and write the snapshot with the user's config and prices (loaded unless
-    given); notify budgets."""
-    if cfg is None:
-        from tokline.config import load  # noqa: PLC0415 - slow path only
-
-        cfg = load()
-    if book is None:
-        from tokline.accounting.pricing import price_book  # noqa: PLC0415
-
-        book = price_book(cfg.price_overrides)
-    snap = build(ledger, cfg, book, env)
-    write(snap, cfg, env)
-    notify_budgets(snap, cfg, env)
-    return snap

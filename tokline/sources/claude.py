@@ -10,8 +10,8 @@ import os
 from collections.abc import Callable, Mapping
 
 from tokline.engine.keys import key64
-from tokline.engine.records import Record
-from tokline.ledger.store import F_SIDECHAIN, CostFn, UsageRow
+from tokline.engine.records import F_SIDECHAIN, Record
+from tokline.ledger.store import CostFn, UsageRow
 
 NAME = "claude"
 SYNTHETIC_MODEL = "<synthetic>"

@@ -1,0 +1,116 @@
+"""The ledger's tables, and the named migrations that bring an older ledger up to date.
+
+A new ledger is created at the newest schema (``CURRENT``) in one script.  An older one
+runs the migrations it has not seen, in order, in the style of ``llm``'s named
+migrations: each is a named step from one schema number to the next, so a new tokline
+keeps the history an old one gathered.  ``meta.schema`` holds the number reached.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from tokline.errors import LedgerError
+
+# usage.flags bits; the scanner's flags (sidechain, fast, API error) plus our own.
+F_SIDECHAIN = 1
+F_FAST = 4
+F_API_ERROR = 16
+F_SHADOWED = 32  # a sidechain replay of a main-conversation response (formats.md §1.6 #3)
+
+# The time index covers what the snapshot sums: a period's totals are read from the index
+# alone, in time order, instead of row by row from a table kept in key order.
+TIME_INDEX = """CREATE INDEX IF NOT EXISTS usage_time ON usage(ts_ms, ctx, flags, input, output,
+    cache_5m, cache_1h, cache_read, web_search, cost_usd, cost_calc)"""
+
+# Every write of usage rows opens a row here with the oldest time it touched (the trigger
+# adds the old and new time of each changed row), so the snapshot re-sums only periods
+# that changed since the change it last saw (formats.md has no say: this is ours).
+CHANGES_TABLE = """
+CREATE TABLE IF NOT EXISTS changes(seq INTEGER PRIMARY KEY, since_ms INTEGER NOT NULL);
+"""
+CHANGE_TRIGGER = """CREATE TRIGGER IF NOT EXISTS usage_changed
+AFTER UPDATE OF ts_ms, ctx, input, output, cache_5m, cache_1h, cache_read, web_search, cost_usd,
+    flags, cost_calc ON usage
+BEGIN
+    UPDATE changes SET since_ms = min(since_ms, OLD.ts_ms, NEW.ts_ms)
+    WHERE seq = (SELECT max(seq) FROM changes);
+END"""
+CHANGES_KEPT = 1000
+NO_CHANGE_MS = 1 << 62  # a change row no usage row lowered yet
+
+CURRENT = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files(
+    path TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    dev INTEGER NOT NULL,
+    ino INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    head_len INTEGER NOT NULL,
+    head_crc INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    malformed INTEGER NOT NULL DEFAULT 0,
+    state TEXT
+);
+CREATE TABLE IF NOT EXISTS contexts(
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    project TEXT NOT NULL,
+    model TEXT NOT NULL,
+    UNIQUE(source, session_id, project, model)
+);
+CREATE TABLE IF NOT EXISTS usage(
+    key INTEGER PRIMARY KEY,
+    ts_ms INTEGER NOT NULL,
+    ctx INTEGER NOT NULL,
+    input INTEGER NOT NULL,
+    output INTEGER NOT NULL,
+    cache_5m INTEGER NOT NULL,
+    cache_1h INTEGER NOT NULL,
+    cache_read INTEGER NOT NULL,
+    web_search INTEGER NOT NULL,
+    cost_usd REAL,
+    flags INTEGER NOT NULL,
+    cost_calc REAL,
+    priced INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS usage_unpriced ON usage(ts_ms) WHERE priced = 0;
+""" + TIME_INDEX + ";" + CHANGES_TABLE + CHANGE_TRIGGER + ";"
+
+
+# Schema N -> N+1, applied in order from FIRST_MIGRATABLE (schema 1 predates migrations).
+FIRST_MIGRATABLE = 2
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    ("m003_stored_costs", """ALTER TABLE usage ADD COLUMN cost_calc REAL;
+        ALTER TABLE usage ADD COLUMN priced INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX IF NOT EXISTS usage_unpriced ON usage(ts_ms) WHERE priced = 0;"""),
+    ("m004_covering_time_index", "DROP INDEX IF EXISTS usage_ts;" + TIME_INDEX + ";"),
+    ("m005_changes_table", CHANGES_TABLE + CHANGE_TRIGGER + ";"),
+)
+SCHEMA_VERSION = FIRST_MIGRATABLE + len(MIGRATIONS)
+
+
+def migrate(db: sqlite3.Connection, path: str) -> None:
+    """Create the tables, or run the migrations an older ledger has not seen."""
+    row = None
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+    except sqlite3.OperationalError as exc:
+        if "no such table" not in str(exc):
+            raise
+    if row is None:
+        db.executescript(CURRENT)
+    else:
+        found = int(row[0])
+        if found == SCHEMA_VERSION:
+            return
+        if not FIRST_MIGRATABLE <= found < SCHEMA_VERSION:
+            raise LedgerError(
+                f"the ledger {path} has schema {found}, this tokline reads {SCHEMA_VERSION}; "
+                "rebuild it with `tokline scan --rebuild`")
+        for _name, script in MIGRATIONS[found - FIRST_MIGRATABLE:]:
+            db.executescript(script)
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))

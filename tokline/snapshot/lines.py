@@ -1,0 +1,79 @@
+"""``status.lines``: the configured template pre-rendered for every target, in up to three
+variants that take over at the day's and the block's end (tokline/prompt/statefiles.py
+describes the file; the prompt's readers only pick a variant and fill in the time left)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from collections.abc import Mapping
+
+from tokline.accounting.localtime import resolve_zone
+from tokline.config import Config
+from tokline.prompt import lightjson
+from tokline.prompt import template as render
+from tokline.prompt.fields import as_of, field_values
+from tokline.prompt.statefiles import (
+    LINES,
+    LINES_MAGIC,
+    SNAPSHOT,
+    config_stamp,
+    state_dir,
+    write_private,
+)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def boundaries(snap: Mapping[str, Any]) -> list[float]:
+    """Times at which the rendered line changes without new data: the day's and the
+    active block's end (and any later ones among week, month, quota resets are rarer and
+    wait for the refresh that a stale status starts)."""
+    marks = [float(snap["today"]["end"])]
+    block = snap.get("block") or {}
+    if block.get("active"):
+        marks.append(float(block["end"]))
+    return sorted(set(marks))[:2]
+
+
+def render_lines(snap: Mapping[str, Any], template: str
+                 ) -> tuple[list[float], dict[str, list[str]]]:
+    """The moments the line changes at (day end, block end) and, per target and per target
+    without colour (``<target>-nc``), the line from now and from each of those moments."""
+    parts = render.parse_template(template)
+    zone = _zone_of(snap)
+    marks = boundaries(snap)
+    values = [field_values(as_of(snap, moment), zone, moment, left_placeholder=True)
+              for moment in (float(snap["generated_at"]), *marks)]
+    lines: dict[str, list[str]] = {}
+    for target in render.TARGETS:
+        lines[target] = [render.render(parts, fields, target, True) for fields in values]
+    for target in render.TARGETS:
+        lines[f"{target}-nc"] = [render.render(parts, fields, target, False)
+                                 for fields in values]
+    return marks, lines
+
+
+def _zone_of(snap: Mapping[str, Any]) -> dt.tzinfo | None:
+    try:
+        return resolve_zone(snap.get("timezone") or None)
+    except (KeyError, ValueError):
+        return None
+
+
+def write(snap: Mapping[str, Any], cfg: Config, env: Mapping[str, str] = os.environ) -> None:
+    directory = state_dir(env)
+    marks, lines = render_lines(snap, cfg.template)
+    block = snap.get("block") or {}
+    block_end = f"{block['end']:.0f}" if block.get("active") else "-"
+    head = " ".join([LINES_MAGIC, f"{cfg.refresh_interval_s:g}", f"{cfg.stale_after_s:g}",
+                     config_stamp(env), block_end, f"{time.time():.0f}",
+                     *(f"{m:.0f}" for m in marks)])
+    body = "".join(f"{target}\t" + "\t".join(variants) + "\n"
+                   for target, variants in lines.items())
+    write_private(os.path.join(directory, SNAPSHOT),
+                  lightjson.dumps(snap).encode())
+    write_private(os.path.join(directory, LINES), (head + "\n" + body).encode())
