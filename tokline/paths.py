@@ -1,7 +1,8 @@
 """Where tokline keeps its files (XDG base directories, via xdg-base-dirs).
 
-The fast status path must not import pathlib-based helpers, so ``fastpaths`` mirrors
-``snapshot_path`` with os.environ alone; tests/test_paths.py keeps the two in step.
+The prompt's fast path must not import pathlib-based helpers, so
+tokline/prompt/statefiles.py and tokline/prompt/uptodate.py compute the same
+directories from os.environ alone; tests/test_incremental.py keeps the two in step.
 """
 
 from __future__ import annotations
@@ -34,12 +35,3 @@ def config_file() -> Path:
 def ledger_file() -> Path:
     override = os.environ.get("TOKLINE_LEDGER")
     return Path(override) if override else data_dir() / "ledger.sqlite3"
-
-
-def snapshot_file() -> Path:
-    return state_dir() / "snapshot.json"
-
-
-def ensure_private_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
