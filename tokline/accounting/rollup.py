@@ -11,9 +11,11 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, TypeVar
 
-from tokline.accounting.localtime import QUARTER_MS, Calendar
-from tokline.accounting.summary import SYNTHETIC, Totals
+from tokline.accounting.localtime import Calendar
+from tokline.accounting.summary import Totals
+from tokline.engine.records import SYNTHETIC
 from tokline.ledger.store import Ledger
+from tokline.units import QUARTER_MS
 
 K = TypeVar("K")
 

@@ -6,10 +6,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from tokline.accounting.pricing import PriceBook
+from tokline.engine.records import F_FAST, SYNTHETIC
 from tokline.ledger.store import StoredUsage
-
-SYNTHETIC = "<synthetic>"
-HOUR_MS = 3_600_000
+from tokline.units import HOUR_MS
 
 
 @dataclass
@@ -112,7 +111,7 @@ class Coster:
             self.unpriced_models.add(row.model)
             return None
         return price.cost(row.input, row.output, row.cache_5m, row.cache_1h, row.cache_read,
-                          row.web_search, bool(row.flags & 4))
+                          row.web_search, bool(row.flags & F_FAST))
 
 
 def group_by(rows: Iterable[StoredUsage], key: Callable[[StoredUsage], str],

@@ -21,6 +21,7 @@ from tokline.commands.common import (
     parse_sources,
     write_file,
 )
+from tokline.engine.records import SYNTHETIC
 
 KEYS = {"day": ["day"], "session": ["session_id", "project"], "project": ["project"],
         "model": []}
@@ -53,7 +54,7 @@ def run(name: str, argv: list[str]) -> int:
     groups: dict[tuple[str, ...], list[Any]] = {}
     with ctx.ledger:
         for row in ctx.ledger.usage(since_ms, until_ms, parse_sources(args.source)):
-            if row.model == "<synthetic>":
+            if row.model == SYNTHETIC:
                 continue
             key_values = {"day": (ctx.calendar.day(row.ts_ms),),
                           "session": (row.session_id, row.project),

@@ -26,6 +26,7 @@ from tokline import remote
 from tokline.accounting.localtime import Calendar, resolve_zone
 from tokline.accounting.pricing import PriceBook
 from tokline.config import PLAN_BLOCK_TOKENS, Config
+from tokline.engine.records import F_SHADOWED, SYNTHETIC
 from tokline.ledger.schema import NO_CHANGE_MS
 from tokline.ledger.store import Ledger
 from tokline.prompt import lightjson
@@ -35,12 +36,12 @@ from tokline.prompt.statefiles import (
     state_dir,
 )
 from tokline.snapshot import quota
+from tokline.units import DAY_MS, HOUR_MS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-HOUR_MS = 3_600_000
 RECENT_MS = 60_000  # with nothing changed, rows this recent are summed again next time
 CLAUDE_STATE = "claude-status.json"  # written by tokline statusline
 CODEX_LIMITS = "codex_rate_limits"  # ledger meta, kept by the Codex source
@@ -70,7 +71,7 @@ def _period(totals: Mapping[str, Totals], label: str, start_ms: int, end_ms: int
     zero: Totals = (0, 0, 0, 0, 0, 0.0, 0, 0)
     summed = [sum(t[i] or 0 for t in totals.values()) for i in range(8)]
     whole = one(tuple(summed) if totals else zero)  # type: ignore[arg-type]
-    models = {name: entry for name, entry in grouped(1).items() if name != "<synthetic>"}
+    models = {name: entry for name, entry in grouped(1).items() if name != SYNTHETIC}
     return {"period": label, "start": start_ms // 1000, "end": end_ms // 1000, **whole,
             "sources": grouped(0), "models": models}
 
@@ -136,8 +137,8 @@ def _p90_block_tokens(ledger: Ledger, now_ms: int, hours: int) -> int:
     the last 30 days (formats.md §7.2), at least the pro limit."""
     rows = ledger.db.execute(
         "SELECT u.ts_ms, u.input + u.output FROM usage u JOIN contexts c ON c.id = u.ctx"
-        " WHERE u.ts_ms >= ? AND c.source = 'claude' AND (u.flags & 32) = 0 ORDER BY u.ts_ms",
-        (now_ms - 30 * 86_400_000,)).fetchall()
+        f" WHERE u.ts_ms >= ? AND c.source = 'claude' AND (u.flags & {F_SHADOWED}) = 0"
+        " ORDER BY u.ts_ms", (now_ms - 30 * DAY_MS,)).fetchall()
     length = hours * HOUR_MS
     starts: list[int] = []
     totals: list[int] = []
