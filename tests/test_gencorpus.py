@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from conftest import GENCORPUS
 
+from tokline.accounting.costmode import Coster
 from tokline.accounting.localtime import Calendar, resolve_zone
 from tokline.accounting.pricing import PriceBook, bundled_table
-from tokline.accounting.summary import Coster, blocks
+from tokline.accounting.summary import blocks
 from tokline.engine.refresh import refresh
 from tokline.ledger.store import Ledger
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from tokline.accounting.pricing import PriceBook
-from tokline.engine.records import F_FAST, SYNTHETIC
+from tokline.engine.records import SYNTHETIC
 from tokline.ledger.store import StoredUsage
 from tokline.units import HOUR_MS
 
@@ -89,29 +88,6 @@ class Group:
         self.sources.setdefault(row.source, Totals()).add(row, cost)
         if row.model != SYNTHETIC:
             self.models.setdefault(row.model, Totals()).add(row, cost)
-
-
-class Coster:
-    """Cost of a stored row under the configured cost mode (formats.md §1.8)."""
-
-    def __init__(self, book: PriceBook, mode: str = "auto") -> None:
-        self.book = book
-        self.mode = mode
-        self.unpriced_models: set[str] = set()
-
-    def __call__(self, row: StoredUsage) -> float | None:
-        if row.model == SYNTHETIC:
-            return 0.0
-        if self.mode == "display":
-            return row.cost_usd or 0.0
-        if self.mode == "auto" and row.cost_usd is not None:
-            return row.cost_usd
-        price = self.book.lookup(row.model)
-        if price is None:
-            self.unpriced_models.add(row.model)
-            return None
-        return price.cost(row.input, row.output, row.cache_5m, row.cache_1h, row.cache_read,
-                          row.web_search, bool(row.flags & F_FAST))
 
 
 def group_by(rows: Iterable[StoredUsage], key: Callable[[StoredUsage], str],

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from tokline import config as config_mod
 from tokline import paths
 from tokline.accounting import pricing
+from tokline.accounting.costmode import Coster
 from tokline.accounting.localtime import Calendar, resolve_zone
 from tokline.accounting.pricing import PriceBook
-from tokline.accounting.summary import Coster
 from tokline.engine.refresh import RefreshReport, print_problems, refresh
 from tokline.errors import ToklineError
 from tokline.ledger.store import Ledger

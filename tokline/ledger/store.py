@@ -21,6 +21,7 @@ from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
+from tokline.accounting import costmode
 from tokline.engine.keys import group_range
 from tokline.engine.records import F_SHADOWED, F_SIDECHAIN, SYNTHETIC
 from tokline.errors import LedgerError
@@ -58,9 +59,6 @@ ON CONFLICT(key) DO UPDATE SET
 
 _SYNTHETIC_SQL = "'" + SYNTHETIC.replace("'", "''") + "'"  # as an SQL string literal
 
-# The cost of a row under each cost mode (formats.md §1.8), as SQL over ``usage u``.
-_COST = {"auto": "coalesce(u.cost_usd, u.cost_calc)", "calculate": "u.cost_calc",
-         "display": "coalesce(u.cost_usd, 0)"}
 
 
 def _filter(since_ms: int | None, until_ms: int | None, sources: Iterable[str] | None,
@@ -356,7 +354,7 @@ class Ledger:
              ) -> dict[str, tuple[int, int, int, int, int, float, int, int]]:
         """Per ``source<US>model``: (input, output, cache writes, cache reads, web searches,
         cost, unpriced rows, requests) of priced rows in [since, until)."""
-        cost = _COST[cost_mode]
+        cost = costmode.SQL[cost_mode]
         terms, args = _filter(since_ms, until_ms, [source] if source else None,
                               by_context_id=True)
         where = " AND ".join(terms)
@@ -387,7 +385,7 @@ class Ledger:
         web_search, cost, unpriced rows, requests), a quarter hour being the finest step
         of any zone's offset, so local days can be made from them exactly.
         ``by="context"``: (source, session, project, model, the same sums...)."""
-        cost = _COST[cost_mode]
+        cost = costmode.SQL[cost_mode]
         where, args = _filter(since_ms, until_ms, sources, by_context_id=True)
         sums = (f"sum(u.input), sum(u.output), sum(u.cache_5m), sum(u.cache_1h),"
                 f" sum(u.cache_read), sum(u.web_search), coalesce(sum({cost}), 0),"
