@@ -5,66 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from tokline.accounting.totals import Totals
 from tokline.engine.records import SYNTHETIC
 from tokline.ledger.store import StoredUsage
 from tokline.units import HOUR_MS
-
-
-@dataclass
-class Totals:
-    input: int = 0
-    output: int = 0
-    cache_5m: int = 0
-    cache_1h: int = 0
-    cache_read: int = 0
-    web_search: int = 0
-    requests: int = 0
-    cost_usd: float = 0.0
-    unpriced: bool = False
-
-    @property
-    def cache_creation(self) -> int:
-        return self.cache_5m + self.cache_1h
-
-    @property
-    def total_tokens(self) -> int:
-        return self.input + self.output + self.cache_5m + self.cache_1h + self.cache_read
-
-    def add(self, row: StoredUsage, cost: float | None) -> None:
-        self.input += row.input
-        self.output += row.output
-        self.cache_5m += row.cache_5m
-        self.cache_1h += row.cache_1h
-        self.cache_read += row.cache_read
-        self.web_search += row.web_search
-        self.requests += 1
-        if cost is None:
-            self.unpriced = True
-        else:
-            self.cost_usd += cost
-
-    def merge(self, other: Totals) -> None:
-        self.input += other.input
-        self.output += other.output
-        self.cache_5m += other.cache_5m
-        self.cache_1h += other.cache_1h
-        self.cache_read += other.cache_read
-        self.web_search += other.web_search
-        self.requests += other.requests
-        self.cost_usd += other.cost_usd
-        self.unpriced = self.unpriced or other.unpriced
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "input_tokens": self.input,
-            "output_tokens": self.output,
-            "cache_creation_tokens": self.cache_creation,
-            "cache_read_tokens": self.cache_read,
-            "total_tokens": self.total_tokens,
-            "cost_usd": round(self.cost_usd, 6),
-            "unpriced": self.unpriced,
-            "requests": self.requests,
-        }
 
 
 @dataclass

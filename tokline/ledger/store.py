@@ -100,6 +100,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, NamedTuple
 
+    from tokline.accounting.totals import Sums
+
     class FileState(NamedTuple):
         path: str
         source: str
@@ -351,14 +353,15 @@ class Ledger:
 
     def sums(self, since_ms: int, until_ms: int | None = None, cost_mode: str = "auto",
              source: str | None = None
-             ) -> dict[str, tuple[int, int, int, int, int, float, int, int]]:
-        """Per ``source<US>model``: (input, output, cache writes, cache reads, web searches,
-        cost, unpriced rows, requests) of priced rows in [since, until)."""
+             ) -> dict[str, Sums]:
+        """Per ``source<US>model``: the sums (accounting/totals.py: input, output, cache
+        writes, cache reads, web searches, cost, unpriced rows, requests) of rows in
+        [since, until)."""
         cost = costmode.SQL[cost_mode]
         terms, args = _filter(since_ms, until_ms, [source] if source else None,
                               by_context_id=True)
         where = " AND ".join(terms)
-        out: dict[str, tuple[int, int, int, int, int, float, int, int]] = {}
+        out: dict[str, Sums] = {}
         # Summed per context straight off the time index first, then joined: joining every
         # row before grouping costs twice as much on a busy day.
         for row in self.db.execute(

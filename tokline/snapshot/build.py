@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from tokline import remote
 from tokline.accounting.localtime import Calendar, resolve_zone
 from tokline.accounting.pricing import PriceBook
+from tokline.accounting.totals import Sums, add_sums, plus, sums_json, total_sums
 from tokline.config import PLAN_BLOCK_TOKENS, Config
 from tokline.engine.records import F_SHADOWED, SYNTHETIC
 from tokline.ledger.schema import NO_CHANGE_MS
@@ -45,45 +46,23 @@ if TYPE_CHECKING:
 RECENT_MS = 60_000  # with nothing changed, rows this recent are summed again next time
 CLAUDE_STATE = "claude-status.json"  # written by tokline statusline
 CODEX_LIMITS = "codex_rate_limits"  # ledger meta, kept by the Codex source
-Totals = tuple[int, int, int, int, int, float, int, int]
 
 
 # --- computing ------------------------------------------------------------------------
 
-def _period(totals: Mapping[str, Totals], label: str, start_ms: int, end_ms: int
+def _period(sums: Mapping[str, Sums], label: str, start_ms: int, end_ms: int
             ) -> dict[str, Any]:
-    def one(t: Totals) -> dict[str, Any]:
-        inp, out, cw, cr, _web, cost, unpriced, requests = t
-        return {"input_tokens": inp or 0, "output_tokens": out or 0,
-                "cache_creation_tokens": cw or 0, "cache_read_tokens": cr or 0,
-                "total_tokens": (inp or 0) + (out or 0) + (cw or 0) + (cr or 0),
-                "cost_usd": round(cost or 0.0, 6), "unpriced": bool(unpriced),
-                "requests": requests or 0}
-
     def grouped(part: int) -> dict[str, dict[str, Any]]:
         """Totals per source (part 0) or per model (part 1) of ``source<US>model`` keys."""
-        groups: dict[str, Totals] = {}
-        for key, t in totals.items():
+        groups: dict[str, Sums] = {}
+        for key, t in sums.items():
             name = ([*key.split("\x1f"), "unknown"])[part]
-            groups[name] = _add(groups[name], t) if name in groups else t
-        return {name: one(t) for name, t in sorted(groups.items())}
+            groups[name] = add_sums(groups[name], t) if name in groups else t
+        return {name: sums_json(t) for name, t in sorted(groups.items())}
 
-    zero: Totals = (0, 0, 0, 0, 0, 0.0, 0, 0)
-    summed = [sum(t[i] or 0 for t in totals.values()) for i in range(8)]
-    whole = one(tuple(summed) if totals else zero)  # type: ignore[arg-type]
     models = {name: entry for name, entry in grouped(1).items() if name != SYNTHETIC}
-    return {"period": label, "start": start_ms // 1000, "end": end_ms // 1000, **whole,
-            "sources": grouped(0), "models": models}
-
-
-def _add(a: Totals, b: Totals) -> Totals:
-    return tuple((x or 0) + (y or 0) for x, y in zip(a, b, strict=True))  # type: ignore[return-value]
-
-
-def _plus(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Totals]:
-    """Keyed totals added key by key, field by field."""
-    zero: Totals = (0, 0, 0, 0, 0, 0.0, 0, 0)
-    return {key: _add(a.get(key) or zero, b.get(key) or zero) for key in set(a) | set(b)}
+    return {"period": label, "start": start_ms // 1000, "end": end_ms // 1000,
+            **sums_json(total_sums(sums)), "sources": grouped(0), "models": models}
 
 
 Bounds = tuple[int, int, int]  # a block's start, first and last activity (ms)
@@ -159,7 +138,7 @@ def _p90_block_tokens(ledger: Ledger, now_ms: int, hours: int) -> int:
 
 def _split_sums(ledger: Ledger, kept: Any, oldest_change: int | None, span: tuple[int, int],
                 boundary: int, cost_mode: str, source: str | None = None
-                ) -> tuple[dict[str, Totals], dict[str, Any]]:
+                ) -> tuple[dict[str, Sums], dict[str, Any]]:
     """Sums over ``span``, and what to keep of them: the part before ``boundary`` (held
     within the span).  That part is ``kept`` (the last snapshot's part) plus the rows from
     its boundary to this one, when ``kept`` is of this span and no row before its boundary
@@ -169,15 +148,15 @@ def _split_sums(ledger: Ledger, kept: Any, oldest_change: int | None, span: tupl
     if (isinstance(kept, dict) and kept.get("span") == [start, end, source]
             and isinstance(kept.get("until"), int) and start <= kept["until"] <= boundary
             and (oldest_change is None or oldest_change >= kept["until"])):
-        before = _plus(kept["sums"], ledger.sums(kept["until"], boundary, cost_mode, source))
+        before = plus(kept["sums"], ledger.sums(kept["until"], boundary, cost_mode, source))
     else:
         before = ledger.sums(start, boundary, cost_mode, source)
-    whole = _plus(before, ledger.sums(boundary, end, cost_mode, source))
+    whole = plus(before, ledger.sums(boundary, end, cost_mode, source))
     return whole, {"span": [start, end, source], "until": boundary, "sums": before}
 
 
 def _block(ledger: Ledger, cfg: Config, now_ms: int, bounds: Bounds | None,
-           totals: Mapping[str, Totals] | None) -> dict[str, Any] | None:
+           totals: Mapping[str, Sums] | None) -> dict[str, Any] | None:
     if bounds is None or totals is None:
         return None
     start, first, last = bounds
@@ -271,8 +250,8 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
         "generated_at": round(now_s, 3),
         "timezone": str(cal.zone),
         "today": _period(today_sums, today.isoformat(), *day),
-        "week": _period(_plus(partials["week"], today_sums), cal.week(now_ms), *week),
-        "month": _period(_plus(partials["month"], today_sums), today.isoformat()[:7], *month),
+        "week": _period(plus(partials["week"], today_sums), cal.week(now_ms), *week),
+        "month": _period(plus(partials["month"], today_sums), today.isoformat()[:7], *month),
         "partials": partials,
     }
     # The block goes on from where the last snapshot's walk over the timestamps was:
