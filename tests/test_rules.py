@@ -6,12 +6,15 @@ import itertools
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tokline import config
-from tokline.accounting import costmode
+from tokline.accounting import blocks, costmode
 from tokline.accounting.pricing import price_book
 from tokline.engine.records import F_FAST, SYNTHETIC
-from tokline.ledger.store import Ledger
+from tokline.ledger.store import Ledger, StoredUsage
+from tokline.units import HOUR_MS
 
 MODELS = ("claude-sonnet-4-20250514", "gpt-5", "no-such-model-1", SYNTHETIC)
 LOGGED = (None, 0.0, 0.125)
@@ -51,3 +54,28 @@ def test_cost_modes_agree_in_python_and_sql(tmp_path: Path, mode: str) -> None:
 
 def test_the_config_knows_the_cost_modes() -> None:
     assert config.COST_MODES == costmode.MODES
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 60 * HOUR_MS), max_size=40), st.integers(0, 70 * HOUR_MS),
+       st.sampled_from([1, 5]))
+def test_the_reports_and_the_snapshot_find_the_same_blocks(stamps: list[int], now: int,
+                                                           hours: int) -> None:
+    """``tokline blocks`` and the snapshot's walk: the same newest block, each report
+    block opened where the walk opens one, gaps only where more than a block passed."""
+    rows = [StoredUsage(ts, "claude", "s", "p", "m", 1, 1, 0, 0, 0, 0, 0.5, 0) for ts in stamps]
+    found = blocks.blocks(rows, lambda row: row.cost_usd, now, hours)
+    real = [b for b in found if not b.gap]
+    ordered = sorted(stamps)
+    newest, _ = blocks.walk(ordered, hours)
+    assert ((real[-1].start_ms, real[-1].first_ms, real[-1].last_ms) if real else None) == newest
+    assert [b.first_ms for b in real] == [ordered[i] for i in blocks.openings(ordered, hours)]
+    assert sum(b.totals.requests for b in real) == len(stamps)
+    for before, gap, after in zip(found, found[1:], found[2:], strict=False):
+        if gap.gap:
+            assert after.first_ms - before.last_ms > hours * HOUR_MS
+    if real and real[-1].active:
+        last = real[-1]
+        tokens = 2 * sum(1 for t in stamps if t >= last.first_ms)  # 1 input, 1 output each
+        assert last.burn(now) == blocks.burn(last.first_ms, last.last_ms, last.end_ms, now,
+                                             tokens, 0.5 * tokens / 2)

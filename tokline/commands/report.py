@@ -10,7 +10,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from tokline.accounting.summary import Block, Group, blocks, grand_total, group_by
+from tokline.accounting.blocks import Block, blocks
+from tokline.accounting.summary import Group, grand_total, group_by
 from tokline.accounting.totals import Totals
 from tokline.commands.common import (
     Context,

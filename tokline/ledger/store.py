@@ -418,6 +418,13 @@ class Ledger:
             " AND ctx IN (SELECT id FROM contexts WHERE source = ?) ORDER BY ts_ms",
             (since_ms, source))]
 
+    def io_tokens(self, since_ms: int, source: str = "claude") -> list[tuple[int, int]]:
+        """(time, input + output tokens) of one source's counted rows since ``since_ms``,
+        in time order."""
+        where, args = _filter(since_ms, None, [source], by_context_id=True)
+        return self.db.execute(f"SELECT u.ts_ms, u.input + u.output FROM usage u"
+                               f" WHERE {' AND '.join(where)} ORDER BY u.ts_ms", args).fetchall()
+
     def last_before(self, ts_ms: int, source: str = "claude") -> int | None:
         row = self.db.execute(
             f"SELECT max(ts_ms) FROM usage WHERE ts_ms < ? AND (flags & {F_SHADOWED}) = 0"

@@ -23,11 +23,13 @@ import time
 from collections.abc import Mapping
 
 from tokline import remote
+from tokline.accounting import blocks
+from tokline.accounting.blocks import Bounds
 from tokline.accounting.localtime import Calendar, resolve_zone
 from tokline.accounting.pricing import PriceBook
 from tokline.accounting.totals import Sums, add_sums, plus, sums_json, total_sums
 from tokline.config import PLAN_BLOCK_TOKENS, Config
-from tokline.engine.records import F_SHADOWED, SYNTHETIC
+from tokline.engine.records import SYNTHETIC
 from tokline.ledger.schema import NO_CHANGE_MS
 from tokline.ledger.store import Ledger
 from tokline.prompt import lightjson
@@ -37,13 +39,13 @@ from tokline.prompt.statefiles import (
     state_dir,
 )
 from tokline.snapshot import quota
-from tokline.units import DAY_MS, HOUR_MS
+from tokline.units import HOUR_MS, MINUTE_MS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-RECENT_MS = 60_000  # with nothing changed, rows this recent are summed again next time
+RECENT_MS = MINUTE_MS  # with nothing changed, rows this recent are summed again next time
 CLAUDE_STATE = "claude-status.json"  # written by tokline statusline
 CODEX_LIMITS = "codex_rate_limits"  # ledger meta, kept by the Codex source
 
@@ -63,77 +65,6 @@ def _period(sums: Mapping[str, Sums], label: str, start_ms: int, end_ms: int
     models = {name: entry for name, entry in grouped(1).items() if name != SYNTHETIC}
     return {"period": label, "start": start_ms // 1000, "end": end_ms // 1000,
             **sums_json(total_sums(sums)), "sources": grouped(0), "models": models}
-
-
-Bounds = tuple[int, int, int]  # a block's start, first and last activity (ms)
-
-
-NO_BLOCK: Bounds = (-1, -1, -1)
-
-
-def _block_walk(stamps: list[int], hours: int, before: Bounds = NO_BLOCK, mark: int = 0
-                ) -> tuple[Bounds | None, Bounds]:
-    """(start, first, last) of the last ccusage block over sorted timestamps, which
-    continue the walk's state ``before``; and the state the walk was in before the first
-    timestamp at or after ``mark``, to go on from there later (NO_BLOCK: none yet)."""
-    length = hours * HOUR_MS
-    start, first, last = before
-    at_mark: Bounds | None = None
-    for ts in stamps:
-        if at_mark is None and ts >= mark:
-            at_mark = (start, first, last)
-        if start < 0 or ts - start > length or ts - last > length:
-            start, first = ts - ts % HOUR_MS, ts
-        last = ts
-    return (None if start < 0 else (start, first, last)), at_mark or (start, first, last)
-
-
-def current_block(ledger: Ledger, now_ms: int, hours: int) -> tuple[int, int, int] | None:
-    """The newest block."""
-    return _current_block(ledger, now_ms, hours, 0)[0]
-
-
-def _current_block(ledger: Ledger, now_ms: int, hours: int, mark: int
-                   ) -> tuple[Bounds | None, Bounds]:
-    """The newest block and the walk's state at ``mark`` (see _block_walk).  A gap
-    longer than a block starts a new one whatever came before, so history is read back
-    only to the last such gap (a state of NO_BLOCK before it leads to the same block)."""
-    length = hours * HOUR_MS
-    since = now_ms - 48 * HOUR_MS
-    while True:
-        stamps = ledger.timestamps(since)
-        for i in range(len(stamps) - 1, 0, -1):
-            if stamps[i] - stamps[i - 1] > length:
-                return _block_walk(stamps[i:], hours, NO_BLOCK, mark)
-        before = ledger.last_before(stamps[0] if stamps else since)
-        if before is None or (stamps and stamps[0] - before > length):
-            return _block_walk(stamps, hours, NO_BLOCK, mark)
-        since = min(since, before) - 48 * HOUR_MS
-
-
-def _p90_block_tokens(ledger: Ledger, now_ms: int, hours: int) -> int:
-    """Plan ``custom``: the 90th percentile of input+output tokens of finished blocks in
-    the last 30 days (formats.md §7.2), at least the pro limit."""
-    rows = ledger.db.execute(
-        "SELECT u.ts_ms, u.input + u.output FROM usage u JOIN contexts c ON c.id = u.ctx"
-        f" WHERE u.ts_ms >= ? AND c.source = 'claude' AND (u.flags & {F_SHADOWED}) = 0"
-        " ORDER BY u.ts_ms", (now_ms - 30 * DAY_MS,)).fetchall()
-    length = hours * HOUR_MS
-    starts: list[int] = []
-    totals: list[int] = []
-    last = -1
-    for ts, used in rows:
-        if not starts or ts - starts[-1] > length or ts - last > length:
-            starts.append(ts - ts % HOUR_MS)
-            totals.append(0)
-        totals[-1] += used
-        last = ts
-    finished = sorted(t for s, t in zip(starts, totals, strict=True)
-                      if s + length <= now_ms and t > 0)
-    if not finished:
-        return PLAN_BLOCK_TOKENS["pro"]
-    return max(finished[min(len(finished) - 1, int(0.9 * len(finished)))],
-               PLAN_BLOCK_TOKENS["pro"])
 
 
 def _split_sums(ledger: Ledger, kept: Any, oldest_change: int | None, span: tuple[int, int],
@@ -160,24 +91,23 @@ def _block(ledger: Ledger, cfg: Config, now_ms: int, bounds: Bounds | None,
     if bounds is None or totals is None:
         return None
     start, first, last = bounds
-    end = start + cfg.block_hours * HOUR_MS
+    end = blocks.block_end(start, cfg.block_hours)
     block = _period(totals, "block", start, end)
-    active = now_ms - last < cfg.block_hours * HOUR_MS and now_ms < end
-    minutes = (last - first) / 60_000
+    active = blocks.is_active(last, end, now_ms, cfg.block_hours)
     block.update(active=active, first_activity=first // 1000, last_activity=last // 1000,
                  burn_rate_usd_per_hour=None, tokens_per_minute=None,
                  projected_cost_usd=None, projected_tokens=None)
-    if active and minutes > 0:
-        remaining = max(0.0, (end - now_ms) / 60_000)
-        tpm = block["total_tokens"] / minutes
-        usd_h = block["cost_usd"] / minutes * 60
-        block.update(burn_rate_usd_per_hour=round(usd_h, 4), tokens_per_minute=round(tpm, 1),
-                     projected_cost_usd=round(block["cost_usd"] + usd_h / 60 * remaining, 4),
-                     projected_tokens=round(block["total_tokens"] + tpm * remaining))
+    rate = blocks.burn(first, last, end, now_ms, block["total_tokens"], block["cost_usd"]) \
+        if active else None
+    if rate is not None:
+        block.update(burn_rate_usd_per_hour=round(rate["usd_per_hour"], 4),
+                     tokens_per_minute=round(rate["tokens_per_minute"], 1),
+                     projected_cost_usd=round(rate["projected_cost_usd"], 4),
+                     projected_tokens=round(rate["projected_tokens"]))
     limit = cfg.block_tokens
     if limit is None and cfg.plan:
-        limit = (_p90_block_tokens(ledger, now_ms, cfg.block_hours) if cfg.plan == "custom"
-                 else PLAN_BLOCK_TOKENS[cfg.plan])
+        limit = (blocks.p90_block_tokens(ledger, now_ms, cfg.block_hours)
+                 if cfg.plan == "custom" else PLAN_BLOCK_TOKENS[cfg.plan])
     if limit:
         used = block["input_tokens"] + block["output_tokens"]
         block.update(limit_tokens=limit, used_percent=round(100 * used / limit, 1))
@@ -267,15 +197,15 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
             resume = (kept[4], (kept[5], kept[6], kept[7]))
     if resume is not None:
         mark = max(settled, resume[0])
-        bounds, at_mark = _block_walk(ledger.timestamps(resume[0]), cfg.block_hours,
+        bounds, at_mark = blocks.walk(ledger.timestamps(resume[0]), cfg.block_hours,
                                       resume[1], mark)
     else:
         mark = settled
-        bounds, at_mark = _current_block(ledger, now_ms, cfg.block_hours, mark)
+        bounds, at_mark = blocks.current_walk(ledger, now_ms, cfg.block_hours, mark)
     partials["block"] = [*bounds, cfg.block_hours, mark, *at_mark] if bounds else None
     block_sums = None
     if bounds is not None:
-        span = (bounds[0], bounds[0] + cfg.block_hours * HOUR_MS)
+        span = (bounds[0], blocks.block_end(bounds[0], cfg.block_hours))
         block_sums, partials["block_before"] = _split_sums(
             ledger, partials.get("block_before") if carried else None, oldest_change, span,
             settled, cfg.cost_mode, "claude")
