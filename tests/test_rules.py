@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import pkgutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tokline import config
+from tokline import config, sources
 from tokline.accounting import blocks, costmode
 from tokline.accounting.pricing import price_book
 from tokline.engine.records import F_FAST, SYNTHETIC
@@ -79,3 +82,19 @@ def test_the_reports_and_the_snapshot_find_the_same_blocks(stamps: list[int], no
         tokens = 2 * sum(1 for t in stamps if t >= last.first_ms)  # 1 input, 1 output each
         assert last.burn(now) == blocks.burn(last.first_ms, last.last_ms, last.end_ms, now,
                                              tokens, 0.5 * tokens / 2)
+
+
+def test_every_source_module_is_in_the_registry_once() -> None:
+    modules = {m.name for m in pkgutil.iter_modules(sources.__path__)} - {"documents"}
+    assert sorted(sources.NAMES) == sorted(modules)
+    for source in sources.ALL:
+        assert source.name == source.module.NAME
+        assert source.whole_files == hasattr(source.module, "SUFFIXES")
+
+
+def test_the_registry_imports_no_source_until_asked() -> None:
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, tokline.sources;"
+         " print(' '.join(m for m in sys.modules if m.startswith('tokline')))"],
+        capture_output=True, text=True, check=True).stdout.split()
+    assert sorted(loaded) == ["tokline", "tokline._version", "tokline.sources"]
