@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from conftest import FIXTURES, GENCORPUS
 
+from tokline.accounting.costmode import Coster
 from tokline.accounting.localtime import Calendar, resolve_zone
 from tokline.accounting.pricing import PriceBook, bundled_table
-from tokline.accounting.summary import Coster
 from tokline.engine.refresh import refresh
 from tokline.ledger.store import Ledger
 from tokline.snapshot.quota import windows as quota_windows

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES, claude_projects, copy_fixture_projects, do_refresh, stored, totals
 
+from tokline.accounting.costmode import Coster
 from tokline.accounting.pricing import PriceBook, bundled_table
-from tokline.accounting.summary import Coster
 from tokline.ledger.store import Ledger
 
 SPOTTER = "-home-USER-projects-spotter-worktrees-spotter-4te"

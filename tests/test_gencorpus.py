@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from conftest import GENCORPUS
 
+from tokline.accounting.blocks import blocks
+from tokline.accounting.costmode import Coster
 from tokline.accounting.localtime import Calendar, resolve_zone
 from tokline.accounting.pricing import PriceBook, bundled_table
-from tokline.accounting.summary import Coster, blocks
 from tokline.engine.refresh import refresh
 from tokline.ledger.store import Ledger
 
@@ -119,7 +120,7 @@ def test_appends_match_ground_truth(tmp_path: Path) -> None:
 
 
 def test_snapshot_block_matches_ground_truth(tmp_path: Path) -> None:
-    from tokline.snapshot.build import current_block
+    from tokline.accounting.blocks import current_block
 
     corpus = tmp_path / "c"
     truth = _gen(corpus, "--size", "6M", "--seed", "21", "--end", END)

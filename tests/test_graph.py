@@ -19,9 +19,11 @@ import pytest
 
 from tokline import cli, paths
 from tokline.accounting import rollup
+from tokline.accounting.costmode import Coster
 from tokline.accounting.localtime import Calendar, resolve_zone
 from tokline.accounting.pricing import price_book
-from tokline.accounting.summary import Coster, Totals, group_by
+from tokline.accounting.summary import group_by
+from tokline.accounting.totals import Totals
 from tokline.commands.demo import install_sample
 from tokline.ledger.store import Ledger
 from tokline.surfaces import heatmap as graph

@@ -350,17 +350,17 @@ def test_week_and_month_see_rows_written_for_earlier_days(home: Path) -> None:
 @given(st.lists(st.integers(0, 40 * 3_600_000), min_size=1, max_size=60), st.data())
 def test_a_block_continued_from_a_prefix_equals_the_block_of_all(stamps: list[int],
                                                                   data: st.DataObject) -> None:
-    from tokline.snapshot.build import _block_walk
+    from tokline.accounting.blocks import walk
 
     ordered = sorted(stamps)
     cut = data.draw(st.integers(1, len(ordered)))
-    prefix = _block_walk(ordered[:cut], 5)[0]
+    prefix = walk(ordered[:cut], 5)[0]
     assert prefix is not None
     # The continuation re-reads from the block's first activity on, as the snapshot does.
     start, first, last = prefix
     for resume in (first, last):
         rest = [t for t in ordered if t >= resume]
-        assert _block_walk(rest, 5, (start, first, resume))[0] == _block_walk(ordered, 5)[0]
+        assert walk(rest, 5, (start, first, resume))[0] == walk(ordered, 5)[0]
 
 
 @settings(max_examples=300, deadline=None)
@@ -370,18 +370,19 @@ def test_a_walk_resumed_at_its_marks_ends_in_the_same_block(stamps: list[int],
                                                            marks: list[int]) -> None:
     """The state a walk over the timestamps leaves at a mark, resumed over the timestamps
     from the mark on, leads to the block of all of them; so does a chain of such resumes."""
-    from tokline.snapshot.build import NO_BLOCK, _block_walk
+    from tokline.accounting.blocks import NO_BLOCK, walk
 
     ordered = sorted(stamps)
-    whole, _ = _block_walk(ordered, 5)
+    whole, _ = walk(ordered, 5)
     state, point = NO_BLOCK, 0
     for mark in sorted(marks):
-        _, at_mark = _block_walk([t for t in ordered if t >= point], 5, state, mark)
+        _, at_mark = walk([t for t in ordered if t >= point], 5, state, mark)
         state, point = at_mark, mark
-        assert _block_walk([t for t in ordered if t >= point], 5, state)[0] == whole
+        assert walk([t for t in ordered if t >= point], 5, state)[0] == whole
 
 
 def test_snapshot_block_follows_appends_and_late_rows(home: Path) -> None:
+    from tokline.accounting import blocks
     from tokline.accounting.pricing import price_book
     from tokline.config import parse
     from tokline.engine.refresh import refresh
@@ -410,7 +411,7 @@ def test_snapshot_block_follows_appends_and_late_rows(home: Path) -> None:
             refresh(led, env, prices=book)
             snap = snapshot.build(led, cfg, book, env, now_s=now)
             status_lines.write(snap, cfg, env)
-            start, first, last = snapshot.current_block(led, int(now * 1000), 5) or (0, 0, 0)
+            start, first, last = blocks.current_block(led, int(now * 1000), 5) or (0, 0, 0)
         block = snap["block"]
         assert (block["start"], block["first_activity"], block["last_activity"]) == (
             start // 1000, first // 1000, last // 1000), i
@@ -432,6 +433,7 @@ def test_carried_sums_equal_sums_of_the_ledger(tmp_path_factory: pytest.TempPath
                                                                                  int]]]]) -> None:
     """Today's and the block's sums, carried between snapshots while only recent rows are
     re-summed, equal sums read whole, whatever arrives late or streams on."""
+    from tokline.accounting import blocks
     from tokline.accounting.pricing import price_book
     from tokline.config import parse
     from tokline.engine.refresh import refresh
@@ -457,7 +459,7 @@ def test_carried_sums_equal_sums_of_the_ledger(tmp_path_factory: pytest.TempPath
             refresh(led, env, prices=book)
             snap = snapshot.build(led, cfg, book, env, now_s=now)
             status_lines.write(snap, cfg, env)
-            fresh = snapshot.current_block(led, int(now * 1000), 5)
+            fresh = blocks.current_block(led, int(now * 1000), 5)
             block = snap["block"]
             assert (block and (block["start"], block["first_activity"],
                                block["last_activity"])) == (

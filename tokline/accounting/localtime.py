@@ -6,7 +6,7 @@ import datetime as dt
 import os
 from zoneinfo import ZoneInfo
 
-QUARTER_MS = 900_000  # every UTC offset in use is a multiple of 15 minutes
+from tokline.units import QUARTER_MS
 
 
 class Calendar:

@@ -14,6 +14,7 @@ import sys
 import zlib
 from collections.abc import Mapping
 
+from tokline.engine.records import F_FAST, SYNTHETIC
 from tokline.prompt import lightjson
 
 TYPE_CHECKING = False
@@ -165,8 +166,9 @@ class PriceBook:
         """One stored row's computed cost; None when its model has no price."""
         price = self.lookup(model)
         if price is None:
-            return 0.0 if model == "<synthetic>" else None
-        return price.cost(inp, out, cache_5m, cache_1h, cache_read, web_search, bool(flags & 4))
+            return 0.0 if model == SYNTHETIC else None
+        return price.cost(inp, out, cache_5m, cache_1h, cache_read, web_search,
+                          bool(flags & F_FAST))
 
     def fingerprint(self) -> str:
         """Changes whenever any price does: stored costs are then computed again."""
@@ -188,7 +190,7 @@ class PriceBook:
         return price
 
     def _match(self, model: str) -> str | None:
-        if not model or model == "<synthetic>":
+        if not model or model == SYNTHETIC:
             return None
         lowered = model.lower()
         if lowered in self.entries:

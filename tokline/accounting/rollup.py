@@ -3,33 +3,21 @@
 The pictures and the dashboard need a year of history at once; a Python loop over every
 usage row would cost seconds on a long history.  The ledger sums per quarter hour (every
 zone's offset is a whole number of quarters, so each quarter falls in one local day) and
-per context; this module folds those into ``summary.Totals``."""
+per context; this module folds those into ``totals.Totals``."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple, TypeVar
+from typing import NamedTuple, TypeVar
 
-from tokline.accounting.localtime import QUARTER_MS, Calendar
-from tokline.accounting.summary import SYNTHETIC, Totals
+from tokline.accounting.localtime import Calendar
+from tokline.accounting.totals import Totals
+from tokline.engine.records import SYNTHETIC
 from tokline.ledger.store import Ledger
+from tokline.units import QUARTER_MS
 
 K = TypeVar("K")
-
-
-def _add_sums(totals: Totals, sums: tuple[Any, ...]) -> None:
-    """Add one ``Ledger.grouped_sums`` row's sums (after its key columns)."""
-    inp, out, c5, c1, cr, web, cost, unpriced, requests = sums[:9]
-    totals.input += int(inp or 0)
-    totals.output += int(out or 0)
-    totals.cache_5m += int(c5 or 0)
-    totals.cache_1h += int(c1 or 0)
-    totals.cache_read += int(cr or 0)
-    totals.web_search += int(web or 0)
-    totals.cost_usd += float(cost or 0.0)
-    totals.unpriced = totals.unpriced or bool(unpriced)
-    totals.requests += int(requests or 0)
 
 
 def daily(ledger: Ledger, calendar: Calendar, since: dt.date | None = None,
@@ -44,7 +32,7 @@ def daily(ledger: Ledger, calendar: Calendar, since: dt.date | None = None,
         totals = days.get(day)
         if totals is None:
             totals = days[day] = Totals()
-        _add_sums(totals, row[1:])
+        totals.add_sums(row[1:])
     return days
 
 
@@ -63,7 +51,7 @@ def contexts(ledger: Ledger, since_ms: int | None = None, until_ms: int | None =
     out = []
     for row in ledger.grouped_sums("context", since_ms, until_ms, cost_mode, sources):
         totals = Totals()
-        _add_sums(totals, row[4:])
+        totals.add_sums(row[4:])
         out.append(Context(str(row[0]), str(row[1]), str(row[2]), str(row[3]), totals))
     return out
 

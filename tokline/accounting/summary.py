@@ -1,72 +1,14 @@
-"""Usage rows -> totals per local day, week, month, session, project, model and 5-hour block."""
+"""Usage rows -> totals per local day, week, month, session, project and model (5-hour
+blocks: accounting/blocks.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from tokline.accounting.pricing import PriceBook
+from tokline.accounting.totals import Totals
+from tokline.engine.records import SYNTHETIC
 from tokline.ledger.store import StoredUsage
-
-SYNTHETIC = "<synthetic>"
-HOUR_MS = 3_600_000
-
-
-@dataclass
-class Totals:
-    input: int = 0
-    output: int = 0
-    cache_5m: int = 0
-    cache_1h: int = 0
-    cache_read: int = 0
-    web_search: int = 0
-    requests: int = 0
-    cost_usd: float = 0.0
-    unpriced: bool = False
-
-    @property
-    def cache_creation(self) -> int:
-        return self.cache_5m + self.cache_1h
-
-    @property
-    def total_tokens(self) -> int:
-        return self.input + self.output + self.cache_5m + self.cache_1h + self.cache_read
-
-    def add(self, row: StoredUsage, cost: float | None) -> None:
-        self.input += row.input
-        self.output += row.output
-        self.cache_5m += row.cache_5m
-        self.cache_1h += row.cache_1h
-        self.cache_read += row.cache_read
-        self.web_search += row.web_search
-        self.requests += 1
-        if cost is None:
-            self.unpriced = True
-        else:
-            self.cost_usd += cost
-
-    def merge(self, other: Totals) -> None:
-        self.input += other.input
-        self.output += other.output
-        self.cache_5m += other.cache_5m
-        self.cache_1h += other.cache_1h
-        self.cache_read += other.cache_read
-        self.web_search += other.web_search
-        self.requests += other.requests
-        self.cost_usd += other.cost_usd
-        self.unpriced = self.unpriced or other.unpriced
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "input_tokens": self.input,
-            "output_tokens": self.output,
-            "cache_creation_tokens": self.cache_creation,
-            "cache_read_tokens": self.cache_read,
-            "total_tokens": self.total_tokens,
-            "cost_usd": round(self.cost_usd, 6),
-            "unpriced": self.unpriced,
-            "requests": self.requests,
-        }
 
 
 @dataclass
@@ -92,29 +34,6 @@ class Group:
             self.models.setdefault(row.model, Totals()).add(row, cost)
 
 
-class Coster:
-    """Cost of a stored row under the configured cost mode (formats.md §1.8)."""
-
-    def __init__(self, book: PriceBook, mode: str = "auto") -> None:
-        self.book = book
-        self.mode = mode
-        self.unpriced_models: set[str] = set()
-
-    def __call__(self, row: StoredUsage) -> float | None:
-        if row.model == SYNTHETIC:
-            return 0.0
-        if self.mode == "display":
-            return row.cost_usd or 0.0
-        if self.mode == "auto" and row.cost_usd is not None:
-            return row.cost_usd
-        price = self.book.lookup(row.model)
-        if price is None:
-            self.unpriced_models.add(row.model)
-            return None
-        return price.cost(row.input, row.output, row.cache_5m, row.cache_1h, row.cache_read,
-                          row.web_search, bool(row.flags & 4))
-
-
 def group_by(rows: Iterable[StoredUsage], key: Callable[[StoredUsage], str],
              cost: Callable[[StoredUsage], float | None]) -> dict[str, Group]:
     groups: dict[str, Group] = {}
@@ -136,58 +55,3 @@ def grand_total(groups: Iterable[Group]) -> Group:
         for source, totals in group.sources.items():
             total.sources.setdefault(source, Totals()).merge(totals)
     return total
-
-
-@dataclass
-class Block:
-    start_ms: int
-    end_ms: int
-    first_ms: int
-    last_ms: int
-    totals: Totals
-    models: set[str]
-    gap: bool = False
-    active: bool = False
-
-    def burn(self, now_ms: int) -> dict[str, float] | None:
-        """Tokens per minute and USD per hour while active, with the projected block total."""
-        minutes = (self.last_ms - self.first_ms) / 60_000
-        if not self.active or minutes <= 0:
-            return None
-        tpm = self.totals.total_tokens / minutes
-        usd_per_hour = self.totals.cost_usd / minutes * 60
-        remaining = max(0.0, (self.end_ms - now_ms) / 60_000)
-        return {
-            "tokens_per_minute": tpm,
-            "usd_per_hour": usd_per_hour,
-            "remaining_minutes": remaining,
-            "projected_tokens": self.totals.total_tokens + tpm * remaining,
-            "projected_cost_usd": self.totals.cost_usd + usd_per_hour / 60 * remaining,
-        }
-
-
-def blocks(rows: Iterable[StoredUsage], cost: Callable[[StoredUsage], float | None],
-           now_ms: int, hours: int = 5) -> list[Block]:
-    """ccusage-style blocks (formats.md §7.1): start floored to the UTC hour; a block ends
-    ``hours`` after its start or after a gap of ``hours`` with no activity."""
-    length = hours * HOUR_MS
-    found: list[Block] = []
-    current: Block | None = None
-    for row in sorted(rows, key=lambda r: r.ts_ms):
-        ts = row.ts_ms
-        if current is None or ts - current.start_ms > length or ts - current.last_ms > length:
-            if current is not None:
-                found.append(current)
-                if ts - current.last_ms > length:
-                    found.append(Block(current.last_ms + length, ts, current.last_ms + length,
-                                       ts, Totals(), set(), gap=True))
-            start = ts - ts % HOUR_MS
-            current = Block(start, start + length, ts, ts, Totals(), set())
-        current.last_ms = ts
-        current.totals.add(row, cost(row))
-        if row.model != SYNTHETIC:
-            current.models.add(row.model)
-    if current is not None:
-        found.append(current)
-        current.active = now_ms - current.last_ms < length and now_ms < current.end_ms
-    return found

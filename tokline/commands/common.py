@@ -9,11 +9,11 @@ import sys
 from dataclasses import dataclass
 
 from tokline import config as config_mod
-from tokline import paths
+from tokline import paths, sources
 from tokline.accounting import pricing
+from tokline.accounting.costmode import Coster
 from tokline.accounting.localtime import Calendar, resolve_zone
 from tokline.accounting.pricing import PriceBook
-from tokline.accounting.summary import Coster
 from tokline.engine.refresh import RefreshReport, print_problems, refresh
 from tokline.errors import ToklineError
 from tokline.ledger.store import Ledger
@@ -50,19 +50,16 @@ def day_window(ctx: Context, since: str | None, until: str | None
     return since_ms, until_ms
 
 
-SOURCES = ("claude", "codex", "gemini", "opencode", "copilot")
-
-
 def parse_sources(text: str | None) -> list[str] | None:
     """``--source claude,codex`` as a list (None: every source); an unknown name is an
     error that lists the known ones."""
     if not text:
         return None
     names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in SOURCES]
+    unknown = [n for n in names if n not in sources.NAMES]
     if unknown:
         raise ToklineError(f"--source {','.join(unknown)}: unknown (sources: "
-                           f"{', '.join(SOURCES)})")
+                           f"{', '.join(sources.NAMES)})")
     return names
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 
-from tokline import paths
+from tokline import paths, sources
 from tokline._version import __version__
 from tokline.config import load
 from tokline.engine.native import USE_EXTENSIONS
 from tokline.engine.refresh import PROBLEMS_META, refresh
 from tokline.errors import ToklineError
 from tokline.ledger.store import Ledger
-from tokline.sources import claude, codex, copilot, gemini, opencode
 
 
 def run(name: str, argv: list[str]) -> int:
@@ -26,9 +25,9 @@ def run(name: str, argv: list[str]) -> int:
     except ToklineError as exc:
         print(f"config: ERROR {exc}")
         problems += 1
-    for source in (claude, codex, gemini, opencode, copilot):
+    for source in sources.ALL:
         roots = source.roots()
-        print(f"{source.NAME} logs: " + (", ".join(roots) if roots else "none found in "
+        print(f"{source.name} logs: " + (", ".join(roots) if roots else "none found in "
                                          + ", ".join(source.candidate_roots())))
     ledger_path = paths.ledger_file()
     try:

@@ -13,7 +13,7 @@ import json
 import sys
 from typing import Any, TextIO
 
-from tokline.accounting.summary import Totals
+from tokline.accounting.totals import FIELDS, Totals
 from tokline.commands.common import (
     add_common_options,
     day_window,
@@ -21,15 +21,14 @@ from tokline.commands.common import (
     parse_sources,
     write_file,
 )
+from tokline.engine.records import SYNTHETIC
 
 KEYS = {"day": ["day"], "session": ["session_id", "project"], "project": ["project"],
         "model": []}
-NUMBERS = ["input_tokens", "output_tokens", "cache_creation_tokens", "cache_read_tokens",
-           "total_tokens", "cost_usd", "unpriced", "requests"]
 
 
 def columns(by: str) -> list[str]:
-    return [*KEYS[by], "source", "model", *NUMBERS, "first_activity", "last_activity"]
+    return [*KEYS[by], "source", "model", *FIELDS, "first_activity", "last_activity"]
 
 
 def _iso(ms: int) -> str:
@@ -53,7 +52,7 @@ def run(name: str, argv: list[str]) -> int:
     groups: dict[tuple[str, ...], list[Any]] = {}
     with ctx.ledger:
         for row in ctx.ledger.usage(since_ms, until_ms, parse_sources(args.source)):
-            if row.model == "<synthetic>":
+            if row.model == SYNTHETIC:
                 continue
             key_values = {"day": (ctx.calendar.day(row.ts_ms),),
                           "session": (row.session_id, row.project),
@@ -70,7 +69,7 @@ def run(name: str, argv: list[str]) -> int:
         numbers = totals.as_json()
         numbers["cost_usd"] = round(totals.cost_usd, 6)
         rows.append({**dict(zip([*KEYS[args.by], "source", "model"], key, strict=True)),
-                     **{name: numbers[name] for name in NUMBERS},
+                     **{name: numbers[name] for name in FIELDS},
                      "first_activity": _iso(first), "last_activity": _iso(last)})
     if args.output:
         text = io.StringIO()

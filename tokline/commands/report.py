@@ -10,7 +10,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from tokline.accounting.summary import Block, Group, Totals, blocks, grand_total, group_by
+from tokline.accounting.blocks import Block, blocks
+from tokline.accounting.summary import Group, grand_total, group_by
+from tokline.accounting.totals import Totals
 from tokline.commands.common import (
     Context,
     add_common_options,
@@ -21,6 +23,7 @@ from tokline.commands.common import (
 )
 from tokline.ledger.store import StoredUsage, now_ms
 from tokline.surfaces.bars import bar, chart
+from tokline.units import DAY_MS
 
 TITLES = {
     "daily": "Date", "weekly": "Week", "monthly": "Month", "session": "Session",
@@ -193,7 +196,7 @@ def report_blocks(ctx: Context, args: argparse.Namespace) -> int:
     since_ms, until_ms = day_window(ctx, args.since, args.until)
     now = now_ms()
     if args.recent:
-        since_ms = max(since_ms or 0, now - 3 * 86_400_000)
+        since_ms = max(since_ms or 0, now - 3 * DAY_MS)
     rows = [r for r in ctx.ledger.usage(since_ms, until_ms, ["claude"])]
     found = blocks(rows, ctx.coster, now, ctx.config.block_hours)
     if args.active:

@@ -17,6 +17,7 @@ import sys
 import time
 from typing import Any
 
+from tokline import sources
 from tokline.accounting.pricing import price_book
 from tokline.config import load
 from tokline.engine.refresh import refresh
@@ -25,7 +26,6 @@ from tokline.prompt import statefiles
 from tokline.prompt.fields import as_of, read_json
 from tokline.prompt.uptodate import ledger_path
 from tokline.snapshot.publish import publish
-from tokline.sources import claude, codex, copilot, gemini, opencode
 from tokline.surfaces import inotify
 
 QUIET_S = 0.15  # a burst of writes settles for this long before one refresh
@@ -41,7 +41,7 @@ def _stop(signum: int, frame: object) -> None:
 
 
 def log_roots(env: dict[str, str]) -> list[str]:
-    return [r for source in (claude, codex, gemini, opencode, copilot) for r in source.roots(env)]
+    return [r for source in sources.ALL for r in source.roots(env)]
 
 
 def emit(snapshot_path: str, last: str | None) -> str | None:

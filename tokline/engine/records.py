@@ -1,4 +1,5 @@
-"""The scanner's record layout, shared by the compiled scanner, its twin and the sources.
+"""The scanner's record layout, shared by the compiled scanner, its twin and the sources,
+and the values its fields carry that the ledger, SQL included, and the reports test for.
 
     (line_offset, ts_ms, message_id, request_id, session_id, model, cwd,
      input, output, cache_5m, cache_1h, cache_read, web_search, cost_usd, flags)
@@ -14,6 +15,12 @@ Record = tuple[
 ]
 ScanFn = Callable[..., "tuple[list[Record], int, int]"]
 
+# ``flags`` bits (also usage.flags in the ledger).  The scanner sets the first three
+# (ext/_scan.pyx declares the same values for the compiled one); the ledger adds its own.
 F_SIDECHAIN = 1
 F_FAST = 4
 F_API_ERROR = 16
+F_SHADOWED = 32  # a sidechain replay of a main-conversation response (formats.md §1.6 #3)
+
+# The model of Claude Code's synthetic messages: never priced, never listed as a model.
+SYNTHETIC = "<synthetic>"

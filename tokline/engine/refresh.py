@@ -11,12 +11,13 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterator
 
+from tokline import sources
 from tokline.engine import changed as changes
 from tokline.engine import discover, filescan
 from tokline.engine.native import USE_EXTENSIONS, scan, scan_deferred
 from tokline.ledger.store import CostFn, FileState, Ledger, UsageRow
 from tokline.prompt import lightjson, manifest
-from tokline.sources import claude, codex, copilot, documents, gemini, opencode
+from tokline.sources import claude, codex, documents, opencode
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -72,13 +73,12 @@ def refresh(ledger: Ledger, env: dict[str, str] | None = None,
     plan = changes.since_manifest(target, env, ledger_ino, SUFFIXES) if incremental else None
     codex_roots = codex.roots(env)
     if plan is None:
-        candidates = claude.candidate_roots(env) + codex.candidate_roots(env) + [
-            root for source in DOCUMENT_SOURCES for root in source.candidate_roots(env)]
-        found = discover.walk(claude.roots(env) + codex_roots + [
-            root for source in DOCUMENT_SOURCES for root in source.roots(env)], SUFFIXES)
+        roots = {source.name: source.roots(env) for source in sources.ALL}
+        candidates = [root for source in sources.ALL for root in source.candidate_roots(env)]
+        found = discover.walk([root for each in roots.values() for root in each], SUFFIXES)
         entries: list[manifest.Entry] = [
             (b"m", 0, 0, 0, root) for root in candidates if root not in found.dirs]
-        pinned = _pinned(claude.roots(env), 1) | _pinned(codex_roots, 2)
+        pinned = _pinned(roots[claude.NAME], 1) | _pinned(roots[codex.NAME], 2)
         entries += [(b"p" if path in pinned else b"d", 0, 0, mtime, path)
                     for path, mtime in found.dirs.items()]
         entries += [(b"f", st.st_ino, st.st_size, st.st_mtime_ns, path)
@@ -110,7 +110,7 @@ def refresh(ledger: Ledger, env: dict[str, str] | None = None,
     return report
 
 
-DOCUMENT_SOURCES = (gemini, opencode, copilot)
+DOCUMENT_SOURCES = tuple(source.module for source in sources.ALL if source.whole_files)
 SUFFIXES = tuple(dict.fromkeys((".jsonl", *(s for src in DOCUMENT_SOURCES for s in src.SUFFIXES))))
 class NewestLimits:
     """The newest few Codex rate-limit snapshots met in a refresh.  Both scanner threads

@@ -12,11 +12,7 @@ import sqlite3
 
 from tokline.errors import LedgerError
 
-# usage.flags bits; the scanner's flags (sidechain, fast, API error) plus our own.
-F_SIDECHAIN = 1
-F_FAST = 4
-F_API_ERROR = 16
-F_SHADOWED = 32  # a sidechain replay of a main-conversation response (formats.md §1.6 #3)
+# usage.flags bits: tokline/engine/records.py (F_*), the scanner's and the ledger's own.
 
 # The time index covers what the snapshot sums: a period's totals are read from the index
 # alone, in time order, instead of row by row from a table kept in key order.

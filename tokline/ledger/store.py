@@ -21,7 +21,9 @@ from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
+from tokline.accounting import costmode
 from tokline.engine.keys import group_range
+from tokline.engine.records import F_SHADOWED, F_SIDECHAIN, SYNTHETIC
 from tokline.errors import LedgerError
 from tokline.ledger import schema
 from tokline.ledger.schema import (
@@ -30,11 +32,12 @@ from tokline.ledger.schema import (
     NO_CHANGE_MS,
     TIME_INDEX,
 )
+from tokline.units import QUARTER_MS
 
 # Per-field maximum; timestamp and context follow the copy with the larger total
 # (the final line of a streamed response), the first copy on ties.  A row stays a
 # sidechain only if every copy was one; the other flags accumulate.
-_UPSERT = """
+_UPSERT = f"""
 INSERT INTO usage VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
 ON CONFLICT(key) DO UPDATE SET
     priced = 0,
@@ -51,12 +54,11 @@ ON CONFLICT(key) DO UPDATE SET
     cache_read = max(cache_read, excluded.cache_read),
     web_search = max(web_search, excluded.web_search),
     cost_usd = coalesce(max(cost_usd, excluded.cost_usd), cost_usd, excluded.cost_usd),
-    flags = ((flags & excluded.flags) & 1) | ((flags | excluded.flags) & ~1)
+    flags = ((flags & excluded.flags) & {F_SIDECHAIN}) | ((flags | excluded.flags) & ~{F_SIDECHAIN})
 """
 
-# The cost of a row under each cost mode (formats.md §1.8), as SQL over ``usage u``.
-_COST = {"auto": "coalesce(u.cost_usd, u.cost_calc)", "calculate": "u.cost_calc",
-         "display": "coalesce(u.cost_usd, 0)"}
+_SYNTHETIC_SQL = "'" + SYNTHETIC.replace("'", "''") + "'"  # as an SQL string literal
+
 
 
 def _filter(since_ms: int | None, until_ms: int | None, sources: Iterable[str] | None,
@@ -64,7 +66,7 @@ def _filter(since_ms: int | None, until_ms: int | None, sources: Iterable[str] |
     """WHERE terms and their arguments for counted rows in [since, until) of ``sources``:
     through a context-id subquery (the time index then drives the scan) or on a joined
     ``contexts c``."""
-    where = ["(u.flags & 32) = 0"]
+    where = [f"(u.flags & {F_SHADOWED}) = 0"]
     args: list[object] = []
     if since_ms is not None:
         where.append("u.ts_ms >= ?")
@@ -97,6 +99,8 @@ CostFn = Callable[[str, int, int, int, int, int, int, int], "float | None"]
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, NamedTuple
+
+    from tokline.accounting.totals import Sums
 
     class FileState(NamedTuple):
         path: str
@@ -319,10 +323,10 @@ class Ledger:
     def shadow_sidechain_replays(self, message_ids: Iterable[str]) -> None:
         """Mark sidechain rows that replay a main-conversation response with another requestId."""
         self.db.executemany(
-            """UPDATE usage SET flags = flags | 32
-               WHERE key BETWEEN ?1 AND ?2 AND flags & 1
+            f"""UPDATE usage SET flags = flags | {F_SHADOWED}
+               WHERE key BETWEEN ?1 AND ?2 AND flags & {F_SIDECHAIN}
                  AND EXISTS (SELECT 1 FROM usage m WHERE m.key BETWEEN ?1 AND ?2
-                             AND (m.flags & 1) = 0)""",
+                             AND (m.flags & {F_SIDECHAIN}) = 0)""",
             (group_range(mid) for mid in message_ids),
         )
 
@@ -349,20 +353,22 @@ class Ledger:
 
     def sums(self, since_ms: int, until_ms: int | None = None, cost_mode: str = "auto",
              source: str | None = None
-             ) -> dict[str, tuple[int, int, int, int, int, float, int, int]]:
-        """Per ``source<US>model``: (input, output, cache writes, cache reads, web searches,
-        cost, unpriced rows, requests) of priced rows in [since, until)."""
-        cost = _COST[cost_mode]
+             ) -> dict[str, Sums]:
+        """Per ``source<US>model``: the sums (accounting/totals.py: input, output, cache
+        writes, cache reads, web searches, cost, unpriced rows, requests) of rows in
+        [since, until)."""
+        cost = costmode.SQL[cost_mode]
         terms, args = _filter(since_ms, until_ms, [source] if source else None,
                               by_context_id=True)
         where = " AND ".join(terms)
-        out: dict[str, tuple[int, int, int, int, int, float, int, int]] = {}
+        out: dict[str, Sums] = {}
         # Summed per context straight off the time index first, then joined: joining every
         # row before grouping costs twice as much on a busy day.
         for row in self.db.execute(
                 "SELECT c.source || char(31) || c.model, sum(s.i), sum(s.o), sum(s.cw),"
                 " sum(s.cr), sum(s.w), coalesce(sum(s.cost), 0),"
-                " sum(CASE WHEN c.model != '<synthetic>' THEN s.unpriced ELSE 0 END), sum(s.n)"
+                f" sum(CASE WHEN c.model != {_SYNTHETIC_SQL} THEN s.unpriced ELSE 0 END),"
+                " sum(s.n)"
                 " FROM (SELECT u.ctx AS ctx, sum(u.input) AS i, sum(u.output) AS o,"
                 " sum(u.cache_5m + u.cache_1h) AS cw, sum(u.cache_read) AS cr,"
                 f" sum(u.web_search) AS w, sum({cost}) AS cost,"
@@ -382,15 +388,15 @@ class Ledger:
         web_search, cost, unpriced rows, requests), a quarter hour being the finest step
         of any zone's offset, so local days can be made from them exactly.
         ``by="context"``: (source, session, project, model, the same sums...)."""
-        cost = _COST[cost_mode]
+        cost = costmode.SQL[cost_mode]
         where, args = _filter(since_ms, until_ms, sources, by_context_id=True)
         sums = (f"sum(u.input), sum(u.output), sum(u.cache_5m), sum(u.cache_1h),"
                 f" sum(u.cache_read), sum(u.web_search), coalesce(sum({cost}), 0),"
                 f" sum({cost} IS NULL AND u.ctx NOT IN"
-                f" (SELECT id FROM contexts WHERE model = '<synthetic>')), count(*)")
+                f" (SELECT id FROM contexts WHERE model = {_SYNTHETIC_SQL})), count(*)")
         inner = f"FROM usage u WHERE {' AND '.join(where)}"
         if by == "quarter":
-            sql = f"SELECT u.ts_ms / 900000, {sums} {inner} GROUP BY 1 ORDER BY 1"
+            sql = f"SELECT u.ts_ms / {QUARTER_MS}, {sums} {inner} GROUP BY 1 ORDER BY 1"
         elif by == "context":
             sql = (f"SELECT c.source, c.session_id, c.project, c.model, s.* FROM"
                    f" (SELECT {sums}, u.ctx AS ctx {inner} GROUP BY u.ctx) s"
@@ -408,13 +414,21 @@ class Ledger:
     def timestamps(self, since_ms: int, source: str = "claude") -> list[int]:
         """Times of one source's rows since ``since_ms``, read from the time index alone."""
         return [r[0] for r in self.db.execute(
-            "SELECT ts_ms FROM usage WHERE ts_ms >= ? AND (flags & 32) = 0 AND ctx IN"
-            " (SELECT id FROM contexts WHERE source = ?) ORDER BY ts_ms", (since_ms, source))]
+            f"SELECT ts_ms FROM usage WHERE ts_ms >= ? AND (flags & {F_SHADOWED}) = 0"
+            " AND ctx IN (SELECT id FROM contexts WHERE source = ?) ORDER BY ts_ms",
+            (since_ms, source))]
+
+    def io_tokens(self, since_ms: int, source: str = "claude") -> list[tuple[int, int]]:
+        """(time, input + output tokens) of one source's counted rows since ``since_ms``,
+        in time order."""
+        where, args = _filter(since_ms, None, [source], by_context_id=True)
+        return self.db.execute(f"SELECT u.ts_ms, u.input + u.output FROM usage u"
+                               f" WHERE {' AND '.join(where)} ORDER BY u.ts_ms", args).fetchall()
 
     def last_before(self, ts_ms: int, source: str = "claude") -> int | None:
         row = self.db.execute(
-            "SELECT max(ts_ms) FROM usage WHERE ts_ms < ? AND (flags & 32) = 0 AND ctx IN"
-            " (SELECT id FROM contexts WHERE source = ?)", (ts_ms, source)).fetchone()
+            f"SELECT max(ts_ms) FROM usage WHERE ts_ms < ? AND (flags & {F_SHADOWED}) = 0"
+            " AND ctx IN (SELECT id FROM contexts WHERE source = ?)", (ts_ms, source)).fetchone()
         return None if row[0] is None else int(row[0])
 
     @contextmanager

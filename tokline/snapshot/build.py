@@ -23,9 +23,13 @@ import time
 from collections.abc import Mapping
 
 from tokline import remote
+from tokline.accounting import blocks
+from tokline.accounting.blocks import Bounds
 from tokline.accounting.localtime import Calendar, resolve_zone
 from tokline.accounting.pricing import PriceBook
+from tokline.accounting.totals import Sums, add_sums, plus, sums_json, total_sums
 from tokline.config import PLAN_BLOCK_TOKENS, Config
+from tokline.engine.records import SYNTHETIC
 from tokline.ledger.schema import NO_CHANGE_MS
 from tokline.ledger.store import Ledger
 from tokline.prompt import lightjson
@@ -35,130 +39,37 @@ from tokline.prompt.statefiles import (
     state_dir,
 )
 from tokline.snapshot import quota
+from tokline.units import HOUR_MS, MINUTE_MS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-HOUR_MS = 3_600_000
-RECENT_MS = 60_000  # with nothing changed, rows this recent are summed again next time
+RECENT_MS = MINUTE_MS  # with nothing changed, rows this recent are summed again next time
 CLAUDE_STATE = "claude-status.json"  # written by tokline statusline
 CODEX_LIMITS = "codex_rate_limits"  # ledger meta, kept by the Codex source
-Totals = tuple[int, int, int, int, int, float, int, int]
 
 
 # --- computing ------------------------------------------------------------------------
 
-def _period(totals: Mapping[str, Totals], label: str, start_ms: int, end_ms: int
+def _period(sums: Mapping[str, Sums], label: str, start_ms: int, end_ms: int
             ) -> dict[str, Any]:
-    def one(t: Totals) -> dict[str, Any]:
-        inp, out, cw, cr, _web, cost, unpriced, requests = t
-        return {"input_tokens": inp or 0, "output_tokens": out or 0,
-                "cache_creation_tokens": cw or 0, "cache_read_tokens": cr or 0,
-                "total_tokens": (inp or 0) + (out or 0) + (cw or 0) + (cr or 0),
-                "cost_usd": round(cost or 0.0, 6), "unpriced": bool(unpriced),
-                "requests": requests or 0}
-
     def grouped(part: int) -> dict[str, dict[str, Any]]:
         """Totals per source (part 0) or per model (part 1) of ``source<US>model`` keys."""
-        groups: dict[str, Totals] = {}
-        for key, t in totals.items():
+        groups: dict[str, Sums] = {}
+        for key, t in sums.items():
             name = ([*key.split("\x1f"), "unknown"])[part]
-            groups[name] = _add(groups[name], t) if name in groups else t
-        return {name: one(t) for name, t in sorted(groups.items())}
+            groups[name] = add_sums(groups[name], t) if name in groups else t
+        return {name: sums_json(t) for name, t in sorted(groups.items())}
 
-    zero: Totals = (0, 0, 0, 0, 0, 0.0, 0, 0)
-    summed = [sum(t[i] or 0 for t in totals.values()) for i in range(8)]
-    whole = one(tuple(summed) if totals else zero)  # type: ignore[arg-type]
-    models = {name: entry for name, entry in grouped(1).items() if name != "<synthetic>"}
-    return {"period": label, "start": start_ms // 1000, "end": end_ms // 1000, **whole,
-            "sources": grouped(0), "models": models}
-
-
-def _add(a: Totals, b: Totals) -> Totals:
-    return tuple((x or 0) + (y or 0) for x, y in zip(a, b, strict=True))  # type: ignore[return-value]
-
-
-def _plus(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Totals]:
-    """Keyed totals added key by key, field by field."""
-    zero: Totals = (0, 0, 0, 0, 0, 0.0, 0, 0)
-    return {key: _add(a.get(key) or zero, b.get(key) or zero) for key in set(a) | set(b)}
-
-
-Bounds = tuple[int, int, int]  # a block's start, first and last activity (ms)
-
-
-NO_BLOCK: Bounds = (-1, -1, -1)
-
-
-def _block_walk(stamps: list[int], hours: int, before: Bounds = NO_BLOCK, mark: int = 0
-                ) -> tuple[Bounds | None, Bounds]:
-    """(start, first, last) of the last ccusage block over sorted timestamps, which
-    continue the walk's state ``before``; and the state the walk was in before the first
-    timestamp at or after ``mark``, to go on from there later (NO_BLOCK: none yet)."""
-    length = hours * HOUR_MS
-    start, first, last = before
-    at_mark: Bounds | None = None
-    for ts in stamps:
-        if at_mark is None and ts >= mark:
-            at_mark = (start, first, last)
-        if start < 0 or ts - start > length or ts - last > length:
-            start, first = ts - ts % HOUR_MS, ts
-        last = ts
-    return (None if start < 0 else (start, first, last)), at_mark or (start, first, last)
-
-
-def current_block(ledger: Ledger, now_ms: int, hours: int) -> tuple[int, int, int] | None:
-    """The newest block."""
-    return _current_block(ledger, now_ms, hours, 0)[0]
-
-
-def _current_block(ledger: Ledger, now_ms: int, hours: int, mark: int
-                   ) -> tuple[Bounds | None, Bounds]:
-    """The newest block and the walk's state at ``mark`` (see _block_walk).  A gap
-    longer than a block starts a new one whatever came before, so history is read back
-    only to the last such gap (a state of NO_BLOCK before it leads to the same block)."""
-    length = hours * HOUR_MS
-    since = now_ms - 48 * HOUR_MS
-    while True:
-        stamps = ledger.timestamps(since)
-        for i in range(len(stamps) - 1, 0, -1):
-            if stamps[i] - stamps[i - 1] > length:
-                return _block_walk(stamps[i:], hours, NO_BLOCK, mark)
-        before = ledger.last_before(stamps[0] if stamps else since)
-        if before is None or (stamps and stamps[0] - before > length):
-            return _block_walk(stamps, hours, NO_BLOCK, mark)
-        since = min(since, before) - 48 * HOUR_MS
-
-
-def _p90_block_tokens(ledger: Ledger, now_ms: int, hours: int) -> int:
-    """Plan ``custom``: the 90th percentile of input+output tokens of finished blocks in
-    the last 30 days (formats.md §7.2), at least the pro limit."""
-    rows = ledger.db.execute(
-        "SELECT u.ts_ms, u.input + u.output FROM usage u JOIN contexts c ON c.id = u.ctx"
-        " WHERE u.ts_ms >= ? AND c.source = 'claude' AND (u.flags & 32) = 0 ORDER BY u.ts_ms",
-        (now_ms - 30 * 86_400_000,)).fetchall()
-    length = hours * HOUR_MS
-    starts: list[int] = []
-    totals: list[int] = []
-    last = -1
-    for ts, used in rows:
-        if not starts or ts - starts[-1] > length or ts - last > length:
-            starts.append(ts - ts % HOUR_MS)
-            totals.append(0)
-        totals[-1] += used
-        last = ts
-    finished = sorted(t for s, t in zip(starts, totals, strict=True)
-                      if s + length <= now_ms and t > 0)
-    if not finished:
-        return PLAN_BLOCK_TOKENS["pro"]
-    return max(finished[min(len(finished) - 1, int(0.9 * len(finished)))],
-               PLAN_BLOCK_TOKENS["pro"])
+    models = {name: entry for name, entry in grouped(1).items() if name != SYNTHETIC}
+    return {"period": label, "start": start_ms // 1000, "end": end_ms // 1000,
+            **sums_json(total_sums(sums)), "sources": grouped(0), "models": models}
 
 
 def _split_sums(ledger: Ledger, kept: Any, oldest_change: int | None, span: tuple[int, int],
                 boundary: int, cost_mode: str, source: str | None = None
-                ) -> tuple[dict[str, Totals], dict[str, Any]]:
+                ) -> tuple[dict[str, Sums], dict[str, Any]]:
     """Sums over ``span``, and what to keep of them: the part before ``boundary`` (held
     within the span).  That part is ``kept`` (the last snapshot's part) plus the rows from
     its boundary to this one, when ``kept`` is of this span and no row before its boundary
@@ -168,36 +79,35 @@ def _split_sums(ledger: Ledger, kept: Any, oldest_change: int | None, span: tupl
     if (isinstance(kept, dict) and kept.get("span") == [start, end, source]
             and isinstance(kept.get("until"), int) and start <= kept["until"] <= boundary
             and (oldest_change is None or oldest_change >= kept["until"])):
-        before = _plus(kept["sums"], ledger.sums(kept["until"], boundary, cost_mode, source))
+        before = plus(kept["sums"], ledger.sums(kept["until"], boundary, cost_mode, source))
     else:
         before = ledger.sums(start, boundary, cost_mode, source)
-    whole = _plus(before, ledger.sums(boundary, end, cost_mode, source))
+    whole = plus(before, ledger.sums(boundary, end, cost_mode, source))
     return whole, {"span": [start, end, source], "until": boundary, "sums": before}
 
 
 def _block(ledger: Ledger, cfg: Config, now_ms: int, bounds: Bounds | None,
-           totals: Mapping[str, Totals] | None) -> dict[str, Any] | None:
+           totals: Mapping[str, Sums] | None) -> dict[str, Any] | None:
     if bounds is None or totals is None:
         return None
     start, first, last = bounds
-    end = start + cfg.block_hours * HOUR_MS
+    end = blocks.block_end(start, cfg.block_hours)
     block = _period(totals, "block", start, end)
-    active = now_ms - last < cfg.block_hours * HOUR_MS and now_ms < end
-    minutes = (last - first) / 60_000
+    active = blocks.is_active(last, end, now_ms, cfg.block_hours)
     block.update(active=active, first_activity=first // 1000, last_activity=last // 1000,
                  burn_rate_usd_per_hour=None, tokens_per_minute=None,
                  projected_cost_usd=None, projected_tokens=None)
-    if active and minutes > 0:
-        remaining = max(0.0, (end - now_ms) / 60_000)
-        tpm = block["total_tokens"] / minutes
-        usd_h = block["cost_usd"] / minutes * 60
-        block.update(burn_rate_usd_per_hour=round(usd_h, 4), tokens_per_minute=round(tpm, 1),
-                     projected_cost_usd=round(block["cost_usd"] + usd_h / 60 * remaining, 4),
-                     projected_tokens=round(block["total_tokens"] + tpm * remaining))
+    rate = blocks.burn(first, last, end, now_ms, block["total_tokens"], block["cost_usd"]) \
+        if active else None
+    if rate is not None:
+        block.update(burn_rate_usd_per_hour=round(rate["usd_per_hour"], 4),
+                     tokens_per_minute=round(rate["tokens_per_minute"], 1),
+                     projected_cost_usd=round(rate["projected_cost_usd"], 4),
+                     projected_tokens=round(rate["projected_tokens"]))
     limit = cfg.block_tokens
     if limit is None and cfg.plan:
-        limit = (_p90_block_tokens(ledger, now_ms, cfg.block_hours) if cfg.plan == "custom"
-                 else PLAN_BLOCK_TOKENS[cfg.plan])
+        limit = (blocks.p90_block_tokens(ledger, now_ms, cfg.block_hours)
+                 if cfg.plan == "custom" else PLAN_BLOCK_TOKENS[cfg.plan])
     if limit:
         used = block["input_tokens"] + block["output_tokens"]
         block.update(limit_tokens=limit, used_percent=round(100 * used / limit, 1))
@@ -270,8 +180,8 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
         "generated_at": round(now_s, 3),
         "timezone": str(cal.zone),
         "today": _period(today_sums, today.isoformat(), *day),
-        "week": _period(_plus(partials["week"], today_sums), cal.week(now_ms), *week),
-        "month": _period(_plus(partials["month"], today_sums), today.isoformat()[:7], *month),
+        "week": _period(plus(partials["week"], today_sums), cal.week(now_ms), *week),
+        "month": _period(plus(partials["month"], today_sums), today.isoformat()[:7], *month),
         "partials": partials,
     }
     # The block goes on from where the last snapshot's walk over the timestamps was:
@@ -287,15 +197,15 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
             resume = (kept[4], (kept[5], kept[6], kept[7]))
     if resume is not None:
         mark = max(settled, resume[0])
-        bounds, at_mark = _block_walk(ledger.timestamps(resume[0]), cfg.block_hours,
+        bounds, at_mark = blocks.walk(ledger.timestamps(resume[0]), cfg.block_hours,
                                       resume[1], mark)
     else:
         mark = settled
-        bounds, at_mark = _current_block(ledger, now_ms, cfg.block_hours, mark)
+        bounds, at_mark = blocks.current_walk(ledger, now_ms, cfg.block_hours, mark)
     partials["block"] = [*bounds, cfg.block_hours, mark, *at_mark] if bounds else None
     block_sums = None
     if bounds is not None:
-        span = (bounds[0], bounds[0] + cfg.block_hours * HOUR_MS)
+        span = (bounds[0], blocks.block_end(bounds[0], cfg.block_hours))
         block_sums, partials["block_before"] = _split_sums(
             ledger, partials.get("block_before") if carried else None, oldest_change, span,
             settled, cfg.cost_mode, "claude")

@@ -1,1 +1,47 @@
-"""Log sources: where each assistant keeps its files and how its records become usage rows."""
+"""Log sources: where each assistant keeps its files and how its records become usage rows.
+
+``ALL`` is the one list of them: the refresh walks their roots, ``tokline watch`` waits on
+them, ``tokline doctor`` shows them and ``--source`` takes their names.  Each module is
+imported when first asked for, so importing this package costs nothing.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+
+class Source:
+    """One assistant's logs: its name (that of its module here, and its ``NAME``) and
+    whether its files are read whole on each change (tokline/sources/documents.py)
+    rather than from the last offset (JSON lines: Claude Code, Codex)."""
+
+    __slots__ = ("name", "whole_files")
+
+    def __init__(self, name: str, whole_files: bool) -> None:
+        self.name = name
+        self.whole_files = whole_files
+
+    def __repr__(self) -> str:
+        return f"Source({self.name!r})"
+
+    @property
+    def module(self) -> Any:
+        import importlib  # noqa: PLC0415 - only once a source is used
+
+        return importlib.import_module(f"{__name__}.{self.name}")
+
+    def roots(self, env: Mapping[str, str] | None = None) -> list[str]:
+        """The directories of its logs that exist."""
+        return self.module.roots(env)  # type: ignore[no-any-return]
+
+    def candidate_roots(self, env: Mapping[str, str] | None = None) -> list[str]:
+        """Where its logs would be."""
+        return self.module.candidate_roots(env)  # type: ignore[no-any-return]
+
+
+ALL = (Source("claude", False), Source("codex", False), Source("gemini", True),
+       Source("opencode", True), Source("copilot", True))
+NAMES = tuple(source.name for source in ALL)

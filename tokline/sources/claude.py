@@ -14,7 +14,6 @@ from tokline.engine.records import F_SIDECHAIN, Record
 from tokline.ledger.store import CostFn, UsageRow
 
 NAME = "claude"
-SYNTHETIC_MODEL = "<synthetic>"
 
 
 def configured_dirs(env: Mapping[str, str]) -> list[str]:

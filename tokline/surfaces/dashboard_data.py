@@ -13,7 +13,7 @@ from typing import Any
 from tokline import remote
 from tokline.accounting import rollup
 from tokline.accounting.localtime import Calendar
-from tokline.accounting.summary import Totals
+from tokline.accounting.totals import Totals
 from tokline.ledger.store import Ledger
 from tokline.prompt.fields import as_of, read_json
 from tokline.prompt.statefiles import SNAPSHOT, state_dir

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokline.accounting.summary import Totals
+from tokline.accounting.totals import Totals
 from tokline.prompt import fields as view
 from tokline.prompt.fields import money
 from tokline.prompt.fields import tokens as compact

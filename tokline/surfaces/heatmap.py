@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from html import escape
 
-from tokline.accounting.summary import Totals
+from tokline.accounting.totals import Totals
 from tokline.prompt.fields import money, tokens
 
 WEEKS = 53
