@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Mapping
 
+from tokline.accounting import costmode
 from tokline.errors import ConfigError
 
 TYPE_CHECKING = False
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-COST_MODES = ("auto", "calculate", "display")
+COST_MODES = costmode.MODES
 # 5-hour block limits in input+output tokens (community estimates, formats.md §7.2).
 PLAN_BLOCK_TOKENS = {"pro": 19_000, "max5": 88_000, "max20": 220_000}
 # Remote quota providers and the shortest cache time each tolerates (remote_apis.md §0.4).

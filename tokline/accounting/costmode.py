@@ -8,8 +8,8 @@ computes it: in Python over report rows (``Coster``) and in SQL over stored rows
 
 A stored row keeps the logged cost in ``u.cost_usd`` and the computed one in
 ``u.cost_calc`` (Ledger.price_pending: 0 for synthetic rows, NULL for a model without a
-price, which counts the row as unpriced).  Keep the two forms side by side: the test in
-tests/test_ledger.py holds them to the same figures.
+price, which counts the row as unpriced).  Keep the two forms side by side:
+tests/test_rules.py holds them to the same figures.
 
 Imported on the prompt's refresh path (by the ledger): no imports beyond records.
 """
