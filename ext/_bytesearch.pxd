@@ -1,8 +1,10 @@
 # cython: language_level=3
-"""Byte searches the compiled readers share, as C: the quote-or-backslash search at the
-heart of every JSON string (SSE2 where there is SSE2), memmem and memrchr (the libc
-ones where there are).  Static functions in each module that cimports this file, so a
-call costs what a call inside one module costs; no Python in between."""
+"""What the compiled readers (ext/_claude_c.pyx, ext/_codex_c.pyx) share below JSON: byte
+searches in C, the quote-or-backslash search at the heart of every JSON string (SSE2
+where there is SSE2), memmem and memrchr (the libc ones where there are), and ``grow``,
+the doubling C array each collects its lines in.  Static or ``cdef inline`` in every
+module that cimports this file, so a call costs what a call inside one module costs; no
+Python in between."""
 
 cdef extern from *:
     """

@@ -41,7 +41,7 @@ cdef inline int hexval(unsigned char c) noexcept nogil:
 
 
 cdef inline Py_ssize_t skip_string(const unsigned char *b, Py_ssize_t p, Py_ssize_t e,
-                            int *escaped) noexcept nogil:
+                                   int *escaped) noexcept nogil:
     """p is just past the opening quote; returns the index past the closing quote or -1."""
     cdef const unsigned char *q
     cdef unsigned char c
@@ -69,7 +69,7 @@ cdef inline Py_ssize_t skip_string(const unsigned char *b, Py_ssize_t p, Py_ssiz
 
 
 cdef inline Py_ssize_t skip_number(const unsigned char *b, Py_ssize_t p, Py_ssize_t e,
-                            int *is_float) noexcept nogil:
+                                   int *is_float) noexcept nogil:
     if p < e and b[p] == 45:
         p += 1
     if p >= e:
@@ -166,7 +166,7 @@ ctypedef Py_ssize_t (*field_fn)(const unsigned char *, Py_ssize_t, Py_ssize_t, P
 
 
 cdef inline Py_ssize_t parse_object(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, void *st,
-                             int *slow, int depth, field_fn on_field) noexcept nogil:
+                                    int *slow, int depth, field_fn on_field) noexcept nogil:
     cdef Py_ssize_t ks, ke
     cdef int escaped
     if depth >= MAX_DEPTH:
@@ -206,7 +206,7 @@ cdef inline Py_ssize_t parse_object(const unsigned char *b, Py_ssize_t p, Py_ssi
 
 
 cdef inline Py_ssize_t string_field(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, Span *out,
-                             int *slow) noexcept nogil:
+                                    int *slow) noexcept nogil:
     """A field we keep as a string: absent unless the value is a string."""
     cdef int escaped = 0
     cdef Py_ssize_t q

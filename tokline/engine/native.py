@@ -25,10 +25,13 @@ parse_iso_ms: Callable[[str], int | None] = _claude.parse_iso_ms
 scan_deferred: Callable[[Any, int], Any] | None = \
     _claude.scan_deferred if USE_EXTENSIONS else None
 
-# (buffer, start, end, needles) -> the Codex lines holding a needle, read or as bytes
-# (tokline/sources/codex.py parse); None: the twin's candidate_lines, every such line as
-# bytes for parse to decode
+# (buffer, start, end, needles) -> the Codex lines holding a needle, as bytes
 _codex = switch.load("codex")
+codex_candidate_lines: Callable[[Any, int, int, tuple[bytes, ...]], list[bytes]] = \
+    _codex.candidate_lines
+# (buffer, start, end, needles) -> the Codex lines holding a needle, read or as bytes
+# (tokline/sources/codex.py parse); None: the twin reads every such line itself, from
+# codex_candidate_lines
 codex_events: Callable[[Any, int, int, tuple[bytes, ...]], list[Any]] | None = \
     _codex.codex_events if switch.is_compiled(_codex) else None
 
@@ -36,5 +39,5 @@ codex_events: Callable[[Any, int, int, tuple[bytes, ...]], list[Any]] | None = \
 manifest_names_under: Callable[[bytes, int, int, bytes], set[bytes]] = \
     switch.load("manifest").names_under
 
-__all__ = ["USE_EXTENSIONS", "ScanFn", "codex_events", "manifest_names_under", "parse_iso_ms",
-           "scan", "scan_deferred"]
+__all__ = ["USE_EXTENSIONS", "ScanFn", "codex_candidate_lines", "codex_events",
+           "manifest_names_under", "parse_iso_ms", "scan", "scan_deferred"]

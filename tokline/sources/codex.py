@@ -19,9 +19,9 @@ import mmap
 import os
 from collections.abc import Callable, Mapping
 
-from tokline.engine._codex_py import candidate_lines
 from tokline.engine.filescan import Reader, each_window
 from tokline.engine.keys import key64
+from tokline.engine.native import codex_candidate_lines as candidate_lines
 from tokline.engine.native import codex_events as compiled_events
 from tokline.engine.native import parse_iso_ms
 from tokline.ledger.store import CostFn, UsageRow
