@@ -1,7 +1,10 @@
 """Only the extension list lives here; metadata is in pyproject.toml.
 
-TOKLINE_NO_EXTENSIONS=1  build without the compiled scanner (pure-Python twin only).
+TOKLINE_NO_EXTENSIONS=1  build no compiled module (the pure-Python twins only).
 TOKLINE_STRICT_BUILD=1   a failed extension build is an error instead of a fallback.
+
+One compiled module per job, each beside its pure twin (tokline/prompt/native.py chooses):
+ext/*.pyx are the modules, ext/*.pxd the C helpers they share (cdef inline, cimported).
 """
 
 import os
@@ -35,8 +38,15 @@ def extensions() -> list[Extension]:
         return []
     from Cython.Build import cythonize
 
+    modules = [
+        ("tokline.engine._claude_c", "ext/_claude_c.pyx"),  # twin tokline/engine/_claude_py.py
+        ("tokline.engine._codex_c", "ext/_codex_c.pyx"),  # twin tokline/engine/_codex_py.py
+        ("tokline.engine._keys_c", "ext/_keys_c.pyx"),  # twin tokline/engine/keys.py
+        ("tokline.prompt._manifest_c", "ext/_manifest_c.pyx"),  # twin tokline/prompt/manifest.py
+    ]
     return cythonize(
-        [Extension("tokline._scan", ["ext/_scan.pyx"], extra_compile_args=["-O3"])],
+        [Extension(name, [source], extra_compile_args=["-O3"]) for name, source in modules],
+        include_path=["ext"],
         compiler_directives={"language_level": "3"},
     )
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
+import twins
 from conftest import FIXTURES, claude_projects, totals
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -140,9 +142,9 @@ def test_manifest_of_another_environment_is_ignored(home: Path) -> None:
     assert not uptodate.up_to_date({**env, "CLAUDE_CONFIG_DIR": str(home / "elsewhere")})
 
 
-def test_compiled_and_pure_manifest_checks_agree(home: Path) -> None:
-    pytest.importorskip("tokline._scan")
-    from tokline._scan import manifest_unchanged
+@pytest.mark.parametrize(("compiled", "pure"), twins.pair("manifest"))
+def test_compiled_and_pure_manifest_checks_agree(home: Path, compiled: Any, pure: Any) -> None:
+    manifest_unchanged = twins.built(compiled).entries_unchanged
 
     shutil_src = FIXTURES / "claude" / "toktrack" / "claude-sample.jsonl"
     proj = claude_projects(home) / "p"
@@ -156,24 +158,26 @@ def test_compiled_and_pure_manifest_checks_agree(home: Path) -> None:
         assert layout is not None
         start = layout[1]
         assert manifest_unchanged(data, start, len(data)) is True
-        assert manifest.entries_unchanged(data, start, len(data)) is True
+        assert pure.entries_unchanged(data, start, len(data)) is True
         (proj / "a.jsonl").write_bytes(b"\n")
         assert manifest_unchanged(data, start, len(data)) is False
-        assert manifest.entries_unchanged(data, start, len(data)) is False
+        assert pure.entries_unchanged(data, start, len(data)) is False
 
 
+@pytest.mark.parametrize(("compiled", "pure"), twins.pair("manifest"))
 @given(st.lists(st.sampled_from(["/a", "/a/b", "/a/bc", "/ab", "/a/b/c", "/\u00e9", "/a/"]),
                 max_size=8), st.sampled_from(["/a/", "/a/b/", "/", "/ab/", "/x/", ""]),
        st.integers(0, 40))
 @settings(max_examples=200)
-def test_compiled_and_pure_names_under_agree(paths: list[str], prefix: str, cut: int) -> None:
+def test_compiled_and_pure_names_under_agree(compiled: Any, pure: Any, paths: list[str],
+                                             prefix: str, cut: int) -> None:
     """Entries' paths under a directory, also from a manifest cut short."""
-    manifest_names_under = pytest.importorskip("tokline._scan").manifest_names_under
+    manifest_names_under = twins.built(compiled).names_under
     entries: list[manifest.Entry] = [(b"f", 1, 2, 3, p) for p in paths]
     data = manifest.encode(b"k", 1, entries, now_ns=10**18)
     start = manifest.layout(data, b"k", 1)[1]  # type: ignore[index]
     end = max(start, len(data) - cut)
-    want = manifest.names_under(data, start, end, prefix.encode())
+    want = pure.names_under(data, start, end, prefix.encode())
     assert manifest_names_under(data, start, end, prefix.encode()) == want
     if cut == 0:
         assert want == {p.encode() for p in paths if p.startswith(prefix)}
@@ -199,11 +203,12 @@ def test_fast_and_slow_paths_agree_on_the_ledger(home: Path, monkeypatch: pytest
 @pytest.mark.parametrize(("group", "member"), [
     ("msg_01AjAtmphJjr4oSLfTyzk8LA", "req_011CY4Jzjjv1AvJJJhrqsAMj"), ("", ""), ("é☃🔥", "x"),
 ])
-def test_key_twins_agree(group: str, member: str) -> None:
+@pytest.mark.parametrize(("compiled", "pure"), twins.pair("keys"))
+def test_key_twins_agree(compiled: Any, pure: Any, group: str, member: str) -> None:
     low, high = keys.group_range(group)
-    assert low <= keys.key64_py(group, member) <= high
-    ext = pytest.importorskip("tokline._scan")
-    assert ext.key64(group, member) == keys.key64_py(group, member)
+    assert low <= pure.key64_py(group, member) <= high
+    ext = twins.built(compiled)
+    assert ext.key64(group, member) == pure.key64_py(group, member)
 
 
 def test_new_session_in_an_idle_project_is_seen_at_once(home: Path) -> None:

@@ -8,15 +8,11 @@ import time
 from typing import Any
 
 import pytest
+import twins
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tokline.engine import _claude_py
-
-try:
-    from tokline import _scan as _ext
-except ImportError:  # the pure leg of CI runs without the extension
-    _ext = None  # type: ignore[assignment]
 
 CANDIDATE = re.compile(rb'"usage"[ \t\r]*:[ \t\r]*\{')
 CAP = 2**53
@@ -219,44 +215,46 @@ def test_twin_matches_reference(lines: list[bytes], complete: bool) -> None:
     assert _same(_claude_py.scan(data, 0), reference(data))
 
 
-@pytest.mark.skipif(_ext is None, reason="compiled scanner not built")
+@pytest.mark.parametrize(("compiled", "pure"), twins.pair("claude"))
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(any_line(), max_size=12), st.booleans(), st.integers(0, 40))
-def test_extension_matches_twin(lines: list[bytes], complete: bool, lead: int) -> None:
+def test_extension_matches_twin(compiled: Any, pure: Any, lines: list[bytes], complete: bool,
+                                lead: int) -> None:
+    ext = twins.built(compiled)
     data = b"x" * lead + b"\n" + b"\n".join(lines) + (b"\n" if complete else b"")
-    assert _ext.scan(data, lead + 1) == _claude_py.scan(data, lead + 1)
+    assert ext.scan(data, lead + 1) == pure.scan(data, lead + 1)
 
 
-def test_usage_inside_a_string_is_not_usage() -> None:
+@pytest.mark.parametrize("scanner", twins.each("claude"))
+def test_usage_inside_a_string_is_not_usage(scanner: Any) -> None:
     line = b'{"type":"user","message":{"content":"{\\"usage\\":{\\"input_tokens\\":5}}"}}\n'
-    for scan in filter(None, (_claude_py.scan, _ext and _ext.scan)):
-        assert scan(line, 0) == ([], len(line), 0)
+    assert scanner.scan(line, 0) == ([], len(line), 0)
 
 
-def test_incomplete_last_line_is_left_for_later() -> None:
+@pytest.mark.parametrize("scanner", twins.each("claude"))
+def test_incomplete_last_line_is_left_for_later(scanner: Any) -> None:
     first = (b'{"type":"assistant","timestamp":"2026-01-01T00:00:00Z","message":{"id":"m",'
              b'"usage":{"input_tokens":1}},"requestId":"r"}\n')
     partial = first[:40]
-    for scan in filter(None, (_claude_py.scan, _ext and _ext.scan)):
-        records, end, bad = scan(first + partial, 0)
-        assert len(records) == 1 and end == len(first) and bad == 0
+    records, end, bad = scanner.scan(first + partial, 0)
+    assert len(records) == 1 and end == len(first) and bad == 0
 
 
-def test_start_offset_out_of_range() -> None:
-    for scan in filter(None, (_claude_py.scan, _ext and _ext.scan)):
-        with pytest.raises(ValueError):
-            scan(b"abc\n", 9)
+@pytest.mark.parametrize("scanner", twins.each("claude"))
+def test_start_offset_out_of_range(scanner: Any) -> None:
+    with pytest.raises(ValueError):
+        scanner.scan(b"abc\n", 9)
 
 
-def test_usage_as_a_value_before_the_usage_key() -> None:
+@pytest.mark.parametrize("scanner", twins.each("claude"))
+def test_usage_as_a_value_before_the_usage_key(scanner: Any) -> None:
     """Found by hypothesis: a string value "usage" earlier on the line must not move the
     twin's idea of where the line starts."""
     line = (b'{"message": {"id": "m", "model": "usage", "usage": {"input_tokens": 3}}, '
             b'"timestamp": "2026-11-23T10:00:00Z"}\n')
     data = b'{"other": 1}\n' + line
-    for scan in filter(None, (_claude_py.scan, _ext and _ext.scan)):
-        records, end, bad = scan(data, 0)
-        assert bad == 0 and len(records) == 1 and records[0][7] == 3 and end == len(data)
+    records, end, bad = scanner.scan(data, 0)
+    assert bad == 0 and len(records) == 1 and records[0][7] == 3 and end == len(data)
 
 
 ISO_PARTS = st.tuples(
@@ -267,22 +265,21 @@ ISO_PARTS = st.tuples(
     st.sampled_from(["", "Z", "+05:30", "-03:30", "+24:00", "Z ", "+0530", "z"]))
 
 
+@pytest.mark.parametrize(("compiled", "pure"), twins.pair("claude"))
 @given(st.one_of(ISO_PARTS.map(lambda p: f"{p[0]:04d}-{p[1]:02d}-{p[2]:02d}T{p[3]:02d}:"
                                          f"{p[4]:02d}:{p[5]:02d}{p[6]}{p[7]}"),
                  st.text(max_size=30)))
 @settings(max_examples=400)
-def test_iso_times_parse_the_same_compiled_and_pure(text: str) -> None:
-    if _ext is None:
-        pytest.skip("the extension is not built")
-    assert _ext.iso_ms(text) == _claude_py.parse_iso_ms(text)
+def test_iso_times_parse_the_same_compiled_and_pure(compiled: Any, pure: Any, text: str) -> None:
+    ext = twins.built(compiled)
+    assert ext.parse_iso_ms(text) == pure.parse_iso_ms(text)
 
 
-def test_iso_times_known_values() -> None:
-    assert _claude_py.parse_iso_ms("2026-11-23T10:00:00.5+05:30") == 1795408200500
-    assert _claude_py.parse_iso_ms("2026-11-23T04:30:00.500Z") == 1795408200500
-    assert _claude_py.parse_iso_ms("2026-11-23 04:30:00Z") is None
-    if _ext is not None:
-        assert _ext.iso_ms("2026-11-23T04:30:00.500Z") == 1795408200500
+@pytest.mark.parametrize("scanner", twins.each("claude"))
+def test_iso_times_known_values(scanner: Any) -> None:
+    assert scanner.parse_iso_ms("2026-11-23T10:00:00.5+05:30") == 1795408200500
+    assert scanner.parse_iso_ms("2026-11-23T04:30:00.500Z") == 1795408200500
+    assert scanner.parse_iso_ms("2026-11-23 04:30:00Z") is None
 
 
 CODEX_NEEDLES = (b'"token_count"', b'"turn_context"', b'"session_meta"',
@@ -293,19 +290,18 @@ CODEX_PIECES = st.sampled_from([
     b"\n\n", b"x", b'{"a":1}', b'"', b"\\\"token_count\\\"", b"\xff\xfe", b"\r\n"])
 
 
+@pytest.mark.parametrize(("compiled", "pure"), twins.pair("codex"))
 @given(st.lists(CODEX_PIECES, max_size=30).map(b"".join), st.integers(0, 8))
 @settings(max_examples=400)
-def test_codex_candidate_lines_compiled_and_pure(data: bytes, lead: int) -> None:
-    if _ext is None:
-        pytest.skip("the extension is not built")
-    from tokline.sources import codex
-
+def test_codex_candidate_lines_compiled_and_pure(compiled: Any, pure: Any, data: bytes,
+                                                 lead: int) -> None:
+    ext = twins.built(compiled)
     end = data.rfind(b"\n") + 1
     start = min(lead, end)
     if start and data[start - 1:start] != b"\n":
         start = data.rfind(b"\n", 0, start) + 1  # the reader starts at a line boundary
-    assert _ext.candidate_lines(data, start, end, CODEX_NEEDLES) == \
-        codex.candidate_lines(data, start, end)
+    assert ext.candidate_lines(data, start, end, CODEX_NEEDLES) == \
+        pure.candidate_lines(data, start, end, CODEX_NEEDLES)
 
 
 PLAIN_COUNT = st.integers(0, 10**7)
@@ -402,13 +398,14 @@ def codex_line(draw: st.DrawFn) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
+@pytest.mark.parametrize(("compiled", "pure"), twins.pair("codex"))
 @given(st.lists(codex_line(), max_size=12), st.booleans())
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
-def test_codex_events_read_as_the_twin_reads_the_lines(lines: list[bytes], crlf: bool) -> None:
+def test_codex_events_read_as_the_twin_reads_the_lines(compiled: Any, pure: Any,
+                                                       lines: list[bytes], crlf: bool) -> None:
     """What the compiled reader parses itself and what it hands back as bytes, processed,
     equals the pure reader's decoding of every candidate line."""
-    if _ext is None:
-        pytest.skip("the extension is not built")
+    ext = twins.built(compiled)
     from tokline.sources import codex
 
     data = (b"\r\n" if crlf else b"\n").join(lines) + b"\n"
@@ -421,20 +418,20 @@ def test_codex_events_read_as_the_twin_reads_the_lines(lines: list[bytes], crlf:
         decoded = [(ts, json.loads(v) if isinstance(v, bytes) else v) for ts, v in limits]
         return events, malformed, state.dump(), decoded
 
-    compiled = read(_ext.codex_events(data, 0, end, CODEX_NEEDLES))
-    assert compiled == read(codex.candidate_lines(data, 0, end))
-    assert _ext.candidate_lines(data, 0, end, CODEX_NEEDLES) == codex.candidate_lines(data, 0, end)
+    read_compiled = read(ext.codex_events(data, 0, end, CODEX_NEEDLES))
+    assert read_compiled == read(pure.candidate_lines(data, 0, end, CODEX_NEEDLES))
+    assert ext.candidate_lines(data, 0, end, CODEX_NEEDLES) == \
+        pure.candidate_lines(data, 0, end, CODEX_NEEDLES)
 
 
 def test_codex_events_read_plain_lines_without_the_decoder() -> None:
-    if _ext is None:
-        pytest.skip("the extension is not built")
+    ext = twins.built(twins.compiled_module("codex"))
     line = (b'{"timestamp":"2026-01-01T00:00:00Z","type":"event_msg","payload":{"type":'
             b'"token_count","info":{"total_token_usage":{"input_tokens":10,'
             b'"cached_input_tokens":4,"output_tokens":3,"reasoning_output_tokens":1,'
             b'"total_tokens":13},"last_token_usage":null,"model":""},"model":"gpt-5",'
             b'"rate_limits":{"primary":{"used_percent":1.5}}}}\n')
     context = b'{"type":"turn_context","payload":{"model":"gpt-5-codex","cwd":"/w"}}\n'
-    items = _ext.codex_events(line + context, 0, len(line + context), CODEX_NEEDLES)
+    items = ext.codex_events(line + context, 0, len(line + context), CODEX_NEEDLES)
     assert items == [(1767225600000, b'{"primary":{"used_percent":1.5}}', True,
                       (10, 4, 3, 1, 13), None, "gpt-5"), ("gpt-5-codex", "/w")]

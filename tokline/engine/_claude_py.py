@@ -1,4 +1,5 @@
-"""Pure-Python twin of the compiled scanner (ext/_scan.pyx): same signature, same results.
+"""Pure-Python twin of the compiled Claude scanner tokline.engine._claude_c (ext/_claude_c.pyx):
+same signatures, same results.
 
 ``scan(buf, start) -> (records, end, malformed)``
 
@@ -187,7 +188,7 @@ def _append_merged(records: list[Record], record: Record) -> None:
 
 
 def scan(buf: bytes, start: int) -> tuple[list[Record], int, int]:
-    """The twin of ``tokline._scan.scan``; see the module docstring."""
+    """The twin of ``tokline.engine._claude_c.scan``; see the module docstring."""
     size = len(buf)
     if start < 0 or start > size:
         raise ValueError("start offset outside the buffer")

@@ -2,15 +2,19 @@
 
 ``key64(group, member)`` puts FNV-1a of ``group`` in the high 48 bits and of ``member``
 in the low 16, so every key of one group (the responses sharing a message id) lies in
-``group_range(group)``.  The compiled twin is ``tokline._scan.key64``; they must agree.
+``group_range(group)``.  ``key64`` is the compiled ``tokline.engine._keys_c.key64`` unless
+tokline/prompt/native.py chooses the twin ``key64_py`` here; they must agree.
 Two responses of one message id collide with chance 2**-16; they then merge by field
 maximum, which is what the sidechain rule would have kept anyway.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
+from tokline.prompt import native
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 _FNV_OFFSET = 0xCBF29CE484222325
 _FNV_PRIME = 0x100000001B3
@@ -39,7 +43,5 @@ def group_range(group: str) -> tuple[int, int]:
     return low, low | _LOW
 
 
-key64 = key64_py
-if os.environ.get("TOKLINE_PURE", "") not in ("1", "true", "yes"):
-    with contextlib.suppress(ImportError):
-        from tokline._scan import key64
+_compiled = native.compiled("keys")
+key64: Callable[[str, str], int] = _compiled.key64 if _compiled is not None else key64_py

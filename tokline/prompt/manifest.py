@@ -1,7 +1,7 @@
 """The stat manifest: what a refresh saw, so "nothing changed" costs a few stats, not SQLite.
 
 Written beside the ledger after each committed refresh; checked by the fast path
-(tokline/fastrefresh.py) before anything heavy is imported.  Binary, little-endian:
+(tokline/prompt/uptodate.py) before anything heavy is imported.  Binary, little-endian:
 
     header  b"TKLM3\\n", u64 time of the last full check (ns), u64 offset of the cold
             entries, u32 length of the environment key, u32 number of files, the key's
@@ -97,7 +97,8 @@ def read(path: str, env: dict[str, str] | os._Environ[str], ledger_ino: int
 
 
 def entries_unchanged(data: bytes, start: int, end: int) -> bool:
-    """Every entry in data[start:end] still holds.  Twin of tokline._scan.manifest_unchanged."""
+    """Every entry in data[start:end] still holds.  Twin of
+    tokline.prompt._manifest_c.entries_unchanged."""
     pos = start
     while pos < end:
         if pos + _ENTRY.size > end:
@@ -140,7 +141,7 @@ def decode(data: bytes, start: int, end: int) -> list[Entry]:
 
 def names_under(data: bytes, start: int, end: int, prefix: bytes) -> set[bytes]:
     """The paths (as bytes) of the packed entries in data[start:end] that begin with
-    ``prefix``.  Twin of tokline._scan.manifest_names_under."""
+    ``prefix``.  Twin of tokline.prompt._manifest_c.names_under."""
     found: set[bytes] = set()
     pos = start
     unpack = _ENTRY.unpack_from

@@ -2,7 +2,8 @@
 
 Stdlib only: the live (hot) entries are stat'ed in Python; a full check (``tokline
 scan``, and the background refresh at most once a minute) stats every entry with the
-compiled helper.
+compiled tokline.prompt._manifest_c, loaded then (tokline/prompt/native.py chooses it or
+its twin in tokline/prompt/manifest.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 import struct
 import time
 
-from tokline.prompt import manifest
+from tokline.prompt import manifest, native
 from tokline.prompt.statefiles import data_dir
 
 
@@ -24,19 +25,14 @@ def ledger_path(env: os._Environ[str] | dict[str, str] = os.environ) -> str:
 
 
 def _full_check(data: bytes, start: int, end: int) -> bool:
-    if os.environ.get("TOKLINE_PURE", "") not in ("1", "true", "yes"):
-        try:
-            from tokline._scan import manifest_unchanged  # noqa: PLC0415 - full checks only
-        except ImportError:
-            pass
-        else:
-            return bool(manifest_unchanged(data, start, end))
-    return manifest.entries_unchanged(data, start, end)
+    # the compiled module is imported here, on the first full check, not with this module
+    checks = native.load("manifest")
+    return bool(checks.entries_unchanged(data, start, end))
 
 
 def up_to_date(env: os._Environ[str] | dict[str, str] = os.environ, full: bool = False) -> bool:
     """Nothing changed since the last refresh.  ``full`` stats every entry; otherwise only
-    the live ones, and all of them at most once a minute (see tokline/manifest.py)."""
+    the live ones, and all of them at most once a minute (see tokline/prompt/manifest.py)."""
     path = ledger_path(env)
     target = path + ".manifest"
     try:

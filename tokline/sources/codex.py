@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 
 from tokline.engine.filescan import Reader, each_window
 from tokline.engine.keys import key64
+from tokline.engine.native import codex_candidate_lines as candidate_lines
 from tokline.engine.native import codex_events as compiled_events
 from tokline.engine.native import parse_iso_ms
 from tokline.ledger.store import CostFn, UsageRow
@@ -110,24 +111,6 @@ def _total(usage: Any) -> Total | None:
 # ts, session, lineage root, cwd, model, tokens, what identifies them in the lineage (the
 # cumulative total a turn reached, or a response id)
 Event = tuple[int, str, str, str, str, Total, str]
-
-
-def candidate_lines(data: Any, start: int, end: int) -> list[bytes]:
-    """The lines in data[start:end] (complete lines) that hold a needle, in file order,
-    found with bytes.find: most of a rollout (messages, tool output) is never split."""
-    starts: set[int] = set()
-    for needle in _NEEDLES:
-        pos = data.find(needle, start, end)
-        while pos >= 0:
-            line_start = data.rfind(b"\n", start, pos) + 1 or start
-            starts.add(max(line_start, start))
-            line_end = data.find(b"\n", pos, end)
-            pos = data.find(needle, line_end, end) if line_end >= 0 else -1
-    lines = []
-    for line_start in sorted(starts):
-        line_end = data.find(b"\n", line_start, end)
-        lines.append(data[line_start:line_end if line_end >= 0 else end])
-    return lines
 
 
 def parse(items: list[Any], state: FileState, on_limits: Callable[[int, Any], None]
@@ -288,7 +271,7 @@ def reader(on_limits: Callable[[int, Any], None]) -> Reader:
             if end <= offset:
                 return offset
             items = compiled_events(mapped, offset, end, _NEEDLES) if compiled_events \
-                else candidate_lines(mapped, offset, end)
+                else candidate_lines(mapped, offset, end, _NEEDLES)
             found, bad = parse(items, state, on_limits)
             events.extend(found)
             malformed += bad

@@ -1,0 +1,3 @@
+"""Compiled ledger keys (ext/_keys_c.pyx); twin: tokline/engine/keys.py key64_py."""
+
+def key64(group: str, member: str) -> int: ...
