@@ -43,7 +43,7 @@ class FileScan:
 
 class Deferred:
     """Records a scanner thread found without the GIL, built into Python objects later by
-    the thread that uses them (tokline._scan.scan_deferred)."""
+    the thread that uses them (tokline.engine._claude_c.scan_deferred)."""
 
     __slots__ = ("parts",)
 

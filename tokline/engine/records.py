@@ -16,7 +16,8 @@ Record = tuple[
 ScanFn = Callable[..., "tuple[list[Record], int, int]"]
 
 # ``flags`` bits (also usage.flags in the ledger).  The scanner sets the first three
-# (ext/_scan.pyx declares the same values for the compiled one); the ledger adds its own.
+# (ext/_claude_c.pyx declares the same values for the compiled one, held to these by the
+# differential tests); the ledger adds its own.
 F_SIDECHAIN = 1
 F_FAST = 4
 F_API_ERROR = 16
