@@ -65,9 +65,17 @@ __tokline_update() {
         fi
         TOKLINE_STATUS=${TOKLINE_STATUS//$'\x1e'/$left}
     fi
+    # The reading rules of status.lines (tokline/prompt/statefiles.py): whole seconds,
+    # age from the head's CHECKED, units floored.
     local age=$((now - ${h[6]%.*}))
     if ((age > ${h[3]%.*})); then
-        TOKLINE_STATUS+=" (stale $((age / 3600))h)"
+        if ((age < 3600)); then
+            TOKLINE_STATUS+=" (stale $((age / 60))m)"
+        elif ((age < 172800)); then
+            TOKLINE_STATUS+=" (stale $((age / 3600))h)"
+        else
+            TOKLINE_STATUS+=" (stale $((age / 86400))d)"
+        fi
     fi
     if ((age > ${h[2]%.*} || variant > 1)); then __tokline_refresh "$now" "${h[2]%.*}"; fi
     return "$__tokline_ret"
