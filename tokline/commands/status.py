@@ -1,6 +1,6 @@
 """``tokline status``: one line (or one JSON object) for prompts, tmux and editors.
 
-The common call is answered by tokline/fast.py from pre-rendered lines; this module
+The common call is answered by tokline/prompt/status.py from pre-rendered lines; this module
 handles templates, presets, --json, --sync and the first call before any snapshot.
 """
 

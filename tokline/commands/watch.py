@@ -3,7 +3,8 @@
 Editors and dashboards start this once instead of polling a process every few seconds.
 It waits on inotify where Linux has it (through cffi) and polls elsewhere, coalesces a
 burst of log writes into one refresh, and exits on SIGTERM, SIGHUP, end of stdin, or
-when its parent goes away, so it never outlives the editor that started it.
+when its parent goes away, so it never outlives the editor that started it.  Each line
+carries ``rendered`` (see Emitter), so editors show what ``tokline status`` prints.
 """
 
 from __future__ import annotations
