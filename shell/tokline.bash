@@ -10,7 +10,7 @@ __tokline_spawned=0
 
 __tokline_dir() {
     if [[ ${XDG_STATE_HOME:-} == /* ]]; then
-        __tokline_state=$XDG_STATE_HOME/tokline
+        __tokline_state=${XDG_STATE_HOME}/tokline
     else
         __tokline_state=${HOME:-}/.local/state/tokline
     fi
@@ -21,7 +21,7 @@ __tokline_refresh() {
     # detached, no job-control notice, output discarded.
     if (($1 - __tokline_spawned < ${2:-10})); then return 0; fi
     __tokline_spawned=$1
-    ( "$__tokline_bin" refresh --if-unlocked </dev/null >/dev/null 2>&1 & ) 2>/dev/null
+    ("${__tokline_bin}" refresh --if-unlocked </dev/null >/dev/null 2>&1 &) 2>/dev/null
 }
 
 __tokline_update() {
@@ -30,31 +30,31 @@ __tokline_update() {
     __tokline_dir
     if [[ -n ${NO_COLOR:-} ]]; then target=bash-nc; fi
     printf -v now '%(%s)T' -1
-    if [[ ! -r $__tokline_state/status.lines ]]; then
+    if [[ ! -r ${__tokline_state}/status.lines ]]; then
         TOKLINE_STATUS=""
-        __tokline_refresh "$now"
-        return "$__tokline_ret"
+        __tokline_refresh "${now}"
+        return "${__tokline_ret}"
     fi
     {
         IFS= read -r head || :
-        while IFS= read -r line || [[ -n $line ]]; do
-            if [[ $line == "$target"$'\t'* ]]; then break; fi
+        while IFS= read -r line || [[ -n ${line} ]]; do
+            if [[ ${line} == "${target}"$'\t'* ]]; then break; fi
             line=""
         done
-    } <"$__tokline_state/status.lines"
-    read -r -a h <<<"$head" || :
-    if [[ ${#h[@]} -lt 7 || -z $line ]]; then
+    } <"${__tokline_state}/status.lines"
+    read -r -a h <<<"${head}" || :
+    if [[ ${#h[@]} -lt 7 || -z ${line} ]]; then
         TOKLINE_STATUS=""
-        return "$__tokline_ret"
+        return "${__tokline_ret}"
     fi
-    IFS=$'\t' read -r -a parts <<<"$line" || :
+    IFS=$'\t' read -r -a parts <<<"${line}" || :
     local variant=1
     for ((i = 7; i < ${#h[@]}; i++)); do
         if ((now >= ${h[i]%.*})); then variant=$((variant + 1)); fi
     done
     if ((variant >= ${#parts[@]})); then variant=$((${#parts[@]} - 1)); fi
     TOKLINE_STATUS=${parts[variant]:-}
-    if [[ $TOKLINE_STATUS == *$'\x1e'* ]]; then
+    if [[ ${TOKLINE_STATUS} == *$'\x1e'* ]]; then
         local left=0
         if [[ ${h[5]} != - ]]; then left=$(((${h[5]%.*} - now) / 60)); fi
         if ((left < 0)); then left=0; fi
@@ -63,14 +63,22 @@ __tokline_update() {
         else
             left=${left}m
         fi
-        TOKLINE_STATUS=${TOKLINE_STATUS//$'\x1e'/$left}
+        TOKLINE_STATUS=${TOKLINE_STATUS//$'\x1e'/${left}}
     fi
+    # The reading rules of status.lines (tokline/prompt/statefiles.py): whole seconds,
+    # age from the head's CHECKED, units floored.
     local age=$((now - ${h[6]%.*}))
     if ((age > ${h[3]%.*})); then
-        TOKLINE_STATUS+=" (stale $((age / 3600))h)"
+        if ((age < 3600)); then
+            TOKLINE_STATUS+=" (stale $((age / 60))m)"
+        elif ((age < 172800)); then
+            TOKLINE_STATUS+=" (stale $((age / 3600))h)"
+        else
+            TOKLINE_STATUS+=" (stale $((age / 86400))d)"
+        fi
     fi
-    if ((age > ${h[2]%.*} || variant > 1)); then __tokline_refresh "$now" "${h[2]%.*}"; fi
-    return "$__tokline_ret"
+    if ((age > ${h[2]%.*} || variant > 1)); then __tokline_refresh "${now}" "${h[2]%.*}"; fi
+    return "${__tokline_ret}"
 }
 
 tokline_prompt() {
@@ -78,5 +86,5 @@ tokline_prompt() {
 }
 
 if [[ ";${PROMPT_COMMAND:-};" != *";__tokline_update;"* ]]; then
-    PROMPT_COMMAND="__tokline_update${PROMPT_COMMAND:+;$PROMPT_COMMAND}"
+    PROMPT_COMMAND="__tokline_update${PROMPT_COMMAND:+;${PROMPT_COMMAND}}"
 fi

@@ -57,18 +57,26 @@ function __tokline_update --on-event fish_prompt
     if string match -q -- "*"\x1e"*" $text
         set -l left 0
         if test "$head[6]" != -
-            set left (math --scale 0 "max(0, ($head[6] - $now) / 60)")
+            set left (math "max(0, floor(($head[6] - $now) / 60))")
         end
         if test $left -ge 60
-            set left (printf '%dh%02dm' (math --scale 0 $left / 60) (math $left % 60))
+            set left (printf '%dh%02dm' (math "floor($left / 60)") (math $left % 60))
         else
             set left $left"m"
         end
         set text (string replace -a \x1e $left -- $text)
     end
+    # The reading rules of status.lines (tokline/prompt/statefiles.py): whole seconds,
+    # age from the head's CHECKED, units floored.
     set -l age (math $now - (string split -f1 . -- $head[7]))
     if test $age -gt (string split -f1 . -- $head[4])
-        set text "$text (stale "(math --scale 0 $age / 3600)"h)"
+        if test $age -lt 3600
+            set text "$text (stale "(math "floor($age / 60)")"m)"
+        else if test $age -lt 172800
+            set text "$text (stale "(math "floor($age / 3600)")"h)"
+        else
+            set text "$text (stale "(math "floor($age / 86400)")"d)"
+        end
     end
     set -g TOKLINE_STATUS $text
     if test $age -gt (string split -f1 . -- $head[3]); or test $variant -gt 2

@@ -74,10 +74,15 @@ __tokline_update() {
     TOKLINE_STATUS=$REPLY
     __tokline_pick plain-nc $now
     TOKLINE_STATUS_PLAIN=$REPLY
-    local age=$(( now - ${__tokline_head[7]%.*} ))
+    # The reading rules of status.lines (tokline/prompt/statefiles.py): whole seconds,
+    # age from the head's CHECKED, units floored.
+    local age=$(( now - ${__tokline_head[7]%.*} )) note=""
     if (( age > ${__tokline_head[4]%.*} )); then
-        TOKLINE_STATUS+=" (stale $(( age / 3600 ))h)"
-        TOKLINE_STATUS_PLAIN+=" (stale $(( age / 3600 ))h)"
+        if (( age < 3600 )); then note=" (stale $(( age / 60 ))m)"
+        elif (( age < 172800 )); then note=" (stale $(( age / 3600 ))h)"
+        else note=" (stale $(( age / 86400 ))d)"; fi
+        TOKLINE_STATUS+=$note
+        TOKLINE_STATUS_PLAIN+=$note
     fi
     local stale=0 i
     (( age > ${__tokline_head[3]%.*} )) && stale=1

@@ -109,7 +109,7 @@ result.children = { before, #vim.api.nvim_get_proc_children(vim.fn.getpid()) }
     assert status.startswith("$") and " today" in status and "5h $" in status, log
     assert result["lualine"] == status == result["hand"]
     numbers = result["numbers"]
-    assert isinstance(numbers, dict) and str(numbers["today"]).startswith("$")
+    assert isinstance(numbers, dict) and str(numbers["today.cost"]).startswith("$")
     assert int(str(result["fired"])) >= 1
     assert result["children"] == [1, 1]
     # the job ends with Neovim (VimLeavePre stops it; watch exits on stdin closing too)
@@ -178,22 +178,37 @@ result.status = tokline.status()
     assert result["status"] == ""
 
 
-def test_pure_formatting(tmp_path: Path, home: Path) -> None:
+def test_the_line_is_the_clis(tmp_path: Path, home: Path) -> None:
+    """The plugin shows what `tokline watch` rendered; it formats nothing itself."""
     result, _ = run_lua(tmp_path, """
-local format = require("tokline.format")
-local now = 1800000000
-local snap = {
-  today = { cost_usd = 4.214, total_tokens = 10, unpriced = true },
-  week = { cost_usd = 1, total_tokens = 1, unpriced = false },
-  month = { cost_usd = 1, total_tokens = 1, unpriced = false },
-  block = { active = true, cost_usd = 1.8, unpriced = false, ["end"] = now + 7980 },
-  quota = { { source = "claude", window = "7d", used_percent = 40.6 },
-            { source = "codex", window = "7d", used_percent = 12 } },
-}
-result.line = format.line(snap, now)
-snap.block = vim.NIL
-snap.quota = {}
-result.bare = format.line(snap, now)
+local tokline = require("tokline")
+local snap = { today = { cost_usd = 4.214 }, rendered = { text = "$4.21+? today (stale 2h)",
+  level = vim.NIL, stale = "stale 2h", fields = { ["today.cost"] = "$4.21+?" } } }
+tokline.update(snap)
+result.line = vim.g.tokline_status
+result.today = vim.g.tokline["today.cost"]
+tokline.setup({ format = function(_, fields) return "spent " .. fields["today.cost"] end })
+tokline.update(snap)
+result.own = vim.g.tokline_status
+tokline.update({ today = {} })
+result.old = vim.g.tokline_status
+result.error = tokline.state.error
 """)
-    assert result["line"] == "$4.21+? today · 5h $1.80 (2h13m left) · 7d 41%"
-    assert result["bare"] == "$4.21+? today"
+    assert result["line"] == "$4.21+? today (stale 2h)" and result["today"] == "$4.21+?"
+    assert result["own"] == "spent $4.21+?"
+    assert result["old"] == "" and "pip install -U tokline" in str(result["error"])
+
+
+def test_template_option_renders_through_the_cli(sample: Path, tmp_path: Path) -> None:
+    result, log = run_lua(tmp_path, """
+local tokline = require("tokline")
+tokline.setup({ template = "spent {today.cost}[, 7d {quota.7d}]" })
+tokline.start()
+vim.wait(20000, function() return vim.g.tokline_status ~= nil end, 50)
+result.status = vim.g.tokline_status
+tokline.stop()
+""")
+    expected = subprocess.run([sys.executable, "-m", "tokline", "status", "--target", "plain",
+                               "--format", "spent {today.cost}[, 7d {quota.7d}]"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    assert result["status"] == expected and expected.startswith("spent $"), log

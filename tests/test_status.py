@@ -40,7 +40,14 @@ def _lines_path() -> Path:
 
 
 def _age(seconds: float) -> None:
+    """Make the status ``seconds`` old: the head's CHECKED, which every reader takes the
+    age from (tokline/prompt/statefiles.py), and the files' mtimes."""
     then = time.time() - seconds
+    path = _lines_path()
+    head, rest = path.read_text().split("\n", 1)
+    parts = head.split()
+    parts[6] = f"{int(parts[6]) - int(seconds)}"
+    path.write_text(" ".join(parts) + "\n" + rest)
     for name in (statefiles.LINES, statefiles.SNAPSHOT):
         os.utime(Path(statefiles.state_dir()) / name, (then, then))
 

@@ -125,3 +125,32 @@ def test_exits_when_its_parent_dies(sample: Path, tmp_path: Path) -> None:
         time.sleep(0.1)
     os.kill(child, signal.SIGKILL)
     pytest.fail("tokline watch outlived its parent")
+
+
+def test_rendered_text_follows_the_template_and_the_clock(sample: Path) -> None:
+    """Each line carries what `tokline status` would print; time alone (here: the status
+    going stale) sends a new line without a new snapshot."""
+    from tokline.prompt import statefiles
+
+    template = "{today.cost} today[ · 7d {quota.7d}]"
+    expected = subprocess.run([sys.executable, "-m", "tokline", "status", "--target", "plain",
+                               "--format", template], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    with watching("--no-refresh", "--format", template) as proc:
+        first = read_line(proc)
+        assert first is not None
+        rendered = first["rendered"]
+        assert isinstance(rendered, dict) and rendered["text"] == expected
+        assert str(rendered["fields"]["today.cost"]).startswith("$") and rendered["stale"] == ""  # type: ignore[index]
+        path = Path(statefiles.state_dir()) / statefiles.LINES
+        head, rest = path.read_text().split("\n", 1)
+        parts = head.split()
+        parts[6] = str(int(parts[6]) - 2 * 3600 - 60)
+        path.write_text(" ".join(parts) + "\n" + rest)
+        later = read_line(proc, 10)
+        assert later is not None
+        assert later["rendered"]["text"] == expected + " (stale 2h)"  # type: ignore[index]
+        assert later["rendered"]["stale"] == "stale 2h"  # type: ignore[index]
+    bad = subprocess.run([sys.executable, "-m", "tokline", "watch", "--json", "--format",
+                          "{today.price}"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "today.price" in bad.stderr

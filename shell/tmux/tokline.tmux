@@ -12,7 +12,7 @@
 
 CURRENT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=scripts/helpers.sh
-. "$CURRENT_DIR/scripts/helpers.sh"
+. "${CURRENT_DIR}/scripts/helpers.sh"
 
 # placeholder -> option that holds its text
 declare -A slots=(
@@ -24,22 +24,22 @@ declare -A slots=(
 
 used=""
 for option in status-left status-right; do
-    value=$(tmux show-option -gqv "$option")
-    case $value in *'#{tokline'*) ;; *) continue ;; esac
+    value=$(tmux show-option -gqv "${option}")
+    case ${value} in *'#{tokline'*) ;; *) continue ;; esac
     for name in tokline_today tokline_block tokline_quota tokline; do
-        if [[ $value == *"#{$name}"* ]]; then
-            value=${value//"#{$name}"/"#{${slots[$name]}}"}
-            used="$used $name"
+        if [[ ${value} == *"#{${name}}"* ]]; then
+            value=${value//"#{${name}}"/"#{${slots[${name}]}}"}
+            used="${used} ${name}"
         fi
     done
-    tmux set-option -gq "$option" "$value"
+    tmux set-option -gq "${option}" "${value}"
 done
-[ -n "$used" ] || exit 0
-tmux set-option -gq @tokline_used "$used"
+[[ -n "${used}" ]] || exit 0
+tmux set-option -gq @tokline_used "${used}"
 
 pid=$(tmux show-option -gqv @tokline_updater_pid)
-if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    exit 0  # sourced again (a config reload): the running updater reads @tokline_used
+if [[ -n "${pid}" ]] && kill -0 "${pid}" 2>/dev/null; then
+    exit 0 # sourced again (a config reload): the running updater reads @tokline_used
 fi
-nohup bash "$CURRENT_DIR/scripts/updater.sh" >/dev/null 2>&1 &
+nohup bash "${CURRENT_DIR}/scripts/updater.sh" >/dev/null 2>&1 &
 tmux set-option -gq @tokline_updater_pid "$!"

@@ -1,6 +1,6 @@
 """``tokline status``: one line (or one JSON object) for prompts, tmux and editors.
 
-The common call is answered by tokline/fast.py from pre-rendered lines; this module
+The common call is answered by tokline/prompt/status.py from pre-rendered lines; this module
 handles templates, presets, --json, --sync and the first call before any snapshot.
 """
 
@@ -16,8 +16,9 @@ from typing import Any
 from tokline.errors import ToklineError
 from tokline.prompt import statefiles
 from tokline.prompt import template as render
-from tokline.prompt.fields import KNOWN_FIELDS, as_of, field_values, read_json
+from tokline.prompt.fields import KNOWN_FIELDS, as_of, field_values, read_json, rendered
 from tokline.prompt.status import spawn_refresh, stale_note
+from tokline.snapshot.lines import zone_of
 
 
 def load_snapshot(sync: bool) -> tuple[dict[str, Any], float]:
@@ -89,8 +90,11 @@ def run(name: str, argv: list[str]) -> int:
     except render.TemplateError as exc:
         raise ToklineError(f"template: {exc}") from None
     snap, age = load_snapshot(args.sync)
-    now = time.time()
+    now = int(time.time())  # whole seconds, the clock of every reader (statefiles)
+    checked = statefiles.checked_at()
+    shown_age = now - checked if checked is not None else age  # the note's age
     view = as_of(snap, now)
+    zone = zone_of(snap)  # the zone the pre-rendered lines use, for reset and end times
     if args.source:
         view = only_sources(view, [s.strip() for s in args.source.split(",") if s.strip()])
     if not args.sync and age > float(snap.get("refresh_interval_s", 10)):
@@ -100,15 +104,16 @@ def run(name: str, argv: list[str]) -> int:
             mtime = 0.0
         spawn_refresh(statefiles.state_dir(), mtime)
     if args.json or args.target == "json":
-        view["stale_seconds"] = round(age, 1)
-        view["fields"] = {k: (v[0] if v else None) for k, v in field_values(view).items()}
+        view["stale_seconds"] = round(float(shown_age), 1)
+        view["fields"] = {k: (v[0] if v else None)
+                          for k, v in field_values(view, zone, now).items()}
+        view["rendered"] = rendered(view, parts, now, shown_age, zone)
         json.dump(view, sys.stdout, separators=(",", ":"))
         sys.stdout.write("\n")
         return 0
     target = args.target or ("ansi" if sys.stdout.isatty() else "plain")
     color = not os.environ.get("NO_COLOR")
-    text = render.render(parts, field_values(view), target, color)
-    if age > float(view.get("stale_after_s", 3600)):
-        text += stale_note(age)
+    text = render.render(parts, field_values(view, zone, now), target, color)
+    text += stale_note(shown_age, float(view.get("stale_after_s", 3600)))
     print(text)
     return 0

@@ -145,7 +145,7 @@ def line(payload: Mapping[str, Any], view: Mapping[str, Any] | None, now: float)
 
 
 def run(name: str, argv: list[str]) -> int:
-    now = time.time()
+    now = int(time.time())  # whole seconds, the clock of every reader (statefiles)
     payload = read_payload(sys.stdin.buffer.read() if not sys.stdin.isatty() else b"")
     directory = statefiles.state_dir()
     try:

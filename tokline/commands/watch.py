@@ -3,7 +3,8 @@
 Editors and dashboards start this once instead of polling a process every few seconds.
 It waits on inotify where Linux has it (through cffi) and polls elsewhere, coalesces a
 burst of log writes into one refresh, and exits on SIGTERM, SIGHUP, end of stdin, or
-when its parent goes away, so it never outlives the editor that started it.
+when its parent goes away, so it never outlives the editor that started it.  Each line
+carries ``rendered`` (see Emitter), so editors show what ``tokline status`` prints.
 """
 
 from __future__ import annotations
@@ -21,15 +22,19 @@ from tokline import sources
 from tokline.accounting.pricing import price_book
 from tokline.config import load
 from tokline.engine.refresh import refresh
+from tokline.errors import ToklineError
 from tokline.ledger.store import Ledger
 from tokline.prompt import statefiles
-from tokline.prompt.fields import as_of, read_json
+from tokline.prompt import template as render
+from tokline.prompt.fields import KNOWN_FIELDS, as_of, read_json, rendered
 from tokline.prompt.uptodate import ledger_path
+from tokline.snapshot.lines import zone_of
 from tokline.snapshot.publish import publish
 from tokline.surfaces import inotify
 
 QUIET_S = 0.15  # a burst of writes settles for this long before one refresh
 SNAPSHOT_CHECK_S = 1.0  # how often a snapshot written by someone else is looked for
+TICK_GAP_S = 2.0  # a change by time alone waits this long after the last line
 
 
 class _Stop(Exception):
@@ -44,23 +49,53 @@ def log_roots(env: dict[str, str]) -> list[str]:
     return [r for source in sources.ALL for r in source.roots(env)]
 
 
-def emit(snapshot_path: str, last: str | None) -> str | None:
-    snap = read_json(snapshot_path)
-    if snap is None:
-        return last
-    now = time.time()
-    view: dict[str, Any] = as_of(snap, now)
-    view.pop("partials", None)
-    try:
-        view["stale_seconds"] = round(now - os.stat(snapshot_path).st_mtime, 1)
-    except OSError:
-        view["stale_seconds"] = None
-    key = json.dumps({k: v for k, v in view.items() if k != "stale_seconds"}, sort_keys=True)
-    if key == last:
-        return last
-    sys.stdout.write(json.dumps(view, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
-    return key
+class Emitter:
+    """Prints the snapshot as it reads now, with ``rendered`` (the template rendered by the
+    code ``tokline status`` runs: text, level, stale note, fields), whenever that changes:
+    a new snapshot, or time alone (the block's time left ticking down, the stale note
+    appearing, a day's or block's end)."""
+
+    def __init__(self, snapshot_path: str, template: str,
+                 thresholds: dict[str, float] | None = None) -> None:
+        self.path = snapshot_path
+        self.parts = render.parse_template(template)
+        render.check_fields(self.parts, KNOWN_FIELDS)
+        self.thresholds = thresholds
+        self.snap: dict[str, Any] | None = None
+        self.mtime: float | None = None
+        self.last: str | None = None
+        self.last_at = 0.0
+
+    def __call__(self) -> None:
+        mtime = _mtime(self.path)
+        news = False
+        if self.snap is None or mtime != self.mtime:
+            snap = read_json(self.path)
+            if snap is None:
+                return
+            news = snap != self.snap  # not only touched by a refresh that found nothing
+            self.snap, self.mtime = snap, mtime
+        if not news and time.monotonic() - self.last_at < TICK_GAP_S:
+            return  # time alone: not right on the heels of a line for new data
+        now = int(time.time())  # whole seconds, the clock of every reader (statefiles)
+        view: dict[str, Any] = as_of(self.snap, now)
+        view.pop("partials", None)
+        if self.thresholds:
+            view["thresholds"] = {**(view.get("thresholds") or {}), **self.thresholds}
+        checked = statefiles.checked_at()
+        age = now - checked if checked is not None else None
+        view["rendered"] = rendered(view, self.parts, now, age, zone_of(self.snap))
+        # the key leaves out what moves every second or minute without showing
+        block = view.get("block")
+        key = json.dumps({**view, "block": {k: v for k, v in block.items()
+                                            if k != "remaining_minutes"}}
+                         if isinstance(block, dict) else view, sort_keys=True)
+        if key == self.last:
+            return
+        self.last, self.last_at = key, time.monotonic()
+        view["stale_seconds"] = age
+        sys.stdout.write(json.dumps(view, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
 
 
 def run(name: str, argv: list[str]) -> int:
@@ -69,6 +104,15 @@ def run(name: str, argv: list[str]) -> int:
     parser.add_argument("--interval", type=float, default=5.0,
                         help="seconds between polls where inotify is missing (default 5)")
     parser.add_argument("--poll", action="store_true", help="poll even where inotify works")
+    parser.add_argument("--format", "-f", metavar="TEMPLATE",
+                        help="the template of each line's rendered.text (default: the "
+                             "configured status template)")
+    parser.add_argument("--warn", type=float, metavar="PERCENT",
+                        help="rendered.level's warning threshold (default: the config's)")
+    parser.add_argument("--critical", type=float, metavar="PERCENT",
+                        help="rendered.level's critical threshold (default: the config's)")
+    parser.add_argument("--no-refresh", action="store_true",
+                        help="follow the snapshot others write; scan no logs")
     args = parser.parse_args(argv)
     parent = os.getppid()
     signal.signal(signal.SIGTERM, _stop)
@@ -77,25 +121,32 @@ def run(name: str, argv: list[str]) -> int:
     cfg = load()
     prices = price_book(cfg.price_overrides)
     snapshot_path = os.path.join(statefiles.state_dir(), statefiles.SNAPSHOT)
+    thresholds = {name: value for name, value in (("warn", args.warn),
+                                                  ("critical", args.critical))
+                  if value is not None}
+    try:
+        emit = Emitter(snapshot_path, args.format or cfg.template, thresholds)
+    except render.TemplateError as exc:
+        raise ToklineError(f"template: {exc}") from None
     stdin_fd = sys.stdin.fileno() if not sys.stdin.isatty() else None
     watcher = None
-    if not args.poll and inotify.available():
+    if not args.poll and not args.no_refresh and inotify.available():
         watcher = inotify.Watcher()
         for root in log_roots(env):
             watcher.add_tree(root)
     ledger = Ledger(ledger_path())
-    last: str | None = None
     try:
         def update() -> None:
+            if args.no_refresh:
+                return
             report = refresh(ledger, env, incremental=True, prices=prices)
             if report.changed or not statefiles.touch():
                 publish(ledger)
 
         update()
-        last = emit(snapshot_path, last)
-        seen_mtime = _mtime(snapshot_path)
+        emit()
         while True:
-            timeout = SNAPSHOT_CHECK_S if watcher else args.interval
+            timeout = SNAPSHOT_CHECK_S if watcher or args.no_refresh else args.interval
             also = [stdin_fd] if stdin_fd is not None else []
             if watcher is not None:
                 changed, ready = watcher.wait(timeout, also)
@@ -115,10 +166,7 @@ def run(name: str, argv: list[str]) -> int:
                 return 0  # the editor is gone
             if changed:
                 update()
-            mtime = _mtime(snapshot_path)
-            if changed or mtime != seen_mtime:
-                seen_mtime = mtime
-                last = emit(snapshot_path, last)
+            emit()  # a new snapshot, or the same one reading differently by now
     except (_Stop, KeyboardInterrupt, BrokenPipeError):
         return 0
     finally:

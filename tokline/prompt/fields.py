@@ -11,6 +11,7 @@ import time
 
 from tokline.prompt import lightjson
 from tokline.prompt import template as render
+from tokline.prompt.statefiles import stale_note
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ def clock(epoch: float | None, zone: dt.tzinfo | None = None, now_s: float | Non
     return f"{moment:%b} {moment.day}"
 
 
-LEFT = "\x1e"  # stands for the block's time left in pre-rendered lines (tokline/fast.py)
+LEFT = "\x1e"  # stands for the block's time left in pre-rendered lines (prompt/status.py)
 
 
 def field_values(view: Mapping[str, Any], zone: dt.tzinfo | None = None,
@@ -186,6 +187,30 @@ def _quota_left(entry: Mapping[str, Any]) -> render.Value | None:
     if isinstance(entry.get("remaining"), (int, float)):
         return f"{entry['remaining']:,.0f}", None
     return None
+
+
+def rendered(view: Mapping[str, Any], parts: list[str | render.Field | render.Group],
+             now_s: float, age_s: float | None, zone: dt.tzinfo | None = None
+             ) -> dict[str, Any]:
+    """What an editor shows, computed as ``tokline status`` computes it: ``text`` (the
+    template rendered plain, with the stale note), ``level`` (the highest threshold level
+    among all fields: "warn", "crit" or None), ``stale`` (the note's words, "" when fresh)
+    and ``fields`` (every field with a value, by its template name, plus ``model.<name>.
+    <period>`` costs for tooltips)."""
+    values = field_values(view, zone, now_s)
+    note = stale_note(age_s, float(view.get("stale_after_s", 3600))) \
+        if age_s is not None else ""
+    levels = {value[1] for value in values.values() if value is not None}
+    texts = {name: value[0] for name, value in values.items()
+             if value is not None and value[0] != ""}
+    for period in ("today", "week", "month"):
+        for model, totals in ((view.get(period) or {}).get("models") or {}).items():
+            texts[f"model.{model}.{period}"] = money(totals.get("cost_usd", 0.0),
+                                                     totals.get("unpriced", False))
+    return {"text": render.render(parts, values, "plain", False) + note,
+            "level": render.CRIT if render.CRIT in levels else
+            render.WARN if render.WARN in levels else None,
+            "stale": note.strip(" ()"), "fields": texts}
 
 
 KNOWN_FIELDS = field_values({"block": {"active": True, "cost_usd": 0, "unpriced": False,

@@ -3,11 +3,34 @@
 ``status.lines`` holds the pre-rendered status (tokline/snapshot/lines.py writes it): a head
 line ``tokline-lines 1 INTERVAL STALE_AFTER CONFIG BLOCK_END CHECKED [t1 [t2]]``
 (seconds; the config file's stamp; the active block's end or ``-``; when the data was
-last known current, for shells that cannot stat; then the epoch seconds at which the
-next variant takes over) and one line per target (``zsh``, and ``zsh-nc`` without
-colours), ``target<TAB>variant0<TAB>variant1…``.  A ``\x1e`` in a line stands for the
-block's time left, filled in when the line is printed.  ``refresh.lock`` is
-created with O_EXCL by the one prompt that starts a background refresh.
+last known current; then the epoch seconds at which the next variant takes over) and one
+line per target (``zsh``, and ``zsh-nc`` without colours), ``target<TAB>variant0<TAB>
+variant1…``.  A ``\x1e`` in a line stands for the block's time left, filled in when the
+line is printed.  ``refresh.lock`` is created with O_EXCL by the one prompt that starts a
+background refresh.
+
+Reading ``status.lines``: the contract every reader follows to the letter (``tokline
+status``, the bash, zsh and fish hooks, and through ``rendered`` in ``tokline watch`` the
+editors), so that one snapshot reads the same everywhere at the same moment:
+
+* NOW is the clock in whole epoch seconds, floored (bash ``printf '%(%s)T'``, zsh
+  ``$EPOCHSECONDS``, fish the file's mtime plus its ``--relative`` age).  Head times are
+  whole seconds too (a reader drops any fraction).
+* Variant: the number of head marks ``t1``, ``t2`` with ``NOW >= t``; past the last
+  variant a line has, its last one.
+* Time left (``\x1e``): ``M = max(0, floor((BLOCK_END - NOW) / 60))`` whole minutes
+  (0 when BLOCK_END is ``-``); ``"{M}m"`` under 60, else ``"{M // 60}h{M % 60:02d}m"``
+  (:func:`time_left`).
+* Age: ``AGE = NOW - CHECKED``: the head's own record, not the file's mtime, which the
+  shells cannot read with builtins and which copying, syncing or restoring the state
+  dir moves on its own.
+* Stale note: appended only when ``AGE > STALE_AFTER``: ``" (stale {AGE // 60}m)"`` under
+  an hour, ``" (stale {AGE // 3600}h)"`` under 48 hours, else ``" (stale {AGE //
+  86400}d)"``: whole units, always floored, never rounded (:func:`stale_note`).
+
+The JSON readers of ``snapshot.json`` (``tokline status --format/--json``, ``tokline
+watch``) take CHECKED from this head too (:func:`checked_at`) and format with the same
+functions.
 """
 
 from __future__ import annotations
@@ -24,6 +47,50 @@ LINES = "status.lines"
 SNAPSHOT = "snapshot.json"
 LOCK = "refresh.lock"
 LOCK_STALE_S = 60.0  # a refresh holding the lock longer than this has died
+
+
+def time_left(seconds: float) -> str:
+    """The block's time left: whole minutes floored, "42m", "2h05m" (see the docstring)."""
+    minutes = max(0, int(seconds // 60))
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
+
+
+def stale_note(age_s: float, stale_after_s: float) -> str:
+    """" (stale 42m)", " (stale 5h)", " (stale 3d)": whole units floored; "" while fresh."""
+    if age_s <= stale_after_s:
+        return ""
+    age = max(0, int(age_s))
+    if age < 3600:
+        return f" (stale {age // 60}m)"
+    if age < 48 * 3600:
+        return f" (stale {age // 3600}h)"
+    return f" (stale {age // 86400}d)"
+
+
+def read_head(directory: str) -> list[str] | None:
+    """The head of ``status.lines``, split; None when missing or not ours."""
+    try:
+        with open(os.path.join(directory, LINES), encoding="utf-8") as fh:
+            head = fh.readline().split()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return head if " ".join(head[:2]) == LINES_MAGIC and len(head) >= 7 else None
+
+
+def checked_at(env: Mapping[str, str] = os.environ) -> float | None:
+    """When the data was last known current: the head's CHECKED, else the snapshot's
+    mtime (a state dir written before the head carried it); None without either."""
+    directory = state_dir(env)
+    head = read_head(directory)
+    if head is not None:
+        try:
+            return float(int(float(head[6])))
+        except ValueError:
+            pass
+    try:
+        return float(int(os.stat(os.path.join(directory, SNAPSHOT)).st_mtime))
+    except OSError:
+        return None
 
 
 def _xdg(env: Mapping[str, str], variable: str, *default: str) -> str:

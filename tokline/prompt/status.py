@@ -16,9 +16,13 @@ from tokline.prompt.statefiles import (
     LINES_MAGIC,
     config_stamp,
     release_lock,
+    stale_note,
     state_dir,
     take_lock,
+    time_left,
 )
+
+__all__ = ["TARGETS", "spawn_refresh", "stale_note", "status", "time_left"]
 
 TARGETS = ("plain", "ansi", "zsh", "bash", "fish", "tmux")
 
@@ -58,17 +62,6 @@ def spawn_refresh(directory: str, seen_mtime: float, publish: bool = False) -> b
     return True
 
 
-def time_left(seconds: float) -> str:
-    """As tokline.prompt.fields.duration: "2h05m", "42m"."""
-    minutes = max(0, int(seconds // 60))
-    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
-
-
-def stale_note(age_s: float) -> str:
-    hours = age_s / 3600
-    return f" (stale {hours:.0f}h)" if hours < 48 else f" (stale {hours / 24:.0f}d)"
-
-
 def status(argv: list[str]) -> int | None:
     target = _target(argv)
     if target is None:
@@ -87,11 +80,12 @@ def status(argv: list[str]) -> int | None:
     head = lines[0].split()
     if " ".join(head[:2]) != LINES_MAGIC or len(head) < 7:
         return None
-    now = time.time()
+    now = int(time.time())  # whole seconds, as the shells read the clock (statefiles)
     try:
         interval, stale_after = float(head[2]), float(head[3])
-        variant = sum(1 for mark in head[7:] if now >= float(mark))
-        block_end = float(head[5]) if head[5] != "-" else now
+        variant = sum(1 for mark in head[7:] if now >= int(float(mark)))
+        block_end = int(float(head[5])) if head[5] != "-" else now
+        age = now - int(float(head[6]))
     except ValueError:
         return None
     prefix = target + "\t"
@@ -104,9 +98,7 @@ def status(argv: list[str]) -> int | None:
         return None
     if "\x1e" in text:
         text = text.replace("\x1e", time_left(block_end - now))
-    age = now - mtime
-    if age > stale_after:
-        text += stale_note(age)
+    text += stale_note(age, stale_after)
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
     if age > interval or variant or head[4] != config_stamp():

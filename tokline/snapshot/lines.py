@@ -44,7 +44,7 @@ def render_lines(snap: Mapping[str, Any], template: str
     """The moments the line changes at (day end, block end) and, per target and per target
     without colour (``<target>-nc``), the line from now and from each of those moments."""
     parts = render.parse_template(template)
-    zone = _zone_of(snap)
+    zone = zone_of(snap)
     marks = boundaries(snap)
     values = [field_values(as_of(snap, moment), zone, moment, left_placeholder=True)
               for moment in (float(snap["generated_at"]), *marks)]
@@ -57,7 +57,7 @@ def render_lines(snap: Mapping[str, Any], template: str
     return marks, lines
 
 
-def _zone_of(snap: Mapping[str, Any]) -> dt.tzinfo | None:
+def zone_of(snap: Mapping[str, Any]) -> dt.tzinfo | None:
     try:
         return resolve_zone(snap.get("timezone") or None)
     except (KeyError, ValueError):
@@ -69,8 +69,11 @@ def write(snap: Mapping[str, Any], cfg: Config, env: Mapping[str, str] = os.envi
     marks, lines = render_lines(snap, cfg.template)
     block = snap.get("block") or {}
     block_end = f"{block['end']:.0f}" if block.get("active") else "-"
-    head = " ".join([LINES_MAGIC, f"{cfg.refresh_interval_s:g}", f"{cfg.stale_after_s:g}",
-                     config_stamp(env), block_end, f"{time.time():.0f}",
+    # CHECKED: when the data was known current, the moment the snapshot was computed.
+    # Plain decimals only (no "1e+06"): the shells read these with integer arithmetic.
+    checked = int(float(snap.get("generated_at") or time.time()))
+    head = " ".join([LINES_MAGIC, f"{cfg.refresh_interval_s:.10g}",
+                     f"{cfg.stale_after_s:.10g}", config_stamp(env), block_end, f"{checked}",
                      *(f"{m:.0f}" for m in marks)])
     body = "".join(f"{target}\t" + "\t".join(variants) + "\n"
                    for target, variants in lines.items())

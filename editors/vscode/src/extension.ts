@@ -2,8 +2,12 @@
 import * as vscode from "vscode";
 import { execFile } from "child_process";
 import { Feed } from "./core/feed";
-import { fields, level, render, tooltip } from "./core/format";
+import { cliTemplate, level, statusText, tooltip } from "./core/format";
 import { Snapshot } from "./core/snapshot";
+
+const DEFAULT_FORMAT = "$(pulse) {today.cost}[ · 5h {quota.5h}][ · 7d {quota.7d}]";
+// settings the running `tokline watch` was started with: a change restarts it
+const FEED_SETTINGS = ["binaryPath", "refreshSeconds", "format", "warnPercent", "errorPercent"];
 
 export function activate(context: vscode.ExtensionContext): void {
   const item = vscode.window.createStatusBarItem("tokline.status", vscode.StatusBarAlignment.Right, 100);
@@ -15,17 +19,18 @@ export function activate(context: vscode.ExtensionContext): void {
   let feed: Feed | undefined;
 
   const settings = () => vscode.workspace.getConfiguration("tokline");
+  // The text, level and fields come rendered by `tokline watch`, which sends a new line
+  // when they change, the block's time left ticking down included: nothing to compute here.
   const draw = () => {
     if (!latest) {
       return;
     }
-    const now = Date.now() / 1000;
     const config = settings();
-    item.text = render(config.get<string>("format", "$(pulse) {today}"), fields(latest, now));
-    const tip = new vscode.MarkdownString(tooltip(latest, now, config.get<string[]>("sources", [])));
+    item.text = statusText(latest) ?? "$(pulse) tokline";
+    const tip = new vscode.MarkdownString(tooltip(latest, config.get<string[]>("sources", [])));
     tip.supportThemeIcons = true;
     item.tooltip = tip;
-    const state = level(latest, config.get<number>("warnPercent", 80), config.get<number>("errorPercent", 95));
+    const state = level(latest);
     item.backgroundColor =
       state === "error"
         ? new vscode.ThemeColor("statusBarItem.errorBackground")
@@ -37,6 +42,9 @@ export function activate(context: vscode.ExtensionContext): void {
     feed?.stop();
     feed = new Feed({
       binary: settings().get<string>("binaryPath", "tokline"),
+      template: cliTemplate(settings().get<string>("format", DEFAULT_FORMAT)),
+      warn: settings().get<number>("warnPercent", 80),
+      critical: settings().get<number>("errorPercent", 95),
       pollSeconds: settings().get<number>("refreshSeconds", 10),
       onSnapshot: (snap) => {
         latest = snap;
@@ -55,7 +63,7 @@ export function activate(context: vscode.ExtensionContext): void {
     item,
     { dispose: () => feed?.stop() },
     vscode.workspace.onDidChangeConfiguration((event) => {
-      if (event.affectsConfiguration("tokline.binaryPath") || event.affectsConfiguration("tokline.refreshSeconds")) {
+      if (FEED_SETTINGS.some((name) => event.affectsConfiguration(`tokline.${name}`))) {
         start();
       } else if (event.affectsConfiguration("tokline")) {
         draw();
@@ -64,9 +72,6 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand("tokline.restart", start),
     vscode.commands.registerCommand("tokline.showReport", () => showReport(settings().get<string>("binaryPath", "tokline"))),
   );
-  // The block's time left moves without new data.
-  const clock = setInterval(draw, 30_000);
-  context.subscriptions.push({ dispose: () => clearInterval(clock) });
   start();
 }
 

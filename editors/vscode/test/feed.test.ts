@@ -65,3 +65,11 @@ test("a missing binary is one clear message", async () => {
   assert.equal(problems.length, 1);
   assert.match(problems[0], /was not found/);
 });
+
+test("the watch is started with the template and thresholds", () => {
+  const feed = new Feed({ binary: "tokline", template: "{today.cost}", warn: 70, critical: 90, pollSeconds: 2, onSnapshot: () => undefined, onProblem: () => undefined });
+  assert.deepEqual(feed.watchArgs(), ["watch", "--json", "--format", "{today.cost}", "--warn", "70", "--critical", "90"]);
+  assert.deepEqual(feed.statusArgs(), ["status", "--json", "--format", "{today.cost}"]);
+  const plain = new Feed({ binary: "tokline", pollSeconds: 2, onSnapshot: () => undefined, onProblem: () => undefined });
+  assert.deepEqual(plain.watchArgs(), ["watch", "--json"]);
+});

@@ -5,8 +5,8 @@ tokline_option() {
     # $1: option name without the @tokline_ prefix
     local value
     value=$(tmux show-option -gqv "@tokline_$1")
-    if [ -n "$value" ]; then
-        printf '%s' "$value"
+    if [[ -n "${value}" ]]; then
+        printf '%s' "${value}"
         return
     fi
     case $1 in
@@ -15,5 +15,6 @@ tokline_option() {
         today_format) printf '%s' "{today.cost}" ;;
         block_format) printf '%s' "[{block.cost} ({block.left} left)]" ;;
         quota_preset) printf '%s' "quota" ;;
+        *) ;; # an option without a default: empty
     esac
 }

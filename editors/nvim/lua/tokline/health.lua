@@ -38,9 +38,10 @@ function M.check()
   end
   if tokline.state.updated then
     ok(string.format("snapshot received %ds ago", os.time() - tokline.state.updated))
-    local stale = tokline.state.snapshot and tokline.state.snapshot.stale_seconds
-    if stale and stale > 3600 then
-      warn(string.format("the snapshot is %d minutes old", math.floor(stale / 60)))
+    local rendered = tokline.state.snapshot and tokline.state.snapshot.rendered
+    local stale = type(rendered) == "table" and rendered.stale or ""
+    if type(stale) == "string" and stale ~= "" then
+      warn("the status is " .. stale .. " (no refresh has made it current)")
     end
   else
     warn("no snapshot received yet")

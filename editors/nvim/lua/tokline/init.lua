@@ -1,16 +1,17 @@
 -- tokline for Neovim: one `tokline watch --json` job per editor feeds a cache that
--- statuslines read; nothing is spawned when a statusline is drawn.
---   vim.g.tokline_status  the formatted line ("$4.21 today · 5h $1.80 (2h13m left) · 7d 41%")
---   vim.g.tokline          the numbers (today, week, month, block_cost, block_left, quota_5h, …)
+-- statuslines read; nothing is spawned when a statusline is drawn.  The text and fields
+-- come formatted by the CLI (each line's `rendered`), so they read as `tokline status`.
+--   vim.g.tokline_status  the line ("$4.21 today · 5h $1.80 (2h13m left) · 7d 41%")
+--   vim.g.tokline          the fields by template name ("today.cost", "block.left", …)
 --   User ToklineUpdate     fired after each update
-local format = require("tokline.format")
 local system = require("tokline.system")
 
 local M = {}
 
 local defaults = {
   cmd = { "tokline", "watch", "--json" },
-  format = nil, -- function(snapshot, numbers) -> string, or nil for the default line
+  template = nil, -- a tokline template for the line, or nil for the configured one
+  format = nil, -- function(snapshot, fields) -> string, or nil for the rendered line
 }
 
 M.config = vim.deepcopy(defaults)
@@ -30,15 +31,20 @@ end
 function M.update(snapshot)
   M.state.snapshot = snapshot
   M.state.updated = os.time()
-  local numbers = format.numbers(snapshot)
+  local rendered = type(snapshot.rendered) == "table" and snapshot.rendered or {}
+  local fields = type(rendered.fields) == "table" and rendered.fields or {}
+  local text = type(rendered.text) == "string" and rendered.text or ""
+  if rendered.text == nil then
+    M.state.error = "tokline: this tokline renders no text for editors; pip install -U tokline"
+  end
   local ok, line = pcall(function()
     if M.config.format then
-      return M.config.format(snapshot, numbers)
+      return M.config.format(snapshot, fields)
     end
-    return format.line(snapshot)
+    return text
   end)
-  vim.g.tokline = numbers
-  vim.g.tokline_status = ok and line or format.line(snapshot)
+  vim.g.tokline = fields
+  vim.g.tokline_status = ok and line or text
   fire()
 end
 
@@ -65,7 +71,11 @@ function M.start()
     vim.notify(M.state.error, vim.log.levels.WARN)
     return nil
   end
-  local job = system.spawn(M.config.cmd, M.on_line, function(code)
+  local cmd = vim.deepcopy(M.config.cmd)
+  if M.config.template then
+    vim.list_extend(cmd, { "--format", M.config.template })
+  end
+  local job = system.spawn(cmd, M.on_line, function(code)
     M.state.job = nil
     if code ~= 0 and code ~= 143 then
       M.state.error = "tokline watch exited with code " .. code

@@ -5,6 +5,9 @@ import { parseSnapshot, Snapshot } from "./snapshot";
 
 export interface FeedOptions {
   binary: string;
+  template?: string; // a CLI template (see cliTemplate); the config's when absent
+  warn?: number;
+  critical?: number;
   pollSeconds: number;
   onSnapshot: (snap: Snapshot) => void;
   onProblem: (message: string) => void;
@@ -21,7 +24,7 @@ export class Feed {
 
   start(): void {
     this.stopped = false;
-    const child = spawn(this.options.binary, ["watch", "--json"], { stdio: ["pipe", "pipe", "ignore"] });
+    const child = spawn(this.options.binary, this.watchArgs(), { stdio: ["pipe", "pipe", "ignore"] });
     this.child = child;
     child.stdout?.setEncoding("utf8");
     child.stdout?.on("data", (chunk: string) => this.take(chunk));
@@ -54,6 +57,21 @@ export class Feed {
     }
   }
 
+  watchArgs(): string[] {
+    const { template, warn, critical } = this.options;
+    return [
+      "watch",
+      "--json",
+      ...(template ? ["--format", template] : []),
+      ...(warn !== undefined ? ["--warn", String(warn)] : []),
+      ...(critical !== undefined ? ["--critical", String(critical)] : []),
+    ];
+  }
+
+  statusArgs(): string[] {
+    return ["status", "--json", ...(this.options.template ? ["--format", this.options.template] : [])];
+  }
+
   get polling(): boolean {
     return this.timer !== undefined;
   }
@@ -77,7 +95,7 @@ export class Feed {
       return;
     }
     const once = () =>
-      execFile(this.options.binary, ["status", "--json"], { timeout: 5000 }, (error, stdout) => {
+      execFile(this.options.binary, this.statusArgs(), { timeout: 5000 }, (error, stdout) => {
         if (error) {
           this.problem(`tokline: \`${this.options.binary} status --json\` failed: ${error.message.split("\n")[0]}`);
           return;

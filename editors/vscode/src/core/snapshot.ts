@@ -39,6 +39,14 @@ export interface Budget {
   used_percent: number;
 }
 
+/** What `tokline watch --json --format T` rendered: the CLI's text for the template. */
+export interface Rendered {
+  text: string;
+  level: "warn" | "crit" | null;
+  stale: string; // the stale note's words ("stale 2h"), "" while fresh
+  fields: Record<string, string>; // every field with a value, by its template name
+}
+
 export interface Snapshot {
   today: Period;
   week: Period;
@@ -47,6 +55,7 @@ export interface Snapshot {
   quota: QuotaWindow[];
   budget?: Record<string, Budget>;
   stale_seconds?: number | null;
+  rendered?: Rendered;
 }
 
 export function parseSnapshot(line: string): Snapshot | undefined {
