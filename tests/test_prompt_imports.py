@@ -16,10 +16,7 @@ import pytest
 PROMPT = Path(__file__).resolve().parents[1] / "tokline" / "prompt"
 PACKAGE = "tokline.prompt"
 # Known, named exceptions: (module, imported name) -> why.
-ALLOWED_ELSEWHERE = {
-    ("uptodate", "tokline._scan"): "the compiled full manifest check, imported only when "
-                                   "asked for; it moves to a tokline.prompt sibling",
-}
+ALLOWED_ELSEWHERE: dict[tuple[str, str], str] = {}
 
 
 def imports_of(path: Path) -> list[tuple[int, str]]:

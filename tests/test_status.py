@@ -18,7 +18,9 @@ from tokline.commands.demo import install_sample
 from tokline.prompt import statefiles
 
 HEAVY = {"sqlite3", "_sqlite3", "json", "json.decoder", "tomllib", "tomli", "keyring",
-         "tokline._scan", "argparse", "re", "typing", "pathlib", "zoneinfo", "subprocess",
+         "tokline.engine._claude_c", "tokline.engine._codex_c", "tokline.engine._keys_c",
+         "tokline.prompt._manifest_c", "argparse", "re", "typing", "pathlib", "zoneinfo",
+         "subprocess",
          "tokline.ledger.store", "tokline.snapshot.build", "concurrent.futures"}
 
 
@@ -204,8 +206,8 @@ def test_statusline_never_scans(home: Path) -> None:
 
     payload = (FIXTURES / "claude-statusline" / "statusline-test.json").read_text()
     loaded, out = imported("-m", "tokline", "statusline", stdin=payload)
-    assert not loaded & {"sqlite3", "tokline.ledger.store", "tokline._scan",
-                         "tokline.engine.refresh"}
+    assert not loaded & {"sqlite3", "tokline.ledger.store", "tokline.engine._claude_c",
+                         "tokline.engine._codex_c", "tokline.engine.refresh"}
     assert out.strip() == "Sonnet 4 · $0.06 session"
 
 
