@@ -108,7 +108,7 @@ def main() -> int:
 
     # The appends go to the newest sessions, which a user has open: make them live first
     # (a refresh stats live files every time and the rest at most once a minute, see
-    # tokline/manifest.py), as they are when someone is working in them.
+    # tokline/prompt/manifest.py), as they are when someone is working in them.
     subprocess.run([sys.executable, str(GENCORPUS), "--out", str(corpus), "--append-mb", "1"],
                    check=True, stdout=subprocess.DEVNULL)
     subprocess.run([tokline, "scan", "-q"], env=env, check=True)

@@ -40,7 +40,7 @@ class Config:
     pricing_url: str = DEFAULT_PRICING_URL
     pricing_ttl_hours: float = 24.0
     price_overrides: Mapping[str, Mapping[str, float]]
-    template: str = "full"  # a preset name or a template (tokline/render.py)
+    template: str = "full"  # a preset name or a template (tokline/prompt/template.py)
     refresh_interval_s: float = 10.0  # a status older than this starts a background refresh
     stale_after_s: float = 3600.0  # older than this, the status line says it is stale
     budget_daily_usd: float | None = None

@@ -2,7 +2,7 @@
 region prefixes, ``[1m]``/``-v1:0``/``@date`` decorations, dated snapshots.
 
 Only needed when a name is not a table key as it stands; kept apart from
-tokline/pricing.py because ``re`` costs a prompt's refresh several milliseconds.
+tokline/accounting/pricing.py because ``re`` costs a prompt's refresh several milliseconds.
 """
 
 from __future__ import annotations

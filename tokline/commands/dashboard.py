@@ -1,4 +1,4 @@
-"""``tokline dashboard``: the full-screen live view (tokline/dashboard.py)."""
+"""``tokline dashboard``: the full-screen live view (tokline/surfaces/dashboard.py)."""
 
 from __future__ import annotations
 

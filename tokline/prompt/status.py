@@ -1,6 +1,6 @@
 """``tokline status`` on its fast path: print a pre-rendered line, start at most one refresh.
 
-Imports os, sys and time only (tests/test_import_cost.py holds it to that).  Anything
+Imports os, sys and time only (tests/test_status.py holds it to that).  Anything
 this path cannot answer from ``status.lines`` (a template, --json, --sync, no snapshot
 yet) returns None and the full command takes over.
 """
