@@ -13,6 +13,7 @@ import sys
 import time
 from typing import Any
 
+from tokline.accounting import totals
 from tokline.errors import ToklineError
 from tokline.prompt import statefiles
 from tokline.prompt import template as render
@@ -48,11 +49,11 @@ def only_sources(view: dict[str, Any], names: list[str]) -> dict[str, Any]:
     for period in ("today", "week", "month"):
         entry = dict(view[period])
         parts = [t for s, t in (entry.get("sources") or {}).items() if s in names]
-        for field in ("input_tokens", "output_tokens", "cache_creation_tokens",
-                      "cache_read_tokens", "total_tokens", "requests"):
-            entry[field] = sum(int(p[field]) for p in parts)
-        entry["cost_usd"] = round(sum(float(p["cost_usd"]) for p in parts), 6)
-        entry["unpriced"] = any(p["unpriced"] for p in parts)
+        for field in totals.FIELDS:
+            values = [p[field] for p in parts]
+            entry[field] = (any(values) if field == "unpriced" else
+                            round(sum(float(v) for v in values), 6) if field == "cost_usd" else
+                            sum(int(v) for v in values))
         entry["sources"] = {s: t for s, t in (entry.get("sources") or {}).items() if s in names}
         entry["models"] = {}  # models are not kept apart by source
         out[period] = entry

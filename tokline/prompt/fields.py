@@ -35,10 +35,11 @@ def as_of(snap: Mapping[str, Any], now_s: float) -> dict[str, Any]:
     for name in ("today", "week", "month"):
         period = snap.get(name)
         if isinstance(period, dict) and now_s >= period.get("end", float("inf")):
-            view[name] = {**period, "cost_usd": 0.0, "total_tokens": 0, "unpriced": False,
-                          "input_tokens": 0, "output_tokens": 0, "cache_creation_tokens": 0,
-                          "cache_read_tokens": 0, "requests": 0, "sources": {},
-                          "period": None, "ended": True}
+            # every total it carries back at zero (its names: tokline/accounting/totals.py)
+            view[name] = {**period, **{key: type(value)() for key, value in period.items()
+                                       if key not in ("start", "end")
+                                       and isinstance(value, (bool, int, float))},
+                          "sources": {}, "period": None, "ended": True}
     block = snap.get("block")
     if isinstance(block, dict):
         view["block"] = dict(block)
