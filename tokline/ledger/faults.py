@@ -137,7 +137,7 @@ def classify(exc: BaseException, path: str) -> LedgerError | None:
         if exc.errno in _FULL_ERRNOS:
             return disk_full(where, detail)
         if exc.errno in _READ_ONLY_ERRNOS:
-            return read_only(where, detail)
+            return read_only(unwritable(where) or where, detail)
         if exc.errno == errno.EIO:
             return io_error(where, detail)
         return None

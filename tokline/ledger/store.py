@@ -210,13 +210,17 @@ class Ledger:
         if not os.path.exists(self.path) or os.path.getsize(self.path) == 0:
             raise faults.cannot_create(self.path)
         first: Exception | None = None
-        for immutable in (False, True):
-            if immutable:
-                try:
-                    if os.path.getsize(self.path + "-wal") > 0:
-                        break
-                except OSError:
-                    pass
+        try:
+            wal_empty = os.path.getsize(self.path + "-wal") == 0
+        except OSError:
+            wal_empty = True
+        # Nobody can write it (nor make the -shm and -wal a plain read-only open would
+        # leave behind, read-only like the file): nothing can change under the reader.
+        fixed = wal_empty and not (os.access(self.path, os.W_OK)
+                                   and os.access(os.path.dirname(self.path) or ".", os.W_OK))
+        for immutable in ((True,) if fixed else (False, True)):
+            if immutable and not wal_empty:
+                break
             try:
                 db = sqlite3.connect(_uri(self.path, immutable), uri=True, timeout=60.0,
                                      isolation_level=None)
