@@ -324,7 +324,7 @@ def test_concurrent_rebuilds_and_readers(tmp_path: Path) -> None:
                for args in (["daily", "--offline", "--json"], ["daily", "--json"],
                             ["refresh"], ["doctor"]) for _ in range(2)]
     for proc in rebuilds + readers:
-        out, err = proc.communicate(timeout=300)
+        _out, err = proc.communicate(timeout=300)
         assert "Traceback" not in err and "I/O error" not in err, err
         assert "rebuild it" not in err, err
         if proc in rebuilds:
