@@ -96,6 +96,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a storage fault no command turned into a message
+        from tokline import paths  # noqa: PLC0415
+        from tokline.ledger.faults import classify  # noqa: PLC0415
+
+        err = classify(exc, str(paths.ledger_file()))
+        if err is None:
+            raise
+        print(f"tokline: {err}", file=sys.stderr)
+        return err.exit_code
 
 
 if __name__ == "__main__":

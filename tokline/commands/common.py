@@ -15,7 +15,8 @@ from tokline.accounting.costmode import Coster
 from tokline.accounting.localtime import Calendar, resolve_zone
 from tokline.accounting.pricing import PriceBook
 from tokline.engine.refresh import RefreshReport, print_problems, refresh
-from tokline.errors import ToklineError
+from tokline.errors import StorageError, ToklineError
+from tokline.ledger.faults import guard
 from tokline.ledger.store import Ledger
 
 
@@ -90,15 +91,41 @@ def open_context(tz: str | None = None, do_refresh: bool = True, quiet: bool = F
         zone = resolve_zone(zone_name)
     except (KeyError, ValueError):
         raise ToklineError(f"unknown time zone {zone_name!r}") from None
-    ledger = Ledger(paths.ledger_file())
-    if do_refresh:
-        report = refresh_ledger(ledger, quiet=quiet)
-        print_problems(report)
-        from tokline.snapshot.publish import publish  # noqa: PLC0415
+    ledger = open_ledger(str(paths.ledger_file()), do_refresh)
+    if do_refresh and not ledger.readonly:
+        try:
+            with guard(ledger.path):
+                report = refresh_ledger(ledger, quiet=quiet)
+                print_problems(report)
+                from tokline.snapshot.publish import publish  # noqa: PLC0415
 
-        publish(ledger)
+                publish(ledger)
+        except StorageError as exc:  # the ledger is sound: report what it holds
+            could_not_refresh(exc)
     return Context(cfg, ledger, Calendar(zone, cfg.week_start), Coster(price_book(cfg),
                                                                         cfg.cost_mode))
+
+
+def could_not_refresh(exc: StorageError) -> None:
+    print(f"tokline: could not refresh the ledger, reporting what it holds: {exc}",
+          file=sys.stderr)
+
+
+def open_ledger(path: str, would_refresh: bool = False) -> Ledger:
+    """The ledger for a command that can report from it as it is: opened read-only when
+    it cannot be opened for writing (a read-only directory or file, a full disk, a lock
+    held too long); ``would_refresh`` says so on stderr.  A corrupt ledger, or none at all
+    where none can be made, is the first error."""
+    try:
+        return Ledger(path)
+    except StorageError as exc:
+        try:
+            ledger = Ledger(path, readonly=True)
+        except ToklineError:
+            raise exc from None
+        if would_refresh:
+            could_not_refresh(exc)
+        return ledger
 
 
 def refresh_ledger(ledger: Ledger, quiet: bool = False) -> RefreshReport:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
 from tokline import paths, sources
 from tokline._version import __version__
+from tokline.commands.common import open_ledger
 from tokline.config import load
 from tokline.engine.native import USE_EXTENSIONS
 from tokline.engine.refresh import PROBLEMS_META, refresh
-from tokline.errors import ToklineError
-from tokline.ledger.store import Ledger
+from tokline.errors import StorageError, ToklineError
+from tokline.ledger import backups, faults
+from tokline.ledger.faults import guard
 
 
 def run(name: str, argv: list[str]) -> int:
@@ -29,23 +32,56 @@ def run(name: str, argv: list[str]) -> int:
         roots = source.roots()
         print(f"{source.name} logs: " + (", ".join(roots) if roots else "none found in "
                                          + ", ".join(source.candidate_roots())))
-    ledger_path = paths.ledger_file()
+    ledger_path = str(paths.ledger_file())
     try:
-        with Ledger(ledger_path) as ledger:
-            report = refresh(ledger, dict(os.environ))
-            counts = ledger.counts()
+        ledger = open_ledger(ledger_path)
     except ToklineError as exc:
         print(f"ledger: ERROR {exc}")
         return 1
+    with ledger:
+        report = None
+        try:
+            with guard(ledger_path):
+                if ledger.readonly:
+                    raise faults.read_only(faults.unwritable(ledger_path) or ledger_path,
+                                           "opened read-only")
+                report = refresh(ledger, dict(os.environ))
+        except StorageError as exc:
+            print(f"ledger: could not refresh: {exc}")
+            problems += 1
+        except ToklineError as exc:
+            print(f"ledger: ERROR {exc}")
+            return 1
+        try:
+            with guard(ledger_path):
+                counts = ledger.counts()
+                seen = ledger.get_meta(PROBLEMS_META)
+        except ToklineError as exc:
+            print(f"ledger: ERROR {exc}")
+            return 1
     print(f"ledger: {ledger_path}: {counts['usage_rows']} usage rows from {counts['files']} "
-          f"files, {counts['malformed_lines']} malformed lines skipped")
-    for problem in report.problems:
+          f"files, {counts['malformed_lines']} malformed lines skipped"
+          + (" (read-only)" if ledger.readonly else ""))
+    now = report.problems if report is not None else []
+    for problem in now:
         print(f"problem: {problem}")
         problems += 1
-    with Ledger(ledger_path) as ledger:
-        seen = ledger.get_meta(PROBLEMS_META)
-    earlier = [p for p in (json.loads(seen) if seen else []) if p not in report.problems]
+    earlier = [p for p in (json.loads(seen) if seen else []) if p not in now]
     for problem in earlier:
         print(f"problem seen earlier: {problem}")
+    old = backups.beyond_keep(ledger_path)
+    for backup in old:
+        print(f"old ledger backup: {backup} ({_size(backup)})")
+    if old:
+        print(f"{len(old)} old ledger backup(s) beyond the newest {backups.KEEP}: "
+              "remove them with `tokline scan --prune-backups`")
     print("no problems found" if not problems else f"{problems} problem(s)")
     return 1 if problems else 0
+
+
+def _size(path: str) -> str:
+    total = 0
+    for suffix in ("", *backups.SIDECARS):
+        with contextlib.suppress(OSError):
+            total += os.path.getsize(path + suffix)
+    return f"{total / 1e6:.1f} MB"

@@ -7,11 +7,13 @@ Kept off pathlib, argparse and the report modules: it runs hundreds of times a d
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
 from tokline.engine.refresh import print_problems, refresh
 from tokline.errors import ToklineError
+from tokline.ledger.faults import guard
 from tokline.ledger.store import Ledger
 from tokline.prompt import statefiles
 from tokline.prompt.uptodate import ledger_path
@@ -21,26 +23,32 @@ def run(name: str, argv: list[str]) -> int:
     code = 0
     statefiles.note_refresh("scan")
     try:
-        from tokline.accounting.pricing import price_book  # noqa: PLC0415
-        from tokline.config import load  # noqa: PLC0415
+        # A storage fault (read-only, full disk, locked, corrupt) ends it with one line;
+        # the status files stay as they were, so prompts show the last value, marked
+        # stale once it is old (nothing marks it current).
+        with guard(ledger_path()):
+            from tokline.accounting.pricing import price_book  # noqa: PLC0415
+            from tokline.config import load  # noqa: PLC0415
 
-        cfg = load()
-        prices = price_book(cfg.price_overrides)
-        ledger = Ledger(ledger_path())
-        report = refresh(ledger, dict(os.environ), incremental=True, prices=prices)
-        fetched = []
-        if statefiles.remote_due() or "--remote" in argv:
-            from tokline.remote.fetch import fetch_due  # noqa: PLC0415 - only when due
+            cfg = load()
+            prices = price_book(cfg.price_overrides)
+            ledger = Ledger(ledger_path())
+            report = refresh(ledger, dict(os.environ), incremental=True, prices=prices)
+            fetched = []
+            if statefiles.remote_due() or "--remote" in argv:
+                from tokline.remote.fetch import fetch_due  # noqa: PLC0415 - only when due
 
-            fetched = fetch_due()
-        if report.changed or fetched or "--publish" in argv or not statefiles.touch():
-            from tokline.snapshot.publish import publish  # noqa: PLC0415 - only when data changed
+                fetched = fetch_due()
+            if report.changed or fetched or "--publish" in argv or not statefiles.touch():
+                from tokline.snapshot.publish import publish  # noqa: PLC0415 - data changed
 
-            publish(ledger, cfg=cfg, book=prices)
-        print_problems(report)
+                publish(ledger, cfg=cfg, book=prices)
+            print_problems(report)
     except ToklineError as exc:
         print(f"tokline: {exc}", file=sys.stderr)
         code = exc.exit_code
+        with contextlib.suppress(OSError):
+            statefiles.note_refresh(f"failed-{code}")
     finally:
         if "--locked" in argv:
             statefiles.release_lock()

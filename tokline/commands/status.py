@@ -27,20 +27,57 @@ def load_snapshot(sync: bool) -> tuple[dict[str, Any], float]:
     path = os.path.join(statefiles.state_dir(), statefiles.SNAPSHOT)
     snap = None if sync else read_json(path)
     if snap is None:
-        from tokline.commands.common import refresh_ledger  # noqa: PLC0415
-        from tokline.engine.refresh import print_problems  # noqa: PLC0415
-        from tokline.ledger.store import Ledger  # noqa: PLC0415
-        from tokline.prompt.uptodate import ledger_path  # noqa: PLC0415
-        from tokline.snapshot.publish import publish  # noqa: PLC0415
-
-        with Ledger(ledger_path()) as ledger:
-            print_problems(refresh_ledger(ledger, quiet=True))
-            snap = publish(ledger)
+        snap = _computed()
     try:
         age = time.time() - os.stat(path).st_mtime
     except OSError:
         age = 0.0
     return snap, age
+
+
+def _computed() -> dict[str, Any]:
+    """The snapshot computed now.  When the ledger cannot be written (or brought up to
+    date), from what it holds, said on stderr; when the state files cannot be written,
+    computed without them."""
+    from tokline.accounting.pricing import price_book  # noqa: PLC0415
+    from tokline.commands.common import (  # noqa: PLC0415
+        could_not_refresh,
+        open_ledger,
+        refresh_ledger,
+    )
+    from tokline.config import load  # noqa: PLC0415
+    from tokline.engine.refresh import print_problems  # noqa: PLC0415
+    from tokline.errors import StorageError  # noqa: PLC0415
+    from tokline.ledger.faults import guard  # noqa: PLC0415
+    from tokline.ledger.store import Ledger  # noqa: PLC0415
+    from tokline.prompt.uptodate import ledger_path  # noqa: PLC0415
+    from tokline.snapshot.build import build  # noqa: PLC0415
+    from tokline.snapshot.publish import publish  # noqa: PLC0415
+
+    path = ledger_path()
+    ledger = open_ledger(path, would_refresh=True)
+    try:
+        if not ledger.readonly:
+            try:
+                with guard(path):
+                    print_problems(refresh_ledger(ledger, quiet=True))
+            except StorageError as exc:
+                could_not_refresh(exc)
+                ledger.close()
+                ledger = Ledger(path, readonly=True)
+        try:
+            with guard(path):
+                return publish(ledger)
+        except StorageError as exc:
+            print(f"tokline: the status was not saved: {exc}", file=sys.stderr)
+        if not ledger.readonly:
+            ledger.close()
+            ledger = Ledger(path, readonly=True)
+        cfg = load()
+        with guard(path):
+            return build(ledger, cfg, price_book(cfg.price_overrides), os.environ)
+    finally:
+        ledger.close()
 
 
 def only_sources(view: dict[str, Any], names: list[str]) -> dict[str, Any]:

@@ -49,6 +49,7 @@ class RefreshReport:
         self.malformed = 0
         self.problems: list[str] = []
         self.new_problems: list[str] = []  # not reported by an earlier refresh
+        self.unread: set[str] = set()  # files that could not be read: tried again next time
 
     @property
     def changed(self) -> bool:
@@ -104,6 +105,7 @@ def refresh(ledger: Ledger, env: dict[str, str] | None = None,
             ledger.forget_context_cache()
             raise
     _remember_problems(ledger, report)
+    entries = _retry_unread(entries, report)
     write_manifest(target, manifest.encode(manifest.env_key(env), ledger_ino, entries,
                                            cold_raw=cold_raw, cold_files=cold_files,
                                            checked_ns=checked_ns))
@@ -182,6 +184,27 @@ def _pinned(roots: list[str], depth: int) -> set[str]:
     return found
 
 
+# A manifest entry that matches no stat (no size is -1, no mtime this late) and is live:
+# the no-change checks (prompt/uptodate.py, engine/changed.py) see it as changed.
+UNREAD_SIZE = -1
+UNREAD_MTIME_NS = 1 << 62
+
+
+def _retry_unread(entries: list[manifest.Entry], report: RefreshReport) -> list[manifest.Entry]:
+    """A file or directory that could not be read is not recorded as seen: its entry is
+    one that never matches, so the next ``tokline scan`` and refresh read it again (a
+    permission put right changes no mtime)."""
+    unread = set(report.unread)
+    for problem in report.problems:  # the walk's: "cannot read DIR: reason"
+        if problem.startswith("cannot read ") and ": " in problem:
+            unread.add(problem[len("cannot read "):problem.rindex(": ")])
+    if not unread:
+        return entries
+    return [(kind, ino, UNREAD_SIZE, UNREAD_MTIME_NS, path)
+            if kind in (b"f", b"d", b"p") and path in unread else (kind, ino, size, mtime, path)
+            for kind, ino, size, mtime, path in entries]
+
+
 def write_manifest(target: str, data: bytes) -> None:
     """Record what this refresh saw (after its commit), for the no-change fast path."""
     tmp = f"{target}.{os.getpid()}.tmp"
@@ -227,9 +250,10 @@ def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,
             return f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}"
 
     states: list[FileState] = []
-    for result in _scanned(work, one):
+    for item, result in zip(work, _scanned(work, one), strict=True):
         if isinstance(result, str):
             report.problems.append(result)
+            report.unread.add(item[0])
             continue
         if result.state.source == codex.NAME:
             pending.extend(codex.usage_rows(result.records, ledger.context_id, cost_of))

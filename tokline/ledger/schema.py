@@ -110,3 +110,13 @@ def migrate(db: sqlite3.Connection, path: str) -> None:
         for _name, script in MIGRATIONS[found - FIRST_MIGRATABLE:]:
             db.executescript(script)
     db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+
+
+def check(db: sqlite3.Connection, path: str) -> None:
+    """A ledger opened read-only must already be at this schema: nothing can migrate it."""
+    row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+    found = int(row[0]) if row is not None else 0
+    if found != SCHEMA_VERSION:
+        raise LedgerError(
+            f"the ledger {path} has schema {found}, this tokline reads {SCHEMA_VERSION}, "
+            "and it cannot be written to be brought up to date")

@@ -19,13 +19,13 @@ import sqlite3
 import time
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from tokline.accounting import costmode
 from tokline.engine.keys import group_range
 from tokline.engine.records import F_SHADOWED, F_SIDECHAIN, SYNTHETIC
 from tokline.errors import LedgerError
-from tokline.ledger import schema
+from tokline.ledger import faults, schema
 from tokline.ledger.schema import (
     CHANGE_TRIGGER,
     CHANGES_KEPT,
@@ -146,32 +146,95 @@ else:
 
 
 def _corrupt(path: str, exc: Exception) -> LedgerError:
-    return LedgerError(
-        f"the ledger {path} is unreadable ({exc}); rebuild it with `tokline scan --rebuild` "
-        "(history of logs that no longer exist will be lost)"
-    )
+    """The storage fault ``exc`` is (tokline/ledger/faults.py); a corrupt ledger by default."""
+    return faults.classify(exc, path) or faults.corrupt(path, exc)
+
+
+def _uri(path: str, immutable: bool) -> str:
+    quoted = path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
+    return f"file:{quoted}?mode=ro" + ("&immutable=1" if immutable else "")
+
+
+# The lock file beside the ledger: shared while a connection opens, exclusive while a
+# rebuild moves the ledger aside (tokline/ledger/backups.py).
+LOCK_SUFFIX = ".lock"
 
 
 class Ledger:
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], readonly: bool = False) -> None:
+        """Open (creating it when missing) the ledger at ``path``.  ``readonly``: open an
+        existing ledger for reading only (a read-only directory or file, a full disk);
+        every write then does nothing."""
         self.path = os.fspath(path)
-        os.makedirs(os.path.dirname(self.path) or ".", mode=0o700, exist_ok=True)
-        try:
-            self.db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-            os.chmod(self.path, 0o600)
-            self._wal()
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            # Pages read through a mapping instead of one pread each: a refresh touches
-            # hundreds of pages scattered over the key-ordered table.
-            self.db.execute("PRAGMA mmap_size=1073741824")
-            schema.migrate(self.db, self.path)
-        except sqlite3.DatabaseError as exc:
-            raise _corrupt(self.path, exc) from None
+        self.readonly = readonly
+        if readonly:
+            self.db = self._open_readonly()
+        else:
+            existed = os.path.exists(self.path)
+            try:
+                if existed and not os.access(self.path, os.W_OK):
+                    raise faults.read_only(f"{self.path}: the file is not writable",
+                                           "its mode is read-only")
+                os.makedirs(os.path.dirname(self.path) or ".", mode=0o700, exist_ok=True)
+                with opening_lock(self.path):
+                    self.db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+                    try:
+                        self._setup()
+                    except BaseException:
+                        self.db.close()
+                        raise
+            except (sqlite3.DatabaseError, OSError) as exc:
+                if not existed:  # not even a header written (a full disk): no ledger yet
+                    _remove_if_empty(self.path)
+                raise _corrupt(self.path, exc) from None
         self._contexts: dict[tuple[str, str, str, str], int] | None = None
         self._next_context = 1
         self._contexts_complete = False
         self._new_contexts: list[tuple[int, str, str, str, str]] = []
         self._change_open = False  # this transaction has its row in ``changes``
+
+    def _setup(self) -> None:
+        st = os.stat(self.path)
+        if st.st_mode & 0o077:  # private; a file made read-only on purpose stays so
+            os.chmod(self.path, st.st_mode & 0o700)
+        self._wal()
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        # Pages read through a mapping instead of one pread each: a refresh touches
+        # hundreds of pages scattered over the key-ordered table.
+        self.db.execute("PRAGMA mmap_size=1073741824")
+        schema.migrate(self.db, self.path)
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        """``mode=ro``; where SQLite cannot make the -shm file a WAL reader needs (a
+        read-only directory) and no -wal holds commits the file lacks, ``immutable``."""
+        if not os.path.exists(self.path) or os.path.getsize(self.path) == 0:
+            raise faults.cannot_create(self.path)
+        first: Exception | None = None
+        try:
+            wal_empty = os.path.getsize(self.path + "-wal") == 0
+        except OSError:
+            wal_empty = True
+        # Nobody can write it (nor make the -shm and -wal a plain read-only open would
+        # leave behind, read-only like the file): nothing can change under the reader.
+        fixed = wal_empty and not (os.access(self.path, os.W_OK)
+                                   and os.access(os.path.dirname(self.path) or ".", os.W_OK))
+        for immutable in ((True,) if fixed else (False, True)):
+            if immutable and not wal_empty:
+                break
+            try:
+                db = sqlite3.connect(_uri(self.path, immutable), uri=True, timeout=60.0,
+                                     isolation_level=None)
+            except sqlite3.DatabaseError as exc:
+                first = first or exc
+                continue
+            try:
+                schema.check(db, self.path)
+                return db
+            except sqlite3.DatabaseError as exc:
+                db.close()
+                first = first or exc
+        assert first is not None
+        raise _corrupt(self.path, first) from None
 
     def _wal(self) -> None:
         # Switching a new database to WAL can fail at once with "database is locked" while
@@ -196,18 +259,25 @@ class Ledger:
 
     @contextmanager
     def write(self) -> Iterator[None]:
-        """One transaction holding the write lock; rolled back on any error."""
+        """One transaction holding the write lock; rolled back on any error.  On a
+        read-only ledger, one read transaction."""
         try:
-            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("BEGIN" if self.readonly else "BEGIN IMMEDIATE")
         except sqlite3.DatabaseError as exc:
             raise _corrupt(self.path, exc) from None
         self._change_open = False  # the change row, when one is needed, is this one's own
         try:
             yield
         except BaseException:
-            self.db.execute("ROLLBACK")
+            with suppress(sqlite3.DatabaseError):  # a failed COMMIT may have rolled back
+                self.db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            with suppress(sqlite3.DatabaseError):
+                self.db.execute("ROLLBACK")
+            raise _corrupt(self.path, exc) from None
 
     # files ---------------------------------------------------------------------------
     def file_states(
@@ -301,6 +371,8 @@ class Ledger:
         """Inside write(): this transaction's change row reaches back to ``since_ms``.
         upsert_usage opens the row; anything else that changes usage rows opens it first
         (the trigger lowers the newest row, which must be this transaction's)."""
+        if self.readonly:
+            return
         if self._change_open:
             self.db.execute("UPDATE changes SET since_ms = min(since_ms, ?)"
                             " WHERE seq = (SELECT max(seq) FROM changes)", (since_ms,))
@@ -332,7 +404,10 @@ class Ledger:
 
     def price_pending(self, since_ms: int, cost_of: CostFn) -> int | None:
         """Store the computed cost of rows since ``since_ms`` that are new or changed; the
-        snapshot sums these in SQL.  Returns the oldest time among them (None: none)."""
+        snapshot sums these in SQL.  Returns the oldest time among them (None: none).
+        A read-only ledger keeps the costs it has."""
+        if self.readonly:
+            return None
         rows = self.db.execute(
             "SELECT u.key, u.ts_ms, c.model, u.input, u.output, u.cache_5m, u.cache_1h,"
             " u.cache_read, u.web_search, u.flags FROM usage u JOIN contexts c ON c.id = u.ctx"
@@ -344,7 +419,9 @@ class Ledger:
 
     def use_prices(self, fingerprint: str) -> bool:
         """Inside write(): when the price table changed since costs were stored, mark every
-        row to be priced again.  True when that happened."""
+        row to be priced again.  True when that happened (or would have, read-only)."""
+        if self.readonly:
+            return self.get_meta("prices") != fingerprint
         if self.get_meta("prices") == fingerprint:
             return False
         self.db.execute("UPDATE usage SET priced = 0 WHERE priced = 1")
@@ -477,11 +554,44 @@ class Ledger:
         return {"files": files, "malformed_lines": malformed, "usage_rows": rows}
 
     def set_meta(self, key: str, value: str) -> None:
+        if self.readonly:
+            return
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
+
+
+def _remove_if_empty(path: str) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            if os.path.getsize(path + suffix) == 0:
+                os.unlink(path + suffix)
+        except OSError:
+            pass
+
+
+@contextmanager
+def opening_lock(path: str) -> Iterator[None]:
+    """Shared hold on the ledger's lock file while a connection opens: a rebuild moving
+    the ledger and its -wal aside (exclusive) never lets an open pair one with the other.
+    Without a lock file that can be made (a read-only directory) it goes on unlocked."""
+    try:
+        fd = os.open(path + LOCK_SUFFIX, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        try:
+            fd = os.open(path + LOCK_SUFFIX, os.O_RDONLY)
+        except OSError:
+            yield
+            return
+    try:
+        import fcntl  # noqa: PLC0415 - a builtin module, POSIX only
+
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
 
 
 def now_ms() -> int:
