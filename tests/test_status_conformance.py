@@ -111,7 +111,8 @@ def read_tmux(binary: Path, tmp_path: Path) -> str:
     conf.write_text("set -g status-right '#{tokline}'\nset -g status-interval 1\n"
                     + _run([sys.executable, "-m", "tokline", "init", "tmux", "--bin",
                             str(binary)]))
-    sock = f"tokline-conf-{os.getpid()}"
+    # a socket of its own: an updater left from an earlier case must not write into it
+    sock = f"tokline-conf-{os.getpid()}-{time.monotonic_ns()}"
     try:
         _run([tmux, "-L", sock, "-f", str(conf), "new-session", "-d", "-x", "200", "-y", "20"])
         deadline = time.time() + 20
