@@ -106,7 +106,7 @@ def clock(epoch: float | None, zone: dt.tzinfo | None = None, now_s: float | Non
     return f"{moment:%b} {moment.day}"
 
 
-LEFT = "\x1e"  # stands for the block's time left in pre-rendered lines (prompt/status.py)
+LEFT = render.LEFT  # stands for the block's time left in pre-rendered lines (prompt/status.py)
 
 
 def field_values(view: Mapping[str, Any], zone: dt.tzinfo | None = None,
