@@ -327,14 +327,21 @@ def test_statusline_reads_nothing_from_a_state_dir_others_can_write(home: Path, 
     assert (state / "claude-status.json").read_bytes() == before  # nothing written
 
 
-def test_the_data_dir_is_checked_too(home: Path) -> None:
-    data = home / ".local" / "share" / "tokline"
-    data.mkdir(parents=True)
-    data.chmod(0o777)
-    proc = tokline(env_for(home), "daily")
+@pytest.mark.parametrize(("kind", "command"), [
+    ("state", "daily"), ("state", "scan"), ("state", "refresh"), ("share", "daily"),
+    ("share", "scan")])  # refresh opens the ledger through prompt.uptodate: not checked yet
+def test_slow_commands_refuse_a_state_or_data_dir_others_can_write(home: Path, kind: str,
+                                                                   command: str) -> None:
+    """A report, a scan or a refresh would write the snapshot (state) or the ledger
+    (data) there: one line instead, and nothing written."""
+    directory = home / ".local" / kind / "tokline"
+    directory.mkdir(parents=True)
+    directory.chmod(0o777)
+    proc = tokline(env_for(home), command)
     err = proc.stderr.decode()
-    assert proc.returncode == 1 and err.count("\n") == 1
-    assert err.startswith(f"tokline: refusing {data}: writable by")
+    assert proc.returncode == 1 and err.count("\n") == 1 and proc.stdout == b""
+    assert err.startswith(f"tokline: refusing {directory}: writable by group and others")
+    assert not list(directory.iterdir())
 
 
 def test_writers_refuse_a_state_dir_others_can_write(tmp_path: Path) -> None:
