@@ -81,8 +81,11 @@ def dir_problem(directory: str) -> str | None:
 
 def refusal(directory: str, problem: str) -> str:
     """The one-line refusal, without the "tokline: " every message starts with."""
+    from tokline.prompt.safetext import clean  # noqa: PLC0415 - only when refusing
+
+    directory = clean(directory, 1000)
     fix = f"chmod 700 {directory}" if problem.startswith("writable") else \
-        f"remove or move {directory} (or chown it to yourself), then chmod 700 it"
+        f"mv {directory} {directory}.suspect (tokline makes a new one)"
     return f"refusing {directory}: {problem}; fix with {fix}"
 
 
