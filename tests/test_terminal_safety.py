@@ -305,7 +305,7 @@ def test_status_refuses_a_state_dir_others_can_write(home: Path, how: str) -> No
         err = proc.stderr.decode()
         assert err.count("\n") == 1 and err.startswith(f"tokline: refusing {state}: ")
         assert ("owned by uid" if how == "other-owner" else "writable by") in err
-        assert "chmod 700" in err
+        assert ("; fix with mv " if how == "other-owner" else "; fix with chmod 700 ") in err
     full = tokline(env, "status", "--format", "{today.cost}")
     assert full.stdout == b"" and full.returncode == 1 and b"refusing" in full.stderr
     assert not (state / statefiles.LOCK).exists()  # no refresh started into it
