@@ -3,6 +3,9 @@
 # Before each prompt __tokline_update reads the pre-rendered status with builtins only:
 # no process starts while it is fresh.  A stale one starts a single background refresh
 # and the last value shows until a later prompt reads the new one.  $? is preserved.
+# A state dir or status.lines that is not the user's own (another user could have planted
+# it) shows nothing and starts nothing; `tokline status` says why.  Bash has no builtin
+# that reads a mode: ownership (-O) of the dir and the file, and no symlink, is the check.
 
 __tokline_bin=@TOKLINE_BIN@
 TOKLINE_STATUS=${TOKLINE_STATUS:-}
@@ -30,6 +33,11 @@ __tokline_update() {
     __tokline_dir
     if [[ -n ${NO_COLOR:-} ]]; then target=bash-nc; fi
     printf -v now '%(%s)T' -1
+    if [[ -e ${__tokline_state} && ! -O ${__tokline_state} ]] || [[ -e ${__tokline_state}/status.lines \
+        && (! -O ${__tokline_state}/status.lines || -L ${__tokline_state}/status.lines) ]]; then
+        TOKLINE_STATUS=""
+        return "${__tokline_ret}"
+    fi
     if [[ ! -r ${__tokline_state}/status.lines ]]; then
         TOKLINE_STATUS=""
         __tokline_refresh "${now}"

@@ -1,7 +1,9 @@
 # tokline for fish: `tokline init fish | source` in ~/.config/fish/config.fish, then show
 # the status in a prompt, e.g.  function fish_right_prompt; tokline_prompt; end
 # Before each prompt the status is read with builtins only: no process starts while it
-# is fresh; a stale one starts a single background refresh.
+# is fresh; a stale one starts a single background refresh.  A state dir or status.lines
+# that is not the user's own (test -O), or a status.lines that is a symlink, shows nothing
+# and starts nothing; `tokline status` says why (fish has no builtin that reads a mode).
 
 set -g __tokline_bin @TOKLINE_BIN@
 set -q TOKLINE_STATUS; or set -g TOKLINE_STATUS ""
@@ -25,6 +27,16 @@ function __tokline_update --on-event fish_prompt
         set dir $HOME/.local/state/tokline
     end
     set -l file $dir/status.lines
+    if begin
+            test -e $dir; and not test -O $dir
+        end; or begin
+            test -e $file; and begin
+                not test -O $file; or test -L $file
+            end
+        end
+        set -g TOKLINE_STATUS ""
+        return $ret
+    end
     if not test -r $file
         set -g TOKLINE_STATUS ""
         __tokline_refresh

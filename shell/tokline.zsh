@@ -3,6 +3,9 @@
 # powerlevel10k: add `tokline` to POWERLEVEL9K_LEFT_PROMPT_ELEMENTS (or the right ones).
 # Before each prompt __tokline_update reads the pre-rendered status with builtins only:
 # no process starts while it is fresh; a stale one starts a single background refresh.
+# A state dir that is not the user's own or is writable by others, or a status.lines that
+# is not the user's or is a symlink, shows nothing and starts nothing (`tokline status`
+# says why): glob qualifiers test owner and mode with one stat, no process.
 
 typeset -g __tokline_bin=@TOKLINE_BIN@
 typeset -g TOKLINE_STATUS=${TOKLINE_STATUS-}
@@ -57,6 +60,13 @@ __tokline_update() {
     if [[ ${XDG_STATE_HOME-} == /* ]]; then dir=$XDG_STATE_HOME/tokline
     else dir=${HOME-}/.local/state/tokline; fi
     file=$dir/status.lines
+    local -a __tokline_safe
+    __tokline_safe=($dir(NU^IW))  # ours (U), not group- (I) or world-writable (W)
+    if [[ -e $dir && $#__tokline_safe -eq 0 ]] || [[ -e $file && ( ! -O $file || -L $file ) ]]
+    then
+        TOKLINE_STATUS="" TOKLINE_STATUS_PLAIN=""
+        return ret
+    fi
     if [[ ! -r $file ]]; then
         TOKLINE_STATUS="" TOKLINE_STATUS_PLAIN=""
         __tokline_refresh $now

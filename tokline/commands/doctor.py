@@ -15,6 +15,9 @@ from tokline.engine.refresh import PROBLEMS_META, refresh
 from tokline.errors import StorageError, ToklineError
 from tokline.ledger import backups, faults
 from tokline.ledger.faults import guard
+from tokline.prompt.safetext import clean
+
+LONG = 1000  # characters of a path or a problem shown (safetext.clean caps each)
 
 
 def run(name: str, argv: list[str]) -> int:
@@ -23,20 +26,21 @@ def run(name: str, argv: list[str]) -> int:
     problems = 0
     try:
         cfg = load()
-        print(f"config: {cfg.source_file or paths.config_file()} "
+        print(f"config: {clean(cfg.source_file or paths.config_file(), LONG)} "
               f"({'read' if cfg.source_file else 'absent, defaults in use'})")
     except ToklineError as exc:
-        print(f"config: ERROR {exc}")
+        print(f"config: ERROR {clean(exc, LONG)}")
         problems += 1
     for source in sources.ALL:
         roots = source.roots()
-        print(f"{source.name} logs: " + (", ".join(roots) if roots else "none found in "
-                                         + ", ".join(source.candidate_roots())))
+        print(f"{source.name} logs: " + (", ".join(clean(r, LONG) for r in roots) if roots
+                                         else "none found in " + ", ".join(
+                                             clean(r, LONG) for r in source.candidate_roots())))
     ledger_path = str(paths.ledger_file())
     try:
         ledger = open_ledger(ledger_path)
     except ToklineError as exc:
-        print(f"ledger: ERROR {exc}")
+        print(f"ledger: ERROR {clean(exc, LONG)}")
         return 1
     with ledger:
         report = None
@@ -47,31 +51,31 @@ def run(name: str, argv: list[str]) -> int:
                                            "opened read-only")
                 report = refresh(ledger, dict(os.environ))
         except StorageError as exc:
-            print(f"ledger: could not refresh: {exc}")
+            print(f"ledger: could not refresh: {clean(exc, LONG)}")
             problems += 1
         except ToklineError as exc:
-            print(f"ledger: ERROR {exc}")
+            print(f"ledger: ERROR {clean(exc, LONG)}")
             return 1
         try:
             with guard(ledger_path):
                 counts = ledger.counts()
                 seen = ledger.get_meta(PROBLEMS_META)
         except ToklineError as exc:
-            print(f"ledger: ERROR {exc}")
+            print(f"ledger: ERROR {clean(exc, LONG)}")
             return 1
-    print(f"ledger: {ledger_path}: {counts['usage_rows']} usage rows from {counts['files']} "
-          f"files, {counts['malformed_lines']} malformed lines skipped"
+    print(f"ledger: {clean(ledger_path, LONG)}: {counts['usage_rows']} usage rows from "
+          f"{counts['files']} files, {counts['malformed_lines']} malformed lines skipped"
           + (" (read-only)" if ledger.readonly else ""))
     now = report.problems if report is not None else []
     for problem in now:
-        print(f"problem: {problem}")
+        print(f"problem: {clean(problem, LONG)}")
         problems += 1
     earlier = [p for p in (json.loads(seen) if seen else []) if p not in now]
     for problem in earlier:
-        print(f"problem seen earlier: {problem}")
+        print(f"problem seen earlier: {clean(problem, LONG)}")
     old = backups.beyond_keep(ledger_path)
     for backup in old:
-        print(f"old ledger backup: {backup} ({_size(backup)})")
+        print(f"old ledger backup: {clean(backup, LONG)} ({_size(backup)})")
     if old:
         print(f"{len(old)} old ledger backup(s) beyond the newest {backups.KEEP}: "
               "remove them with `tokline scan --prune-backups`")

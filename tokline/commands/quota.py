@@ -10,8 +10,10 @@ import time
 from typing import Any
 
 from tokline import remote
+from tokline.errors import ToklineError
 from tokline.prompt import statefiles
 from tokline.prompt.fields import as_of, clock, read_json
+from tokline.prompt.safetext import clean
 
 
 def run(name: str, argv: list[str]) -> int:
@@ -20,6 +22,9 @@ def run(name: str, argv: list[str]) -> int:
     parser.add_argument("--refresh", action="store_true",
                         help="ask the remote sources now (except one backing off after errors)")
     args = parser.parse_args(argv)
+    problem = statefiles.dir_problem(statefiles.state_dir())
+    if problem is not None:  # its quota and remote state may be planted
+        raise ToklineError(statefiles.refusal(statefiles.state_dir(), problem))
     if args.refresh:
         remote.fetch_due(force=True)
     now = time.time()
@@ -42,7 +47,7 @@ def run(name: str, argv: list[str]) -> int:
     for key, error in errors.items():
         provider, _, account = key.partition(":")
         label = provider if account in ("", "default") else f"{provider}@{account}"
-        print(f"{label:<15} error: {error}")
+        print(f"{clean(label, 40):<15} error: {clean(error)}")
     return 0
 
 
@@ -61,10 +66,11 @@ def describe(w: dict[str, Any]) -> str:
     if w.get("overage"):
         parts.append(f"{w['overage']:,.0f} over")
     if w.get("note"):
-        parts.append(str(w["note"]))
+        parts.append(clean(w["note"]))
     if w.get("resets_at"):
         parts.append(f"resets {clock(w['resets_at'])}")
     text = ", ".join(p for p in parts if p) or "—"
     kind = " (estimate)" if w.get("kind") == "estimate" else ""
     stale = " (stale)" if w.get("stale") else ""
-    return f"{w['source']:<15} {w['window']:<12} {text}{kind}{stale}"
+    # source, window and note may come from a remote answer: printed through clean()
+    return f"{clean(w['source'], 40):<15} {clean(w['window'], 40):<12} {text}{kind}{stale}"

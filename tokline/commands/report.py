@@ -22,6 +22,7 @@ from tokline.commands.common import (
     parse_sources,
 )
 from tokline.ledger.store import StoredUsage, now_ms
+from tokline.prompt.safetext import clean
 from tokline.surfaces.bars import bar, chart
 from tokline.units import DAY_MS
 
@@ -105,12 +106,12 @@ def _cells(label: str, extra: str, t: Totals) -> list[str]:
 
 def _short_project(path: str) -> str:
     parts = [p for p in path.replace("\\", "/").split("/") if p]
-    return "/".join(parts[-2:]) if len(parts) > 1 else path
+    return clean("/".join(parts[-2:]) if len(parts) > 1 else path)
 
 
 def _models_label(group: Group) -> str:
     names = sorted(group.models, key=lambda m: -group.models[m].cost_usd)
-    shown = [n.removeprefix("claude-") for n in names[:2]]
+    shown = [clean(n.removeprefix("claude-"), 60) for n in names[:2]]
     return ", ".join(shown) + (f" +{len(names) - 2}" if len(names) > 2 else "")
 
 
@@ -152,11 +153,11 @@ def report_groups(name: str, ctx: Context, args: argparse.Namespace) -> int:
         headers.append("Share of cost")
     table: list[list[str]] = []
     for g in ordered:
-        label = g.key
+        label = clean(g.key)  # every text column from log data goes through clean()
         if name == "projects":
             label = _short_project(g.key)
         elif name == "session":
-            label = g.key[:8] + "  " + ctx.calendar.day(g.last_ms)
+            label = clean(g.key[:8]) + "  " + ctx.calendar.day(g.last_ms)
         extra = _fmt(g.totals.requests) if name == "models" else _models_label(g)
         table.append(_cells(label, extra, g.totals))
         if name == "models":
@@ -167,11 +168,11 @@ def report_groups(name: str, ctx: Context, args: argparse.Namespace) -> int:
     if getattr(args, "chart", False):
         width = shutil.get_terminal_size((80, 24)).columns
         print()
-        print(chart([(g.key, g.totals.cost_usd, money(g.totals.cost_usd, g.totals.unpriced))
+        print(chart([(clean(g.key), g.totals.cost_usd, money(g.totals.cost_usd, g.totals.unpriced))
                      for g in ordered], width))
     if ctx.coster.unpriced_models:
         print(f"\n+? unpriced models (tokens counted, no cost): "
-              f"{', '.join(sorted(ctx.coster.unpriced_models))}")
+              f"{', '.join(clean(m) for m in sorted(ctx.coster.unpriced_models))}")
     return 0
 
 
@@ -225,7 +226,7 @@ def report_blocks(ctx: Context, args: argparse.Namespace) -> int:
             burn_text = f"${burn['usd_per_hour']:.2f}/h"
             projected = f"${burn['projected_cost_usd']:.2f}"
         table.append([local.strftime("%Y-%m-%d %H:%M"), status,
-                      ", ".join(m.removeprefix("claude-") for m in sorted(b.models)),
+                      ", ".join(clean(m.removeprefix("claude-"), 60) for m in sorted(b.models)),
                       _fmt(b.totals.total_tokens), money(b.totals.cost_usd, b.totals.unpriced),
                       burn_text, projected])
     print(render_table(headers, table, 3))

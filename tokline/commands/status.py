@@ -117,9 +117,16 @@ def run(name: str, argv: list[str]) -> int:
             print(field)
         print("quota.<source>.<window>[.reset], source.<source>.<today|week|month>")
         return 0
+    problem = statefiles.dir_problem(statefiles.state_dir())
+    if problem is not None:  # its snapshot may be planted
+        raise ToklineError(statefiles.refusal(statefiles.state_dir(), problem))
     template = args.format or args.preset
     if template is None:
+        from tokline import paths  # noqa: PLC0415
         from tokline.config import load  # noqa: PLC0415
+
+        if not os.environ.get("TOKLINE_CONFIG"):  # a planted template reaches the prompt
+            paths.require_private(paths.config_dir())
 
         template = load().template
     try:

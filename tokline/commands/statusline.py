@@ -6,6 +6,11 @@ context % · 5h/7d quota with reset time.  Keeps the official ``rate_limits`` an
 session cost in the state dir, so the shell, tmux and editors show them too.  Never
 scans logs itself: the numbers come from the snapshot, and a stale one starts one
 detached refresh.
+
+Stdin is read up to MAX_INPUT bytes (more is not a status-line payload: ignored whole);
+every text from it (the model's name) goes through tokline.prompt.safetext before it is
+printed.  A state dir another user owns or may write to is neither read nor written: the
+line shows what stdin says, and stderr says why (tokline.prompt.statefiles).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import time
 
 from tokline.prompt import lightjson, statefiles
 from tokline.prompt.fields import as_of, clock, duration, money, read_json
+from tokline.prompt.safetext import clean
 from tokline.prompt.status import spawn_refresh
 
 TYPE_CHECKING = False
@@ -24,6 +30,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 SEP = " · "
+MAX_INPUT = 1 << 20  # bytes of stdin; Claude Code sends a few kB
+NAME_LIMIT = 60  # characters of the model's name
 CLAUDE_STATE = "claude-status.json"
 
 
@@ -42,6 +50,8 @@ def _number(value: Any) -> float | None:
 
 
 def read_payload(raw: bytes) -> dict[str, Any]:
+    if len(raw) > MAX_INPUT:
+        return {}
     try:
         payload = lightjson.loads(raw.decode("utf-8", "replace") or "{}")
     except (ValueError, RecursionError):
@@ -84,7 +94,7 @@ def _segments(payload: Mapping[str, Any], view: Mapping[str, Any] | None, now: f
               ) -> list[Callable[[], str | None]]:
     def model() -> str | None:
         name = _get(payload, "model", "display_name") or _get(payload, "model", "id")
-        return name if isinstance(name, str) and name else None
+        return clean(name, NAME_LIMIT) if isinstance(name, str) and name else None
 
     def session() -> str | None:
         cost = _number(_get(payload, "cost", "total_cost_usd"))
@@ -146,8 +156,14 @@ def line(payload: Mapping[str, Any], view: Mapping[str, Any] | None, now: float)
 
 def run(name: str, argv: list[str]) -> int:
     now = int(time.time())  # whole seconds, the clock of every reader (statefiles)
-    payload = read_payload(sys.stdin.buffer.read() if not sys.stdin.isatty() else b"")
+    payload = read_payload(sys.stdin.buffer.read(MAX_INPUT + 1)
+                           if not sys.stdin.isatty() else b"")
     directory = statefiles.state_dir()
+    problem = statefiles.dir_problem(directory)
+    if problem is not None:  # its files may be planted, and ours would be readable
+        print(line(payload, None, now))
+        sys.stderr.write(f"tokline: {statefiles.refusal(directory, problem)}\n")
+        return 0
     try:
         limits_changed = remember(payload, directory, now)
     except OSError:

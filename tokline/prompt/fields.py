@@ -7,11 +7,12 @@ commands import it.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 
 from tokline.prompt import lightjson
 from tokline.prompt import template as render
-from tokline.prompt.statefiles import stale_note
+from tokline.prompt.statefiles import check_dir, stale_note
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -20,7 +21,10 @@ if TYPE_CHECKING:
 
 
 def read_json(path: str) -> dict[str, Any] | None:
+    """A JSON object from a state file; None when missing, not an object, or in a
+    directory another user owns or may write to (statefiles.check_dir)."""
     try:
+        check_dir(os.path.dirname(path) or ".")
         with open(path, "rb") as fh:
             value = lightjson.loads(fh.read().decode("utf-8"))
     except (OSError, ValueError, UnicodeDecodeError):
@@ -107,7 +111,7 @@ def clock(epoch: float | None, zone: dt.tzinfo | None = None, now_s: float | Non
     return f"{moment:%b} {moment.day}"
 
 
-LEFT = "\x1e"  # stands for the block's time left in pre-rendered lines (prompt/status.py)
+LEFT = render.LEFT  # stands for the block's time left in pre-rendered lines (prompt/status.py)
 
 
 def field_values(view: Mapping[str, Any], zone: dt.tzinfo | None = None,

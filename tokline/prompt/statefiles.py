@@ -28,6 +28,13 @@ editors), so that one snapshot reads the same everywhere at the same moment:
   an hour, ``" (stale {AGE // 3600}h)"`` under 48 hours, else ``" (stale {AGE //
   86400}d)"``: whole units, always floored, never rounded (:func:`stale_note`).
 
+Before reading anything here, a reader checks the directory (:func:`dir_problem`): it must
+be owned by the user and writable by nobody else, or its files may have been planted by
+another user (a prompt would show them).  Otherwise readers refuse with the one line of
+:func:`refusal`, writers refuse too (:func:`write_private` raises :class:`UnsafeDir`),
+and the shells' hooks show nothing; a directory that does not exist yet is fine (tokline
+creates it 0700).
+
 The JSON readers of ``snapshot.json`` (``tokline status --format/--json``, ``tokline
 watch``) take CHECKED from this head too (:func:`checked_at`) and format with the same
 functions.
@@ -49,6 +56,46 @@ LOCK = "refresh.lock"
 LOCK_STALE_S = 60.0  # a refresh holding the lock longer than this has died
 
 
+class UnsafeDir(PermissionError):
+    """A state, data or config directory that another user owns or may write to; the
+    message is the one-line refusal (:func:`refusal`)."""
+
+
+def dir_problem(directory: str) -> str | None:
+    """Why ``directory`` cannot be trusted, None when it can (or does not exist): it must
+    be owned by this user and not writable by group or others.  A symlink is judged by
+    what it points at.  Only the directory itself is checked, not its parents."""
+    try:
+        st = os.stat(directory)
+    except OSError:
+        return None  # missing (created 0700 when written) or unreadable (reads fail)
+    uid = os.geteuid()
+    if st.st_uid != uid:
+        return f"owned by uid {st.st_uid}, not by you (uid {uid})"
+    if st.st_mode & 0o022:
+        who = "group and others" if st.st_mode & 0o022 == 0o022 else \
+            "others" if st.st_mode & 0o002 else "group"
+        return f"writable by {who} (mode {st.st_mode & 0o7777:04o})"
+    return None
+
+
+def refusal(directory: str, problem: str) -> str:
+    """The one-line refusal, without the "tokline: " every message starts with."""
+    from tokline.prompt.safetext import clean  # noqa: PLC0415 - only when refusing
+
+    directory = clean(directory, 1000)
+    fix = f"chmod 700 {directory}" if problem.startswith("writable") else \
+        f"mv {directory} {directory}.suspect (tokline makes a new one)"
+    return f"refusing {directory}: {problem}; fix with {fix}"
+
+
+def check_dir(directory: str) -> None:
+    """Raise :class:`UnsafeDir` when ``directory`` cannot be trusted."""
+    problem = dir_problem(directory)
+    if problem is not None:
+        raise UnsafeDir(refusal(directory, problem))
+
+
 def time_left(seconds: float) -> str:
     """The block's time left: whole minutes floored, "42m", "2h05m" (see the docstring)."""
     minutes = max(0, int(seconds // 60))
@@ -68,8 +115,10 @@ def stale_note(age_s: float, stale_after_s: float) -> str:
 
 
 def read_head(directory: str) -> list[str] | None:
-    """The head of ``status.lines``, split; None when missing or not ours."""
+    """The head of ``status.lines``, split; None when missing, not ours or in a directory
+    that cannot be trusted."""
     try:
+        check_dir(directory)
         with open(os.path.join(directory, LINES), encoding="utf-8") as fh:
             head = fh.readline().split()
     except (OSError, UnicodeDecodeError):
@@ -126,8 +175,11 @@ def config_stamp(env: Mapping[str, str] = os.environ) -> str:
 
 
 def write_private(path: str, data: bytes) -> None:
-    """Replace ``path`` atomically with a file only the user can read."""
+    """Replace ``path`` atomically with a file only the user can read; raises
+    :class:`UnsafeDir` (an OSError) when its directory is another user's or writable by
+    others."""
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    check_dir(os.path.dirname(path))
     tmp = f"{path}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
@@ -148,6 +200,7 @@ def touch(env: Mapping[str, str] = os.environ) -> bool:
     directory = state_dir(env)
     path = os.path.join(directory, LINES)
     try:
+        check_dir(directory)
         with open(path, encoding="utf-8") as fh:
             first = fh.readline()
             rest = fh.read()
@@ -169,6 +222,8 @@ def touch(env: Mapping[str, str] = os.environ) -> bool:
 def take_lock(directory: str) -> bool:
     """True for exactly one caller until the lock is released or goes stale."""
     path = os.path.join(directory, LOCK)
+    if dir_problem(directory) is not None:
+        return False  # no refresh into a directory others may write
     for _ in range(2):
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -191,8 +246,11 @@ def take_lock(directory: str) -> bool:
 def remote_due(env: Mapping[str, str] = os.environ) -> bool:
     """A remote quota source wants asking again (tokline/remote writes ``remote.due``)."""
     try:
+        check_dir(state_dir(env))
         with open(os.path.join(state_dir(env), "remote.due"), encoding="utf-8") as fh:
             text = fh.read().strip()
+    except UnsafeDir:
+        return False  # nothing is fetched into it
     except OSError:
         return True  # never looked: find out which sources are configured
     try:

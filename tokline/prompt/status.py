@@ -2,7 +2,8 @@
 
 Imports os, sys and time only (tests/test_status.py holds it to that).  Anything
 this path cannot answer from ``status.lines`` (a template, --json, --sync, no snapshot
-yet) returns None and the full command takes over.
+yet) returns None and the full command takes over.  A state dir that another user owns
+or may write to is refused with one line on stderr and nothing on stdout (statefiles).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from tokline.prompt.statefiles import (
     LINES,
     LINES_MAGIC,
     config_stamp,
+    dir_problem,
+    refusal,
     release_lock,
     stale_note,
     state_dir,
@@ -69,6 +72,10 @@ def status(argv: list[str]) -> int | None:
     if os.environ.get("NO_COLOR"):
         target += "-nc"
     directory = state_dir()
+    problem = dir_problem(directory)
+    if problem is not None:  # its status.lines may be planted: show nothing, say why
+        sys.stderr.write(f"tokline: {refusal(directory, problem)}\n")
+        return 1
     path = os.path.join(directory, LINES)
     try:
         with open(path, "rb") as fh:

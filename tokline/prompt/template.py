@@ -8,13 +8,18 @@ field in it has no value (no quota yet, no active block), so its separators go t
 Targets: plain, ansi, zsh (``%F{…}``, ``%%``: for a prompt with prompt_subst), bash
 (colours between readline's \\001/\\002 markers: for ``${TOKLINE_STATUS}`` in PS1,
 whose value bash neither decodes nor expands again), fish, tmux (``#[fg=…]``, ``##``);
-``json`` is handled by the caller.  NO_COLOR turns colours off everywhere.
+``json`` is handled by the caller.  NO_COLOR turns colours off everywhere.  Every span's
+text goes through tokline.prompt.safetext first (control and bidi characters shown as
+escapes, each span capped), then the target's own escaping; only the colours added here
+are raw escapes.  The block's time-left placeholder (``\x1e``) passes.
 Stdlib only, no ``re``: the status command imports this when asked for a template.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+
+from tokline.prompt.safetext import clean
 
 PRESETS = {
     "minimal": "{today.cost}",
@@ -154,6 +159,8 @@ def render(parts: list[str | Field | Group], values: Mapping[str, Value | None],
     return encode(spans(parts, values) or [], target, color)
 
 
+SPAN_LIMIT = 500  # characters of one literal or field, after escaping
+LEFT = "\x1e"  # the block's time left in pre-rendered lines (tokline.prompt.fields.LEFT)
 _ANSI = {WARN: "\033[33m", CRIT: "\033[31m"}
 _NAMES = {WARN: "yellow", CRIT: "red"}
 
@@ -171,7 +178,8 @@ def encode(found: list[Span], target: str, color: bool = True) -> str:
         raise TemplateError(f"unknown target '{target}' (targets: {', '.join(TARGETS)}, json)")
     out: list[str] = []
     for text, level in found:
-        body = escape(text, target).replace("\n", " ").replace("\t", " ")
+        body = escape(clean(text.replace("\n", " ").replace("\t", " "), SPAN_LIMIT, LEFT),
+                      target)
         if not color or level is None or target == "plain":
             out.append(body)
         elif target == "zsh":

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from tokline.accounting.localtime import resolve_zone
 from tokline.config import Config
+from tokline.errors import ToklineError
 from tokline.prompt import lightjson
 from tokline.prompt import template as render
 from tokline.prompt.fields import as_of, field_values
@@ -19,6 +20,8 @@ from tokline.prompt.statefiles import (
     LINES_MAGIC,
     SNAPSHOT,
     config_stamp,
+    dir_problem,
+    refusal,
     state_dir,
     write_private,
 )
@@ -66,6 +69,9 @@ def zone_of(snap: Mapping[str, Any]) -> dt.tzinfo | None:
 
 def write(snap: Mapping[str, Any], cfg: Config, env: Mapping[str, str] = os.environ) -> None:
     directory = state_dir(env)
+    problem = dir_problem(directory)
+    if problem is not None:  # another user could read, swap or plant what is written
+        raise ToklineError(refusal(directory, problem))
     marks, lines = render_lines(snap, cfg.template)
     block = snap.get("block") or {}
     block_end = f"{block['end']:.0f}" if block.get("active") else "-"

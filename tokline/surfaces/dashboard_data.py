@@ -16,7 +16,7 @@ from tokline.accounting.localtime import Calendar
 from tokline.accounting.totals import Totals
 from tokline.ledger.store import Ledger
 from tokline.prompt.fields import as_of, read_json
-from tokline.prompt.statefiles import SNAPSHOT, state_dir
+from tokline.prompt.statefiles import SNAPSHOT, dir_problem, state_dir
 
 # key -> (granularity, how many of them the Daily tab shows)
 PERIODS = {"d": ("day", 30), "w": ("week", 26), "m": ("month", 12)}
@@ -101,5 +101,6 @@ def load(ledger: Ledger, calendar: Calendar, period: str = "d", cost_mode: str =
     data.sessions = sorted(((s, i, p, t) for (s, i, p), t in sessions.items()),
                            key=lambda item: -item[3].cost_usd)
     data.projects = sorted(projects.items(), key=lambda kv: -kv[1].cost_usd)
-    data.remote = remote.load_state()
+    # a state dir others may write is not read (read_json refuses the snapshot too)
+    data.remote = remote.load_state() if dir_problem(state_dir()) is None else {}
     return data

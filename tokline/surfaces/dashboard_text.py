@@ -2,7 +2,9 @@
 
 Styles are names ("ok", "warn", "crit", "dim", "bold"); the Textual app maps them to
 colours, or drops them under NO_COLOR.  Nothing here imports a terminal library, so the
-tabs can be checked as plain text."""
+tabs can be checked as plain text.  Every name from logs or remote answers (model,
+session, project, source, quota window, note, error) goes through
+tokline.prompt.safetext.clean here."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from tokline.accounting.totals import Totals
 from tokline.prompt import fields as view
 from tokline.prompt.fields import money
 from tokline.prompt.fields import tokens as compact
+from tokline.prompt.safetext import clean
 from tokline.prompt.template import CRIT, WARN, level_of
 from tokline.surfaces.bars import bar
 from tokline.surfaces.dashboard_data import PERIODS, DashData
@@ -58,7 +61,8 @@ def overview(data: DashData, width: int) -> list[Line]:
     today = view.get("today") or {}
     sources = sorted((today.get("sources") or {}).items(), key=lambda kv: -kv[1]["cost_usd"])
     if len(sources) > 1:
-        lines.append([("  " + " · ".join(f"{s} {money(t['cost_usd'])}" for s, t in sources),
+        lines.append([("  " + " · ".join(f"{clean(s, 40)} {money(t['cost_usd'])}"
+                                         for s, t in sources),
                        "dim")])
     gauge_width = max(6, min(30, width - 40))
     block = view.get("block") or {}
@@ -96,7 +100,7 @@ def overview(data: DashData, width: int) -> list[Line]:
 
 
 def _window_label(window: dict[str, Any]) -> str:
-    return f"{window['source']} {window['window']}"
+    return f"{clean(window['source'], 40)} {clean(window['window'], 40)}"
 
 
 def quota_lines(data: DashData, width: int, brief: bool = False) -> list[Line]:
@@ -123,7 +127,7 @@ def quota_lines(data: DashData, width: int, brief: bool = False) -> list[Line]:
         if isinstance(window.get("remaining"), (int, float)):
             extra.append(f"{window['remaining']:,.0f} left")
         if window.get("note"):
-            extra.append(str(window["note"]))
+            extra.append(clean(window["note"]))
         if window.get("resets_at"):
             extra.append(f"resets in {duration(window['resets_at'] - data.now)}")
         line.append(("  " + " · ".join(extra), "dim" if brief else None))
@@ -141,12 +145,12 @@ def quota(data: DashData, width: int) -> list[Line]:
                        "anthropic-admin|openai-admin)", "dim")])
     for key, entry in sorted(data.remote.items()):
         provider, _, account = key.partition(":")
-        name = provider if account in ("", "default") else f"{provider}@{account}"
+        name = clean(provider if account in ("", "default") else f"{provider}@{account}", 60)
         fetched = entry.get("fetched_at")
         age = f"fetched {duration(data.now - fetched)} ago" if fetched else "never fetched"
         line: Line = [(f"  {name:<22}", None), (age, "dim")]
         if entry.get("error"):
-            line.append((f"  last error: {entry['error']}", "crit"))
+            line.append((f"  last error: {clean(entry['error'])}", "crit"))
         lines.append(line)
     if data.snapshot_age_s is not None:
         lines += [[], [(f"Snapshot as of {duration(data.snapshot_age_s)} ago", "dim")]]
@@ -178,6 +182,7 @@ def daily(data: DashData, width: int) -> list[Line]:
 
 
 def _share_rows(rows: list[tuple[str, Totals]], width: int) -> list[Line]:
+    rows = [(clean(name), totals) for name, totals in rows]
     total = sum(t.cost_usd for _, t in rows) or 1.0
     # name, 2, bar, " 100%", money (12), tokens (8): the bar and then the name give way
     name_width = max(6, min(34, max([len(n) for n, _ in rows] + [5]), width - 33))
@@ -215,8 +220,9 @@ def sessions(data: DashData, width: int) -> list[Line]:
         or [[("No usage in this window.", "dim")]]
     lines += [[], [("Sessions by cost", "bold")], []]
     for source, session, project, totals in data.sessions[:40]:
-        lines.append([(f"{session[:8]:<8}  {source:<8} {_short(project)[:max(8, width - 50)]:<24}",
-                       None), (f" {money(totals.cost_usd, totals.unpriced):>11}", None),
+        place = clean(_short(project))[:max(8, width - 50)]
+        lines.append([(f"{clean(session[:8]):<8}  {clean(source, 20):<8} {place:<24}", None),
+                      (f" {money(totals.cost_usd, totals.unpriced):>11}", None),
                       (f" {compact(totals.total_tokens):>7}", "dim")])
     return lines
 
