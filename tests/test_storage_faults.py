@@ -181,7 +181,12 @@ def test_read_only_directory(shared_tmp: Path) -> None:
 
     # A failing background refresh leaves the status as it was: the last value, marked
     # stale once old.
+    # Two hours old: the head's CHECKED, which readers take the age from, and the mtime.
     old = time.time() - 7200
+    head, rest = lines.read_text().split("\n", 1)
+    fields = head.split()
+    fields[6] = str(int(fields[6]) - 7200)
+    lines.write_text(" ".join(fields) + "\n" + rest)
     os.utime(lines, (old, old))
     kept = lines.read_bytes()
     _full_check_due(h)  # else the prompt's refresh trusts the unchanged-looking old logs
