@@ -14,7 +14,8 @@ same signatures, same results.
   ``cache_creation_input_tokens`` counts as 5-minute writes.  Token counts are
   integers in ``[0, 10**10)`` and ``cost_usd`` (the line's ``costUSD`` or ``None``) a
   finite number in ``[0, 10000)``: tokline/engine/validate.py owns those bounds, and a
-  line outside them (or timed before 2000 or after ``latest``) is malformed.  ``flags``: ``F_SIDECHAIN | F_FAST | F_API_ERROR``.
+  line outside them (or timed before 2000 or after ``latest``) is malformed.
+  ``flags``: ``F_SIDECHAIN | F_FAST | F_API_ERROR``.
   Consecutive records of one response (same message id and request id, as a
   streamed message writes one line per content block) are merged into one by
   ``merge_pair``; the ledger applies the same rule across files and refreshes.
@@ -229,5 +230,5 @@ def scan(buf: bytes, start: int, latest: int | None = None
         if isinstance(record, str):
             malformed += 1
         elif record is not None:
-            _append_merged(records, record)  # type: ignore[arg-type]
+            _append_merged(records, record)
     return records, end, malformed

@@ -76,23 +76,28 @@ def timestamp_ok(ts_ms: int | None, latest: int) -> bool:
 def count(value: object) -> int:
     """A token count as a JSON decoder gives it: the int, 0 for None, BAD if invalid."""
     if type(value) is int:
-        return value if 0 <= value < COUNT_LIMIT else BAD  # type: ignore[return-value]
+        return value if 0 <= value < COUNT_LIMIT else BAD
     if value is None:
         return 0
     if type(value) is float:
-        if value.is_integer() and 0 <= value < COUNT_LIMIT:  # type: ignore[attr-defined]
-            return int(value)  # type: ignore[arg-type]
+        if value.is_integer() and 0 <= value < COUNT_LIMIT:
+            return int(value)
         return BAD
     return BAD
+
+
+def counts_ok(values: tuple[int, ...]) -> bool:
+    """Integers already (a compiled reader's): all within ``[0, COUNT_LIMIT)``."""
+    return min(values) >= 0 and max(values) < COUNT_LIMIT
 
 
 def cost(value: object) -> float | None:
     """A cost: the float, None for None; raises Invalid otherwise."""
     if value is None:
         return None
-    if type(value) in (int, float):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         try:
-            amount = float(value)  # type: ignore[arg-type]
+            amount = float(value)
         except OverflowError:
             raise Invalid(R_COST) from None
         if 0 <= amount < COST_LIMIT_USD:  # NaN fails both
