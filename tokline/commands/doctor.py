@@ -34,6 +34,7 @@ def run(name: str, argv: list[str]) -> int:
         with Ledger(ledger_path) as ledger:
             report = refresh(ledger, dict(os.environ))
             counts = ledger.counts()
+            (quarantined,) = ledger.db.execute("SELECT count(*) FROM quarantine").fetchone()
     except ToklineError as exc:
         print(f"ledger: ERROR {exc}")
         return 1
@@ -41,6 +42,11 @@ def run(name: str, argv: list[str]) -> int:
           f"files, {counts['malformed_lines']} malformed lines skipped")
     for problem in report.problems:
         print(f"problem: {problem}")
+        problems += 1
+    if quarantined:
+        # rows an older tokline stored outside tokline/engine/validate.py's bounds
+        print(f"problem: {quarantined} usage row(s) quarantined (out of range; "
+              "kept in the ledger's quarantine table, left out of every report)")
         problems += 1
     with Ledger(ledger_path) as ledger:
         seen = ledger.get_meta(PROBLEMS_META)
