@@ -15,6 +15,7 @@ it shares with the Codex reader are ``cdef inline`` in ext/*.pxd.
 """
 
 from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.math cimport floor
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc, strtod
 from libc.string cimport memchr, memcmp, memcpy
@@ -28,16 +29,26 @@ from _jsonskip cimport (
 
 
 cdef object _slow_decoder = None
+cdef object _latest_ms = None
 
 
-cdef object decode_slow_line(bytes line, Py_ssize_t offset):
+cdef object decode_slow_line(bytes line, Py_ssize_t offset, int64_t latest):
     # Imported on first use: the twin pulls in json and re, which the no-change
     # refresh path (manifest_unchanged) must not pay for.
     global _slow_decoder
     if _slow_decoder is None:
         from tokline.engine._claude_py import decode_slow_line as decoder
         _slow_decoder = decoder
-    return _slow_decoder(line, offset)
+    return _slow_decoder(line, offset, latest)
+
+
+cdef int64_t default_latest() except? -1:
+    """tokline/engine/validate.py latest_ms(): the latest valid time when none is given."""
+    global _latest_ms
+    if _latest_ms is None:
+        from tokline.engine.validate import latest_ms
+        _latest_ms = latest_ms
+    return _latest_ms()
 
 
 
@@ -112,7 +123,14 @@ cdef enum:
     R_OTHER = 0
     R_USAGE = 1
 
-cdef int64_t TOKEN_CAP = 9007199254740992  # 2**53
+# The bounds of tokline/engine/validate.py (its LIMITS; tests/test_hostile_input.py holds
+# this module's LIMITS to them): a line outside them is malformed.  The latest valid time
+# is an argument of scan and scan_deferred.
+cdef int64_t TS_MIN_MS = 946684800000  # 2000-01-01T00:00:00Z
+cdef int64_t COUNT_LIMIT = 10000000000  # 10**10: a count must be below it
+cdef double COST_LIMIT = 1e4  # USD per request: a cost must be below it
+LIMITS = {"ts_min_ms": TS_MIN_MS, "count_limit": COUNT_LIMIT, "cost_limit": COST_LIMIT}
+cdef int64_t BAD = -1  # a count outside the bounds (a valid one is never negative)
 
 
 cdef struct Rec:
@@ -123,6 +141,7 @@ cdef struct Rec:
     Span ts, mid, rid, sid, model, cwd, typ, speed
     int64_t input, output, cc_total, cc5m, cc1h, cache_read, web_search
     double cost
+    int cost_bad
     int flags
     int has_message
     int has_usage
@@ -130,28 +149,28 @@ cdef struct Rec:
 
 
 cdef int64_t read_tokens(const unsigned char *b, Py_ssize_t s, Py_ssize_t e, bint is_float) noexcept nogil:
-    """Token count of a validated JSON number: truncated, clamped to [0, 2**53]."""
+    """Token count of a validated JSON number: its value if integral and in
+    [0, COUNT_LIMIT), else BAD (validate.count, in C)."""
     cdef int64_t v = 0
     cdef double d
     if not is_float:
         if b[s] == 45:
-            return 0
+            return 0 if e - s == 2 and b[s + 1] == 48 else BAD  # -0 is 0
         while s < e:
             v = v * 10 + (b[s] - 48)
-            if v >= TOKEN_CAP:
-                return TOKEN_CAP
+            if v >= COUNT_LIMIT:
+                return BAD
             s += 1
         return v
     d = strtod(<const char *>(b + s), NULL)
-    if d != d or d <= 0:
-        return 0
-    if d >= <double>TOKEN_CAP:
-        return TOKEN_CAP
+    if not (d >= 0 and d < <double>COUNT_LIMIT) or floor(d) != d:
+        return BAD
     return <int64_t>d
 
 
 cdef Py_ssize_t number_field(const unsigned char *b, Py_ssize_t p, Py_ssize_t e,
                              int64_t *out) noexcept nogil:
+    """A count: a number as read_tokens reads it, null as 0, anything else BAD."""
     cdef int is_float = 0
     cdef Py_ssize_t q
     out[0] = 0
@@ -161,6 +180,8 @@ cdef Py_ssize_t number_field(const unsigned char *b, Py_ssize_t p, Py_ssize_t e,
             return -1
         out[0] = read_tokens(b, p, q, is_float)
         return q
+    if b[p] != 110:  # not null
+        out[0] = BAD
     return skip_value(b, p, e, 1)
 
 
@@ -277,22 +298,29 @@ cdef Py_ssize_t on_top(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, Py_ss
             r.flags |= F_API_ERROR
         return skip_value(b, p, e, depth + 1)
     if key_is(b, ks, kl, b"costUSD", 7):
+        # validate.cost: a number in [0, COST_LIMIT), null as no cost, anything else bad
         r.flags &= ~F_COST
+        r.cost_bad = 0
         if b[p] == 45 or 48 <= b[p] <= 57:
             q = skip_number(b, p, e, &is_float)
             if q < 0:
                 return -1
             r.cost = strtod(<const char *>(b + p), NULL)
-            if r.cost == r.cost and r.cost >= 0 and r.cost < 1e300:
+            if r.cost >= 0 and r.cost < COST_LIMIT:
                 r.flags |= F_COST
+            else:
+                r.cost_bad = 1
             return q
+        r.cost_bad = b[p] != 110
         return skip_value(b, p, e, depth + 1)
     return skip_value(b, p, e, depth + 1)
 
 
-cdef int parse_line(const unsigned char *b, Py_ssize_t s, Py_ssize_t e, Rec *r) noexcept nogil:
+cdef int parse_line(const unsigned char *b, Py_ssize_t s, Py_ssize_t e, Rec *r,
+                    int64_t latest) noexcept nogil:
     cdef Py_ssize_t p
     r.kind = R_OTHER
+    r.cost_bad = 0
     r.line_start = s
     r.line_end = e
     r.flags = 0
@@ -326,6 +354,14 @@ cdef int parse_line(const unsigned char *b, Py_ssize_t s, Py_ssize_t e, Rec *r) 
     if not (r.has_message and r.has_usage):
         return R_OTHER
     if r.ts.start < 0 or not iso_to_ms(b + r.ts.start, r.ts.length, &r.ts_ms):
+        return R_MALFORMED
+    if r.ts_ms < TS_MIN_MS or r.ts_ms > latest:
+        return R_MALFORMED
+    # validate's bounds: any count read BAD, a bad cost (the split only when it counts,
+    # as the twin reads it; cache_creation_input_tokens always)
+    if (r.input < 0 or r.output < 0 or r.cc_total < 0 or r.cache_read < 0
+            or r.web_search < 0 or r.cost_bad
+            or (r.flags & F_SPLIT and (r.cc5m < 0 or r.cc1h < 0))):
         return R_MALFORMED
     if r.speed.start >= 0 and r.speed.length == 4 and memcmp(b + r.speed.start, b"fast", 4) == 0:
         r.flags |= F_FAST
@@ -416,6 +452,7 @@ cdef class Pending:
     cdef unsigned char *arena
     cdef Py_ssize_t limit
     cdef Py_ssize_t malformed
+    cdef int64_t latest
 
     def __cinit__(self) -> None:
         self.recs = NULL
@@ -452,7 +489,8 @@ cdef class Pending:
             r = &self.recs[i]
             if r.kind == R_SLOW:
                 # the line's bytes sit in the arena where its type span would
-                rec = decode_slow_line(b[r.typ.start:r.typ.start + r.typ.length], r.line_start)
+                rec = decode_slow_line(b[r.typ.start:r.typ.start + r.typ.length], r.line_start,
+                                       self.latest)
                 if rec is None:
                     continue
                 if rec is False:
@@ -475,10 +513,11 @@ cdef class Pending:
         return out, self.limit, malformed
 
 
-def scan_deferred(const unsigned char[::1] buf, Py_ssize_t start):
+def scan_deferred(const unsigned char[::1] buf, Py_ssize_t start, latest=None):
     """scan's work without the GIL, and without building a Python object per record:
     a Pending whose records() gives what scan gives.  A scanner thread runs this so the
-    thread writing rows keeps the GIL to itself."""
+    thread writing rows keeps the GIL to itself.  ``latest``: the latest valid line time
+    (epoch ms), tokline/engine/validate.py latest_ms() when None."""
     cdef Py_ssize_t n = buf.shape[0]
     cdef const unsigned char *b
     cdef const unsigned char *nl
@@ -492,8 +531,11 @@ def scan_deferred(const unsigned char[::1] buf, Py_ssize_t start):
     cdef bint oom = 0
     cdef unsigned char *arena = NULL
     cdef Pending pending = Pending()
+    cdef int64_t latest_ms
     if start < 0 or start > n:
         raise ValueError("start offset outside the buffer")
+    latest_ms = default_latest() if latest is None else <int64_t>latest
+    pending.latest = latest_ms
     pending.limit = start
     if n == start:
         return pending
@@ -514,7 +556,7 @@ def scan_deferred(const unsigned char[::1] buf, Py_ssize_t start):
             if count == cap and not grow(<void **>&recs, &cap, sizeof(Rec), 256):
                 oom = 1
                 break
-            res = parse_line(b, ls, le, &recs[count])
+            res = parse_line(b, ls, le, &recs[count], latest_ms)
             if res == R_MALFORMED:
                 malformed += 1
             elif res == R_USAGE or res == R_SLOW:
@@ -556,14 +598,16 @@ def scan_deferred(const unsigned char[::1] buf, Py_ssize_t start):
     return pending
 
 
-def scan(const unsigned char[::1] buf, Py_ssize_t start):
+def scan(const unsigned char[::1] buf, Py_ssize_t start, latest=None):
     """Scan buf[start:] for usage lines.
 
     Returns (records, end, malformed): records as tokline.engine._claude_py documents, end = the
     offset just past the last complete line (an incomplete last line is not consumed),
-    malformed = candidate lines that were not valid JSON or had a bad timestamp.
+    malformed = candidate lines that were not valid JSON, had a bad timestamp or failed
+    tokline/engine/validate.py's bounds (``latest``: the latest valid time in epoch ms,
+    validate.latest_ms() when None).
     """
-    return scan_deferred(buf, start).records()
+    return scan_deferred(buf, start, latest).records()
 cdef extern from "Python.h":
     const char *PyUnicode_AsUTF8AndSize(object s, Py_ssize_t *size) except NULL
 

@@ -64,12 +64,15 @@ def test_old_cli_without_context_window(home: Path, ledger: Ledger) -> None:
     assert (inp, cached, out) == (270_530, 136_832, 12_551)
 
 
-def test_fork_replay_counts_once_in_either_order(home: Path, tmp_path: Path) -> None:
+def test_fork_replay_counts_once_in_either_order(home: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """The child replays the parent's 180 token rows with new timestamps.  In total-usage
     deltas (formats.md §2.4 table) the parent ends at 24,992,392 tokens and the child adds
     1,809,519 of its own: 26,801,911, where summing both files would give twice the parent.
     (The manifest's 26,938,802 is the same dedup in last_token_usage units, which also
-    count the parent's row 120 whose total did not move.)"""
+    count the parent's row 120 whose total did not move.)  The fixture is dated 2030: the
+    latest valid line time (tokline/engine/validate.py) is moved past it."""
+    monkeypatch.setenv("TOKLINE_LATEST_MS", "1924992000000")  # 2031-01-01
     family = CODEX / "codexbar-live-fork-4d90-52bf"
     oracle = json.loads((family / "manifest.json").read_text())["oracle"]
     parent_only = Ledger(tmp_path / "parent-only.sqlite3")

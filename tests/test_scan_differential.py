@@ -15,7 +15,16 @@ from hypothesis import strategies as st
 from tokline.engine import _claude_py
 
 CANDIDATE = re.compile(rb'"usage"[ \t\r]*:[ \t\r]*\{')
-CAP = 2**53
+# The documented bounds (tokline/engine/validate.py), written out again: a line outside
+# them is malformed (this reference used to clamp counts to 2**53; it now rejects them).
+TS_MIN = 946_684_800_000  # 2000-01-01T00:00:00Z
+LATEST = 1_798_761_600_000  # 2027-01-01T00:00:00Z: the latest valid time these tests pass
+COUNT_LIMIT = 10**10
+COST_LIMIT = 1e4
+
+
+class _Bad(Exception):
+    pass
 
 HOSTILE = st.sampled_from([
     '"usage":{"input_tokens":99}', 'say \\"hi\\"', "\\", "\\\\", "\u2603 snow", "emoji \U0001f525",
@@ -128,14 +137,19 @@ def any_line(draw: st.DrawFn) -> bytes:
 
 
 def _tokens(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
+    """A count: an integral number in [0, 10**10); null or absent is 0; else _Bad."""
+    if v is None:
         return 0
-    if isinstance(v, float):
-        return 0 if v != v or v <= 0 else (CAP if v >= CAP else int(v))
-    return min(max(v, 0), CAP)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise _Bad
+    if isinstance(v, float) and not (abs(v) < 1e300 and v == int(v)):  # NaN fails too
+        raise _Bad
+    if not 0 <= v < COUNT_LIMIT:
+        raise _Bad
+    return int(v)
 
 
-def reference(data: bytes) -> tuple[list[tuple[Any, ...]], int, int]:
+def reference(data: bytes, latest: int = LATEST) -> tuple[list[tuple[Any, ...]], int, int]:
     """Straight from the documented rules: split lines, json.loads, read the fields."""
     end = data.rfind(b"\n") + 1
     records: list[tuple[Any, ...]] = []
@@ -160,40 +174,14 @@ def reference(data: bytes) -> tuple[list[tuple[Any, ...]], int, int]:
         usage = msg["usage"]
         ts = obj.get("timestamp")
         ms = _claude_py.parse_iso_ms(ts) if isinstance(ts, str) else None
-        if ms is None:
+        if ms is None or not TS_MIN <= ms <= latest:
             malformed += 1
             continue
-
-        def text(v: Any) -> str | None:
-            if not isinstance(v, str) or not v:
-                return None
-            return v.encode("utf-8", "replace").decode("utf-8")
-
-        split = usage.get("cache_creation")
-        if isinstance(split, dict):
-            c5, c1 = (_tokens(split.get("ephemeral_5m_input_tokens")),
-                      _tokens(split.get("ephemeral_1h_input_tokens")))
-        else:
-            c5, c1 = _tokens(usage.get("cache_creation_input_tokens")), 0
-        tools = usage.get("server_tool_use")
-        cost = obj.get("costUSD")
-        if isinstance(cost, bool) or not isinstance(cost, (int, float)):
-            cost = None
-        else:
-            try:
-                cost = float(cost)
-            except OverflowError:
-                cost = None
-            if cost is not None and not (0 <= cost < 1e300):
-                cost = None
-        flags = ((obj.get("isSidechain") is True) | (usage.get("speed") == "fast") * 4
-                 | (obj.get("isApiErrorMessage") is True) * 16)
-        rec = (here, ms, text(msg.get("id")), text(obj.get("requestId")),
-               text(obj.get("sessionId")), text(msg.get("model")), text(obj.get("cwd")),
-               _tokens(usage.get("input_tokens")), _tokens(usage.get("output_tokens")), c5, c1,
-               _tokens(usage.get("cache_read_input_tokens")),
-               _tokens(tools.get("web_search_requests")) if isinstance(tools, dict) else 0,
-               cost, int(flags))
+        try:
+            rec = _record(here, obj, msg, usage, ms)
+        except _Bad:
+            malformed += 1
+            continue
         if records and rec[2] is not None and rec[3] is not None \
                 and records[-1][2:4] == rec[2:4]:
             rec = _claude_py.merge_pair(records[-1], rec)  # type: ignore[arg-type]
@@ -201,6 +189,43 @@ def reference(data: bytes) -> tuple[list[tuple[Any, ...]], int, int]:
         else:
             records.append(rec)
     return records, end, malformed
+
+
+def _record(here: int, obj: dict[str, Any], msg: dict[str, Any], usage: dict[str, Any],
+            ms: int) -> tuple[Any, ...]:
+    """The record of a usage line; _Bad when a count or the cost is out of bounds."""
+    def text(v: Any) -> str | None:
+        if not isinstance(v, str) or not v:
+            return None
+        return v.encode("utf-8", "replace").decode("utf-8")
+
+    split = usage.get("cache_creation")
+    _tokens(usage.get("cache_creation_input_tokens"))  # checked even when split
+    if isinstance(split, dict):
+        c5, c1 = (_tokens(split.get("ephemeral_5m_input_tokens")),
+                  _tokens(split.get("ephemeral_1h_input_tokens")))
+    else:
+        c5, c1 = _tokens(usage.get("cache_creation_input_tokens")), 0
+    tools = usage.get("server_tool_use")
+    cost = obj.get("costUSD")
+    if cost is not None:
+        if isinstance(cost, bool) or not isinstance(cost, (int, float)):
+            raise _Bad
+        try:
+            cost = float(cost)
+        except OverflowError:
+            raise _Bad from None
+        if not 0 <= cost < COST_LIMIT:
+            raise _Bad
+    flags = ((obj.get("isSidechain") is True) | (usage.get("speed") == "fast") * 4
+             | (obj.get("isApiErrorMessage") is True) * 16)
+    rec = (here, ms, text(msg.get("id")), text(obj.get("requestId")),
+           text(obj.get("sessionId")), text(msg.get("model")), text(obj.get("cwd")),
+           _tokens(usage.get("input_tokens")), _tokens(usage.get("output_tokens")), c5, c1,
+           _tokens(usage.get("cache_read_input_tokens")),
+           _tokens(tools.get("web_search_requests")) if isinstance(tools, dict) else 0,
+           cost, int(flags))
+    return rec
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -212,7 +237,7 @@ def _same(a: Any, b: Any) -> bool:
 @given(st.lists(any_line(), max_size=12), st.booleans())
 def test_twin_matches_reference(lines: list[bytes], complete: bool) -> None:
     data = b"\n".join(lines) + (b"\n" if complete else b"")
-    assert _same(_claude_py.scan(data, 0), reference(data))
+    assert _same(_claude_py.scan(data, 0, LATEST), reference(data))
 
 
 @pytest.mark.parametrize(("compiled", "pure"), twins.pair("claude"))

@@ -70,6 +70,11 @@ def run(name: str, argv: list[str]) -> int:
     for problem in now:
         print(f"problem: {clean(problem, LONG)}")
         problems += 1
+    if counts.get("quarantined"):
+        # rows an older tokline stored outside tokline/engine/validate.py's bounds
+        print(f"problem: {counts['quarantined']} usage row(s) quarantined (out of range; "
+              "kept in the ledger's quarantine table, left out of every report)")
+        problems += 1
     earlier = [p for p in (json.loads(seen) if seen else []) if p not in now]
     for problem in earlier:
         print(f"problem seen earlier: {clean(problem, LONG)}")

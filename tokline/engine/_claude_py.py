@@ -1,7 +1,7 @@
 """Pure-Python twin of the compiled Claude scanner tokline.engine._claude_c (ext/_claude_c.pyx):
 same signatures, same results.
 
-``scan(buf, start) -> (records, end, malformed)``
+``scan(buf, start, latest=None) -> (records, end, malformed)``
 
 * ``buf`` is anything with ``find``/``rfind`` and slicing to bytes: an ``mmap`` or ``bytes``.
 * ``records`` is a list of tuples, one per usage line, in file order::
@@ -12,15 +12,18 @@ same signatures, same results.
   Strings are ``None`` when absent or empty.  ``cache_5m``/``cache_1h`` come from
   ``usage.cache_creation`` when that object is present, else all of
   ``cache_creation_input_tokens`` counts as 5-minute writes.  Token counts are
-  truncated to integers and clamped to ``[0, 2**53]``.  ``cost_usd`` is the line's
-  ``costUSD`` or ``None``.  ``flags``: ``F_SIDECHAIN | F_FAST | F_API_ERROR``.
+  integers in ``[0, 10**10)`` and ``cost_usd`` (the line's ``costUSD`` or ``None``) a
+  finite number in ``[0, 10000)``: tokline/engine/validate.py owns those bounds, and a
+  line outside them (or timed before 2000 or after ``latest``) is malformed.
+  ``flags``: ``F_SIDECHAIN | F_FAST | F_API_ERROR``.
   Consecutive records of one response (same message id and request id, as a
   streamed message writes one line per content block) are merged into one by
   ``merge_pair``; the ledger applies the same rule across files and refreshes.
 * ``end`` is the offset just past the last complete line; an incomplete last line is
   left for the next scan.
-* ``malformed`` counts candidate lines that are not valid JSON or carry no valid
-  timestamp.
+* ``malformed`` counts candidate lines that are not valid JSON, carry no valid
+  timestamp, or fail validation (tokline/engine/validate.py; ``latest``, the latest
+  valid time in epoch ms, defaults to ``validate.latest_ms()``).
 
 A candidate line contains ``"usage"`` followed by optional blanks, ``:``, optional
 blanks and ``{`` (Claude Code writes compact JSON; blanks admit re-serialised logs);
@@ -34,14 +37,14 @@ from __future__ import annotations
 import json
 import re
 
+from tokline.engine import validate
 from tokline.engine.records import F_API_ERROR, F_FAST, F_SIDECHAIN, Record
 
-__all__ = ["F_API_ERROR", "F_FAST", "F_SIDECHAIN", "Record", "decode_slow_line", "merge_pair",
-           "parse_iso_ms", "scan"]
+__all__ = ["F_API_ERROR", "F_FAST", "F_SIDECHAIN", "Record", "decode_line", "decode_slow_line",
+           "merge_pair", "parse_iso_ms", "scan"]
 
 NEEDLE = b'"usage"'
 _USAGE_TAIL = re.compile(rb"[ \t\r]*:[ \t\r]*\{")
-TOKEN_CAP = 2**53
 
 _ISO = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})?",
@@ -83,16 +86,15 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"not JSON: {name}")
 
 
+class _Bad(Exception):
+    """A count or cost outside validate's bounds: the line is malformed."""
+
+
 def _tokens(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return 0
-    if isinstance(value, float):
-        if value != value or value <= 0:
-            return 0
-        if value >= TOKEN_CAP:
-            return TOKEN_CAP
-        return int(value)
-    return min(max(value, 0), TOKEN_CAP)
+    n = validate.count(value)
+    if n < 0:
+        raise _Bad(validate.R_COUNT)
+    return n
 
 
 def _text(value: object) -> str | None:
@@ -106,24 +108,33 @@ def _text(value: object) -> str | None:
 
 
 def _cost(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
     try:
-        cost = float(value)
-    except OverflowError:
-        return None
-    if cost != cost or cost < 0 or cost >= 1e300:
-        return None
-    return cost
+        return validate.cost(value)
+    except validate.Invalid as exc:
+        raise _Bad(str(exc)) from None
 
 
-def decode_slow_line(line: bytes, offset: int) -> Record | bool | None:
+def decode_slow_line(line: bytes, offset: int, latest: int | None = None
+                     ) -> Record | bool | None:
     """Parse one candidate line with json.loads: a record, None (not usage) or False (malformed)."""
+    found = decode_line(line, offset, validate.latest_ms() if latest is None else latest)
+    return False if isinstance(found, str) else found
+
+
+def decode_line(line: bytes, offset: int, latest: int) -> Record | str | None:
+    """A candidate line: its record, None (not usage) or why it is malformed."""
+    try:
+        return _decode(line, offset, latest)
+    except _Bad as exc:
+        return str(exc)
+
+
+def _decode(line: bytes, offset: int, latest: int) -> Record | str | None:
     try:
         obj = json.loads(line.decode("utf-8", "replace"), strict=False,
                          parse_constant=_reject_constant)
     except (ValueError, RecursionError):
-        return False
+        return "not JSON"
     if not isinstance(obj, dict) or obj.get("type", "assistant") not in ("assistant", None):
         return None
     message = obj.get("message")
@@ -135,13 +146,16 @@ def decode_slow_line(line: bytes, offset: int) -> Record | bool | None:
     stamp = obj.get("timestamp")
     ts_ms = parse_iso_ms(stamp) if isinstance(stamp, str) else None
     if ts_ms is None:
-        return False
+        return "no valid timestamp"
+    if not validate.timestamp_ok(ts_ms, latest):
+        return validate.R_TIME
     split = usage.get("cache_creation")
+    cache_total = _tokens(usage.get("cache_creation_input_tokens"))  # checked even if split
     if isinstance(split, dict):
         cache_5m = _tokens(split.get("ephemeral_5m_input_tokens"))
         cache_1h = _tokens(split.get("ephemeral_1h_input_tokens"))
     else:
-        cache_5m = _tokens(usage.get("cache_creation_input_tokens"))
+        cache_5m = cache_total
         cache_1h = 0
     tools = usage.get("server_tool_use")
     web_search = _tokens(tools.get("web_search_requests")) if isinstance(tools, dict) else 0
@@ -187,8 +201,11 @@ def _append_merged(records: list[Record], record: Record) -> None:
     records.append(record)
 
 
-def scan(buf: bytes, start: int) -> tuple[list[Record], int, int]:
+def scan(buf: bytes, start: int, latest: int | None = None
+         ) -> tuple[list[Record], int, int]:
     """The twin of ``tokline.engine._claude_c.scan``; see the module docstring."""
+    if latest is None:
+        latest = validate.latest_ms()
     size = len(buf)
     if start < 0 or start > size:
         raise ValueError("start offset outside the buffer")
@@ -209,9 +226,9 @@ def scan(buf: bytes, start: int) -> tuple[list[Record], int, int]:
         line_end = buf.find(b"\n", hit, end)
         line_start = max(buf.rfind(b"\n", pos, hit) + 1, pos)
         pos = search = line_end + 1
-        record = decode_slow_line(buf[line_start:line_end], line_start)
-        if record is False:
+        record = decode_line(buf[line_start:line_end], line_start, latest)
+        if isinstance(record, str):
             malformed += 1
         elif record is not None:
-            _append_merged(records, record)  # type: ignore[arg-type]
+            _append_merged(records, record)
     return records, end, malformed

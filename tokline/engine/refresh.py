@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 from tokline import sources
 from tokline.engine import changed as changes
-from tokline.engine import discover, filescan
+from tokline.engine import discover, filescan, malformed
 from tokline.engine.native import USE_EXTENSIONS, scan, scan_deferred
 from tokline.ledger.store import CostFn, FileState, Ledger, UsageRow
 from tokline.prompt import lightjson, manifest
@@ -270,8 +270,13 @@ def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,
         report.bytes_scanned += result.scanned_bytes
         report.records += len(result.records)
         prior = known.get(result.state.path)
-        report.malformed += result.state.malformed - (
+        new_malformed = result.state.malformed - (
             prior.malformed if prior is not None and not result.rescanned else 0)
+        report.malformed += new_malformed
+        if new_malformed > 0:  # a few examples with line numbers, for tokline doctor
+            report.problems.extend(malformed.examples(
+                result.state.path, result.state.source,
+                result.state.size - result.scanned_bytes, result.state.offset, new_malformed))
         done_bytes += result.scanned_bytes
         if len(pending) >= FLUSH_ROWS:
             ledger.upsert_usage(pending)

@@ -9,7 +9,9 @@ keeps the history an old one gathered.  ``meta.schema`` holds the number reached
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
+from tokline.engine import validate
 from tokline.errors import LedgerError
 
 # usage.flags bits: tokline/engine/records.py (F_*), the scanner's and the ledger's own.
@@ -34,6 +36,47 @@ BEGIN
 END"""
 CHANGES_KEPT = 1000
 NO_CHANGE_MS = 1 << 62  # a change row no usage row lowered yet
+
+# Usage rows an older tokline stored although they are outside tokline/engine/validate.py's
+# bounds (a year-9999 time, 2**53 tokens): moved here by m006_quarantine, with the reason,
+# so no report sums or draws them; tokline doctor counts them.
+QUARANTINE_TABLE = """
+CREATE TABLE IF NOT EXISTS quarantine(
+    key INTEGER, ts_ms INTEGER, ctx INTEGER, input INTEGER, output INTEGER,
+    cache_5m INTEGER, cache_1h INTEGER, cache_read INTEGER, web_search INTEGER,
+    cost_usd REAL, flags INTEGER, cost_calc REAL, priced INTEGER,
+    reason TEXT NOT NULL
+);
+"""
+
+
+def quarantine(db: sqlite3.Connection) -> int:
+    """Move the usage rows outside validate's bounds into ``quarantine``; how many moved.
+    The snapshot is told to sum again from the oldest time involved."""
+    problem, args = validate.row_problem_sql(validate.latest_ms())
+    db.executescript(QUARANTINE_TABLE)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS bad_rows(key INTEGER PRIMARY KEY, reason TEXT)")
+        db.execute("DELETE FROM bad_rows")
+        db.execute(f"INSERT INTO bad_rows SELECT key, r FROM (SELECT key, {problem} AS r"
+                   " FROM usage) WHERE r IS NOT NULL", args)
+        (moved, oldest) = db.execute(
+            "SELECT count(*), min(u.ts_ms) FROM bad_rows b JOIN usage u USING (key)").fetchone()
+        if moved:
+            db.execute("INSERT INTO quarantine SELECT u.key, u.ts_ms, u.ctx, u.input, u.output,"
+                       " u.cache_5m, u.cache_1h, u.cache_read, u.web_search, u.cost_usd,"
+                       " u.flags, u.cost_calc, u.priced, b.reason"
+                       " FROM bad_rows b JOIN usage u USING (key)")
+            db.execute("DELETE FROM usage WHERE key IN (SELECT key FROM bad_rows)")
+            db.execute("INSERT INTO changes(since_ms) VALUES (?)", (min(oldest, 0),))
+        db.execute("DROP TABLE bad_rows")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return int(moved)
+
 
 CURRENT = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -74,17 +117,19 @@ CREATE TABLE IF NOT EXISTS usage(
     priced INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS usage_unpriced ON usage(ts_ms) WHERE priced = 0;
-""" + TIME_INDEX + ";" + CHANGES_TABLE + CHANGE_TRIGGER + ";"
+""" + TIME_INDEX + ";" + CHANGES_TABLE + CHANGE_TRIGGER + ";" + QUARANTINE_TABLE
 
 
 # Schema N -> N+1, applied in order from FIRST_MIGRATABLE (schema 1 predates migrations).
 FIRST_MIGRATABLE = 2
-MIGRATIONS: tuple[tuple[str, str], ...] = (
+# A step is SQL (a script) or a function of the connection.
+MIGRATIONS: tuple[tuple[str, str | Callable[[sqlite3.Connection], object]], ...] = (
     ("m003_stored_costs", """ALTER TABLE usage ADD COLUMN cost_calc REAL;
         ALTER TABLE usage ADD COLUMN priced INTEGER NOT NULL DEFAULT 0;
         CREATE INDEX IF NOT EXISTS usage_unpriced ON usage(ts_ms) WHERE priced = 0;"""),
     ("m004_covering_time_index", "DROP INDEX IF EXISTS usage_ts;" + TIME_INDEX + ";"),
     ("m005_changes_table", CHANGES_TABLE + CHANGE_TRIGGER + ";"),
+    ("m006_quarantine", quarantine),
 )
 SCHEMA_VERSION = FIRST_MIGRATABLE + len(MIGRATIONS)
 
@@ -108,7 +153,10 @@ def migrate(db: sqlite3.Connection, path: str) -> None:
                 f"the ledger {path} has schema {found}, this tokline reads {SCHEMA_VERSION}; "
                 "rebuild it with `tokline scan --rebuild`")
         for _name, script in MIGRATIONS[found - FIRST_MIGRATABLE:]:
-            db.executescript(script)
+            if callable(script):
+                script(db)
+            else:
+                db.executescript(script)
     db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
 
 

@@ -551,7 +551,14 @@ class Ledger:
             "SELECT count(*), coalesce(sum(malformed), 0) FROM files"
         ).fetchone()
         (rows,) = self.db.execute("SELECT count(*) FROM usage").fetchone()
-        return {"files": files, "malformed_lines": malformed, "usage_rows": rows}
+        # A read-only ledger of an older schema has not run the quarantine migration.
+        (has_quarantine,) = self.db.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'quarantine'"
+        ).fetchone()
+        (quarantined,) = self.db.execute("SELECT count(*) FROM quarantine").fetchone() \
+            if has_quarantine else (0,)
+        return {"files": files, "malformed_lines": malformed, "usage_rows": rows,
+                "quarantined": quarantined}
 
     def set_meta(self, key: str, value: str) -> None:
         if self.readonly:

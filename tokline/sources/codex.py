@@ -19,6 +19,7 @@ import mmap
 import os
 from collections.abc import Callable, Mapping
 
+from tokline.engine import validate
 from tokline.engine.filescan import Reader, each_window
 from tokline.engine.keys import key64
 from tokline.engine.native import codex_candidate_lines as candidate_lines
@@ -83,8 +84,8 @@ class FileState:
 
 
 def _count(value: Any) -> int:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
-        and value > 0 else 0
+    """A count within tokline/engine/validate.py's bounds (absent: 0); raises Invalid."""
+    return validate.checked_count(value)
 
 
 def _clamp(inp: int, cached: int, out: int, reasoning: int, total: int) -> Total:
@@ -105,6 +106,8 @@ def _total(usage: Any) -> Total | None:
         # Absent, float, bool or text counts: the general (slower) rule for each.
         inp, cached, out = _count(inp), _count(cached), _count(out)
         reasoning, total = _count(reasoning), _count(total)
+    elif not validate.counts_ok((inp, cached, out, reasoning, total)):
+        raise validate.Invalid(validate.R_COUNT)
     return _clamp(inp, cached, out, reasoning, total)
 
 
@@ -122,17 +125,22 @@ def parse(items: list[Any], state: FileState, on_limits: Callable[[int, Any], No
     events: list[Event] = []
     malformed = 0
     limits_seen: list[tuple[int, Any]] = []
+    latest = validate.latest_ms()
 
     def seen(ts: int, limits: Any) -> None:
         limits_seen.append((ts, limits))
 
     for item in items:
         if type(item) is bytes:
-            malformed += _parse_line(item, state, seen, events)
+            malformed += _parse_line(item, state, seen, events, latest)
         elif len(item) == 2:
             _context(state, item[0], item[1])
         else:
             ts, limits, info_is_dict, total, last, override = item
+            if not (validate.timestamp_ok(ts, latest) and (total is None or validate.counts_ok(
+                    total)) and (last is None or validate.counts_ok(last))):
+                malformed += 1  # as _parse_line finds the same line
+                continue
             if limits is not None:
                 seen(ts, limits)  # JSON bytes: decoded if among the newest
             if info_is_dict:
@@ -150,8 +158,26 @@ def _first(item: tuple[int, Any]) -> int:
 
 
 def _parse_line(line: bytes, state: FileState, on_limits: Callable[[int, Any], None],
-                events: list[Event]) -> int:
-    """One candidate line; returns 1 when it is malformed."""
+                events: list[Event], latest: int) -> int:
+    """One candidate line; returns 1 when it is malformed (not JSON, or a token row outside
+    tokline/engine/validate.py's bounds: ``latest`` is the latest valid time)."""
+    try:
+        return _read_line(line, state, on_limits, events, latest)
+    except validate.Invalid:
+        return 1
+
+
+def line_problem(line: bytes, latest: int) -> str | None:
+    """Why a candidate line is malformed, or None (tokline doctor's examples)."""
+    try:
+        bad = _read_line(line, FileState(None, ""), lambda _ts, _limits: None, [], latest)
+    except validate.Invalid as exc:
+        return str(exc)
+    return "not JSON or no valid timestamp" if bad else None
+
+
+def _read_line(line: bytes, state: FileState, on_limits: Callable[[int, Any], None],
+               events: list[Event], latest: int) -> int:
     try:
         # what json.loads(bytes) does, without its per-call encoding detection
         obj = lightjson.loads(line.decode("utf-8", "surrogatepass"), strict=True)
@@ -180,19 +206,23 @@ def _parse_line(line: bytes, state: FileState, on_limits: Callable[[int, Any], N
     elif kind == "event_msg" and payload.get("type") == "token_count":
         if ts is None:
             return 1
+        validate.check_time(ts, latest)
+        info = payload.get("info")
+        if isinstance(info, dict):  # counts first: a line out of bounds counts for nothing
+            total, last = _total(info.get("total_token_usage")), \
+                _total(info.get("last_token_usage"))
         if payload.get("rate_limits") is not None:
             on_limits(ts, payload["rate_limits"])
-        info = payload.get("info")
         if isinstance(info, dict):
             override = info.get("model") or payload.get("model")
-            _tokens(state, events, ts, _total(info.get("total_token_usage")),
-                    _total(info.get("last_token_usage")),
+            _tokens(state, events, ts, total, last,
                     override if isinstance(override, str) else None)
     elif kind == "token_usage_record":
         usage = _total(payload.get("usage"))
         response = payload.get("response_id")
         if ts is None or usage is None or not isinstance(response, str):
             return 1 if ts is None else 0
+        validate.check_time(ts, latest)
         state.records = True
         model = payload.get("model")
         events.append((ts, state.session, state.root, state.cwd,

@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping
 
 from tokline.engine.native import parse_iso_ms
+from tokline.engine.validate import Invalid
 from tokline.sources.documents import Usage, count, existing, split_roots
 
 NAME = "copilot"
@@ -54,35 +55,41 @@ def parse(path: str, data: bytes) -> tuple[dict[str, Usage], int]:
             continue
         if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
             continue
-        kind, body = event.get("type"), event["data"]
-        stamp = event.get("timestamp")
-        ts = parse_iso_ms(stamp) if isinstance(stamp, str) else None
-        if kind == "session.start":
-            session = body.get("sessionId") if isinstance(body.get("sessionId"), str) else session
-            context = body.get("context")
-            if isinstance(context, dict) and isinstance(context.get("cwd"), str):
-                project = context["cwd"]
-        elif kind == "session.model_change" and isinstance(body.get("newModel"), str):
-            model = body["newModel"]
-        elif kind == "assistant.message" and ts is not None:
-            output = count(body.get("outputTokens"))
-            ident = body.get("messageId")
-            if output and isinstance(ident, str):
-                found[ident] = Usage(ts, session, project, model, 0, output)
-                replied[model] = replied.get(model, 0) + output
-        elif kind == "session.shutdown" and ts is not None:
-            metrics = body.get("modelMetrics")
-            for name, entry in (metrics.items() if isinstance(metrics, dict) else ()):
-                usage = entry.get("usage") if isinstance(entry, dict) else None
-                if not isinstance(usage, dict):
-                    continue
-                read = count(usage.get("cacheReadTokens"))
-                write = count(usage.get("cacheWriteTokens"))
-                # reasoningTokens are part of outputTokens (OpenAI-style usage), as
-                # inputTokens hold the cache reads and writes.
-                output = count(usage.get("outputTokens"))
-                found[f"{session}\x1fshutdown\x1f{name}"] = Usage(
-                    ts, session, project, name,
-                    max(0, count(usage.get("inputTokens")) - read - write),
-                    max(0, output - replied.get(name, 0)), write, read)
+        try:
+            kind, body = event.get("type"), event["data"]
+            stamp = event.get("timestamp")
+            ts = parse_iso_ms(stamp) if isinstance(stamp, str) else None
+            if kind == "session.start":
+                if isinstance(body.get("sessionId"), str):
+                    session = body["sessionId"]
+                context = body.get("context")
+                if isinstance(context, dict) and isinstance(context.get("cwd"), str):
+                    project = context["cwd"]
+            elif kind == "session.model_change" and isinstance(body.get("newModel"), str):
+                model = body["newModel"]
+            elif kind == "assistant.message" and ts is not None:
+                output = count(body.get("outputTokens"))
+                ident = body.get("messageId")
+                if output and isinstance(ident, str):
+                    found[ident] = Usage(ts, session, project, model, 0, output)
+                    replied[model] = replied.get(model, 0) + output
+            elif kind == "session.shutdown" and ts is not None:
+                metrics = body.get("modelMetrics")
+                shutdown: dict[str, Usage] = {}  # all or nothing: one line
+                for name, entry in (metrics.items() if isinstance(metrics, dict) else ()):
+                    usage = entry.get("usage") if isinstance(entry, dict) else None
+                    if not isinstance(usage, dict):
+                        continue
+                    read = count(usage.get("cacheReadTokens"))
+                    write = count(usage.get("cacheWriteTokens"))
+                    # reasoningTokens are part of outputTokens (OpenAI-style usage), as
+                    # inputTokens hold the cache reads and writes.
+                    output = count(usage.get("outputTokens"))
+                    shutdown[f"{session}\x1fshutdown\x1f{name}"] = Usage(
+                        ts, session, project, name,
+                        max(0, count(usage.get("inputTokens")) - read - write),
+                        max(0, output - replied.get(name, 0)), write, read)
+                found.update(shutdown)
+        except Invalid:  # out of tokline/engine/validate.py bounds
+            malformed += 1
     return found, malformed

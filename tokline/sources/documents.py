@@ -3,6 +3,10 @@
 Each module turns one file's bytes (or database) into ledger rows keyed by the
 assistant's own message id, so reading a file again merges into the same rows (field by
 field maximum: a message's counts only grow while it streams) instead of adding any.
+
+Every count goes through ``count`` and every message through ``Usage``, which hold them
+to tokline/engine/validate.py's bounds: out of bounds raises ``Invalid``, and the source
+counts that message's line (or file) as malformed instead of storing it.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 
+from tokline.engine import validate
 from tokline.engine.keys import key64
+from tokline.engine.validate import Invalid
 from tokline.ledger.store import CostFn, UsageRow
 
 ContextFn = Callable[[str, str, str, str], int]
@@ -26,6 +32,9 @@ class Usage:
     def __init__(self, ts_ms: int, session: str, project: str, model: str, input: int,
                  output: int, cache_write: int = 0, cache_read: int = 0,
                  cost_usd: float | None = None) -> None:
+        validate.check_time(ts_ms)
+        if not validate.counts_ok((input, output, cache_write, cache_read)):
+            raise Invalid(validate.R_COUNT)
         self.ts_ms = ts_ms
         self.session = session
         self.project = project
@@ -34,13 +43,21 @@ class Usage:
         self.output = output
         self.cache_write = cache_write
         self.cache_read = cache_read
-        self.cost_usd = cost_usd
+        self.cost_usd = validate.cost(cost_usd)
 
 
 def count(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        return 0
-    return int(value) if value > 0 else 0
+    """A token count (absent: 0); raises Invalid outside validate's bounds."""
+    return validate.checked_count(value)
+
+
+def time_ms(value: object) -> int:
+    """An epoch-milliseconds time given as a JSON number; raises Invalid if out of range."""
+    if type(value) is float and value.is_integer():
+        value = int(value)
+    if type(value) is not int:
+        raise Invalid(validate.R_TIME)
+    return validate.check_time(value)
 
 
 def rows(source: str, keyed: Mapping[str, Usage], context_id: ContextFn,

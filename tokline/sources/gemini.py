@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping
 
 from tokline.engine.native import parse_iso_ms
+from tokline.engine.validate import Invalid
 from tokline.sources.documents import Usage, count, existing, split_roots
 
 TYPE_CHECKING = False
@@ -73,7 +74,12 @@ def parse(path: str, data: bytes) -> tuple[dict[str, Usage], int]:
             return
         for message in messages:
             if isinstance(message, dict) and isinstance(message.get("id"), str):
-                usage = _usage(message, session, project, model)
+                try:
+                    usage = _usage(message, session, project, model)
+                except Invalid:
+                    nonlocal malformed
+                    malformed += 1
+                    continue
                 if usage is not None:
                     found[session + "\x1f" + message["id"]] = usage
 
@@ -87,7 +93,7 @@ def parse(path: str, data: bytes) -> tuple[dict[str, Usage], int]:
                 session = doc["sessionId"]
             model = doc.get("model") if isinstance(doc.get("model"), str) else None
             take(doc.get("messages"))
-        return found, 0
+        return found, malformed
     for line in data.split(b"\n"):
         if not line.strip():
             continue

@@ -17,7 +17,9 @@ import os
 import sqlite3
 from collections.abc import Mapping
 
-from tokline.sources.documents import Usage, count, existing, split_roots
+from tokline.engine import validate
+from tokline.engine.validate import Invalid
+from tokline.sources.documents import Usage, count, existing, split_roots, time_ms
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -65,15 +67,16 @@ def usage_of(data: Mapping[str, Any], session: str, project: str) -> Usage | Non
         else None
     if not isinstance(created, (int, float)):
         return None
+    created = time_ms(created)  # raises Invalid out of validate's bounds
     model = data.get("modelID")
     if isinstance(data.get("model"), dict):  # v2: {id, providerID}
         model = data["model"].get("id")
     cost = data.get("cost")
     path = data.get("path")
     cwd = path.get("cwd") if isinstance(path, dict) else None
-    return Usage(int(created), session, cwd or project, model if isinstance(model, str) else
-                 "unknown", inp, out, write, read,
-                 float(cost) if isinstance(cost, (int, float)) and cost > 0 else None)
+    cost = validate.cost(cost) if isinstance(cost, (int, float)) else None
+    return Usage(created, session, cwd or project, model if isinstance(model, str) else
+                 "unknown", inp, out, write, read, cost if cost else None)
 
 
 def parse_json(path: str, data: bytes) -> tuple[dict[str, Usage], int]:
@@ -87,7 +90,10 @@ def parse_json(path: str, data: bytes) -> tuple[dict[str, Usage], int]:
         return {}, 0
     session_dir = os.path.basename(os.path.dirname(path))
     session = str(doc["sessionID"]) if isinstance(doc.get("sessionID"), str) else session_dir
-    usage = usage_of(doc, session, session_dir)
+    try:
+        usage = usage_of(doc, session, session_dir)
+    except Invalid:
+        return {}, 1
     ident = str(doc["id"]) if isinstance(doc.get("id"), str) else os.path.basename(path)
     return ({ident: usage} if usage else {}), 0
 
@@ -152,4 +158,7 @@ def _from_row(data: Any, session: str, project: str) -> Usage | None:
         doc = json.loads(data) if isinstance(data, (str, bytes)) else None
     except ValueError:
         return None
-    return usage_of(doc, session, project) if isinstance(doc, dict) else None
+    try:
+        return usage_of(doc, session, project) if isinstance(doc, dict) else None
+    except Invalid:
+        return None  # out of validate's bounds: a database row has no line to report
