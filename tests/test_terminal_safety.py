@@ -179,6 +179,32 @@ def test_csv_export_is_data_and_keeps_the_exact_values(hostile: dict[str, str]) 
     assert {row["model"] for row in rows} >= {t for t in HOSTILE if "\x00" not in t}
 
 
+def test_csv_export_on_a_terminal_shows_log_text_escaped(hostile: dict[str, str]) -> None:
+    """The same CSV printed to a terminal goes through the sanitiser."""
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "tokline", "export", "--csv", "--by",
+                             "session", "--offline"], env=hostile, stdout=follower,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the follower side closed: the process is done
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    text = b"".join(chunks).decode("utf-8").replace("\r\n", "\n")
+    assert_terminal_safe(text)
+    assert "\\x1b" in text  # shown, as an escape
+
+
 @pytest.mark.parametrize("target", render.TARGETS)
 def test_status_targets_stay_clean(hostile: dict[str, str], target: str) -> None:
     for args in (["--target", target], ["--target", target, "--format",
@@ -329,7 +355,7 @@ def test_statusline_reads_nothing_from_a_state_dir_others_can_write(home: Path, 
 
 @pytest.mark.parametrize(("kind", "command"), [
     ("state", "daily"), ("state", "scan"), ("state", "refresh"), ("share", "daily"),
-    ("share", "scan")])  # refresh opens the ledger through prompt.uptodate: not checked yet
+    ("share", "scan"), ("share", "refresh"), ("share", "watch")])
 def test_slow_commands_refuse_a_state_or_data_dir_others_can_write(home: Path, kind: str,
                                                                    command: str) -> None:
     """A report, a scan or a refresh would write the snapshot (state) or the ledger
@@ -408,3 +434,17 @@ def test_shell_hooks_read_a_private_state_dir(home: Path, tmp_path: Path, shell:
     state = plant(home, "private")
     state.chmod(0o700)
     assert "PLANTED" in run_hook(shell, home, tmp_path)  # the check lets the user's own through
+
+
+@pytest.mark.parametrize("command", [["daily"], ["status", "--format", "{today.cost}"]])
+def test_a_config_dir_others_can_write_is_refused(home: Path, command: list[str]) -> None:
+    """A template from a directory others can write would choose what prompts show."""
+    directory = home / ".config" / "tokline"
+    directory.mkdir(parents=True)
+    (directory / "config.toml").write_text('[status]\ntemplate = "planted {today.cost}"\n')
+    directory.chmod(0o777)
+    proc = tokline(env_for(home), *command)
+    err = proc.stderr.decode()
+    assert proc.returncode != 0 and "planted" not in proc.stdout.decode()
+    assert err.startswith(f"tokline: refusing {directory}: writable by group and others")
+    assert err.count("\n") == 1 and "Traceback" not in err

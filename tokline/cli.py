@@ -84,14 +84,21 @@ def main(argv: list[str] | None = None) -> int:
     from importlib import import_module  # noqa: PLC0415
 
     from tokline.errors import ToklineError  # noqa: PLC0415
+    from tokline.prompt import statefiles  # noqa: PLC0415
 
     module = import_module(entry[0])
     try:
         code: int = module.run(name, args[1:])
         return code
     except ToklineError as exc:
-        print(f"tokline: {exc}", file=sys.stderr)
+        from tokline.prompt.safetext import clean  # noqa: PLC0415
+
+        # messages quote paths and names from the disk: sanitised like any log text
+        print(f"tokline: {clean(exc, 2000)}", file=sys.stderr)
         return exc.exit_code
+    except statefiles.UnsafeDir as exc:  # a state or data directory others control
+        print(f"tokline: {exc}", file=sys.stderr)  # refusal() sanitised the path
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -103,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         err = classify(exc, str(paths.ledger_file()))
         if err is None:
             raise
-        print(f"tokline: {err}", file=sys.stderr)
+        from tokline.prompt.safetext import clean  # noqa: PLC0415
+
+        print(f"tokline: {clean(err, 2000)}", file=sys.stderr)
         return err.exit_code
 
 

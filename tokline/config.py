@@ -253,9 +253,14 @@ def _parse_status(data: Mapping[str, Any], values: dict[str, Any]) -> None:
 
 def load(path: str | os.PathLike[str] | None = None) -> Config:
     if path is None:
-        from tokline.prompt.statefiles import config_path  # noqa: PLC0415
+        from tokline.prompt.statefiles import config_path, dir_problem, refusal  # noqa: PLC0415
 
         path = config_path()
+        if not os.environ.get("TOKLINE_CONFIG"):
+            # a template from a directory others can write would choose what prompts show
+            problem = dir_problem(os.path.dirname(path))
+            if problem is not None:
+                raise ConfigError(refusal(os.path.dirname(path), problem))
     path = os.fspath(path)
     if not os.path.exists(path):
         return Config()

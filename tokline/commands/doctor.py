@@ -84,7 +84,12 @@ def run(name: str, argv: list[str]) -> int:
     if old:
         print(f"{len(old)} old ledger backup(s) beyond the newest {backups.KEEP}: "
               "remove them with `tokline scan --prune-backups`")
-    print("no problems found" if not problems else f"{problems} problem(s)")
+    if problems:
+        print(f"{problems} problem(s)")
+    elif earlier:
+        print(f"no new problems ({len(earlier)} seen earlier, listed above)")
+    else:
+        print("no problems found")
     return 1 if problems else 0
 
 

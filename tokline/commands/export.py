@@ -76,6 +76,13 @@ def run(name: str, argv: list[str]) -> int:
         _write(text, args, str(ctx.calendar.zone), rows)
         write_file(args.output, text.getvalue())
     else:
+        if not args.json and sys.stdout.isatty():
+            # CSV is a file format and stays exact in a file or a pipe; on a terminal its
+            # log text (sessions, projects, models) is shown through the sanitiser
+            from tokline.prompt.safetext import clean  # noqa: PLC0415
+
+            rows = [{k: clean(v, None) if isinstance(v, str) else v for k, v in row.items()}
+                    for row in rows]
         _write(sys.stdout, args, str(ctx.calendar.zone), rows)
     return 0
 

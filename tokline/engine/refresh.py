@@ -371,5 +371,7 @@ def _remember_problems(ledger: Ledger, report: RefreshReport) -> None:
 
 def print_problems(report: RefreshReport) -> None:
     """Each unreadable file or directory once (tokline doctor lists them all)."""
+    from tokline.prompt.safetext import clean  # noqa: PLC0415 - only with problems to print
+
     for problem in report.new_problems:
-        print(f"tokline: {problem}", file=sys.stderr)
+        print(f"tokline: {clean(problem, 2000)}", file=sys.stderr)

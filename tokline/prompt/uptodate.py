@@ -13,15 +13,19 @@ import struct
 import time
 
 from tokline.prompt import manifest, native
-from tokline.prompt.statefiles import data_dir
+from tokline.prompt.statefiles import UnsafeDir, check_dir, data_dir
 
 
 def ledger_path(env: os._Environ[str] | dict[str, str] = os.environ) -> str:
-    """Mirror of tokline.paths.ledger_file() without pathlib (tests keep them in step)."""
+    """Mirror of tokline.paths.ledger_file() without pathlib (tests keep them in step);
+    like it, raises (UnsafeDir) when the data directory is another user's or writable
+    by others."""
     override = env.get("TOKLINE_LEDGER")
     if override:
         return override
-    return os.path.join(data_dir(env), "ledger.sqlite3")
+    directory = data_dir(env)
+    check_dir(directory)
+    return os.path.join(directory, "ledger.sqlite3")
 
 
 def _full_check(data: bytes, start: int, end: int) -> bool:
@@ -33,7 +37,10 @@ def _full_check(data: bytes, start: int, end: int) -> bool:
 def up_to_date(env: os._Environ[str] | dict[str, str] = os.environ, full: bool = False) -> bool:
     """Nothing changed since the last refresh.  ``full`` stats every entry; otherwise only
     the live ones, and all of them at most once a minute (see tokline/prompt/manifest.py)."""
-    path = ledger_path(env)
+    try:
+        path = ledger_path(env)
+    except UnsafeDir:
+        return False  # the full command refuses it, in one line
     target = path + ".manifest"
     try:
         ino = os.stat(path).st_ino
