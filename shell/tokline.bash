@@ -33,8 +33,8 @@ __tokline_update() {
     __tokline_dir
     if [[ -n ${NO_COLOR:-} ]]; then target=bash-nc; fi
     printf -v now '%(%s)T' -1
-    if [[ -e ${__tokline_state} && ! -O ${__tokline_state} ]] || [[ -e ${__tokline_state}/status.lines \
-        && (! -O ${__tokline_state}/status.lines || -L ${__tokline_state}/status.lines) ]]; then
+    if [[ -e ${__tokline_state} && ! -O ${__tokline_state} ]] || [[ -e ${__tokline_state}/status.lines &&
+        (! -O ${__tokline_state}/status.lines || -L ${__tokline_state}/status.lines) ]]; then
         TOKLINE_STATUS=""
         return "${__tokline_ret}"
     fi
