@@ -499,8 +499,13 @@ cdef class Pending:
                 append_merged(out, rec)
                 continue
             if r.flags & F_SPLIT:
-                cc5m = r.cc5m
+                # The total is cache_creation_input_tokens; the split only says which part
+                # is 1-hour (Claude Code writes a zero split when the server sent none).
                 cc1h = r.cc1h
+                cc5m = r.cc5m + r.cc1h
+                if r.cc_total > cc5m:
+                    cc5m = r.cc_total
+                cc5m -= cc1h
             else:
                 cc5m = r.cc_total
                 cc1h = 0

@@ -200,10 +200,11 @@ def _record(here: int, obj: dict[str, Any], msg: dict[str, Any], usage: dict[str
         return v.encode("utf-8", "replace").decode("utf-8")
 
     split = usage.get("cache_creation")
-    _tokens(usage.get("cache_creation_input_tokens"))  # checked even when split
+    total = _tokens(usage.get("cache_creation_input_tokens"))  # checked even when split
     if isinstance(split, dict):
         c5, c1 = (_tokens(split.get("ephemeral_5m_input_tokens")),
                   _tokens(split.get("ephemeral_1h_input_tokens")))
+        c5 = max(total, c5 + c1) - c1  # the split only says which part is 1-hour
     else:
         c5, c1 = _tokens(usage.get("cache_creation_input_tokens")), 0
     tools = usage.get("server_tool_use")
@@ -263,6 +264,30 @@ def test_incomplete_last_line_is_left_for_later(scanner: Any) -> None:
     partial = first[:40]
     records, end, bad = scanner.scan(first + partial, 0)
     assert len(records) == 1 and end == len(first) and bad == 0
+
+
+@pytest.mark.parametrize("scanner", twins.each("claude"))
+@pytest.mark.parametrize(("total", "split", "want"), [
+    (8100, {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0}, (8100, 0)),
+    (8100, {"ephemeral_1h_input_tokens": 100}, (8000, 100)),
+    (8100, {"ephemeral_5m_input_tokens": 8000, "ephemeral_1h_input_tokens": 100}, (8000, 100)),
+    (None, {"ephemeral_5m_input_tokens": 30, "ephemeral_1h_input_tokens": 20}, (30, 20)),
+    (8100, None, (8100, 0)),
+])
+def test_cache_writes_total_cache_creation_input_tokens(scanner: Any, total: int | None,
+                                                        split: dict[str, int] | None,
+                                                        want: tuple[int, int]) -> None:
+    """The split only says which part is 1-hour: a split of zeros (Claude Code writes one
+    when the server sends none, as gateways do) must not lose the cache writes."""
+    usage: dict[str, Any] = {"input_tokens": 3, "output_tokens": 9}
+    if total is not None:
+        usage["cache_creation_input_tokens"] = total
+    if split is not None:
+        usage["cache_creation"] = split
+    line = json.dumps({"type": "assistant", "timestamp": "2026-01-01T00:00:00Z",
+                       "requestId": "r", "message": {"id": "m", "usage": usage}}).encode() + b"\n"
+    records, _, bad = scanner.scan(line, 0)
+    assert bad == 0 and (records[0][9], records[0][10]) == want
 
 
 @pytest.mark.parametrize("scanner", twins.each("claude"))

@@ -211,13 +211,26 @@ def test_statusline_never_scans(home: Path) -> None:
     assert out.strip() == "Sonnet 4 · $0.06 session"
 
 
-def test_setup_claude_is_idempotent_and_keeps_a_backup(home: Path) -> None:
+@pytest.fixture
+def launcher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This process runs as an installed launcher in a directory not on PATH (a venv)."""
+    path = tmp_path / "venv bin" / "tokline"
+    path.parent.mkdir()
+    path.write_text("#!/bin/sh\n")
+    path.chmod(0o755)
+    monkeypatch.setattr(sys, "argv", [str(path)])
+    return path
+
+
+def test_setup_claude_is_idempotent_and_keeps_a_backup(home: Path, launcher: Path) -> None:
     settings = home / ".claude" / "settings.json"
     settings.parent.mkdir(parents=True)
     settings.write_text('{"theme": "dark"}')
     assert cli.main(["setup", "claude"]) == 0
     data = json.loads(settings.read_text())
-    assert data["theme"] == "dark" and data["statusLine"]["command"] == "tokline statusline"
+    # the launcher by its absolute path (Claude Code's shell may not have it on PATH)
+    assert data["theme"] == "dark" \
+        and data["statusLine"]["command"] == f"'{launcher}' statusline"
     backups = list(settings.parent.glob("settings.json.bak-*"))
     assert len(backups) == 1 and json.loads(backups[0].read_text()) == {"theme": "dark"}
     assert cli.main(["setup", "claude"]) == 0
@@ -226,7 +239,8 @@ def test_setup_claude_is_idempotent_and_keeps_a_backup(home: Path) -> None:
 
 
 def test_setup_claude_respects_another_tools_line(home: Path, monkeypatch: pytest.MonkeyPatch,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+                                                  capsys: pytest.CaptureFixture[str],
+                                                  launcher: Path) -> None:
     config = home / "cc"
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(config))
     config.mkdir()
@@ -236,7 +250,16 @@ def test_setup_claude_respects_another_tools_line(home: Path, monkeypatch: pytes
     assert "--force" in capsys.readouterr().err
     assert cli.main(["setup", "claude", "--force"]) == 0
     assert json.loads((config / "settings.json").read_text())["statusLine"]["command"] \
-        == "tokline statusline"
+        == f"'{launcher}' statusline"
+
+
+def test_setup_claude_updates_an_earlier_bare_tokline_line(home: Path, launcher: Path) -> None:
+    settings = home / ".claude" / "settings.json"
+    settings.parent.mkdir(parents=True)
+    settings.write_text('{"statusLine": {"type": "command", "command": "tokline statusline"}}')
+    assert cli.main(["setup", "claude"]) == 0  # tokline's own line: no --force needed
+    assert json.loads(settings.read_text())["statusLine"]["command"] \
+        == f"'{launcher}' statusline"
 
 
 def test_time_left_counts_down_without_a_refresh(sample: Path) -> None:

@@ -113,7 +113,11 @@ def derive_table(litellm: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     for name, entry in sorted(litellm.items()):
         if name == "sample_spec" or not isinstance(entry, Mapping):
             continue
-        if entry.get("mode") not in (None, "chat", "responses", "completion"):
+        # Image models answer in text too and bill those tokens (Gemini CLI can send
+        # gemini-3-pro-image-preview): any mode with token prices counts, except the
+        # kinds no assistant's log records.
+        if entry.get("mode") in ("embedding", "audio_transcription", "audio_speech",
+                                 "moderation", "rerank", "video_generation"):
             continue
         compact = derive_entry(entry)
         if compact is not None:

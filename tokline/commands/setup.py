@@ -1,8 +1,11 @@
 """``tokline setup claude [--force] [--command CMD]``: register the statusLine command.
 
 Writes ``statusLine`` into Claude Code's settings.json (the first CLAUDE_CONFIG_DIR
-entry, else ~/.claude), keeping a backup of the file first.  Running it again changes
-nothing; another tool's statusLine is only replaced with --force.
+entry, else ~/.claude), keeping a backup of the file first.  The command names this
+tokline's launcher by its absolute path: Claude Code runs it through a shell whose PATH
+may not hold a venv's or pipx's bin directory.  Running it again changes nothing;
+another tool's statusLine is only replaced with --force (an earlier tokline's, such as
+a bare ``tokline statusline``, is tokline's own and is updated).
 """
 
 from __future__ import annotations
@@ -10,11 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
+from tokline.commands.init import tokline_path
 from tokline.errors import ToklineError
 
 
@@ -29,9 +34,16 @@ def run(name: str, argv: list[str]) -> int:
     parser.add_argument("target", choices=["claude"])
     parser.add_argument("--force", action="store_true",
                         help="replace another tool's statusLine")
-    parser.add_argument("--command", default="tokline statusline",
-                        help="the command Claude Code runs (default: %(default)s)")
+    parser.add_argument("--command", default=None,
+                        help="the command Claude Code runs (default: this tokline's launcher,"
+                             " by its absolute path, with `statusline`)")
     args = parser.parse_args(argv)
+    launcher = tokline_path()
+    if args.command is None:
+        args.command = f"{shlex.quote(launcher)} statusline"
+        if not os.path.isabs(launcher):
+            print("tokline: no tokline launcher found on PATH or as this command; Claude Code"
+                  " will run `tokline statusline` only if its shell finds tokline")
     path = settings_file()
     settings: dict[str, Any] = {}
     if path.exists():
@@ -48,7 +60,7 @@ def run(name: str, argv: list[str]) -> int:
     if isinstance(current, dict) and current.get("command") == args.command:
         print(f"{path}: statusLine already runs `{args.command}`")
         return 0
-    if current and not args.force:
+    if current and not args.force and not _is_tokline(current):
         other = current.get("command") if isinstance(current, dict) else current
         raise ToklineError(f"{path} already has a statusLine ({other!r}); "
                            "run `tokline setup claude --force` to replace it")
@@ -63,3 +75,14 @@ def run(name: str, argv: list[str]) -> int:
     os.replace(tmp, path)
     print(f"{path}: statusLine now runs `{args.command}`")
     return 0
+
+
+def _is_tokline(line: object) -> bool:
+    """An earlier ``tokline setup`` wrote this statusLine (any tokline launcher)."""
+    command = line.get("command") if isinstance(line, dict) else None
+    try:
+        words = shlex.split(command) if isinstance(command, str) else []
+    except ValueError:
+        return False
+    return len(words) == 2 and os.path.basename(words[0]) == "tokline" \
+        and words[1] == "statusline"

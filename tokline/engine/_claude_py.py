@@ -9,9 +9,10 @@ same signatures, same results.
       (line_offset, ts_ms, message_id, request_id, session_id, model, cwd,
        input, output, cache_5m, cache_1h, cache_read, web_search, cost_usd, flags)
 
-  Strings are ``None`` when absent or empty.  ``cache_5m``/``cache_1h`` come from
-  ``usage.cache_creation`` when that object is present, else all of
-  ``cache_creation_input_tokens`` counts as 5-minute writes.  Token counts are
+  Strings are ``None`` when absent or empty.  Cache writes total
+  ``cache_creation_input_tokens`` (or the split's sum, when larger); ``cache_1h`` is the
+  split's 1-hour part and ``cache_5m`` the rest, so a split of zeros (what Claude Code
+  writes when a gateway sends none) leaves every write at the 5-minute rate.  Token counts are
   integers in ``[0, 10**10)`` and ``cost_usd`` (the line's ``costUSD`` or ``None``) a
   finite number in ``[0, 10000)``: tokline/engine/validate.py owns those bounds, and a
   line outside them (or timed before 2000 or after ``latest``) is malformed.
@@ -152,8 +153,11 @@ def _decode(line: bytes, offset: int, latest: int) -> Record | str | None:
     split = usage.get("cache_creation")
     cache_total = _tokens(usage.get("cache_creation_input_tokens"))  # checked even if split
     if isinstance(split, dict):
-        cache_5m = _tokens(split.get("ephemeral_5m_input_tokens"))
+        # The total is cache_creation_input_tokens; the split only says which part is
+        # 1-hour (Claude Code writes a zero split when the server sent none).
+        split_5m = _tokens(split.get("ephemeral_5m_input_tokens"))
         cache_1h = _tokens(split.get("ephemeral_1h_input_tokens"))
+        cache_5m = max(cache_total, split_5m + cache_1h) - cache_1h
     else:
         cache_5m = cache_total
         cache_1h = 0
