@@ -12,9 +12,10 @@ import json
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 
 _ids = itertools.count(1)
+_S = TypeVar("_S", bound="StandIn")
 
 
 def _next_id(prefix: str) -> str:
@@ -109,7 +110,7 @@ class StandIn:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> StandIn:
+    def __enter__(self: _S) -> _S:
         self.thread.start()
         return self
 

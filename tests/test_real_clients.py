@@ -289,8 +289,11 @@ def _codex_expected(served: list[Served]) -> list[Row]:
 
 def _codex_cost(rows: list[Row]) -> float:
     prices = _prices()
-    return sum(inp * prices[m]["input"] + out * prices[m]["output"]
-               + read * prices[m]["cache_read"] for m, inp, out, _w5, _w1, read in rows)
+    cost = 0.0
+    for m, inp, out, _w5, _w1, read in rows:
+        p = prices[m]
+        cost += inp * p["input"] + out * p["output"] + read * p["cache_read"]
+    return cost
 
 
 @pytest.fixture(params=CLIENTS["codex"][1])
