@@ -56,7 +56,7 @@ def binary(name: str, version: str) -> Path:
     except subprocess.TimeoutExpired:
         raise Unavailable(f"npm install {package}@{version} timed out") from None
     if done.returncode != 0 or not exe.exists():
-        tail = " ".join((done.stderr or done.stdout).split())[-300:]
+        tail = " ".join((done.stderr or done.stdout).split())[:300]
         raise Unavailable(f"npm install {package}@{version} failed: {tail}")
     if not _version_ok(exe, version):
         raise Unavailable(f"{exe} does not report version {version}")
@@ -72,3 +72,19 @@ def _version_ok(exe: Path, version: str) -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return version in out.stdout
+
+
+def install_all() -> int:
+    """Install every pinned client (``.ci/run``); unreachable ones are reported, not fatal:
+    their tests then skip with the same reason."""
+    for name, (package, versions) in CLIENTS.items():
+        for version in versions:
+            try:
+                print(f"{package}@{version}: {binary(name, version)}")
+            except Unavailable as exc:
+                print(f"{package}@{version}: not installed ({exc})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(install_all())
