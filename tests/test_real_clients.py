@@ -16,6 +16,8 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -365,7 +367,31 @@ def test_codex_reasoning_tokens(codex: tuple[str, Path], sandbox: Path,
     assert [w[2] for w in want] == [700]  # reasoning is part of output, not added to it
 
 
-def test_timings_report() -> None:
-    """Not a check: prints how long each client run took (pytest -s shows it)."""
+@pytest.fixture(scope="module", autouse=True)
+def _timings() -> Iterator[None]:
+    """How long each client run took (shown with pytest -s)."""
+    yield
     for label, seconds in TIMINGS:
         print(f"{label}: {seconds:.2f}s")
+
+
+def test_anthropic_stand_in_not_streamed() -> None:
+    # The clients stream; the non-streamed answer carries the same recorded usage.
+    usage = anthropic_usage(9, 8, read=7, write_1h=6)
+    with AnthropicStandIn(Reply(usage, text="plain")) as stand:
+        request = urllib.request.Request(
+            f"{stand.url}/v1/messages", method="POST",
+            data=json.dumps({"model": CLAUDE_MODEL, "max_tokens": 5,
+                             "messages": [{"role": "user", "content": "hi"}]}).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            body = json.loads(answer.read())
+            request_id = answer.headers["request-id"]
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"{stand.url}/v1/other", timeout=10)
+    missing.value.close()
+    assert missing.value.code == 404 and stand.unknown == [("GET", "/v1/other")]
+    (served,) = stand.served
+    assert not served.stream and body["usage"] == usage == served.usage
+    assert (body["id"], request_id) == (served.message_id, served.request_id)
+    assert body["content"] == [{"type": "text", "text": "plain"}]
