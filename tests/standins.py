@@ -263,11 +263,16 @@ class AnthropicStandIn(StandIn):
         self.send_sse(h, events, headers)
 
 
-def openai_usage(inp: int, out: int, cached: int = 0, reasoning: int = 0) -> dict[str, Any]:
-    """A Responses API usage object (cached is part of input, reasoning part of output)."""
+def openai_usage(inp: int, out: int, cached: int = 0, reasoning: int = 0,
+                 cache_write: int | None = None) -> dict[str, Any]:
+    """A Responses API usage object (cached is part of input, reasoning part of output;
+    ``cache_write`` adds ``input_tokens_details.cache_write_tokens``)."""
+    details: dict[str, int] = {"cached_tokens": cached}
+    if cache_write is not None:
+        details["cache_write_tokens"] = cache_write
     return {
         "input_tokens": inp,
-        "input_tokens_details": {"cached_tokens": cached},
+        "input_tokens_details": details,
         "output_tokens": out,
         "output_tokens_details": {"reasoning_tokens": reasoning},
         "total_tokens": inp + out,

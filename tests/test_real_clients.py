@@ -188,10 +188,10 @@ def _claude_env(home: Path, stand: StandIn) -> dict[str, str]:
 
 
 def _claude_run(claude: tuple[str, Path], home: Path, stand: AnthropicStandIn, label: str,
-                *args: str) -> dict[str, Any]:
+                *args: str, model: str = CLAUDE_MODEL) -> dict[str, Any]:
     version, exe = claude
     out = _run(f"claude {version} {label}",
-               [str(exe), "-p", "hi", "--model", CLAUDE_MODEL, "--output-format", "json", *args],
+               [str(exe), "-p", "hi", "--model", model, "--output-format", "json", *args],
                _claude_env(home, stand), home / "work")
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     if isinstance(result, list):  # some builds print the whole event list
@@ -276,6 +276,118 @@ def test_claude_zero_split_counts_total_as_5m_writes(claude: tuple[str, Path], s
     assert float(own) == pytest.approx(_claude_cost(_claude_expected([served])), rel=1e-2)
 
 
+def _claude_files_with(home: Path, message_id: str) -> int:
+    """How many transcript files hold a line of the response ``message_id``."""
+    return sum(1 for path in (home / ".claude" / "projects").rglob("*.jsonl")
+               if message_id in path.read_text())
+
+
+@pytest.mark.parametrize("how", ["continue", "resume"])
+def test_claude_resumed_session_counts_replay_once(claude: tuple[str, Path], sandbox: Path,
+                                                   anthropic: AnthropicStandIn,
+                                                   how: str) -> None:
+    anthropic.script += [
+        Reply(anthropic_usage(11, 52, read=3300, write_5m=640), text="first"),
+        Reply(anthropic_usage(9, 47, read=4100, write_1h=220), text="second"),
+    ]
+    first = _claude_run(claude, sandbox, anthropic, "before " + how)
+    assert first.get("result") == "first"
+    # A scan between the runs: the resumed part is then read as an append to a known file.
+    assert (CLAUDE_MODEL, 11, 52, 640, 0, 3300) in _ledger_rows(sandbox, "claude")
+    again = ["--continue"] if how == "continue" else ["--resume", str(first["session_id"])]
+    second = _claude_run(claude, sandbox, anthropic, how, *again)
+    assert second.get("result") == "second"
+    real = [s for s in anthropic.served if not s.side]
+    assert len(real) == 2, anthropic.seen
+    # The resumed request really carried the first exchange.
+    assert "first" in json.dumps(real[1].body.get("messages"))
+    want = _check_claude(sandbox, anthropic, claude[0])
+    assert (CLAUDE_MODEL, 11, 52, 640, 0, 3300) in want
+    assert (CLAUDE_MODEL, 9, 47, 0, 220, 4100) in want
+
+
+def test_claude_web_search_requests_priced(claude: tuple[str, Path], sandbox: Path,
+                                           anthropic: AnthropicStandIn) -> None:
+    usage = dict(anthropic_usage(21, 88, read=2000, write_5m=150),
+                 server_tool_use={"web_search_requests": 2, "web_fetch_requests": 0})
+    anthropic.script.append(Reply(usage, text="searched"))
+    _claude_run(claude, sandbox, anthropic, "web search")
+    (served,) = [s for s in anthropic.served if not s.side]
+    logged = [e["message"]["usage"] for e in _transcript_lines(sandbox)
+              if e.get("type") == "assistant" and e["message"].get("id") == served.message_id]
+    assert logged and logged[-1].get("server_tool_use", {}).get("web_search_requests") == 2
+    _no_escape(anthropic, "claude", claude[0])
+    _tokline(sandbox, "scan", "-q")
+    with Ledger(sandbox / "ledger.sqlite3", readonly=True) as led:
+        searches = {r.model: r.web_search for r in led.usage(sources=["claude"])
+                    if (r.input, r.output) == (21, 88)}
+    assert searches == {CLAUDE_MODEL: 2}
+    logged_ids = {e["message"].get("id") for e in _transcript_lines(sandbox)
+                  if e.get("type") == "assistant"}
+    want = _claude_expected([s for s in anthropic.served if s.message_id in logged_ids])
+    assert _ledger_rows(sandbox, "claude") == want
+    cost, requests = _session_cost(sandbox)
+    assert requests == len(want)
+    # $10 per 1,000 searches on top of the tokens.
+    assert cost == pytest.approx(_claude_cost(want) + 2 * 10 / 1000, rel=1e-3)
+
+
+UNPRICED_MODEL = "my-gateway-model-x"
+
+
+def test_claude_unpriced_model_counted_not_priced(claude: tuple[str, Path], sandbox: Path,
+                                                  anthropic: AnthropicStandIn) -> None:
+    assert UNPRICED_MODEL not in _prices()
+    anthropic.main_model = UNPRICED_MODEL
+    anthropic.script.append(Reply(anthropic_usage(13, 29, read=700, write_5m=90),
+                                  text="gateway"))
+    result = _claude_run(claude, sandbox, anthropic, "unpriced", model=UNPRICED_MODEL)
+    assert result.get("result") == "gateway"
+    _no_escape(anthropic, "claude", claude[0])
+    (served,) = [s for s in anthropic.served if not s.side]
+    assert served.model == UNPRICED_MODEL
+    got = _ledger_rows(sandbox, "claude")
+    assert (UNPRICED_MODEL, 13, 29, 90, 0, 700) in got
+    assert all(row[0] in (UNPRICED_MODEL, *_prices()) for row in got)
+    out = json.loads(_tokline(sandbox, "session", "--json"))
+    assert out["totals"]["unpriced"] is True
+    assert UNPRICED_MODEL in json.dumps(out["unpriced_models"])
+    # Only the priced side calls (2.0.x) carry a cost.
+    priced = [r for r in got if r[0] != UNPRICED_MODEL]
+    assert float(out["totals"]["cost_usd"]) == pytest.approx(_claude_cost(priced), abs=1e-9)
+    text = _tokline(sandbox, "session")
+    # The model column may abbreviate (2.0.x's side calls add models), so the session's
+    # cost cell and the total are checked, and the footnote names the model.
+    rows = [line.rstrip() for line in text.splitlines() if "$" in line]
+    assert len(rows) == 2 and all(line.endswith("+?") for line in rows), text
+    assert "unpriced" in text and UNPRICED_MODEL in text.rsplit("unpriced", 1)[1], text
+
+
+def test_claude_subagent_sidechain_counted(claude: tuple[str, Path], sandbox: Path,
+                                           anthropic: AnthropicStandIn) -> None:
+    anthropic.script += [
+        Reply(anthropic_usage(5, 60, read=1000, write_5m=100), text="delegating",
+              tool={"name": "Task", "input": {"description": "say hi", "prompt": "Reply hi",
+                                              "subagent_type": "general-purpose"}}),
+        Reply(anthropic_usage(7, 20, read=2000, write_5m=200), text="sub says hi"),
+        Reply(anthropic_usage(8, 30, read=3000, write_5m=300), text="done"),
+    ]
+    _claude_run(claude, sandbox, anthropic, "subagent", "--allowedTools", "Task")
+    # The subagent's responses are in a sidechain file of their own: subagents/agent-*.jsonl
+    # beside the session (2.1.x) or agent-*.jsonl in the project folder (2.0.x).
+    served = {s.message_id for s in anthropic.served if not s.side}
+    sidechain = set()
+    for path in (sandbox / ".claude" / "projects").rglob("agent-*.jsonl"):
+        for line in path.read_text().splitlines():
+            entry = json.loads(line) if line.strip() else {}
+            if entry.get("type") == "assistant" and entry.get("isSidechain") is True \
+                    and entry["message"].get("id") in served:
+                sidechain.add(entry["message"]["id"])
+    assert sidechain, "no served response of the subagent in a sidechain file"
+    want = _check_claude(sandbox, anthropic, claude[0])
+    assert len(want) >= 3
+
+
 # ---------------------------------------------------------------------------- Codex
 
 
@@ -311,7 +423,7 @@ def responses() -> Iterator[ResponsesStandIn]:
 
 
 def _codex_run(codex: tuple[str, Path], home: Path, stand: ResponsesStandIn,
-               label: str, prompt: str) -> None:
+               label: str, prompt: str, *sub: str) -> None:
     version, exe = codex
     codex_home = home / ".codex"
     codex_home.mkdir(exist_ok=True)
@@ -331,7 +443,7 @@ def _codex_run(codex: tuple[str, Path], home: Path, stand: ResponsesStandIn,
     env = dict(_base_env(home, stand), CODEX_HOME=str(codex_home), STAND_API_KEY="sk-test",
                RUST_LOG="error")
     _run(f"codex {version} {label}",
-         [str(exe), "exec", "--skip-git-repo-check", "--sandbox", "read-only", prompt],
+         [str(exe), "exec", "--skip-git-repo-check", "--sandbox", "read-only", *sub, prompt],
          env, home / "work")
 
 
@@ -365,6 +477,48 @@ def test_codex_reasoning_tokens(codex: tuple[str, Path], sandbox: Path,
     _codex_run(codex, sandbox, responses, "reasoning", "think")
     want = _check_codex(sandbox, responses, codex[0])
     assert [w[2] for w in want] == [700]  # reasoning is part of output, not added to it
+
+
+@pytest.mark.parametrize("how", ["last", "id"])
+def test_codex_exec_resume_counts_new_turn_once(codex: tuple[str, Path], sandbox: Path,
+                                                responses: ResponsesStandIn, how: str) -> None:
+    responses.script += [Reply(openai_usage(6100, 73, cached=2048), text="first"),
+                         Reply(openai_usage(6900, 41, cached=5120), text="resumed")]
+    _codex_run(codex, sandbox, responses, "before resume", "say first")
+    (rollout,) = (sandbox / ".codex" / "sessions").rglob("rollout-*.jsonl")
+    session_id = rollout.stem[-36:]
+    # A scan between the runs: the resumed turn is then read as an append to a known file.
+    assert _ledger_rows(sandbox, "codex") == _codex_expected(responses.served)
+    target = ["--last"] if how == "last" else [session_id]
+    _codex_run(codex, sandbox, responses, f"resume {how}", "say resumed", "resume", *target)
+    assert len(responses.served) == 2, responses.seen
+    assert "say first" in json.dumps(responses.served[1].body.get("input"))
+    # The resume appended to the same rollout file.
+    assert [p.name for p in (sandbox / ".codex" / "sessions").rglob("rollout-*.jsonl")] \
+        == [rollout.name]
+    _check_codex(sandbox, responses, codex[0])
+
+
+def test_codex_cache_write_tokens_stay_inside_input(codex: tuple[str, Path], sandbox: Path,
+                                                   responses: ResponsesStandIn) -> None:
+    # Codex (0.169.0 and 0.171.0) copies the Responses API's
+    # input_tokens_details.cache_write_tokens into cache_write_input_tokens of both
+    # token_usage_record and token_count.  Like cached_tokens it is part of input_tokens;
+    # tokline has no Codex cache-write price (the bundled gpt-5 entry has none either), so
+    # those tokens stay in the non-cached input at the input rate, never added again.
+    responses.script.append(Reply(openai_usage(4000, 50, cached=1024, cache_write=1500),
+                                  text="wrote cache"))
+    _codex_run(codex, sandbox, responses, "cache write", "write the cache")
+    (rollout,) = (sandbox / ".codex" / "sessions").rglob("rollout-*.jsonl")
+    written = [json.loads(line) for line in rollout.read_text().splitlines()
+               if "cache_write_input_tokens" in line]
+    assert written, "Codex did not log cache_write_input_tokens"
+    for entry in written:
+        payload = entry["payload"]
+        usage = payload.get("usage") or payload["info"]["last_token_usage"]
+        assert (usage["input_tokens"], usage["cache_write_input_tokens"]) == (4000, 1500)
+    want = _check_codex(sandbox, responses, codex[0])
+    assert want == [(CODEX_MODEL, 4000 - 1024, 50, 0, 0, 1024)]
 
 
 @pytest.fixture(scope="module", autouse=True)
