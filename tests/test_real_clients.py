@@ -154,14 +154,17 @@ def _claude_expected(served: list[Served]) -> list[Row]:
     return sorted(rows)
 
 
-def _claude_cost(rows: list[Row]) -> float:
+def _served_cost(rows: list[Row]) -> float:
+    """The cost of served rows, computed here from the bundled table (not by tokline's
+    pricing code); cache-write rates only where a row has cache writes (Codex has none)."""
     prices = _prices()
     cost = 0.0
     for model, inp, out, w5, w1, read in rows:
         p = prices[model]
         assert inp + w5 + w1 + read <= p.get("tier", {}).get("threshold", 1 << 60)
-        cost += (inp * p["input"] + out * p["output"] + w5 * p["cache_write_5m"]
-                 + w1 * p["cache_write_1h"] + read * p["cache_read"])
+        cost += inp * p["input"] + out * p["output"] + read * p["cache_read"]
+        if w5 or w1:
+            cost += w5 * p["cache_write_5m"] + w1 * p["cache_write_1h"]
     return cost
 
 
@@ -223,7 +226,7 @@ def _check_claude(home: Path, stand: AnthropicStandIn, version: str) -> list[Row
     assert got == want
     cost, requests = _session_cost(home)
     assert requests == len(want)
-    assert cost == pytest.approx(_claude_cost(want), rel=1e-3)
+    assert cost == pytest.approx(_served_cost(want), rel=1e-3)
     return want
 
 
@@ -273,7 +276,7 @@ def test_claude_zero_split_counts_total_as_5m_writes(claude: tuple[str, Path], s
     # Claude Code's own cost record for the run agrees with ours within 1 %.
     # (--output-format json's total_cost_usd; it leaves the side calls out, as we do here.)
     own = result["total_cost_usd"]
-    assert float(own) == pytest.approx(_claude_cost(_claude_expected([served])), rel=1e-2)
+    assert float(own) == pytest.approx(_served_cost(_claude_expected([served])), rel=1e-2)
 
 
 def _claude_files_with(home: Path, message_id: str) -> int:
@@ -329,7 +332,7 @@ def test_claude_web_search_requests_priced(claude: tuple[str, Path], sandbox: Pa
     cost, requests = _session_cost(sandbox)
     assert requests == len(want)
     # $10 per 1,000 searches on top of the tokens.
-    assert cost == pytest.approx(_claude_cost(want) + 2 * 10 / 1000, rel=1e-3)
+    assert cost == pytest.approx(_served_cost(want) + 2 * 10 / 1000, rel=1e-3)
 
 
 UNPRICED_MODEL = "my-gateway-model-x"
@@ -354,7 +357,7 @@ def test_claude_unpriced_model_counted_not_priced(claude: tuple[str, Path], sand
     assert UNPRICED_MODEL in json.dumps(out["unpriced_models"])
     # Only the priced side calls (2.0.x) carry a cost.
     priced = [r for r in got if r[0] != UNPRICED_MODEL]
-    assert float(out["totals"]["cost_usd"]) == pytest.approx(_claude_cost(priced), abs=1e-9)
+    assert float(out["totals"]["cost_usd"]) == pytest.approx(_served_cost(priced), abs=1e-9)
     text = _tokline(sandbox, "session")
     # The model column may abbreviate (2.0.x's side calls add models), so the session's
     # cost cell and the total are checked, and the footnote names the model.
@@ -399,15 +402,6 @@ def _codex_expected(served: list[Served]) -> list[Row]:
         cached = u["input_tokens_details"]["cached_tokens"]
         rows.append((s.model, u["input_tokens"] - cached, u["output_tokens"], 0, 0, cached))
     return sorted(rows)
-
-
-def _codex_cost(rows: list[Row]) -> float:
-    prices = _prices()
-    cost = 0.0
-    for m, inp, out, _w5, _w1, read in rows:
-        p = prices[m]
-        cost += inp * p["input"] + out * p["output"] + read * p["cache_read"]
-    return cost
 
 
 @pytest.fixture(params=CLIENTS["codex"][1])
@@ -455,7 +449,7 @@ def _check_codex(home: Path, stand: ResponsesStandIn, version: str) -> list[Row]
     assert got == want
     cost, requests = _session_cost(home)
     assert requests == len(stand.served)
-    assert cost == pytest.approx(_codex_cost(want), rel=1e-3)
+    assert cost == pytest.approx(_served_cost(want), rel=1e-3)
     return want
 
 
