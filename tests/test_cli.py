@@ -51,6 +51,27 @@ def test_local_day_follows_the_time_zone(home: Path, capsys: pytest.CaptureFixtu
         capsys, "daily", "--json", "--tz", "Pacific/Kiritimati")["rows"]] == ["2026-01-16"]
 
 
+def test_synthetic_messages_counted_apart_from_models(
+        home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The toktrack sample holds one <synthetic> line among 4 requests: it is a request of
+    # the day (as ccusage counts it) but no model's, so every row says how many such
+    # requests it holds, and the models' requests plus those add up to the row's.
+    copy_fixture_projects(home, "claude", "toktrack", "claude-sample.jsonl")
+    daily = run_json(capsys, "daily", "--json", "--tz", "UTC")
+    for row in [*daily["rows"], daily["totals"]]:
+        assert row["requests"] == 4 and row["synthetic_requests"] == 1
+        assert "<synthetic>" not in {m["model"] for m in row["models"]}
+        assert sum(m["requests"] for m in row["models"]) + row["synthetic_requests"] \
+            == row["requests"]
+    models = run_json(capsys, "models", "--json")
+    assert "<synthetic>" not in {r["key"] for r in models["rows"]}
+    assert models["totals"]["synthetic_requests"] == 1
+    assert sum(r["requests"] for r in models["rows"]) + 1 == models["totals"]["requests"]
+    assert cli.main(["models", "--offline"]) == 0
+    table = capsys.readouterr().out
+    assert "<synthetic>" not in table and "include 1 synthetic message" in table
+
+
 @pytest.mark.parametrize("report", ["weekly", "monthly", "session", "projects", "models"])
 def test_every_report_totals_the_same(home: Path, capsys: pytest.CaptureFixture[str],
                                       report: str) -> None:

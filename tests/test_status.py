@@ -306,6 +306,8 @@ def test_snapshot_periods_break_down_by_model(sample: Path) -> None:
     for name in ("today", "month"):
         models = snap[name]["models"]
         assert "<synthetic>" not in models
+        assert sum(m["requests"] for m in models.values()) + snap[name]["synthetic_requests"] \
+            == snap[name]["requests"]
         assert sum(m["total_tokens"] for m in models.values()) <= snap[name]["total_tokens"]
         assert sum(m["cost_usd"] for m in models.values()) == pytest.approx(
             snap[name]["cost_usd"], abs=1e-5)

@@ -13,7 +13,12 @@ from tokline.ledger.store import StoredUsage
 
 @dataclass
 class Group:
-    """One report row: a period (or session, project, model) with per-model totals."""
+    """One report row: a period (or session, project, model) with per-model totals.
+
+    ``totals.requests`` counts Claude Code's synthetic messages (they are entries of the
+    log, and ccusage counts them too) but ``models`` leaves them out (no model answered
+    them), so ``synthetic`` says how many there are: the models' requests plus
+    ``synthetic`` make ``totals.requests``."""
 
     key: str
     totals: Totals = field(default_factory=Totals)
@@ -22,6 +27,7 @@ class Group:
     first_ms: int = 0
     last_ms: int = 0
     extra: dict[str, object] = field(default_factory=dict)
+    synthetic: int = 0
 
     def add(self, row: StoredUsage, cost: float | None) -> None:
         if not self.totals.requests:
@@ -32,6 +38,8 @@ class Group:
         self.sources.setdefault(row.source, Totals()).add(row, cost)
         if row.model != SYNTHETIC:
             self.models.setdefault(row.model, Totals()).add(row, cost)
+        else:
+            self.synthetic += 1
 
 
 def group_by(rows: Iterable[StoredUsage], key: Callable[[StoredUsage], str],
@@ -50,6 +58,7 @@ def grand_total(groups: Iterable[Group]) -> Group:
     total = Group("total")
     for group in groups:
         total.totals.merge(group.totals)
+        total.synthetic += group.synthetic
         for model, totals in group.models.items():
             total.models.setdefault(model, Totals()).merge(totals)
         for source, totals in group.sources.items():

@@ -21,6 +21,7 @@ from tokline.commands.common import (
     open_context,
     parse_sources,
 )
+from tokline.engine.records import SYNTHETIC
 from tokline.ledger.store import StoredUsage, now_ms
 from tokline.prompt.safetext import clean
 from tokline.surfaces.bars import bar, chart
@@ -68,6 +69,7 @@ def _row_json(group: Group, name: str, ctx: Context) -> dict[str, Any]:
         {"model": model, **totals.as_json()}
         for model, totals in sorted(group.models.items(), key=lambda kv: -kv[1].cost_usd)
     ]
+    row["synthetic_requests"] = group.synthetic
     row["sources"] = {source: t.as_json() for source, t in sorted(group.sources.items())}
     row.update(group.extra)
     return row
@@ -128,12 +130,16 @@ def report_groups(name: str, ctx: Context, args: argparse.Namespace) -> int:
     else:
         ordered = [groups[k] for k in sorted(groups)]
     total = grand_total(ordered)
+    if name == "models":
+        # Synthetic messages are no model's: the total keeps them, no row lists them.
+        ordered = [g for g in ordered if g.key != SYNTHETIC]
     if args.json:
         out = {
             "report": name,
             "timezone": str(ctx.calendar.zone),
             "rows": [_row_json(g, name, ctx) for g in ordered],
-            "totals": {**total.totals.as_json(), "models": [
+            "totals": {**total.totals.as_json(), "synthetic_requests": total.synthetic,
+                       "models": [
                 {"model": m, **t.as_json()}
                 for m, t in sorted(total.models.items(), key=lambda kv: -kv[1].cost_usd)],
                 "sources": {s: t.as_json() for s, t in sorted(total.sources.items())}},
@@ -165,6 +171,9 @@ def report_groups(name: str, ctx: Context, args: argparse.Namespace) -> int:
             table[-1].append(f"{bar(share, 1.0, 10)} {100 * share:3.0f}%")
     footer = _cells("Total", "", total.totals) + (["100%"] if name == "models" else [])
     print(render_table(headers, table, 2 if name != "models" else 1, footer))
+    if name == "models" and total.synthetic:
+        print(f"(the total's requests include {total.synthetic:,} synthetic messages of "
+              "Claude Code: no model, no tokens)")
     if getattr(args, "chart", False):
         width = shutil.get_terminal_size((80, 24)).columns
         print()

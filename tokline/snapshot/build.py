@@ -62,9 +62,14 @@ def _period(sums: Mapping[str, Sums], label: str, start_ms: int, end_ms: int
             groups[name] = add_sums(groups[name], t) if name in groups else t
         return {name: sums_json(t) for name, t in sorted(groups.items())}
 
-    models = {name: entry for name, entry in grouped(1).items() if name != SYNTHETIC}
+    models = grouped(1)
+    # requests count Claude Code's synthetic messages; no model answered them, so they
+    # are not listed as one but counted apart (the models' requests + these = requests)
+    synthetic = models.pop(SYNTHETIC, None)
     return {"period": label, "start": start_ms // 1000, "end": end_ms // 1000,
-            **sums_json(total_sums(sums)), "sources": grouped(0), "models": models}
+            **sums_json(total_sums(sums)),
+            "synthetic_requests": synthetic["requests"] if synthetic else 0,
+            "sources": grouped(0), "models": models}
 
 
 def _split_sums(ledger: Ledger, kept: Any, oldest_change: int | None, span: tuple[int, int],
