@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -14,8 +15,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tokline import cli
+from tokline.commands import setup
 from tokline.commands.demo import install_sample
-from tokline.prompt import statefiles
+from tokline.prompt import fields, statefiles
 
 HEAVY = {"sqlite3", "_sqlite3", "json", "json.decoder", "tomllib", "tomli", "keyring",
          "tokline.engine._claude_c", "tokline.engine._codex_c", "tokline.engine._keys_c",
@@ -201,6 +203,32 @@ def test_statusline_survives_odd_payloads(sample: Path, payload: str) -> None:
     assert proc.stderr == ""
 
 
+def test_statusline_counts_its_sessions_turn_before_printing(sample: Path) -> None:
+    # Claude Code renders the line right after a turn and not when a detached refresh is
+    # done, so a transcript written after the snapshot is scanned first, in the call.
+    transcript = next((sample / ".claude" / "projects").rglob("*.jsonl"))
+    payload = json.dumps({"session_id": "s", "transcript_path": str(transcript),
+                          "cost": {"total_cost_usd": 1.5}})
+    before = json.loads((Path(statefiles.state_dir()) / "snapshot.json").read_text())
+    first = _tokline(sample, "statusline", stdin=payload).stdout
+    assert f"{fields.money(before['today']['cost_usd'])} today" in first
+    stamp = dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    with transcript.open("a") as fh:  # $0.30 of input and $1.50 of output for sonnet 4.5
+        fh.write(json.dumps({
+            "type": "assistant", "timestamp": stamp, "sessionId": "s", "requestId": "req_turn",
+            "message": {"id": "msg_turn", "model": "claude-sonnet-4-5-20250929",
+                        "usage": {"input_tokens": 100_000, "output_tokens": 100_000}}}) + "\n")
+    later = time.time() + 1  # newer than the snapshot, whatever the file system's clock
+    os.utime(transcript, (later, later))
+    after = _tokline(sample, "statusline", stdin=payload).stdout
+    want = fields.money(before["today"]["cost_usd"] + 1.8)
+    assert f"{want} today" in after, after
+    # an unrelated payload (no transcript, or one older than the snapshot) scans nothing
+    os.utime(transcript, (later - 3600, later - 3600))
+    loaded, _ = imported("-m", "tokline", "statusline", stdin=payload)
+    assert "tokline.engine.refresh" not in loaded
+
+
 def test_statusline_never_scans(home: Path) -> None:
     from conftest import FIXTURES
 
@@ -231,6 +259,8 @@ def test_setup_claude_is_idempotent_and_keeps_a_backup(home: Path, launcher: Pat
     # the launcher by its absolute path (Claude Code's shell may not have it on PATH)
     assert data["theme"] == "dark" \
         and data["statusLine"]["command"] == f"'{launcher}' statusline"
+    # re-run on a timer too (Claude Code 2.1), not only on Claude Code's own events
+    assert data["statusLine"]["refreshInterval"] == setup.REFRESH_INTERVAL_S
     backups = list(settings.parent.glob("settings.json.bak-*"))
     assert len(backups) == 1 and json.loads(backups[0].read_text()) == {"theme": "dark"}
     assert cli.main(["setup", "claude"]) == 0
@@ -256,10 +286,18 @@ def test_setup_claude_respects_another_tools_line(home: Path, monkeypatch: pytes
 def test_setup_claude_updates_an_earlier_bare_tokline_line(home: Path, launcher: Path) -> None:
     settings = home / ".claude" / "settings.json"
     settings.parent.mkdir(parents=True)
-    settings.write_text('{"statusLine": {"type": "command", "command": "tokline statusline"}}')
+    settings.write_text('{"statusLine": {"type": "command", "command": "tokline statusline",'
+                        ' "padding": 2}}')
     assert cli.main(["setup", "claude"]) == 0  # tokline's own line: no --force needed
-    assert json.loads(settings.read_text())["statusLine"]["command"] \
-        == f"'{launcher}' statusline"
+    assert json.loads(settings.read_text())["statusLine"] == {
+        "type": "command", "command": f"'{launcher}' statusline", "padding": 2,
+        "refreshInterval": setup.REFRESH_INTERVAL_S}
+    # an interval the user chose stays, and then the line is already as wanted
+    line = json.loads(settings.read_text())
+    line["statusLine"]["refreshInterval"] = 5
+    settings.write_text(json.dumps(line))
+    assert cli.main(["setup", "claude"]) == 0
+    assert json.loads(settings.read_text()) == line
 
 
 def test_time_left_counts_down_without_a_refresh(sample: Path) -> None:

@@ -19,8 +19,10 @@ from tokline.prompt import statefiles
 from tokline.prompt.uptodate import ledger_path
 
 
-def run(name: str, argv: list[str]) -> int:
-    code = 0
+def refresh_now(publish: bool = False, remote: bool = False) -> int:
+    """One incremental refresh in this process; its exit code (0, or a storage fault's).
+    ``tokline refresh`` runs it, and so does Claude Code's statusLine when its session
+    wrote after the snapshot was made (commands/statusline.py)."""
     statefiles.note_refresh("scan")
     try:
         # A storage fault (read-only, full disk, locked, corrupt) ends it with one line;
@@ -35,20 +37,26 @@ def run(name: str, argv: list[str]) -> int:
             ledger = Ledger(ledger_path())
             report = refresh(ledger, dict(os.environ), incremental=True, prices=prices)
             fetched = []
-            if statefiles.remote_due() or "--remote" in argv:
+            if statefiles.remote_due() or remote:
                 from tokline.remote.fetch import fetch_due  # noqa: PLC0415 - only when due
 
                 fetched = fetch_due()
-            if report.changed or fetched or "--publish" in argv or not statefiles.touch():
-                from tokline.snapshot.publish import publish  # noqa: PLC0415 - data changed
+            if report.changed or fetched or publish or not statefiles.touch():
+                from tokline.snapshot.publish import publish as write  # noqa: PLC0415
 
-                publish(ledger, cfg=cfg, book=prices)
+                write(ledger, cfg=cfg, book=prices)
             print_problems(report)
     except ToklineError as exc:
         print(f"tokline: {exc}", file=sys.stderr)
-        code = exc.exit_code
         with contextlib.suppress(OSError):
-            statefiles.note_refresh(f"failed-{code}")
+            statefiles.note_refresh(f"failed-{exc.exit_code}")
+        return exc.exit_code
+    return 0
+
+
+def run(name: str, argv: list[str]) -> int:
+    try:
+        code = refresh_now("--publish" in argv, "--remote" in argv)
     finally:
         if "--locked" in argv:
             statefiles.release_lock()

@@ -5,7 +5,9 @@ entry, else ~/.claude), keeping a backup of the file first.  The command names t
 tokline's launcher by its absolute path: Claude Code runs it through a shell whose PATH
 may not hold a venv's or pipx's bin directory.  Running it again changes nothing;
 another tool's statusLine is only replaced with --force (an earlier tokline's, such as
-a bare ``tokline statusline``, is tokline's own and is updated).
+a bare ``tokline statusline``, is tokline's own and is updated).  It also sets Claude
+Code's ``refreshInterval`` (REFRESH_INTERVAL_S) unless the user chose one, and counts the
+logs once if no snapshot exists yet, so the line has numbers from its first render.
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from tokline.commands.init import tokline_path
+from tokline.commands.refresh import refresh_now
 from tokline.errors import ToklineError
+from tokline.prompt import statefiles
+
+# Claude Code (2.1.x) renders the statusLine on its own events; this re-runs it every so
+# many seconds as well, so spend from other sessions and tools, and a refresh that ended
+# after the last event, show without waiting for the next turn.  Older versions ignore it.
+REFRESH_INTERVAL_S = 20
 
 
 def settings_file() -> Path:
@@ -55,9 +64,9 @@ def run(name: str, argv: list[str]) -> int:
         if not isinstance(loaded, dict):
             raise ToklineError(f"{path} does not hold a JSON object")
         settings = loaded
-    wanted = {"type": "command", "command": args.command, "padding": 0}
     current = settings.get("statusLine")
-    if isinstance(current, dict) and current.get("command") == args.command:
+    if isinstance(current, dict) and current.get("command") == args.command \
+            and "refreshInterval" in current:
         print(f"{path}: statusLine already runs `{args.command}`")
         return 0
     if current and not args.force and not _is_tokline(current):
@@ -68,13 +77,35 @@ def run(name: str, argv: list[str]) -> int:
         backup = path.with_name(f"settings.json.bak-{time.strftime('%Y%m%d-%H%M%S')}")
         shutil.copy2(path, backup)
         print(f"backup: {backup}")
+    # tokline's own earlier line keeps what the user set in it (padding, an interval)
+    wanted = dict(current) if isinstance(current, dict) and _is_tokline(current) else {
+        "padding": 0}
+    wanted.update(type="command", command=args.command)
+    wanted.setdefault("refreshInterval", REFRESH_INTERVAL_S)
     settings["statusLine"] = wanted
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tokline.tmp")
     tmp.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
     print(f"{path}: statusLine now runs `{args.command}`")
-    return 0
+    return _first_snapshot()
+
+
+def _first_snapshot() -> int:
+    """Count the logs now if nothing has yet: Claude Code renders the line when it starts
+    and then only on its own events (2.0.x has no timer), so with no snapshot its first
+    line would lack the day's spend until the first turn ended."""
+    directory = statefiles.state_dir()
+    if os.path.exists(os.path.join(directory, statefiles.SNAPSHOT)):
+        return 0
+    locked = statefiles.take_lock(directory)
+    if not locked and os.path.isdir(directory):
+        return 0  # a refresh is running (it writes the snapshot) or the dir is refused
+    try:
+        return refresh_now(publish=True)
+    finally:
+        if locked:
+            statefiles.release_lock()
 
 
 def _is_tokline(line: object) -> bool:

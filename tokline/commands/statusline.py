@@ -3,9 +3,11 @@
 Reads the hook's JSON on stdin leniently: a missing, null or odd field costs its own
 segment, never the line.  Prints model · session cost · today · block (time left) ·
 context % · 5h/7d quota with reset time.  Keeps the official ``rate_limits`` and the
-session cost in the state dir, so the shell, tmux and editors show them too.  Never
-scans logs itself: the numbers come from the snapshot, and a stale one starts one
-detached refresh.
+session cost in the state dir, so the shell, tmux and editors show them too.  The
+numbers come from the snapshot, and a stale one starts one detached refresh; but when the
+session's own transcript (``transcript_path``) changed after the snapshot was made, a
+turn has ended and Claude Code renders now, not when a detached refresh is done: then
+the refresh runs here first, so the line after a turn shows that turn's spend.
 
 Stdin is read up to MAX_INPUT bytes (more is not a status-line payload: ignored whole);
 every text from it (the model's name) goes through tokline.prompt.safetext before it is
@@ -154,6 +156,21 @@ def line(payload: Mapping[str, Any], view: Mapping[str, Any] | None, now: float)
     return SEP.join(out)
 
 
+def _session_wrote_since(payload: Mapping[str, Any], snap: Mapping[str, Any] | None
+                         ) -> bool:
+    """The session's transcript changed after the snapshot was made.  Without a snapshot
+    the first scan may be a long one: that stays with the detached refresh."""
+    path = payload.get("transcript_path")
+    if not isinstance(path, str) or not path:
+        return False
+    try:
+        written = os.stat(path).st_mtime
+    except (OSError, ValueError):  # gone, unreadable, or a path with a NUL byte
+        return False
+    made = _number((snap or {}).get("generated_at"))
+    return made is not None and written > made
+
+
 def run(name: str, argv: list[str]) -> int:
     now = int(time.time())  # whole seconds, the clock of every reader (statefiles)
     payload = read_payload(sys.stdin.buffer.read(MAX_INPUT + 1)
@@ -170,6 +187,15 @@ def run(name: str, argv: list[str]) -> int:
         limits_changed = False
     snap_path = os.path.join(directory, statefiles.SNAPSHOT)
     snap = read_json(snap_path)
+    if _session_wrote_since(payload, snap) and statefiles.take_lock(directory):
+        try:
+            from tokline.commands.refresh import refresh_now  # noqa: PLC0415 - after turns
+
+            refresh_now(publish=limits_changed)
+        finally:
+            statefiles.release_lock()
+        limits_changed = False
+        snap = read_json(snap_path)
     view = as_of(snap, now) if snap else None
     print(line(payload, view, now))
     sys.stdout.flush()
