@@ -287,7 +287,10 @@ def test_doctor_names_few_examples_per_file(home: Path, hostile_env: dict[str, s
 def _schema5_ledger(path: Path) -> None:
     """A ledger as tokline at schema 5 left it, with rows that are out of range now."""
     db = sqlite3.connect(path)
-    db.executescript(schema.CURRENT.replace(schema.QUARANTINE_TABLE, ""))
+    db.executescript(schema.CURRENT.replace(schema.QUARANTINE_TABLE, "")
+                     .replace(schema.DEVICE_TABLES, "")
+                     .replace(",\n    device INTEGER NOT NULL DEFAULT @DEVICE@,"
+                              "\n    synced INTEGER NOT NULL DEFAULT 0", ""))
     db.execute("INSERT INTO meta VALUES ('schema', '5')")
     db.execute("INSERT INTO contexts VALUES (1, 'claude', 's', '/p', 'claude-sonnet-4-5')")
     good = NOW_MS - 3_600_000

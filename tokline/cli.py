@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "statusline": ("tokline.commands.statusline", "Claude Code's statusLine command"),
     "setup": ("tokline.commands.setup", "install integrations: setup claude"),
     "init": ("tokline.commands.init", "shell and tmux integration: init bash|zsh|fish|tmux"),
+    "sync": ("tokline.commands.sync", "exchange usage with your other devices"),
     "watch": ("tokline.commands.watch", "the snapshot as JSON lines whenever it changes"),
     "auth": ("tokline.commands.auth", "keys for remote quota: auth login|status|logout"),
     "quota": ("tokline.commands.quota", "every quota window and credit balance known"),

@@ -54,6 +54,14 @@ class Config:
     source_file: str | None = None
     # per provider: base_url, login_url (Copilot's device flow), ttl_s, enabled
     remote: Mapping[str, Mapping[str, Any]]
+    # [sync] (tokline/sync): this device's name (default: the host name), the target (a
+    # directory or ssh://…), what leaves about project paths, what surfaces count, and
+    # how often the background refresh syncs
+    sync_device: str | None = None
+    sync_target: str | None = None
+    sync_projects: str = "name"
+    sync_scope: str = "all"
+    sync_interval_s: float = 60.0
 
     def __init__(self, **values: Any) -> None:
         self.price_overrides = {}
@@ -86,7 +94,7 @@ def _want(table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], whe
 
 def parse(data: Mapping[str, Any], source: str | None = None) -> Config:
     known = {"timezone", "week_start", "cost_mode", "blocks", "pricing", "status", "budget",
-             "thresholds", "remote"}
+             "thresholds", "remote", "sync"}
     for key in data:
         if key not in known:
             raise ConfigError(f"config {key}: unknown setting (known: {', '.join(sorted(known))})")
@@ -151,6 +159,7 @@ def parse(data: Mapping[str, Any], source: str | None = None) -> Config:
     values["price_overrides"] = parsed
     _parse_status(data, values)
     values["remote"] = _parse_remote(_table(data, "remote"))
+    _parse_sync(_table(data, "sync"), values)
     return Config(**values)
 
 
@@ -188,6 +197,31 @@ def _parse_remote(remote: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             entry["enabled"] = _want(table, "enabled", bool, where)
         parsed[provider] = entry
     return parsed
+
+
+def _parse_sync(sync: Mapping[str, Any], values: dict[str, Any]) -> None:
+    for key in sync:
+        if key not in ("device", "target", "projects", "scope", "interval"):
+            raise ConfigError(f"config sync.{key}: unknown setting")
+    if "device" in sync:
+        from tokline.sync.device import clean_name  # noqa: PLC0415
+
+        name = clean_name(_want(sync, "device", str, "sync."))
+        if not name:
+            raise ConfigError("config sync.device: expected a name")
+        values["sync_device"] = name
+    if "target" in sync:
+        target = _want(sync, "target", str, "sync.").strip()
+        if target:
+            values["sync_target"] = target
+    for key, allowed in (("projects", ("name", "hash", "none")), ("scope", ("all", "local"))):
+        if key in sync:
+            value = _want(sync, key, str, "sync.")
+            if value not in allowed:
+                raise ConfigError(f"config sync.{key}: expected {' or '.join(allowed)}")
+            values[f"sync_{key}"] = value
+    if "interval" in sync:
+        values["sync_interval_s"] = max(10.0, _positive(sync, "interval", "sync."))
 
 
 def _table(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:

@@ -20,6 +20,19 @@ from tokline.prompt.safetext import clean
 LONG = 1000  # characters of a path or a problem shown (safetext.clean caps each)
 
 
+def _sync_state() -> int:
+    """Print how syncing goes (when it was ever set up); 1 when it is failing."""
+    from tokline.commands.sync import status_text  # noqa: PLC0415
+    from tokline.sync.runner import read_state  # noqa: PLC0415
+
+    state = read_state()
+    if not state:
+        return 0
+    for line in status_text(state).splitlines():
+        print(line)
+    return 1 if state.get("failures") else 0
+
+
 def run(name: str, argv: list[str]) -> int:
     print(f"tokline {__version__}, scanner: "
           f"{'compiled extension' if USE_EXTENSIONS else 'pure-Python twin'}")
@@ -78,6 +91,7 @@ def run(name: str, argv: list[str]) -> int:
     earlier = [p for p in (json.loads(seen) if seen else []) if p not in now]
     for problem in earlier:
         print(f"problem seen earlier: {clean(problem, LONG)}")
+    problems += _sync_state()
     old = backups.beyond_keep(ledger_path)
     for backup in old:
         print(f"old ledger backup: {clean(backup, LONG)} ({_size(backup)})")

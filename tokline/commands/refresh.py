@@ -18,6 +18,10 @@ from tokline.ledger.store import Ledger
 from tokline.prompt import statefiles
 from tokline.prompt.uptodate import ledger_path
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from tokline.config import Config
+
 
 def refresh_now(publish: bool = False, remote: bool = False) -> int:
     """One incremental refresh in this process; its exit code (0, or a storage fault's).
@@ -41,7 +45,8 @@ def refresh_now(publish: bool = False, remote: bool = False) -> int:
                 from tokline.remote.fetch import fetch_due  # noqa: PLC0415 - only when due
 
                 fetched = fetch_due()
-            if report.changed or fetched or publish or not statefiles.touch():
+            synced = _sync_if_due(ledger, cfg)
+            if report.changed or fetched or synced or publish or not statefiles.touch():
                 from tokline.snapshot.publish import publish as write  # noqa: PLC0415
 
                 write(ledger, cfg=cfg, book=prices)
@@ -52,6 +57,22 @@ def refresh_now(publish: bool = False, remote: bool = False) -> int:
             statefiles.note_refresh(f"failed-{exc.exit_code}")
         return exc.exit_code
     return 0
+
+
+def _sync_if_due(ledger: Ledger, cfg: Config) -> bool:
+    """Sync with the other devices when ``[sync] target`` is set and its interval has
+    passed (or its back-off after failures); True when rows came in.  A failure is kept
+    in sync-state.json for ``tokline sync --status`` and ``tokline doctor``, not shown."""
+    if not (cfg.sync_target or os.environ.get("TOKLINE_SYNC_TARGET")):
+        return False
+    from tokline.sync import runner  # noqa: PLC0415 - only with sync configured
+
+    if not runner.due(cfg):
+        return False
+    try:
+        return runner.run(ledger, cfg).imported_rows > 0
+    except runner.SyncError:
+        return False
 
 
 def run(name: str, argv: list[str]) -> int:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from tokline.engine import validate
 from tokline.errors import LedgerError
+from tokline.sync.device import local_id
 
 # usage.flags bits: tokline/engine/records.py (F_*), the scanner's and the ledger's own.
 
@@ -78,6 +79,38 @@ def quarantine(db: sqlite3.Connection) -> int:
     return int(moved)
 
 
+# Sync (tokline/sync): ``usage.device`` is the device that recorded a row (its default is
+# this ledger's own id, so rows of the scan need not say), ``usage.synced`` whether this
+# ledger has exported the row as it is now (the scan's upsert clears it).  ``devices``
+# names every device seen, ``sync_files`` the segments imported, by name and size.
+DEVICE_TABLES = """
+CREATE INDEX IF NOT EXISTS usage_unsynced ON usage(key) WHERE synced = 0;
+CREATE TABLE IF NOT EXISTS devices(
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    last_seen_ms INTEGER
+);
+CREATE TABLE IF NOT EXISTS sync_files(
+    name TEXT PRIMARY KEY,
+    device INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    rows INTEGER NOT NULL,
+    imported_ms INTEGER NOT NULL
+);
+"""
+
+
+def current(device: int) -> str:
+    """The script that makes a new ledger, for the device id ``device``."""
+    return CURRENT.replace("@DEVICE@", str(int(device)))
+
+
+def m007_devices(db: sqlite3.Connection, path: str) -> None:
+    device = local_id(path)
+    db.executescript(f"""ALTER TABLE usage ADD COLUMN device INTEGER NOT NULL DEFAULT {device};
+        ALTER TABLE usage ADD COLUMN synced INTEGER NOT NULL DEFAULT 0;""" + DEVICE_TABLES)
+
+
 CURRENT = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files(
@@ -114,22 +147,25 @@ CREATE TABLE IF NOT EXISTS usage(
     cost_usd REAL,
     flags INTEGER NOT NULL,
     cost_calc REAL,
-    priced INTEGER NOT NULL DEFAULT 0
+    priced INTEGER NOT NULL DEFAULT 0,
+    device INTEGER NOT NULL DEFAULT @DEVICE@,
+    synced INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS usage_unpriced ON usage(ts_ms) WHERE priced = 0;
-""" + TIME_INDEX + ";" + CHANGES_TABLE + CHANGE_TRIGGER + ";" + QUARANTINE_TABLE
+""" + TIME_INDEX + ";" + CHANGES_TABLE + CHANGE_TRIGGER + ";" + QUARANTINE_TABLE + DEVICE_TABLES
 
 
 # Schema N -> N+1, applied in order from FIRST_MIGRATABLE (schema 1 predates migrations).
 FIRST_MIGRATABLE = 2
-# A step is SQL (a script) or a function of the connection.
-MIGRATIONS: tuple[tuple[str, str | Callable[[sqlite3.Connection], object]], ...] = (
+# A step is SQL (a script) or a function of the connection and the ledger's path.
+MIGRATIONS: tuple[tuple[str, str | Callable[[sqlite3.Connection, str], object]], ...] = (
     ("m003_stored_costs", """ALTER TABLE usage ADD COLUMN cost_calc REAL;
         ALTER TABLE usage ADD COLUMN priced INTEGER NOT NULL DEFAULT 0;
         CREATE INDEX IF NOT EXISTS usage_unpriced ON usage(ts_ms) WHERE priced = 0;"""),
     ("m004_covering_time_index", "DROP INDEX IF EXISTS usage_ts;" + TIME_INDEX + ";"),
     ("m005_changes_table", CHANGES_TABLE + CHANGE_TRIGGER + ";"),
-    ("m006_quarantine", quarantine),
+    ("m006_quarantine", lambda db, _path: quarantine(db)),
+    ("m007_devices", m007_devices),
 )
 SCHEMA_VERSION = FIRST_MIGRATABLE + len(MIGRATIONS)
 
@@ -143,7 +179,7 @@ def migrate(db: sqlite3.Connection, path: str) -> None:
         if "no such table" not in str(exc):
             raise
     if row is None:
-        db.executescript(CURRENT)
+        db.executescript(current(local_id(path)))
     else:
         found = int(row[0])
         if found == SCHEMA_VERSION:
@@ -154,7 +190,7 @@ def migrate(db: sqlite3.Connection, path: str) -> None:
                 "rebuild it with `tokline scan --rebuild`")
         for _name, script in MIGRATIONS[found - FIRST_MIGRATABLE:]:
             if callable(script):
-                script(db)
+                script(db, path)
             else:
                 db.executescript(script)
     db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))

@@ -34,19 +34,25 @@ from tokline.ledger.schema import (
 )
 from tokline.units import QUARTER_MS
 
-# Per-field maximum; timestamp and context follow the copy with the larger total
-# (the final line of a streamed response), the first copy on ties.  A row stays a
-# sidechain only if every copy was one; the other flags accumulate.
-_UPSERT = f"""
-INSERT INTO usage VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+# Per-field maximum; timestamp, context and device follow the copy with the larger total
+# (the final line of a streamed response), on ties the copy of the lower device id, then
+# the first copy.  So the merge is the same whatever order copies arrive in, from this
+# device's scan or from other devices' segments (tokline/sync), and every device makes
+# the same row.  A row stays a sidechain only if every copy was one; the other flags
+# accumulate.  ``synced`` is cleared: the merged row is this device's to export again.
+_NEW_TOTAL = ("excluded.input + excluded.output + excluded.cache_5m + excluded.cache_1h"
+              " + excluded.cache_read")
+_OLD_TOTAL = "input + output + cache_5m + cache_1h + cache_read"
+_TAKES = (f"{_NEW_TOTAL} > {_OLD_TOTAL} OR ({_NEW_TOTAL} = {_OLD_TOTAL}"
+          " AND excluded.device < device)")
+USAGE_COLUMNS = ("key, ts_ms, ctx, input, output, cache_5m, cache_1h, cache_read, web_search,"
+                 " cost_usd, flags, cost_calc, priced")
+_MERGE = f"""
 ON CONFLICT(key) DO UPDATE SET
     priced = 0,
-    ts_ms = CASE WHEN excluded.input + excluded.output + excluded.cache_5m + excluded.cache_1h
-                      + excluded.cache_read > input + output + cache_5m + cache_1h + cache_read
-                 THEN excluded.ts_ms ELSE ts_ms END,
-    ctx = CASE WHEN excluded.input + excluded.output + excluded.cache_5m + excluded.cache_1h
-                    + excluded.cache_read > input + output + cache_5m + cache_1h + cache_read
-               THEN excluded.ctx ELSE ctx END,
+    ts_ms = CASE WHEN {_TAKES} THEN excluded.ts_ms ELSE ts_ms END,
+    ctx = CASE WHEN {_TAKES} THEN excluded.ctx ELSE ctx END,
+    device = CASE WHEN {_TAKES} THEN excluded.device ELSE device END,
     input = max(input, excluded.input),
     output = max(output, excluded.output),
     cache_5m = max(cache_5m, excluded.cache_5m),
@@ -56,6 +62,13 @@ ON CONFLICT(key) DO UPDATE SET
     cost_usd = coalesce(max(cost_usd, excluded.cost_usd), cost_usd, excluded.cost_usd),
     flags = ((flags & excluded.flags) & {F_SIDECHAIN}) | ((flags | excluded.flags) & ~{F_SIDECHAIN})
 """
+# Rows of this device's scan: their device is the column's default, this ledger's id.
+_UPSERT = f"INSERT INTO usage({USAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)" \
+    + _MERGE + ", synced = 0"
+# Rows of another device's segment: their own device, already exported (by that device);
+# merged into a row this device must still export, that row stays to be exported.
+IMPORT_UPSERT = (f"INSERT INTO usage({USAGE_COLUMNS}, device, synced)"
+                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,1,?,1)" + _MERGE)
 
 _SYNTHETIC_SQL = "'" + SYNTHETIC.replace("'", "''") + "'"  # as an SQL string literal
 
@@ -131,6 +144,7 @@ if TYPE_CHECKING:
         web_search: int
         cost_usd: float | None
         flags: int
+        device: int = 0
 
 else:
     FileState = namedtuple(
@@ -141,7 +155,8 @@ else:
     StoredUsage = namedtuple(
         "StoredUsage",
         "ts_ms source session_id project model input output cache_5m cache_1h"
-        " cache_read web_search cost_usd flags",
+        " cache_read web_search cost_usd flags device",
+        defaults=(0,),
     )
 
 
@@ -356,11 +371,15 @@ class Ledger:
         self._contexts = None
         self._new_contexts.clear()
 
-    def upsert_usage(self, rows: list[UsageRow]) -> None:
-        """Insert or merge rows, in order: copies merge first-to-last."""
+    def insert_new_contexts(self) -> None:
+        """Write the contexts ``context_id`` handed out ids for (inside ``write()``)."""
         if self._new_contexts:
             self.db.executemany("INSERT INTO contexts VALUES (?,?,?,?,?)", self._new_contexts)
             self._new_contexts.clear()
+
+    def upsert_usage(self, rows: list[UsageRow]) -> None:
+        """Insert or merge rows, in order: copies merge first-to-last."""
+        self.insert_new_contexts()
         # In key order, B-tree inserts touch neighbouring pages instead of random ones
         # (keys are hashes).  The sort is stable: copies of one key still merge in order.
         ordered: list[UsageRow] = sorted(rows, key=_row_key)
@@ -535,8 +554,8 @@ class Ledger:
         where, args = _filter(since_ms, until_ms, sources, by_context_id=False)
         sql = (
             "SELECT u.ts_ms, c.source, c.session_id, c.project, c.model, u.input, u.output,"
-            " u.cache_5m, u.cache_1h, u.cache_read, u.web_search, u.cost_usd, u.flags"
-            " FROM usage u JOIN contexts c ON c.id = u.ctx WHERE "
+            " u.cache_5m, u.cache_1h, u.cache_read, u.web_search, u.cost_usd, u.flags,"
+            " u.device FROM usage u JOIN contexts c ON c.id = u.ctx WHERE "
             + " AND ".join(where)
             + " ORDER BY u.ts_ms"
         )
@@ -559,6 +578,14 @@ class Ledger:
             if has_quarantine else (0,)
         return {"files": files, "malformed_lines": malformed, "usage_rows": rows,
                 "quarantined": quarantined}
+
+    def device_names(self, hexadecimal: bool = False) -> dict[Any, str]:
+        """Device id (or its 16 hex digits) -> name, for every device seen."""
+        try:
+            found = self.db.execute("SELECT id, name FROM devices").fetchall()
+        except sqlite3.OperationalError:  # a read-only ledger of an older schema
+            return {}
+        return {(f"{i:016x}" if hexadecimal else i): name for i, name in found}
 
     def set_meta(self, key: str, value: str) -> None:
         if self.readonly:

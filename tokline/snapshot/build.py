@@ -224,7 +224,9 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
     codex_text = ledger.get_meta(CODEX_LIMITS)
     snap["quota"] = quota.windows(claude_state, snap["block"], now_s,
                                   lightjson.loads(codex_text) if codex_text else None)
-    snap["quota"] = remote.merge(snap["quota"], remote.windows(now_s))
+    from_devices = quota.synced(read_json(os.path.join(state_dir(env), quota.SYNC_QUOTA)),
+                                ledger.device_names(hexadecimal=True))
+    snap["quota"] = remote.merge(snap["quota"], [*remote.windows(now_s), *from_devices])
     snap["budget"] = _budget(cfg, snap["today"], snap["week"], snap["month"])
     snap["thresholds"] = {"warn": cfg.warn_percent, "critical": cfg.critical_percent}
     snap["refresh_interval_s"] = cfg.refresh_interval_s

@@ -9,6 +9,22 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+# Official windows other devices exported (tokline/sync/runner.py writes it, checked):
+# {device hex id: [window, ...]}.  Quota is per account, not per device: never summed,
+# the newest observation of a window wins (remote.merge).
+SYNC_QUOTA = "sync-quota.json"
+
+
+def synced(kept: Mapping[str, Any] | None, names: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The windows of ``kept`` (sync-quota.json), each marked with the device it came from."""
+    out: list[dict[str, Any]] = []
+    for device, windows in (kept or {}).items():
+        for window in windows if isinstance(windows, list) else []:
+            if isinstance(window, dict):
+                out.append({**window, "kind": "official",
+                            "device": names.get(device, device)})
+    return out
+
 
 def windows(claude_state: Mapping[str, Any] | None, block: Mapping[str, Any] | None,
                   now_s: float, codex_limits: Mapping[str, Any] | None = None

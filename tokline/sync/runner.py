@@ -1,0 +1,169 @@
+"""One sync as the command and the background refresh run it, and what it leaves behind.
+
+``sync-state.json`` (state dir) says how the last sync went: when it last succeeded,
+the last error, the failures in a row and when the background may try again (every
+``[sync] interval`` after a success; after failures, twice as long each time, up to an
+hour: an unmounted directory or an ssh host that is down costs nothing on the prompt
+path and little in the background).  ``sync-quota.json`` keeps the official quota
+windows other devices exported, newest per device; the snapshot merges them with this
+device's own (tokline/snapshot/quota.py), the newest observation of each window winning.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+from tokline.config import Config
+from tokline.errors import ToklineError
+from tokline.ledger.store import Ledger
+from tokline.prompt import statefiles
+from tokline.snapshot.quota import SYNC_QUOTA as QUOTA
+from tokline.sync import exchange
+from tokline.sync.device import default_name, local_id
+from tokline.sync.exchange import Progress, Report
+from tokline.sync.targets import Unreachable, parse
+
+STATE = "sync-state.json"
+
+MAX_BACKOFF_S = 3600.0
+
+
+class SyncError(ToklineError):
+    """A sync that could not happen (no target, unreachable, refused); one line."""
+
+
+def state_path() -> str:
+    return os.path.join(statefiles.state_dir(), STATE)
+
+
+def read_state() -> dict[str, Any]:
+    try:
+        with open(state_path(), encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def due(cfg: Config, now: float | None = None) -> bool:
+    """The background refresh should sync now: a target is set and its time has come."""
+    if not (cfg.sync_target or os.environ.get("TOKLINE_SYNC_TARGET")):
+        return False
+    state = read_state()
+    wait_until = state.get("next_s")
+    return not isinstance(wait_until, (int, float)) or (now or time.time()) >= wait_until
+
+
+def device_name(cfg: Config) -> str:
+    return cfg.sync_device or default_name()
+
+
+def target_text(cfg: Config, given: str | None = None) -> str:
+    text = given or os.environ.get("TOKLINE_SYNC_TARGET") or cfg.sync_target
+    if not text:
+        raise SyncError("no sync target: give --target DIR|ssh://host/path or set "
+                        "[sync] target in config.toml")
+    return text
+
+
+def own_quota() -> list[dict[str, Any]]:
+    """This device's own official quota windows (not ones other devices sent)."""
+    try:
+        with open(os.path.join(statefiles.state_dir(), statefiles.SNAPSHOT),
+                  encoding="utf-8") as fh:
+            snap = json.load(fh)
+    except (OSError, ValueError):
+        return []
+    out = []
+    for window in snap.get("quota") or [] if isinstance(snap, dict) else []:
+        if isinstance(window, dict) and window.get("kind") == "official" \
+                and "device" not in window:
+            out.append({k: window.get(k) for k in ("source", "window", "used_percent",
+                                                   "resets_at", "as_of")})
+    return out
+
+
+def run(ledger: Ledger, cfg: Config, given_target: str | None = None,
+        progress: Progress | None = None) -> Report:
+    """Sync now; the state file records the outcome.  SyncError when it cannot."""
+    from tokline.accounting.pricing import price_book  # noqa: PLC0415
+
+    text = target_text(cfg, given_target)
+    now = time.time()
+    state = read_state()
+    try:
+        target = parse(text)
+        report, quotas = exchange.sync(
+            ledger, target, local_id(ledger.path), device_name(cfg), cfg.sync_projects,
+            price_book(cfg.price_overrides).cost_of, own_quota(), progress)
+    except (Unreachable, ValueError, OSError) as exc:
+        failures = int(state.get("failures") or 0) + 1
+        state.update(target=text, last_error=str(exc), last_error_s=round(now),
+                     failures=failures,
+                     next_s=round(now + min(cfg.sync_interval_s * 2 ** failures, MAX_BACKOFF_S)))
+        _write(STATE, state)
+        raise SyncError(f"sync with {text} failed: {exc}") from None
+    state = {"target": text, "last_ok_s": round(now), "failures": 0,
+             "next_s": round(now + cfg.sync_interval_s),
+             "exported_rows": report.exported_rows, "imported_rows": report.imported_rows,
+             "waiting": report.waiting[:20],
+             "rejected": (report.rejected + list(state.get("rejected") or []))[:20]}
+    _write(STATE, state)
+    if quotas:
+        _keep_quota(quotas)
+    return report
+
+
+def _keep_quota(quotas: list[tuple[str, list[Any]]]) -> None:
+    path = os.path.join(statefiles.state_dir(), QUOTA)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            kept = json.load(fh)
+    except (OSError, ValueError):
+        kept = {}
+    if not isinstance(kept, dict):
+        kept = {}
+    for device, windows in quotas:  # segments in name order: a later one is newer
+        kept[device] = [w for w in map(_window, windows[:64]) if w is not None]
+    _write(QUOTA, kept)
+
+
+def _window(raw: object) -> dict[str, Any] | None:
+    """A window another device sent, checked: short names, finite numbers in range."""
+    if not isinstance(raw, dict):
+        return None
+    source, window = raw.get("source"), raw.get("window")
+    numbers = [raw.get(k) for k in ("used_percent", "resets_at", "as_of")]
+    if not (isinstance(source, str) and isinstance(window, str) and 0 < len(source) <= 32
+            and 0 < len(window) <= 32 and source.replace("-", "").isalnum()
+            and window.replace("_", "").isalnum()):
+        return None
+    for value in numbers:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not -1e12 < value < 1e12 or value != value):
+            return None
+    used, resets, as_of = numbers
+    if used is None or as_of is None or not 0 <= used <= 1000:
+        return None
+    return {"source": source, "window": window, "used_percent": float(used),
+            "resets_at": resets, "as_of": as_of}
+
+
+def synced_quota() -> dict[str, list[dict[str, Any]]]:
+    """Other devices' official windows, by device hex id (sync-quota.json)."""
+    try:
+        with open(os.path.join(statefiles.state_dir(), QUOTA), encoding="utf-8") as fh:
+            kept = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    return kept if isinstance(kept, dict) else {}
+
+
+def _write(name: str, data: dict[str, Any]) -> None:
+    directory = statefiles.state_dir()
+    statefiles.check_dir(directory)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    statefiles.write_private(os.path.join(directory, name), json.dumps(data).encode())
