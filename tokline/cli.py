@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "setup": ("tokline.commands.setup", "install integrations: setup claude"),
     "init": ("tokline.commands.init", "shell and tmux integration: init bash|zsh|fish|tmux"),
     "sync": ("tokline.commands.sync", "exchange usage with your other devices"),
+    "devices": ("tokline.commands.devices", "every device synced: last sync, requests, cost"),
     "watch": ("tokline.commands.watch", "the snapshot as JSON lines whenever it changes"),
     "auth": ("tokline.commands.auth", "keys for remote quota: auth login|status|logout"),
     "quota": ("tokline.commands.quota", "every quota window and credit balance known"),

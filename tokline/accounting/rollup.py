@@ -42,17 +42,19 @@ class Context(NamedTuple):
     project: str
     model: str
     totals: Totals
+    device: int = 0  # the device that recorded these rows (tokline/sync)
 
 
 def contexts(ledger: Ledger, since_ms: int | None = None, until_ms: int | None = None,
              cost_mode: str = "auto", sources: Iterable[str] | None = None) -> list[Context]:
-    """Totals per (source, session, project, model), one SQL pass; ``group`` folds them
-    by whatever a view needs."""
+    """Totals per (source, session, project, model, device), one SQL pass; ``group``
+    folds them by whatever a view needs."""
     out = []
     for row in ledger.grouped_sums("context", since_ms, until_ms, cost_mode, sources):
         totals = Totals()
-        totals.add_sums(row[4:])
-        out.append(Context(str(row[0]), str(row[1]), str(row[2]), str(row[3]), totals))
+        totals.add_sums(row[5:])
+        out.append(Context(str(row[0]), str(row[1]), str(row[2]), str(row[3]), totals,
+                           int(row[4])))
     return out
 
 

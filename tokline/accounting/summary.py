@@ -24,6 +24,7 @@ class Group:
     totals: Totals = field(default_factory=Totals)
     models: dict[str, Totals] = field(default_factory=dict)
     sources: dict[str, Totals] = field(default_factory=dict)
+    devices: dict[int, Totals] = field(default_factory=dict)  # by device id (tokline/sync)
     first_ms: int = 0
     last_ms: int = 0
     extra: dict[str, object] = field(default_factory=dict)
@@ -36,6 +37,7 @@ class Group:
         self.first_ms = min(self.first_ms, row.ts_ms)
         self.totals.add(row, cost)
         self.sources.setdefault(row.source, Totals()).add(row, cost)
+        self.devices.setdefault(row.device, Totals()).add(row, cost)
         if row.model != SYNTHETIC:
             self.models.setdefault(row.model, Totals()).add(row, cost)
         else:
@@ -63,4 +65,6 @@ def grand_total(groups: Iterable[Group]) -> Group:
             total.models.setdefault(model, Totals()).merge(totals)
         for source, totals in group.sources.items():
             total.sources.setdefault(source, Totals()).merge(totals)
+        for device, totals in group.devices.items():
+            total.devices.setdefault(device, Totals()).merge(totals)
     return total

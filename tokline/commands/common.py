@@ -18,6 +18,7 @@ from tokline.engine.refresh import RefreshReport, print_problems, refresh
 from tokline.errors import StorageError, ToklineError
 from tokline.ledger.faults import guard
 from tokline.ledger.store import Ledger
+from tokline.prompt.safetext import clean
 
 
 @dataclass
@@ -71,8 +72,47 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--source", metavar="NAMES",
                         help="only these assistants, e.g. claude,codex (default: all)")
+    parser.add_argument("--device", metavar="NAME", action="append",
+                        help="only this device's usage (repeatable; `tokline devices` lists "
+                             "them; default: every device synced)")
     parser.add_argument("--offline", action="store_true",
                         help="report from the ledger as it is, without scanning logs first")
+
+
+def device_names(ctx: Context) -> dict[int, str]:
+    """Every device's id -> name: the ones sync met, and this one (named by ``[sync]
+    device`` or the host name even before its first sync)."""
+    from tokline.sync.device import default_name, local_id  # noqa: PLC0415
+
+    names: dict[int, str] = ctx.ledger.device_names()
+    names[local_id(ctx.ledger.path)] = ctx.config.sync_device or names.get(
+        local_id(ctx.ledger.path)) or default_name()
+    return names
+
+
+def device_labels(names: dict[int, str]) -> dict[int, str]:
+    """Names that tell devices apart: a name two devices share gets its id's first digits."""
+    seen: dict[str, int] = {}
+    for name in names.values():
+        seen[name] = seen.get(name, 0) + 1
+    return {i: name if seen[name] == 1 else f"{name} ({f'{i:016x}'[:8]})"
+            for i, name in names.items()}
+
+
+def parse_devices(ctx: Context, given: list[str] | None) -> list[int] | None:
+    """``--device NAME`` (repeatable; a name or a 16-hex-digit id) as device ids (None:
+    every device); an unknown one is an error that lists the known ones."""
+    if not given:
+        return None
+    names = device_names(ctx)
+    chosen: list[int] = []
+    for wanted in given:
+        found = [i for i, name in names.items() if name == wanted or f"{i:016x}" == wanted]
+        if not found:
+            known = ", ".join(sorted(set(names.values())))
+            raise ToklineError(f"--device {clean(wanted, 80)}: unknown (devices: {known})")
+        chosen.extend(found)
+    return chosen
 
 
 def open_context(tz: str | None = None, do_refresh: bool = True, quiet: bool = False,

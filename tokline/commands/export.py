@@ -17,14 +17,17 @@ from tokline.accounting.totals import FIELDS, Totals
 from tokline.commands.common import (
     add_common_options,
     day_window,
+    device_labels,
+    device_names,
     open_context,
+    parse_devices,
     parse_sources,
     write_file,
 )
 from tokline.engine.records import SYNTHETIC
 
 KEYS = {"day": ["day"], "session": ["session_id", "project"], "project": ["project"],
-        "model": []}
+        "model": [], "device": ["device"]}
 
 
 def columns(by: str) -> list[str]:
@@ -41,8 +44,8 @@ def run(name: str, argv: list[str]) -> int:
     add_common_options(parser)  # its --json picks the JSON format
     parser.add_argument("--csv", action="store_true", help="comma-separated values (default)")
     parser.add_argument("--by", choices=tuple(KEYS), default="day",
-                        help="one row per day (default), model, session or project, "
-                             "each split by source and model")
+                        help="one row per day (default), model, session, project or "
+                             "device, each split by source and model")
     parser.add_argument("-o", "--output", metavar="FILE", help="write here, not to stdout")
     args = parser.parse_args(argv)
     if args.csv and args.json:
@@ -51,12 +54,15 @@ def run(name: str, argv: list[str]) -> int:
     since_ms, until_ms = day_window(ctx, args.since, args.until)
     groups: dict[tuple[str, ...], list[Any]] = {}
     with ctx.ledger:
-        for row in ctx.ledger.usage(since_ms, until_ms, parse_sources(args.source)):
+        labels = device_labels(device_names(ctx))
+        for row in ctx.ledger.usage(since_ms, until_ms, parse_sources(args.source),
+                                    parse_devices(ctx, args.device)):
             if row.model == SYNTHETIC:
                 continue
             key_values = {"day": (ctx.calendar.day(row.ts_ms),),
                           "session": (row.session_id, row.project),
-                          "project": (row.project,), "model": ()}[args.by]
+                          "project": (row.project,), "model": (),
+                          "device": (labels.get(row.device, f"{row.device:016x}"),)}[args.by]
             key = (*key_values, row.source, row.model)
             entry = groups.get(key)
             if entry is None:

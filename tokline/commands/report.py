@@ -17,8 +17,11 @@ from tokline.commands.common import (
     Context,
     add_common_options,
     day_window,
+    device_labels,
+    device_names,
     money,
     open_context,
+    parse_devices,
     parse_sources,
 )
 from tokline.engine.records import SYNTHETIC
@@ -60,7 +63,8 @@ def _key_fn(name: str, ctx: Context) -> Callable[[StoredUsage], str]:
     return lambda r: r.model
 
 
-def _row_json(group: Group, name: str, ctx: Context) -> dict[str, Any]:
+def _row_json(group: Group, name: str, ctx: Context, labels: dict[int, str]
+              ) -> dict[str, Any]:
     row: dict[str, Any] = {"period" if name in ("daily", "weekly", "monthly") else "key": group.key}
     row.update(group.totals.as_json())
     row["first_activity"] = _iso(group.first_ms)
@@ -71,8 +75,15 @@ def _row_json(group: Group, name: str, ctx: Context) -> dict[str, Any]:
     ]
     row["synthetic_requests"] = group.synthetic
     row["sources"] = {source: t.as_json() for source, t in sorted(group.sources.items())}
+    row["devices"] = _devices_json(group, labels)
     row.update(group.extra)
     return row
+
+
+def _devices_json(group: Group, labels: dict[int, str]) -> dict[str, Any]:
+    return {labels.get(device, f"{device:016x}"): t.as_json()
+            for device, t in sorted(group.devices.items(),
+                                    key=lambda kv: labels.get(kv[0], f"{kv[0]:016x}"))}
 
 
 def _iso(ms: int) -> str:
@@ -119,7 +130,9 @@ def _models_label(group: Group) -> str:
 
 def report_groups(name: str, ctx: Context, args: argparse.Namespace) -> int:
     since_ms, until_ms = day_window(ctx, args.since, args.until)
-    rows = list(ctx.ledger.usage(since_ms, until_ms, parse_sources(args.source)))
+    rows = list(ctx.ledger.usage(since_ms, until_ms, parse_sources(args.source),
+                                 parse_devices(ctx, args.device)))
+    labels = device_labels(device_names(ctx))
     groups = group_by(rows, _key_fn(name, ctx), ctx.coster)
     if name in ("session", "projects"):
         for group in groups.values():
@@ -137,12 +150,13 @@ def report_groups(name: str, ctx: Context, args: argparse.Namespace) -> int:
         out = {
             "report": name,
             "timezone": str(ctx.calendar.zone),
-            "rows": [_row_json(g, name, ctx) for g in ordered],
+            "rows": [_row_json(g, name, ctx, labels) for g in ordered],
             "totals": {**total.totals.as_json(), "synthetic_requests": total.synthetic,
                        "models": [
                 {"model": m, **t.as_json()}
                 for m, t in sorted(total.models.items(), key=lambda kv: -kv[1].cost_usd)],
-                "sources": {s: t.as_json() for s, t in sorted(total.sources.items())}},
+                "sources": {s: t.as_json() for s, t in sorted(total.sources.items())},
+                "devices": _devices_json(total, labels)},
             "unpriced_models": sorted(ctx.coster.unpriced_models),
         }
         json.dump(out, sys.stdout, indent=2)
@@ -207,7 +221,8 @@ def report_blocks(ctx: Context, args: argparse.Namespace) -> int:
     now = now_ms()
     if args.recent:
         since_ms = max(since_ms or 0, now - 3 * DAY_MS)
-    rows = [r for r in ctx.ledger.usage(since_ms, until_ms, ["claude"])]
+    rows = [r for r in ctx.ledger.usage(since_ms, until_ms, ["claude"],
+                                        parse_devices(ctx, args.device))]
     found = blocks(rows, ctx.coster, now, ctx.config.block_hours)
     if args.active:
         found = [b for b in found if b.active]

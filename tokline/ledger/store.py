@@ -75,12 +75,17 @@ _SYNTHETIC_SQL = "'" + SYNTHETIC.replace("'", "''") + "'"  # as an SQL string li
 
 
 def _filter(since_ms: int | None, until_ms: int | None, sources: Iterable[str] | None,
-            by_context_id: bool) -> tuple[list[str], list[object]]:
-    """WHERE terms and their arguments for counted rows in [since, until) of ``sources``:
-    through a context-id subquery (the time index then drives the scan) or on a joined
-    ``contexts c``."""
+            by_context_id: bool, devices: Iterable[int] | None = None
+            ) -> tuple[list[str], list[object]]:
+    """WHERE terms and their arguments for counted rows in [since, until) of ``sources``
+    (and of ``devices``, None: all): through a context-id subquery (the time index then
+    drives the scan) or on a joined ``contexts c``."""
     where = [f"(u.flags & {F_SHADOWED}) = 0"]
     args: list[object] = []
+    if devices is not None:
+        chosen = [int(d) for d in devices]
+        where.append(f"u.device IN ({','.join('?' * len(chosen))})" if chosen else "0")
+        args.extend(chosen)
     if since_ms is not None:
         where.append("u.ts_ms >= ?")
         args.append(since_ms)
@@ -207,6 +212,9 @@ class Ledger:
         self._contexts_complete = False
         self._new_contexts: list[tuple[int, str, str, str, str]] = []
         self._change_open = False  # this transaction has its row in ``changes``
+        # The devices whose rows the sums and the snapshot count (None: all): ``[sync]
+        # scope = "local"`` sets this device alone (tokline/snapshot/publish.py).
+        self.scope: tuple[int, ...] | None = None
 
     def _setup(self) -> None:
         st = os.stat(self.path)
@@ -455,7 +463,7 @@ class Ledger:
         [since, until)."""
         cost = costmode.SQL[cost_mode]
         terms, args = _filter(since_ms, until_ms, [source] if source else None,
-                              by_context_id=True)
+                              by_context_id=True, devices=self.scope)
         where = " AND ".join(terms)
         out: dict[str, Sums] = {}
         # Summed per context straight off the time index first, then joined: joining every
@@ -475,17 +483,18 @@ class Ledger:
         return out
 
     def grouped_sums(self, by: str, since_ms: int | None = None, until_ms: int | None = None,
-                     cost_mode: str = "auto", sources: Iterable[str] | None = None
-                     ) -> list[tuple[Any, ...]]:
+                     cost_mode: str = "auto", sources: Iterable[str] | None = None,
+                     devices: Iterable[int] | None = None) -> list[tuple[Any, ...]]:
         """Sums of counted rows in [since, until) grouped in SQL, for the pictures and the
         dashboard (a year of history without a Python loop over every row).
 
         ``by="quarter"``: (ts_ms // 15 min, input, output, cache_5m, cache_1h, cache_read,
         web_search, cost, unpriced rows, requests), a quarter hour being the finest step
         of any zone's offset, so local days can be made from them exactly.
-        ``by="context"``: (source, session, project, model, the same sums...)."""
+        ``by="context"``: (source, session, project, model, device, the same sums...)."""
         cost = costmode.SQL[cost_mode]
-        where, args = _filter(since_ms, until_ms, sources, by_context_id=True)
+        where, args = _filter(since_ms, until_ms, sources, by_context_id=True,
+                              devices=self.scope if devices is None else devices)
         sums = (f"sum(u.input), sum(u.output), sum(u.cache_5m), sum(u.cache_1h),"
                 f" sum(u.cache_read), sum(u.web_search), coalesce(sum({cost}), 0),"
                 f" sum({cost} IS NULL AND u.ctx NOT IN"
@@ -495,8 +504,8 @@ class Ledger:
             sql = f"SELECT u.ts_ms / {QUARTER_MS}, {sums} {inner} GROUP BY 1 ORDER BY 1"
         elif by == "context":
             sql = (f"SELECT c.source, c.session_id, c.project, c.model, s.* FROM"
-                   f" (SELECT {sums}, u.ctx AS ctx {inner} GROUP BY u.ctx) s"
-                   f" JOIN contexts c ON c.id = s.ctx")
+                   f" (SELECT u.device AS device, {sums}, u.ctx AS ctx {inner}"
+                   f" GROUP BY u.ctx, u.device) s JOIN contexts c ON c.id = s.ctx")
         else:
             raise ValueError(by)
         try:
@@ -509,22 +518,23 @@ class Ledger:
 
     def timestamps(self, since_ms: int, source: str = "claude") -> list[int]:
         """Times of one source's rows since ``since_ms``, read from the time index alone."""
+        where, args = _filter(since_ms, None, [source], by_context_id=True,
+                              devices=self.scope)
         return [r[0] for r in self.db.execute(
-            f"SELECT ts_ms FROM usage WHERE ts_ms >= ? AND (flags & {F_SHADOWED}) = 0"
-            " AND ctx IN (SELECT id FROM contexts WHERE source = ?) ORDER BY ts_ms",
-            (since_ms, source))]
+            f"SELECT u.ts_ms FROM usage u WHERE {' AND '.join(where)} ORDER BY u.ts_ms", args)]
 
     def io_tokens(self, since_ms: int, source: str = "claude") -> list[tuple[int, int]]:
         """(time, input + output tokens) of one source's counted rows since ``since_ms``,
         in time order."""
-        where, args = _filter(since_ms, None, [source], by_context_id=True)
+        where, args = _filter(since_ms, None, [source], by_context_id=True,
+                              devices=self.scope)
         return self.db.execute(f"SELECT u.ts_ms, u.input + u.output FROM usage u"
                                f" WHERE {' AND '.join(where)} ORDER BY u.ts_ms", args).fetchall()
 
     def last_before(self, ts_ms: int, source: str = "claude") -> int | None:
-        row = self.db.execute(
-            f"SELECT max(ts_ms) FROM usage WHERE ts_ms < ? AND (flags & {F_SHADOWED}) = 0"
-            " AND ctx IN (SELECT id FROM contexts WHERE source = ?)", (ts_ms, source)).fetchone()
+        where, args = _filter(None, ts_ms, [source], by_context_id=True, devices=self.scope)
+        row = self.db.execute(f"SELECT max(u.ts_ms) FROM usage u WHERE {' AND '.join(where)}",
+                              args).fetchone()
         return None if row[0] is None else int(row[0])
 
     @contextmanager
@@ -550,8 +560,10 @@ class Ledger:
         since_ms: int | None = None,
         until_ms: int | None = None,
         sources: Iterable[str] | None = None,
+        devices: Iterable[int] | None = None,
     ) -> Iterator[StoredUsage]:
-        where, args = _filter(since_ms, until_ms, sources, by_context_id=False)
+        where, args = _filter(since_ms, until_ms, sources, by_context_id=False,
+                              devices=self.scope if devices is None else devices)
         sql = (
             "SELECT u.ts_ms, c.source, c.session_id, c.project, c.model, u.input, u.output,"
             " u.cache_5m, u.cache_1h, u.cache_read, u.web_search, u.cost_usd, u.flags,"
@@ -578,6 +590,18 @@ class Ledger:
             if has_quarantine else (0,)
         return {"files": files, "malformed_lines": malformed, "usage_rows": rows,
                 "quarantined": quarantined}
+
+    def device_sums(self, since_ms: int | None = None, cost_mode: str = "auto"
+                    ) -> dict[int, tuple[int, int, float, int]]:
+        """Per device: (requests, tokens, cost, unpriced rows) of counted rows since
+        ``since_ms`` (None: all)."""
+        cost = costmode.SQL[cost_mode]
+        where, args = _filter(since_ms, None, None, by_context_id=True)
+        return {row[0]: (row[1], row[2], row[3], row[4]) for row in self.db.execute(
+            f"SELECT u.device, count(*), sum(u.input + u.output + u.cache_5m + u.cache_1h"
+            f" + u.cache_read), coalesce(sum({cost}), 0), sum({cost} IS NULL AND u.ctx NOT IN"
+            f" (SELECT id FROM contexts WHERE model = {_SYNTHETIC_SQL}))"
+            f" FROM usage u WHERE {' AND '.join(where)} GROUP BY u.device", args)}
 
     def device_names(self, hexadecimal: bool = False) -> dict[Any, str]:
         """Device id (or its 16 hex digits) -> name, for every device seen."""

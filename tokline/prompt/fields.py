@@ -132,6 +132,10 @@ def field_values(view: Mapping[str, Any], zone: dt.tzinfo | None = None,
         for source, totals in (period.get("sources") or {}).items():
             values[f"source.{source}.{name}"] = (money(totals["cost_usd"], totals["unpriced"]),
                                                  None)
+    # this device's own spend: the whole of it while no other device's rows are synced
+    local = (view.get("local") or {}).get("today") or view.get("today") or {}
+    values["device.local.today"] = (money(local.get("cost_usd", 0.0),
+                                          local.get("unpriced", False)), None)
     block = view.get("block") or {}
     for key in ("block.cost", "block.tokens", "block.left", "block.pct", "block.burn",
                 "block.projected", "block.end"):

@@ -134,6 +134,16 @@ def _budget(cfg: Config, today: Mapping[str, Any], week: Mapping[str, Any],
     return out
 
 
+def own_windows(ledger: Ledger, claude_state: Mapping[str, Any] | None,
+                block: Mapping[str, Any] | None, now_s: float) -> list[dict[str, Any]]:
+    """The quota windows this device observed itself (Claude Code's status line, Codex's
+    rollouts, the remote APIs it asked), the fresher of each; what sync sends along."""
+    codex_text = ledger.get_meta(CODEX_LIMITS)
+    local = quota.windows(claude_state, block, now_s,
+                          lightjson.loads(codex_text) if codex_text else None)
+    return remote.merge(local, remote.windows(now_s))
+
+
 def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] = os.environ,
           now_s: float | None = None) -> dict[str, Any]:
     now_s = time.time() if now_s is None else now_s
@@ -148,6 +158,11 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
     month = (cal.start_ms(first), cal.start_ms(nxt))
 
     fingerprint = book.fingerprint()
+    # [sync] scope = "local": every sum below counts this device's rows alone
+    from tokline.sync.device import local_id  # noqa: PLC0415 - reads one small file
+
+    here = local_id(ledger.path)
+    ledger.scope = (here,) if cfg.sync_scope == "local" else None
     previous = read_json(os.path.join(state_dir(env), SNAPSHOT)) or {}
     partials = previous.get("partials") or {}
     seen = partials.get("seq")
@@ -164,7 +179,7 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
     # Week and month are the days before today (kept from the last snapshot while no
     # row before today changed) plus today: a refresh re-sums today's rows only.
     # Part of the key: the layout of these sums (per source and model since version 2).
-    key = f"2:{day[0]}:{week[0]}:{month[0]}:{fingerprint}:{cfg.cost_mode}"
+    key = f"2:{day[0]}:{week[0]}:{month[0]}:{fingerprint}:{cfg.cost_mode}:{cfg.sync_scope}"
     # Sums kept from the last snapshot hold while no row they cover changed since.
     carried = changed_since != 0 and not repriced and partials.get("key") == key
     if not carried or (oldest_change is not None and oldest_change < day[0]):
@@ -189,6 +204,12 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
         "month": _period(plus(partials["month"], today_sums), today.isoformat()[:7], *month),
         "partials": partials,
     }
+    # This device's own today ({device.local.today}) once rows of others are here too
+    if ledger.scope is None and len(ledger.device_names()) > 1:
+        ledger.scope = (here,)
+        snap["local"] = {"today": _period(ledger.sums(day[0], day[1], cfg.cost_mode),
+                                          today.isoformat(), *day)}
+        ledger.scope = None
     # The block goes on from where the last snapshot's walk over the timestamps was:
     # just after its last activity when no row at or before that changed since (a row
     # moved off it could end the block earlier), else at its mark (that snapshot's oldest
@@ -221,12 +242,10 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
         snap["session"] = {"id": claude_state.get("session_id"),
                            "cost_usd": claude_state["session_cost_usd"],
                            "model": claude_state.get("model"), "as_of": claude_state.get("as_of")}
-    codex_text = ledger.get_meta(CODEX_LIMITS)
-    snap["quota"] = quota.windows(claude_state, snap["block"], now_s,
-                                  lightjson.loads(codex_text) if codex_text else None)
+    snap["quota"] = own_windows(ledger, claude_state, snap["block"], now_s)
     from_devices = quota.synced(read_json(os.path.join(state_dir(env), quota.SYNC_QUOTA)),
                                 ledger.device_names(hexadecimal=True))
-    snap["quota"] = remote.merge(snap["quota"], [*remote.windows(now_s), *from_devices])
+    snap["quota"] = remote.merge(snap["quota"], from_devices)
     snap["budget"] = _budget(cfg, snap["today"], snap["week"], snap["month"])
     snap["thresholds"] = {"warn": cfg.warn_percent, "critical": cfg.critical_percent}
     snap["refresh_interval_s"] = cfg.refresh_interval_s

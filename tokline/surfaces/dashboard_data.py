@@ -30,7 +30,8 @@ class DashData:
     snapshot_age_s: float | None
     periods: list[tuple[str, Totals]] = field(default_factory=list)  # oldest first
     models: list[tuple[str, Totals]] = field(default_factory=list)  # by cost
-    sessions: list[tuple[str, str, str, Totals]] = field(default_factory=list)
+    # (source, session, project, device name or "" while one device is known, totals)
+    sessions: list[tuple[str, str, str, str, Totals]] = field(default_factory=list)
     projects: list[tuple[str, Totals]] = field(default_factory=list)
     remote: dict[str, Any] = field(default_factory=dict)  # provider:account -> state
     window_start: dt.date | None = None
@@ -95,11 +96,14 @@ def load(ledger: Ledger, calendar: Calendar, period: str = "d", cost_mode: str =
     since_ms = calendar.start_ms(first)
     found = rollup.contexts(ledger, since_ms, None, cost_mode)
     models = rollup.group(found, rollup.model_of)
-    sessions = rollup.group(found, lambda c: (c.source, c.session, c.project))
+    sessions = rollup.group(found, lambda c: (c.source, c.session, c.project, c.device))
+    devices = {c.device for c in found}
+    names = ledger.device_names() if len(devices) > 1 else {}
     projects = rollup.group(found, lambda c: c.project)
     data.models = sorted(models.items(), key=lambda kv: -kv[1].cost_usd)
-    data.sessions = sorted(((s, i, p, t) for (s, i, p), t in sessions.items()),
-                           key=lambda item: -item[3].cost_usd)
+    data.sessions = sorted(((s, i, p, names.get(d, f"{d:016x}") if names else "", t)
+                            for (s, i, p, d), t in sessions.items()),
+                           key=lambda item: -item[4].cost_usd)
     data.projects = sorted(projects.items(), key=lambda kv: -kv[1].cost_usd)
     # a state dir others may write is not read (read_json refuses the snapshot too)
     data.remote = remote.load_state() if dir_problem(state_dir()) is None else {}

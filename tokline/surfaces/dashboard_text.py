@@ -219,9 +219,12 @@ def sessions(data: DashData, width: int) -> list[Line]:
     lines += _share_rows([(_short(p) or "?", t) for p, t in data.projects[:15]], width) \
         or [[("No usage in this window.", "dim")]]
     lines += [[], [("Sessions by cost", "bold")], []]
-    for source, session, project, totals in data.sessions[:40]:
-        place = clean(_short(project))[:max(8, width - 50)]
-        lines.append([(f"{clean(session[:8]):<8}  {clean(source, 20):<8} {place:<24}", None),
+    several = any(device for *_, device, _totals in data.sessions)
+    for source, session, project, device, totals in data.sessions[:40]:
+        place = clean(_short(project))[:max(8, width - (66 if several else 50))]
+        machine = f" {clean(device, 15):<15}" if several else ""
+        lines.append([(f"{clean(session[:8]):<8}  {clean(source, 20):<8} {place:<24}{machine}",
+                       None),
                       (f" {money(totals.cost_usd, totals.unpriced):>11}", None),
                       (f" {compact(totals.total_tokens):>7}", "dim")])
     return lines

@@ -20,6 +20,7 @@ from tokline.config import Config
 from tokline.errors import ToklineError
 from tokline.ledger.store import Ledger
 from tokline.prompt import statefiles
+from tokline.prompt.fields import read_json
 from tokline.snapshot.quota import SYNC_QUOTA as QUOTA
 from tokline.sync import exchange
 from tokline.sync.device import default_name, local_id
@@ -69,21 +70,15 @@ def target_text(cfg: Config, given: str | None = None) -> str:
     return text
 
 
-def own_quota() -> list[dict[str, Any]]:
-    """This device's own official quota windows (not ones other devices sent)."""
-    try:
-        with open(os.path.join(statefiles.state_dir(), statefiles.SNAPSHOT),
-                  encoding="utf-8") as fh:
-            snap = json.load(fh)
-    except (OSError, ValueError):
-        return []
-    out = []
-    for window in snap.get("quota") or [] if isinstance(snap, dict) else []:
-        if isinstance(window, dict) and window.get("kind") == "official" \
-                and "device" not in window:
-            out.append({k: window.get(k) for k in ("source", "window", "used_percent",
-                                                   "resets_at", "as_of")})
-    return out
+def own_quota(ledger: Ledger) -> list[dict[str, Any]]:
+    """This device's own official quota observations (never ones other devices sent:
+    each device speaks for what it saw, and the newest of a window wins everywhere)."""
+    from tokline.snapshot.build import CLAUDE_STATE, own_windows  # noqa: PLC0415
+
+    claude_state = read_json(os.path.join(statefiles.state_dir(), CLAUDE_STATE))
+    return [{k: w.get(k) for k in ("source", "window", "used_percent", "resets_at", "as_of")}
+            for w in own_windows(ledger, claude_state, None, time.time())
+            if w.get("kind") == "official"]
 
 
 def run(ledger: Ledger, cfg: Config, given_target: str | None = None,
@@ -98,7 +93,7 @@ def run(ledger: Ledger, cfg: Config, given_target: str | None = None,
         target = parse(text)
         report, quotas = exchange.sync(
             ledger, target, local_id(ledger.path), device_name(cfg), cfg.sync_projects,
-            price_book(cfg.price_overrides).cost_of, own_quota(), progress)
+            price_book(cfg.price_overrides).cost_of, own_quota(ledger), progress)
     except (Unreachable, ValueError, OSError) as exc:
         failures = int(state.get("failures") or 0) + 1
         state.update(target=text, last_error=str(exc), last_error_s=round(now),
