@@ -72,5 +72,12 @@ def describe(w: dict[str, Any]) -> str:
     text = ", ".join(p for p in parts if p) or "—"
     kind = " (estimate)" if w.get("kind") == "estimate" else ""
     stale = " (stale)" if w.get("stale") else ""
+    # a reading another device made (tokline sync): which one, and when
+    seen = ""
+    if w.get("device"):
+        when = f", as of {clock(w['as_of'])}" if isinstance(w.get("as_of"), (int, float)) \
+            else ""
+        seen = f" (from {clean(w['device'], 40)}{when})"
     # source, window and note may come from a remote answer: printed through clean()
-    return f"{clean(w['source'], 40):<15} {clean(w['window'], 40):<12} {text}{kind}{stale}"
+    return (f"{clean(w['source'], 40):<15} {clean(w['window'], 40):<12} "
+            f"{text}{kind}{stale}{seen}")

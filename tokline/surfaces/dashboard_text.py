@@ -130,6 +130,8 @@ def quota_lines(data: DashData, width: int, brief: bool = False) -> list[Line]:
             extra.append(clean(window["note"]))
         if window.get("resets_at"):
             extra.append(f"resets in {duration(window['resets_at'] - data.now)}")
+        if window.get("device"):  # a reading another device made (tokline sync)
+            extra.append(f"from {clean(window['device'], 30)}")
         line.append(("  " + " · ".join(extra), "dim" if brief else None))
         if window.get("stale"):
             line.append(("  stale", "warn"))
