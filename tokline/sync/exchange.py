@@ -186,6 +186,13 @@ def sync(ledger: Ledger, target: Target, device: int, name: str, privacy: str,
          progress: Progress | None = None) -> tuple[Report, list[tuple[str, list[Any]]]]:
     """Export, then import: one exchange with ``target``."""
     note_local_device(ledger, device, name)
+    if ledger.get_meta("sync_target") != target.label:
+        # A new target (or a first one) has none of this ledger's rows: all go there,
+        # those of other devices too (merging them again anywhere changes nothing).
+        with ledger.write():
+            ledger.db.execute("UPDATE usage SET synced = 0 WHERE synced = 1")
+            ledger.set_meta("sync_target", target.label)
+            ledger.set_meta("sync_quota", "")
     listed = target.names()
     out_rows, out_files = export(ledger, target, device, name, privacy, quota, listed, progress)
     in_rows, in_files, waiting, rejected, quotas = import_new(ledger, target, device, cost_of,

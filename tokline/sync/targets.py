@@ -51,11 +51,15 @@ class Target:
 
 
 def parse(text: str) -> Target:
-    """A target from the config or the command line: a path or ``ssh://…``."""
+    """A target from the config or the command line: a path, ``ssh://…`` or a team
+    server's ``https://…`` (``http://`` on loopback only)."""
     if text.startswith("ssh://"):
         return SshTarget(text)
+    if text.startswith(("https://", "http://")):
+        return ServerTarget(text)
     if "://" in text:
-        raise ValueError(f"unknown sync target {text!r}: a directory or ssh://[user@]host/path")
+        raise ValueError(f"unknown sync target {text!r}: a directory, ssh://[user@]host/path "
+                         "or a tokline server's https:// address")
     return DirectoryTarget(os.path.expanduser(text))
 
 
@@ -244,3 +248,103 @@ class SshTarget(Target):
                   f' t="{tmp}"; cat > "$t" || {{ rm -f "$t"; exit 5; }};'
                   f' if [ -e {final} ]; then rm -f "$t"; exit 6; fi;'
                   f' sync "$t" 2>/dev/null || sync; mv -- "$t" {final}', stdin=data)
+
+
+SERVER_TIMEOUT_S = 30.0
+TOKEN_PROVIDER = "tokline-server"  # the keyring entry of a server's token, by its address
+
+
+def server_base(url: str) -> str:
+    """A server's address as tokens are kept by: scheme, host and port, no trailing /.
+    Plain http only to this machine: a token must not cross a network in clear."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("https", "http") or not parsed.hostname:
+        raise ValueError(f"not a server address: {url!r} (https://host[:port])")
+    if parsed.scheme == "http" and parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("a tokline server is reached over https (http only on this machine)")
+    return f"{parsed.scheme}://{parsed.netloc}{parsed.path.rstrip('/')}"
+
+
+def server_token(base: str) -> str | None:
+    """The token for ``base``: TOKLINE_SERVER_TOKEN, else the keyring (tokline login)."""
+    if os.environ.get("TOKLINE_SERVER_TOKEN"):
+        return os.environ["TOKLINE_SERVER_TOKEN"]
+    from tokline.remote import credentials  # noqa: PLC0415
+
+    try:
+        return credentials.get(TOKEN_PROVIDER, base)[0]
+    except credentials.SecretStoreError:
+        return None
+
+
+class ServerTarget(Target):
+    """A tokline team server: segments pushed with PUT, the person's others listed and
+    pulled with GET (tokline/server/app.py)."""
+
+    def __init__(self, url: str) -> None:
+        self.base = server_base(url)
+        self.label = self.base
+
+    def _call(self, method: str, path: str, data: bytes | None = None) -> bytes:
+        import urllib.error  # noqa: PLC0415
+        import urllib.request  # noqa: PLC0415
+
+        token = server_token(self.base)
+        if not token:
+            raise Unreachable(f"no token for {self.base}: run `tokline login {self.base}`")
+        request = urllib.request.Request(
+            self.base + path, data=data, method=method,
+            headers={"authorization": f"Bearer {token}", "user-agent": "tokline-sync",
+                     "content-type": "application/gzip"})
+        try:
+            with urllib.request.urlopen(request, timeout=SERVER_TIMEOUT_S) as answer:
+                body: bytes = answer.read(MAX_COMPRESSED + 1)
+                return body
+        except urllib.error.HTTPError as exc:
+            reason = _reason(exc.read(2000))
+            if exc.code == 401:
+                raise Unreachable(f"{self.base} refused the token (run `tokline login "
+                                  f"{self.base}` again)") from None
+            if exc.code == 404 and method == "GET":
+                raise FileNotFoundError(path) from None
+            raise Unreachable(f"{self.base}: HTTP {exc.code} {reason}".strip()) from None
+        except (urllib.error.URLError, OSError) as exc:
+            why = getattr(exc, "reason", exc)
+            raise Unreachable(f"{self.base} cannot be reached ({why})") from None
+
+    def names(self) -> list[str]:
+        import json  # noqa: PLC0415
+
+        try:
+            found = json.loads(self._call("GET", "/api/v1/sync/segments"))
+        except ValueError:
+            raise Unreachable(f"{self.base}: not a tokline server's answer") from None
+        names = found.get("names") if isinstance(found, dict) else None
+        return sorted(n for n in names or [] if isinstance(n, str) and parse_name(n))
+
+    def fetch(self, names: Iterable[str]) -> dict[str, bytes]:
+        out = {}
+        for name in names:
+            if parse_name(name) is None:
+                continue
+            try:
+                out[name] = self._call("GET", f"/api/v1/sync/segments/{name}")
+            except FileNotFoundError:
+                continue
+        return out
+
+    def put(self, name: str, data: bytes) -> None:
+        if parse_name(name) is None:
+            raise ValueError(f"not a segment name: {name!r}")
+        self._call("PUT", f"/api/v1/sync/segments/{name}", data)
+
+
+def _reason(body: bytes) -> str:
+    import json  # noqa: PLC0415
+
+    try:
+        found = json.loads(body)
+    except ValueError:
+        return ""
+    error = found.get("error") if isinstance(found, dict) else None
+    return f"({' '.join(str(error).split())[:300]})" if error else ""
