@@ -274,11 +274,11 @@ def test_dashboard_tabs_show_hostile_names_escaped() -> None:
     totals.cost_usd = 1.0
     view = {"today": {"cost_usd": 1.0, "total_tokens": 10,
                       "sources": {t: {"cost_usd": 1.0} for t in HOSTILE[:2]}},
-            "quota": [{"source": t, "window": t, "note": t, "used_percent": 10.0}
-                      for t in HOSTILE]}
+            "quota": [{"source": t, "window": t, "note": t, "used_percent": 10.0,
+                       "device": t} for t in HOSTILE]}
     data = DashData(now=time.time(), period="d", view=view, snapshot_age_s=None,
                     models=[(t, totals) for t in HOSTILE],
-                    sessions=[(t, t, "/w/" + t, totals) for t in HOSTILE],
+                    sessions=[(t, t, "/w/" + t, t, totals) for t in HOSTILE],  # device t
                     projects=[("/w/" + t, totals) for t in HOSTILE],
                     remote={f"copilot:{t}": {"error": t, "fetched_at": time.time()}
                             for t in HOSTILE})
