@@ -25,7 +25,7 @@ from tokline.snapshot.quota import SYNC_QUOTA as QUOTA
 from tokline.sync import exchange
 from tokline.sync.device import default_name, local_id
 from tokline.sync.exchange import Progress, Report
-from tokline.sync.targets import Unreachable, parse
+from tokline.sync.targets import Unreachable, parse, redact
 
 STATE = "sync-state.json"
 
@@ -96,12 +96,12 @@ def run(ledger: Ledger, cfg: Config, given_target: str | None = None,
             price_book(cfg.price_overrides).cost_of, own_quota(ledger), progress)
     except (Unreachable, ValueError, OSError) as exc:
         failures = int(state.get("failures") or 0) + 1
-        state.update(target=text, last_error=str(exc), last_error_s=round(now),
+        state.update(target=redact(text), last_error=str(exc), last_error_s=round(now),
                      failures=failures,
                      next_s=round(now + min(cfg.sync_interval_s * 2 ** failures, MAX_BACKOFF_S)))
         _write(STATE, state)
-        raise SyncError(f"sync with {text} failed: {exc}") from None
-    state = {"target": text, "last_ok_s": round(now), "failures": 0,
+        raise SyncError(f"sync with {redact(text)} failed: {exc}") from None
+    state = {"target": redact(text), "last_ok_s": round(now), "failures": 0,
              "next_s": round(now + cfg.sync_interval_s),
              "exported_rows": report.exported_rows, "imported_rows": report.imported_rows,
              "waiting": report.waiting[:20],

@@ -11,18 +11,19 @@ on the other side.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import shlex
+import signal
 import subprocess
 import tarfile
+import threading
 import time
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import IO, TypeVar
 
 from tokline.sync.segments import MAX_COMPRESSED, parse_name
 
-SSH_TIMEOUT_S = 120.0  # one ssh command: listing, fetching or writing segments
 STALE_TMP_S = 3600.0  # a temporary file this old was left by a killed sync
 
 
@@ -58,8 +59,8 @@ def parse(text: str) -> Target:
     if text.startswith(("https://", "http://")):
         return ServerTarget(text)
     if "://" in text:
-        raise ValueError(f"unknown sync target {text!r}: a directory, ssh://[user@]host/path "
-                         "or a tokline server's https:// address")
+        raise ValueError(f"unknown sync target {redact(text)!r}: a directory, "
+                         "ssh://[user@]host/path or a tokline server's https:// address")
     return DirectoryTarget(os.path.expanduser(text))
 
 
@@ -167,87 +168,298 @@ def _drop_stale_temporaries(folder: str) -> None:
         pass
 
 
+# The ssh target.  Every command is one line of POSIX sh run as ``sh -c '…'``, so the
+# user's login shell (bash, zsh, fish, tcsh…) only has to start ``sh``; the script avoids
+# ``!`` (csh history) and anything beyond POSIX (macOS, the BSDs and busybox run it too).
+SSH_TIMEOUT_S = 120.0  # one ssh command, plus the time its bytes may take at MIN_RATE
+MIN_RATE = 64 << 10  # bytes per second a transfer may be as slow as
+LIST_LIMIT = 64 << 20  # bytes of a listing's answer
+FETCH_BATCH = 50  # segments in one tar
+# As scp does: no pty (it would mangle the tar stream), no X11 or agent forwarding, none
+# of the config's port forwardings (a busy port would fail the connection) nor its
+# LocalCommand; BatchMode: never a password or host-key prompt (the background has no
+# one to answer it); ServerAlive: a link that died mid-transfer ends ssh within 45 s.
+SSH_OPTIONS = ("-T", "-x", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+               "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3",
+               "-o", "ForwardAgent=no", "-o", "ClearAllForwardings=yes",
+               "-o", "PermitLocalCommand=no")
+# exit codes of the remote scripts (ssh's own failures are 255)
+_NO_DIR, _MKDIR, _WRITE, _EXISTS, _NOT_DIR, _NO_TAR, _SHORT = 3, 4, 5, 6, 7, 8, 9
+_T = TypeVar("_T")
+
+
+def redact(text: str) -> str:
+    """``text`` fit for messages and sync-state.json: a URL's password hidden."""
+    scheme, sep, rest = text.partition("://")
+    authority, slash, path = rest.partition("/")
+    userinfo, at, hostport = authority.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return text
+    return f"{scheme}://{userinfo.partition(':')[0]}:***@{hostport}{slash}{path}"
+
+
+def _controls(text: str) -> bool:
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
+
+
 class SshTarget(Target):
     def __init__(self, url: str) -> None:
-        parsed = urllib.parse.urlsplit(url)
-        if not parsed.hostname or not parsed.path or parsed.path == "/":
-            raise ValueError(f"sync target {url!r}: expected ssh://[user@]host[:port]/path")
-        self.host = parsed.hostname
-        self.user = parsed.username
+        usage = f"sync target {redact(url)!r}: expected ssh://[user@]host[:port]/path"
+        if _controls(url):
+            raise ValueError("sync target: an ssh:// URL with a control character")
         try:
-            self.port = parsed.port
+            parsed = urllib.parse.urlsplit(url)
+            port = parsed.port
         except ValueError:
-            raise ValueError(f"sync target {url!r}: bad port") from None
-        # ssh://host/path is /path; ssh://host/~/path is relative to the remote home
+            raise ValueError(usage) from None
+        if parsed.password is not None:  # said without the URL, which holds it
+            raise ValueError("sync target: ssh:// takes no password (ssh uses its keys, "
+                             "agent and config); remove ':<password>' from the URL")
+        host = parsed.hostname
         path = urllib.parse.unquote(parsed.path)
-        self.path = path[3:] or "." if path.startswith("/~/") else path
+        user = urllib.parse.unquote(parsed.username or "") or None
+        if not host or not path.startswith("/") or path == "/" or port == 0:
+            raise ValueError(usage)
+        if parsed.query or parsed.fragment:
+            raise ValueError(f"{usage} (write ? and # of a path as %3F and %23)")
+        # a host or user that ssh would take for an option (CVE-2017-1000117 in git)
+        if host.startswith("-") or (user or "").startswith("-") or _controls(path + (user or "")):
+            raise ValueError(usage)
+        self.host, self.user, self.port = host, user, port
+        # ssh://host/path is /path; ssh://host/~/path is path in the remote home ($HOME,
+        # as ~ is to the shell, not the directory sshd starts in)
+        if path == "/~" or path.startswith("/~/"):
+            rest = path[3:].lstrip("/")
+            self.path = "~/" + rest if rest else "~"
+            self._dir = '"$HOME"' + (f"/{shlex.quote(rest)}" if rest else "")
+        elif path.startswith("/~"):
+            raise ValueError(f"sync target {url!r}: ~user is not supported; use "
+                             "ssh://host/~/path (the remote home) or an absolute path")
+        else:
+            self.path = path
+            self._dir = shlex.quote(path)
         self.label = url
 
-    def _ssh(self, script: str, stdin: bytes = b"") -> bytes:
-        base = shlex.split(os.environ.get("TOKLINE_SSH_COMMAND") or "ssh")
-        argv = [*base, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
+    # running one script on the other side
+
+    def _argv(self, script: str) -> list[str]:
+        try:
+            base = shlex.split(os.environ.get("TOKLINE_SSH_COMMAND") or "ssh")
+        except ValueError as exc:
+            raise ValueError(f"TOKLINE_SSH_COMMAND: {exc}") from None
+        argv = [*(base or ["ssh"]), *SSH_OPTIONS]
         if self.port:
             argv += ["-p", str(self.port)]
-        argv += [f"{self.user}@{self.host}" if self.user else self.host, "--", script]
-        try:
-            done = subprocess.run(argv, input=stdin, capture_output=True,
-                                  timeout=SSH_TIMEOUT_S, check=False)
-        except FileNotFoundError:
-            raise Unreachable(f"{base[0]} is not installed") from None
-        except subprocess.TimeoutExpired:
-            raise Unreachable(f"{self.label}: ssh took more than {SSH_TIMEOUT_S:.0f} s") \
-                from None
-        if done.returncode == 3:
-            raise Unreachable(f"{self.label}: the directory does not exist on {self.host}; "
-                              "create it there if this is the first device")
-        if done.returncode != 0:
-            why = " ".join(done.stderr.decode("utf-8", "replace").split())[-300:]
-            raise Unreachable(f"{self.label}: ssh failed ({why or f'exit {done.returncode}'})")
-        return done.stdout
+        if self.user:
+            argv += ["-l", self.user]
+        # "--" ends ssh's options before the host: nothing after it is read as one
+        return [*argv, "--", self.host, "sh -c " + shlex.quote(script)]
 
-    def _cd(self) -> str:
-        return f"cd -- {shlex.quote(self.path)} 2>/dev/null || exit 3"
+    def _run(self, script: str, read: Callable[[IO[bytes]], _T], data: bytes = b"",
+             timeout_s: float | None = None) -> _T:
+        """Run ``script`` there with ``data`` on its stdin; ``read`` consumes its stdout.
+        Unreachable with one line saying why when ssh or the script fails."""
+        timeout_s = SSH_TIMEOUT_S if timeout_s is None else timeout_s
+        argv = self._argv(script)
+        try:
+            # its own session: no terminal to prompt on, and a timeout ends the whole
+            # group (a wrapper in TOKLINE_SSH_COMMAND and its ssh alike)
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE if data else subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    start_new_session=True)
+        except FileNotFoundError:
+            raise Unreachable(f"{argv[0]} not found: install the OpenSSH client or set "
+                              "TOKLINE_SSH_COMMAND") from None
+        except OSError as exc:
+            raise Unreachable(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
+        assert proc.stdout is not None and proc.stderr is not None
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            _kill(proc)
+
+        timer = threading.Timer(timeout_s, expire)
+        tail = bytearray()
+        helpers = [threading.Thread(target=_drain, args=(proc.stderr, tail), daemon=True)]
+        if data:
+            helpers.append(threading.Thread(target=_feed, args=(proc.stdin, data),
+                                            daemon=True))
+        failure: Exception | None = None
+        killed = False
+        try:
+            timer.start()
+            for helper in helpers:
+                helper.start()
+            try:
+                result = read(proc.stdout)
+            except (tarfile.TarError, EOFError, OSError, _Unusable) as exc:
+                failure = exc
+            # What follows the answer (a tar's padding, junk), so the other side can
+            # finish; more than a little of it: the answer was not what the script says
+            if len(proc.stdout.read(1 << 20)) == 1 << 20:
+                failure = failure or _Unusable("longer than its script writes")
+                killed = True
+                _kill(proc)
+            proc.wait()
+            for helper in helpers:
+                helper.join(5.0)
+        finally:
+            timer.cancel()
+            if proc.returncode is None:  # an exception (^C) on our side: end it now
+                _kill(proc)
+                proc.wait()
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+        if expired.is_set():
+            raise Unreachable(f"no answer from {self.host} within {timeout_s:.0f} s")
+        if proc.returncode != 0 and not killed:
+            raise Unreachable(self._why(proc.returncode, bytes(tail)))
+        if failure is not None:
+            raise Unreachable(f"unreadable answer from {self.host} ({failure}); does a "
+                              "shell start-up file there print something?")
+        return result
+
+    def _why(self, code: int, stderr: bytes) -> str:
+        """One line for a failed command: ssh's last word, or what the script's exit
+        code means."""
+        from tokline.prompt.safetext import clean  # noqa: PLC0415 - only on failures
+
+        lines = [ln.strip() for ln in stderr.decode("utf-8", "replace").splitlines()]
+        last = clean(next((ln for ln in reversed(lines) if ln), ""), 300)
+        where = f"{self.path} on {self.host}"
+        if code == _NO_DIR:
+            return f"{where} does not exist; if this is the first device, create it: " \
+                   + self._mkdir_hint()
+        known = {_NOT_DIR: f"{where} is not a directory or cannot be entered",
+                 _MKDIR: f"cannot create a folder in {where}",
+                 _WRITE: f"cannot write in {where} (disk full? permissions?)",
+                 _EXISTS: f"a segment of this device already exists in {where} (two "
+                          "syncs of this device at once?)",
+                 _NO_TAR: f"tar is not installed on {self.host}",
+                 _SHORT: f"a segment arrived incomplete in {where} (connection cut?)"}
+        if code in known:
+            return known[code]
+        if code == 255:  # ssh's own: connection, host key, authentication
+            return last or "ssh failed (exit 255)"
+        return f"the command failed on {self.host} (exit {code}{': ' + last if last else ''})"
+
+    def _mkdir_hint(self) -> str:
+        """The command that makes the directory, to paste in a shell: the remote shell
+        splits the command again, hence the quoting twice (and ~/x as x: ssh starts in
+        the home directory, and a quoted ~ is not expanded)."""
+        where = self.path[2:] if self.path.startswith("~/") else self.path
+        words = ["ssh", *(["-p", str(self.port)] if self.port else []),
+                 f"{self.user}@{self.host}" if self.user else self.host,
+                 f'"mkdir -p {shlex.quote(where)}"' if not set(where) & set('"$`\\!')
+                 else shlex.quote("mkdir -p " + shlex.quote(where))]
+        return " ".join(words)
+
+    def _enter(self) -> str:
+        return (f'd={self._dir}; [ -d "$d" ] || {{ [ -e "$d" ] && exit {_NOT_DIR}; '
+                f'exit {_NO_DIR}; }}; cd "$d" || exit {_NOT_DIR}')
+
+    # the Target interface
 
     def names(self) -> list[str]:
-        # builtins only: one process on the other side whatever the number of segments
-        out = self._ssh(self._cd() + '; for f in */seg-*.tlseg; do [ -f "$f" ] && '
-                        "printf '%s\\n' \"$f\"; done; exit 0")
+        # builtins only: one process on the other side whatever the number of segments;
+        # a symbolic link is not a segment (nor is it for the directory target)
+        out = self._run(self._enter() + '; for f in */seg-*.tlseg; do if [ -f "$f" ];'
+                        " then [ -h \"$f\" ] || printf '%s\\n' \"$f\"; fi; done; exit 0",
+                        _limited(LIST_LIMIT))
         return sorted(name for name in out.decode("utf-8", "replace").splitlines()
                       if parse_name(name))
 
     def fetch(self, names: Iterable[str]) -> dict[str, bytes]:
         wanted = [name for name in names if parse_name(name)]
         out: dict[str, bytes] = {}
-        for start in range(0, len(wanted), 200):  # one command line stays short
-            batch = wanted[start:start + 200]
-            # tar leaves out (and complains of) files that vanished; that is not a failure
-            listing = " ".join(shlex.quote(name) for name in batch)
-            data = self._ssh(self._cd() + f"; tar -cf - -- {listing} 2>/dev/null; exit 0")
-            try:
-                with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
-                    for member in tar:
-                        if member.isfile() and member.name in batch \
-                                and member.size <= MAX_COMPRESSED:
-                            handle = tar.extractfile(member)
-                            if handle is not None:
-                                out[member.name] = handle.read()
-            except tarfile.TarError as exc:
-                if data:
-                    raise Unreachable(f"{self.label}: unreadable answer ({exc})") from None
+        for start in range(0, len(wanted), FETCH_BATCH):
+            batch = wanted[start:start + FETCH_BATCH]
+            # Names are checked (hex/seg-digits.tlseg): no quoting or "--" needed.  tar
+            # leaves out (and complains of) files that vanished meanwhile: not a
+            # failure.  COPYFILE_DISABLE: macOS tar adds no ._ files for xattrs.
+            script = (self._enter() + f"; command -v tar >/dev/null 2>&1 || exit {_NO_TAR};"
+                      f" COPYFILE_DISABLE=1 tar -cf - {' '.join(batch)} 2>/dev/null; exit 0")
+            out.update(self._run(script, _untar(set(batch)),
+                                 timeout_s=SSH_TIMEOUT_S + len(batch) * MAX_COMPRESSED / MIN_RATE))
         return out
 
     def put(self, name: str, data: bytes) -> None:
         if parse_name(name) is None:
             raise ValueError(f"not a segment name: {name!r}")
-        folder, base = name.split("/")
-        tmp = f"{folder}/.{base}.$$.tmp"
-        final = shlex.quote(name)
-        # the same steps as the directory target: a dot-named file, sync, then a rename
-        # that never replaces an existing segment
-        self._ssh(self._cd() + f"; mkdir -p -- {shlex.quote(folder)} || exit 4;"
-                  f' t="{tmp}"; cat > "$t" || {{ rm -f "$t"; exit 5; }};'
-                  f' if [ -e {final} ]; then rm -f "$t"; exit 6; fi;'
-                  f' sync "$t" 2>/dev/null || sync; mv -- "$t" {final}', stdin=data)
+        folder, _base = name.split("/")
+        # The directory target's steps: a dot-named temporary file, its size checked (a
+        # cut connection ends cat's input early, and a short file must never become a
+        # segment), sync, then a rename that never replaces a segment.  Temporary files
+        # a killed sync left are dropped after a day.
+        self._run(
+            self._enter() + f"; [ -e {name} ] && exit {_EXISTS}; mkdir -p {folder} || exit"
+            f" {_MKDIR}; find {folder} -name '.seg-*.tmp' -type f -mtime +0 -exec rm -f"
+            " {} + 2>/dev/null;"
+            f' t={folder}/.{_base}.$$.tmp; cat >"$t" || {{ rm -f "$t"; exit {_WRITE}; }};'
+            f' [ $(wc -c <"$t") -eq {len(data)} ] || {{ rm -f "$t"; exit {_SHORT}; }};'
+            f' sync "$t" 2>/dev/null || sync; [ -e {name} ] && {{ rm -f "$t"; exit {_EXISTS};'
+            f' }}; mv "$t" {name} || {{ rm -f "$t"; exit {_WRITE}; }}; exit 0',
+            _limited(1 << 20), data, SSH_TIMEOUT_S + len(data) / MIN_RATE)
+
+
+class _Unusable(Exception):
+    """An answer that cannot be what the script prints."""
+
+
+def _limited(limit: int) -> Callable[[IO[bytes]], bytes]:
+    def read(stream: IO[bytes]) -> bytes:
+        data = stream.read(limit + 1)
+        if len(data) > limit:
+            raise _Unusable(f"more than {limit >> 20} MiB")
+        return data
+
+    return read
+
+
+def _untar(wanted: set[str]) -> Callable[[IO[bytes]], dict[str, bytes]]:
+    """A reader of a tar stream: the wanted regular files, each read to MAX_COMPRESSED
+    + 1 bytes at most (a longer one is then rejected by its size, never held whole)."""
+    def read(stream: IO[bytes]) -> dict[str, bytes]:
+        out: dict[str, bytes] = {}
+        peek = getattr(stream, "peek", None)
+        if peek is not None and not peek(1):
+            return out  # every file vanished and this tar wrote nothing
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            for member in tar:
+                if member.isfile() and member.name in wanted:
+                    handle = tar.extractfile(member)
+                    if handle is not None:
+                        out[member.name] = handle.read(MAX_COMPRESSED + 1)
+        return out
+
+    return read
+
+
+def _drain(stream: IO[bytes], tail: bytearray) -> None:
+    """Read a stream to its end keeping its last 4 KiB (ssh's stderr: its last line
+    says what went wrong)."""
+    with contextlib.suppress(OSError, ValueError):
+        while chunk := stream.read1(1 << 14):  # type: ignore[attr-defined]
+            tail += chunk
+            del tail[:-4096]
+
+
+def _feed(stream: IO[bytes], data: bytes) -> None:
+    # a script that stops reading (the segment exists, a disk is full) ends the pipe: its
+    # exit code says why
+    with contextlib.suppress(OSError, ValueError):
+        stream.write(data)
+    with contextlib.suppress(OSError, ValueError):
+        stream.close()
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 SERVER_TIMEOUT_S = 30.0
