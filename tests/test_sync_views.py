@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +155,29 @@ def test_quota_of_another_device_is_named_not_summed(devices: dict[str, Path]) -
     for w in theirs:
         assert w["device"] == "desktop" and w["kind"] == "official"
         assert "(from desktop" in tokline(laptop, "quota").stdout
+
+
+def test_background_refresh_syncs_when_due_without_local_change(
+        devices: dict[str, Path]) -> None:
+    """A machine where nothing happens locally still takes in the others' new rows: the
+    prompt's no-change path goes on when the sync is due (statefiles.sync_due)."""
+    laptop, desktop = devices["laptop"], devices["desktop"]
+    project = next((desktop / "home" / ".claude" / "projects").iterdir())
+    stamp = dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    with (project / "later.jsonl").open("w") as fh:
+        fh.write(json.dumps({"type": "assistant", "timestamp": stamp, "sessionId": "later",
+                             "requestId": "req_later", "message": {
+                                 "id": "msg_later", "model": "claude-sonnet-4-5-20250929",
+                                 "usage": {"input_tokens": 123_456, "output_tokens": 7}}})
+                 + "\n")
+    tokline(desktop, "sync")
+    before = as_json(laptop, "daily", "--json", "--offline")["totals"]["total_tokens"]
+    due = laptop / "state" / "tokline" / "sync.due"
+    due.write_text(str(time.time() + 3600))  # not due: the no-change path stops there
+    tokline(laptop, "refresh")
+    assert as_json(laptop, "daily", "--json", "--offline")["totals"]["total_tokens"] == before
+    due.write_text(str(time.time() - 1))
+    tokline(laptop, "refresh")
+    after = as_json(laptop, "daily", "--json", "--offline")["totals"]["total_tokens"]
+    assert after == before + 123_463
+    assert float(due.read_text()) > time.time()  # the next one is an interval away

@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             if not statefiles.take_lock(statefiles.state_dir()):
                 return 0
             args = [name, "--locked"]
-        if up_to_date() and statefiles.touch() and not statefiles.remote_due():
+        if up_to_date() and statefiles.touch() and not statefiles.remote_due() \
+                and not statefiles.sync_due():
             statefiles.note_refresh("unchanged")
             if args[1:]:
                 statefiles.release_lock()

@@ -64,6 +64,10 @@ def _sync_if_due(ledger: Ledger, cfg: Config) -> bool:
     passed (or its back-off after failures); True when rows came in.  A failure is kept
     in sync-state.json for ``tokline sync --status`` and ``tokline doctor``, not shown."""
     if not (cfg.sync_target or os.environ.get("TOKLINE_SYNC_TARGET")):
+        if statefiles.sync_due():  # a target that was removed from the config
+            from tokline.sync.runner import forget_due  # noqa: PLC0415
+
+            forget_due()
         return False
     from tokline.sync import runner  # noqa: PLC0415 - only with sync configured
 

@@ -259,6 +259,24 @@ def remote_due(env: Mapping[str, str] = os.environ) -> bool:
         return True
 
 
+SYNC_DUE = "sync.due"  # when the next background sync is due (tokline/sync/runner.py)
+
+
+def sync_due(env: Mapping[str, str] = os.environ) -> bool:
+    """A background sync is due: the time in ``sync.due`` has come.  No file: sync was
+    never run here (or is not set up), which the slow path finds out."""
+    try:
+        check_dir(state_dir(env))
+        with open(os.path.join(state_dir(env), SYNC_DUE), encoding="utf-8") as fh:
+            text = fh.read().strip()
+    except (UnsafeDir, OSError):
+        return False
+    try:
+        return time.time() >= float(text)
+    except ValueError:
+        return True
+
+
 def note_refresh(kind: str, env: Mapping[str, str] = os.environ) -> None:
     """Append one line per background refresh to $TOKLINE_REFRESH_LOG when it is set: a
     way to see how often prompts start refreshes (tests count them with it)."""

@@ -26,6 +26,7 @@ from tokline.sync.device import to_hex
 from tokline.sync.targets import Target
 
 SEGMENT_ROWS = 50_000
+FETCH_BATCH = 8  # segments fetched per round trip (each at most 64 MiB, most a few kB)
 PRIVACY = ("name", "hash", "none")
 CostFn = Callable[[str, int, int, int, int, int, int, int], "float | None"]
 Progress = Callable[[str], None]
@@ -111,8 +112,12 @@ def import_new(ledger: Ledger, target: Target, device: int, cost_of: CostFn,
     waiting: list[str] = []
     rejected: list[str] = []
     quotas: list[tuple[str, list[Any]]] = []
-    for number, file in enumerate(sorted(wanted), start=1):
-        data = target.fetch([file]).get(file)
+    ordered = sorted(wanted)
+    fetched: dict[str, bytes] = {}
+    for number, file in enumerate(ordered, start=1):
+        if file not in fetched:  # a batch per round trip (an ssh call, a request)
+            fetched = target.fetch(ordered[number - 1:number - 1 + FETCH_BATCH])
+        data = fetched.pop(file, None)
         if data is None:
             continue
         parsed = segments.parse_name(file)

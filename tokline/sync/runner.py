@@ -11,6 +11,7 @@ device's own (tokline/snapshot/quota.py), the newest observation of each window 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -49,13 +50,20 @@ def read_state() -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def due(cfg: Config, now: float | None = None) -> bool:
-    """The background refresh should sync now: a target is set and its time has come."""
+def due(cfg: Config) -> bool:
+    """The background refresh should sync now: a target is set and its time has come
+    (``sync.due``, which the prompt's fast path reads too; none yet: now)."""
     if not (cfg.sync_target or os.environ.get("TOKLINE_SYNC_TARGET")):
         return False
-    state = read_state()
-    wait_until = state.get("next_s")
-    return not isinstance(wait_until, (int, float)) or (now or time.time()) >= wait_until
+    if not os.path.exists(os.path.join(statefiles.state_dir(), statefiles.SYNC_DUE)):
+        return True
+    return statefiles.sync_due()
+
+
+def forget_due() -> None:
+    """No target any more: the prompt's fast path stops waking the slow one for sync."""
+    with contextlib.suppress(OSError):
+        os.unlink(os.path.join(statefiles.state_dir(), statefiles.SYNC_DUE))
 
 
 def device_name(cfg: Config) -> str:
@@ -162,3 +170,6 @@ def _write(name: str, data: dict[str, Any]) -> None:
     statefiles.check_dir(directory)
     os.makedirs(directory, mode=0o700, exist_ok=True)
     statefiles.write_private(os.path.join(directory, name), json.dumps(data).encode())
+    if name == STATE and isinstance(data.get("next_s"), (int, float)):
+        statefiles.write_private(os.path.join(directory, statefiles.SYNC_DUE),
+                                 str(data["next_s"]).encode())
