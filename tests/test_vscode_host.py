@@ -193,6 +193,20 @@ def driver(argv: list[str], log: Path) -> Iterator[Driver]:
                 stream.close()
 
 
+def feeds(pgid: int) -> list[str]:
+    """The ``tokline watch`` processes in code-server's process group."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            group_id = int(stat.read_text().rsplit(")", 1)[1].split()[2])
+            argv = (stat.parent / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except (OSError, IndexError, ValueError):
+            continue  # ended meanwhile
+        if group_id == pgid and "watch" in argv and any(a.endswith("tokline") for a in argv):
+            found.append(" ".join(argv))
+    return found
+
+
 def status(launcher: Path, *args: str) -> str:
     return subprocess.run([str(launcher), "status", *args], capture_output=True, text=True,
                           check=True, timeout=60).stdout.strip()
@@ -348,6 +362,8 @@ def test_status_bar_item_in_a_real_vscode(home: Path, tmp_path: Path) -> None:
         assert (changed["text"], changed["kind"]) == (after, kind_after)
         assert after != before
         assert cost_after - cost_before == pytest.approx(cost, abs=1e-6)
+        # one feed, whatever the workbench did meanwhile (extension.ts starts it once)
+        assert len(feeds(server.pid)) == 1, feeds(server.pid)
         shot = artifacts() / "vscode-host.png"
         assert drive("screenshot", path=str(shot))["ok"]
         urls = drive("requests")["urls"]
