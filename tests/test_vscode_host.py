@@ -4,8 +4,9 @@ The packaged ``.vsix`` (``.ci/run`` builds ``.ci/tokline.vsix``) is installed in
 code-server (tests/vscode_host.py pins and installs it), which serves a workspace on
 127.0.0.1; Debian's Chromium opens it, driven over the DevTools protocol by
 tests/vscode_driver.cjs.  The status bar item must show what ``tokline status`` says for
-the demo history, then the new spend after a Claude Code log line is appended.  The
-screenshots are kept (``.ci/artifacts/`` or TOKLINE_ARTIFACTS).
+the demo history, then the new spend after a Claude Code log line is appended; a click
+on it shows the daily report.  The screenshots are kept (``.ci/artifacts/`` or
+TOKLINE_ARTIFACTS).
 
 Nothing leaves 127.0.0.1: code-server's extension gallery is switched off, telemetry and
 update checks too; Chromium resolves no other host name; the servers' HTTP proxy is a
@@ -366,6 +367,21 @@ def test_status_bar_item_in_a_real_vscode(home: Path, tmp_path: Path) -> None:
         assert len(feeds(server.pid)) == 1, feeds(server.pid)
         shot = artifacts() / "vscode-host.png"
         assert drive("screenshot", path=str(shot))["ok"]
+
+        # A click on the item shows the daily report (tokline.showReport), newest day first.
+        days = json.loads(subprocess.run(
+            [str(launcher), "daily", "--json", "--offline"], capture_output=True, text=True,
+            check=True, timeout=60).stdout)["rows"][::-1]
+        want = [{"label": day["period"],
+                 "description": f"${day['cost_usd']:.2f}{'+?' if day['unpriced'] else ''}"}
+                for day in days]
+        assert drive("click", id=ITEM, timeout=10)["ok"]
+        report = drive("quickpick", timeout=30)
+        assert report["ok"] and report["title"] == "tokline: cost per day", report
+        rows = report["rows"]
+        assert isinstance(rows, list) and rows and rows == want[:len(rows)]
+        assert want[0]["description"] == after.split()[1]  # today, as the status bar says
+        drive("screenshot", path=str(artifacts() / "vscode-host-report.png"))
         urls = drive("requests")["urls"]
         assert isinstance(urls, list) and urls
         own = (base, base.replace("http", "ws", 1), f"blob:{base}", "data:")

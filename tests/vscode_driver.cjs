@@ -10,6 +10,9 @@
 //       wait for the status bar item ID to show a text not in `unlike`; answers its
 //       `text` as the extension set it (codicons as `$(name)`) and its `kind` (the
 //       background: "warning", "error" or null)
+//   {"op": "click", "id": ID, "timeout": MS}         click the status bar item ID
+//   {"op": "quickpick", "timeout": MS}               the quick pick shown: `title`, and
+//       `rows` ({label, description}) as far as VS Code rendered them
 //   {"op": "screenshot", "path": P}
 //   {"op": "requests"}                              every URL the page asked for
 //   {"op": "quit"}
@@ -74,6 +77,22 @@ async function main() {
         await page.waitForTimeout(100);
       }
       throw Object.assign(new Error(`status bar item ${id} still shows ${JSON.stringify(last && last.text)}`), { last });
+    },
+    async click({ id, timeout }) {
+      await page.click(`[id="${id}"] .statusbar-item-label`, { timeout });
+      return {};
+    },
+    // The quick pick on screen: its title and the rows VS Code rendered.
+    async quickpick({ timeout }) {
+      const widget = page.locator(".quick-input-widget");
+      await widget.locator(".monaco-list-row").first().waitFor({ state: "visible", timeout });
+      return await widget.evaluate((el) => ({
+        title: el.querySelector(".quick-input-title")?.textContent ?? null,
+        rows: [...el.querySelectorAll(".monaco-list-row")].map((row) => ({
+          label: row.querySelector(".label-name")?.textContent ?? null,
+          description: row.querySelector(".label-description")?.textContent ?? null,
+        })),
+      }));
     },
     async screenshot({ path }) {
       await page.screenshot({ path });
