@@ -85,9 +85,18 @@ class StandIn:
                 stand.handle(self, "POST", body)
 
             def do_CONNECT(self) -> None:
-                # A client that tried to leave the machine through the proxy we set.
                 with stand.lock:
                     stand.seen.append(("CONNECT", self.path))
+                if self.path in (f"127.0.0.1:{stand.port}", f"localhost:{stand.port}"):
+                    # A client whose proxy agent ignores NO_PROXY (Gemini CLI 0.34's
+                    # undici ProxyAgent) tunnels even to the stand-in: the tunnel is this
+                    # connection, whose next requests are then served as usual.
+                    self.send_response(200, "Connection Established")
+                    self.end_headers()
+                    self.close_connection = False  # whatever its Connection header said
+                    return
+                # A client that tried to leave the machine through the proxy we set.
+                with stand.lock:
                     stand.unknown.append(("CONNECT", self.path))
                 self.send_response(403)
                 self.send_header("Content-Length", "0")
@@ -145,7 +154,10 @@ class StandIn:
 
     @staticmethod
     def send_sse(h: BaseHTTPRequestHandler, events: list[tuple[str, dict[str, Any]]],
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, done: bool = False) -> None:
+        """Server-sent events; an empty name sends a bare ``data:`` event (Gemini's and
+        chat completions' streams have no event names); ``done`` ends the stream with
+        chat completions' ``data: [DONE]``."""
         h.send_response(200)
         h.send_header("Content-Type", "text/event-stream")
         h.send_header("Cache-Control", "no-cache")
@@ -154,8 +166,11 @@ class StandIn:
             h.send_header(k, v)
         h.end_headers()
         for name, data in events:
-            h.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+            head = f"event: {name}\n" if name else ""
+            h.wfile.write(f"{head}data: {json.dumps(data)}\n\n".encode())
             h.wfile.flush()
+        if done:
+            h.wfile.write(b"data: [DONE]\n\n")
         h.close_connection = True
 
     def not_found(self, h: BaseHTTPRequestHandler, method: str) -> None:
@@ -280,7 +295,11 @@ def openai_usage(inp: int, out: int, cached: int = 0, reasoning: int = 0,
 
 
 class ResponsesStandIn(StandIn):
-    """POST /v1/responses, streamed; GET /v1/models answered; other paths 404."""
+    """POST /v1/responses, streamed; GET /v1/models answered; other paths 404.  When
+    ``main_model`` is set, requests for another model are side calls (a title from a
+    small model) and get the default reply."""
+
+    main_model: str | None = None
 
     def handle(self, h: BaseHTTPRequestHandler, method: str, body: dict[str, Any]) -> None:
         path = h.path.split("?", 1)[0]
@@ -293,11 +312,12 @@ class ResponsesStandIn(StandIn):
         self.not_found(h, method)
 
     def responses(self, h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
-        reply = self.next_reply()
+        side = self.main_model is not None and body.get("model") != self.main_model
+        reply = self.default if side else self.next_reply()
         model = reply.model or str(body.get("model") or "gpt-5")
         resp_id = _next_id("resp_")
         usage = dict(reply.usage)
-        self.record(Served(h.path, True, resp_id, "", model, usage, body))
+        self.record(Served(h.path, True, resp_id, "", model, usage, body, side))
         msg_id = _next_id("msg_")
         item = {"type": "message", "id": msg_id, "role": "assistant", "status": "completed",
                 "content": [{"type": "output_text", "text": reply.text, "annotations": []}]}
@@ -319,3 +339,154 @@ class ResponsesStandIn(StandIn):
                                                      usage=usage)}),
         ]
         self.send_sse(h, events)
+
+
+def gemini_usage(prompt: int, candidates: int, cached: int = 0, thoughts: int = 0,
+                 tool: int = 0) -> dict[str, Any]:
+    """A ``GenerateContentResponseUsageMetadata``: the prompt count includes the cached
+    part; thoughts and tool-use prompt tokens are separate, and all four add to the total."""
+    usage: dict[str, Any] = {"promptTokenCount": prompt, "candidatesTokenCount": candidates,
+                             "totalTokenCount": prompt + candidates + thoughts + tool,
+                             "promptTokensDetails": [{"modality": "TEXT",
+                                                      "tokenCount": prompt}]}
+    if cached:
+        usage["cachedContentTokenCount"] = cached
+    if thoughts:
+        usage["thoughtsTokenCount"] = thoughts
+    if tool:
+        usage["toolUsePromptTokenCount"] = tool
+    return usage
+
+
+class GeminiStandIn(StandIn):
+    """The Gemini API's ``models/<model>:streamGenerateContent`` (SSE, ``alt=sse``) and
+    ``:generateContent``; ``:countTokens`` answered; other paths 404.
+
+    A streamed answer comes in two chunks, as the real API sends them: the text with a
+    usage that has only the prompt count so far, then the finish with the full usage.
+    Non-streamed calls are the CLI's helpers (routing, next-speaker checks), side calls.
+    """
+
+    def handle(self, h: BaseHTTPRequestHandler, method: str, body: dict[str, Any]) -> None:
+        path = h.path.split("?", 1)[0]
+        model, _, verb = path.rpartition("/")[2].partition(":")
+        if method == "POST" and "/models/" in path:
+            if verb == "streamGenerateContent":
+                self.generate(h, body, model, stream=True)
+                return
+            if verb == "generateContent":
+                self.generate(h, body, model, stream=False)
+                return
+            if verb == "countTokens":
+                self.send_json(h, 200, {"totalTokens": 10})
+                return
+        self.not_found(h, method)
+
+    def not_found(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        with self.lock:
+            self.unknown.append((method, h.path))
+        self.send_json(h, 404, {"error": {"code": 404, "status": "NOT_FOUND",
+                                          "message": "stand-in: unknown path"}})
+
+    def generate(self, h: BaseHTTPRequestHandler, body: dict[str, Any], model: str,
+                 stream: bool) -> None:
+        side = not stream
+        reply = self.default if side else self.next_reply()
+        model = reply.model or model
+        resp_id = _next_id("gresp")
+        usage = dict(reply.usage)
+        self.record(Served(h.path, stream, resp_id, "", model, usage, body, side))
+        parts: list[dict[str, Any]] = []
+        if usage.get("thoughtsTokenCount"):
+            parts.append({"text": "**Thinking**\n\nabout it", "thought": True})
+        parts.append({"text": reply.text})
+        if reply.tool is not None:
+            parts.append({"functionCall": {"name": reply.tool["name"],
+                                           "args": reply.tool["input"]}})
+        final = {"candidates": [{"content": {"role": "model", "parts": parts[-1:]},
+                                 "finishReason": "STOP", "index": 0}],
+                 "usageMetadata": usage, "modelVersion": model, "responseId": resp_id}
+        if not stream:
+            whole = dict(final, candidates=[{"content": {"role": "model", "parts": parts},
+                                             "finishReason": "STOP", "index": 0}])
+            self.send_json(h, 200, whole)
+            return
+        first = {"candidates": [{"content": {"role": "model", "parts": parts[:-1]},
+                                 "index": 0}],
+                 "usageMetadata": {"promptTokenCount": usage.get("promptTokenCount", 0),
+                                   "totalTokenCount": usage.get("promptTokenCount", 0)},
+                 "modelVersion": model, "responseId": resp_id}
+        self.send_sse(h, [("", first), ("", final)] if parts[:-1] else [("", final)])
+
+
+def chat_usage(prompt: int, completion: int, cached: int = 0, reasoning: int = 0,
+               cache_write: int | None = None) -> dict[str, Any]:
+    """A chat completions usage object: cached is part of the prompt, reasoning part of
+    the completion (OpenAI's shape; ``cache_write`` adds ``prompt_tokens_details.
+    cache_write_tokens``, which some gateways report)."""
+    prompt_details: dict[str, int] = {"cached_tokens": cached}
+    if cache_write is not None:
+        prompt_details["cache_write_tokens"] = cache_write
+    return {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": prompt + completion, "prompt_tokens_details": prompt_details,
+            "completion_tokens_details": {"reasoning_tokens": reasoning}}
+
+
+class ChatCompletionsStandIn(StandIn):
+    """POST /v1/chat/completions (streamed with a final usage chunk, or not); GET /v1/models
+    answered; other paths 404.  Requests for a model other than ``main_model`` are side
+    calls (titles, summaries) and get the default reply."""
+
+    main_model: str | None = None
+
+    def handle(self, h: BaseHTTPRequestHandler, method: str, body: dict[str, Any]) -> None:
+        path = h.path.split("?", 1)[0]
+        if method == "POST" and path.endswith("/chat/completions"):
+            self.completions(h, body)
+            return
+        if method == "GET" and path.endswith("/models"):
+            models = [{"id": self.main_model, "object": "model", "owned_by": "stand-in"}] \
+                if self.main_model else []
+            self.send_json(h, 200, {"object": "list", "data": models})
+            return
+        self.not_found(h, method)
+
+    def completions(self, h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        side = self.main_model is not None and body.get("model") != self.main_model
+        reply = self.default if side else self.next_reply()
+        model = reply.model or str(body.get("model") or "gpt-4.1")
+        chat_id = _next_id("chatcmpl-")
+        usage = dict(reply.usage)
+        stream = bool(body.get("stream"))
+        self.record(Served(h.path, stream, chat_id, "", model, usage, body, side))
+        calls = []
+        if reply.tool is not None:
+            calls.append({"index": 0, "id": _next_id("call_"), "type": "function",
+                          "function": {"name": reply.tool["name"],
+                                       "arguments": json.dumps(reply.tool["input"])}})
+        finish = "tool_calls" if calls else "stop"
+        base = {"id": chat_id, "created": 1_700_000_000, "model": model}
+        if not stream:
+            message: dict[str, Any] = {"role": "assistant", "content": reply.text}
+            if calls:
+                message["tool_calls"] = [{k: v for k, v in c.items() if k != "index"}
+                                         for c in calls]
+            self.send_json(h, 200, dict(base, object="chat.completion", usage=usage,
+                                        choices=[{"index": 0, "message": message,
+                                                  "finish_reason": finish}]))
+            return
+        chunk = dict(base, object="chat.completion.chunk")
+        events: list[tuple[str, dict[str, Any]]] = [
+            ("", dict(chunk, choices=[{"index": 0, "delta": {"role": "assistant",
+                                                              "content": reply.text},
+                                       "finish_reason": None}])),
+        ]
+        if calls:
+            events.append(("", dict(chunk, choices=[{"index": 0, "delta": {"tool_calls": calls},
+                                                     "finish_reason": None}])))
+        events += [
+            ("", dict(chunk, choices=[{"index": 0, "delta": {}, "finish_reason": finish}])),
+            # stream_options.include_usage: the usage comes alone, after the finish.
+            ("", dict(chunk, choices=[], usage=usage)),
+        ]
+        self.send_sse(h, events, done=True)
