@@ -1,7 +1,9 @@
-"""The real Claude Code and Codex CLIs the suite drives: the pinned versions, in one place.
+"""The real coding CLIs the suite drives (Claude Code, Codex, Gemini CLI, OpenCode,
+Copilot CLI): the pinned versions, in one place.
 
 To verify a newer release, change the pin here (``npm view @openai/codex version`` tells
-the latest) and run ``tests/test_real_clients.py``.  Clients are installed with
+the latest) and run ``tests/test_real_clients.py`` (Claude, Codex) or
+``tests/test_real_clients_more.py`` (Gemini, OpenCode, Copilot).  Clients are installed with
 ``npm install --prefix CACHE/<name>-<version> <package>@<version>`` (the native binaries
 come inside the npm packages) and reused when present.  CACHE is ``.ci/clients`` in the
 checkout (gitignored) unless TOKLINE_CLIENTS_CACHE names another directory.
@@ -18,6 +20,12 @@ from pathlib import Path
 CLIENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "claude": ("@anthropic-ai/claude-code", ("2.1.332", "2.0.77")),
     "codex": ("@openai/codex", ("0.171.0", "0.169.0")),
+    # tests/test_real_clients_more.py: the older pins write the earlier formats (Gemini's
+    # whole-file .json chats, OpenCode's storage/ JSON files, Copilot's per-reply output
+    # counts and per-run shutdown totals).
+    "gemini": ("@google/gemini-cli", ("0.61.0", "0.34.0")),
+    "opencode": ("opencode-ai", ("1.18.33", "1.1.65")),
+    "copilot": ("@github/copilot", ("1.0.102", "1.0.60")),
 }
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,12 +44,16 @@ class Unavailable(Exception):
     """The client cannot be installed here (no npm, or the registry is unreachable)."""
 
 
+_checked: set[Path] = set()  # executables whose --version this process has seen right
+
+
 def binary(name: str, version: str) -> Path:
     """The client's executable, installing it into the cache first when missing."""
     package = CLIENTS[name][0]
     prefix = CACHE / f"{name}-{version}"
     exe = prefix / "node_modules" / ".bin" / name
-    if exe.exists() and _version_ok(exe, version):
+    if exe in _checked or (exe.exists() and _version_ok(exe, version)):
+        _checked.add(exe)
         return exe
     npm = shutil.which("npm")
     if npm is None:
@@ -60,6 +72,7 @@ def binary(name: str, version: str) -> Path:
         raise Unavailable(f"npm install {package}@{version} failed: {tail}")
     if not _version_ok(exe, version):
         raise Unavailable(f"{exe} does not report version {version}")
+    _checked.add(exe)
     return exe
 
 
@@ -68,7 +81,13 @@ def _version_ok(exe: Path, version: str) -> bool:
         out = subprocess.run([str(exe), "--version"], capture_output=True, text=True,
                              timeout=60, stdin=subprocess.DEVNULL, check=False,
                              env={"PATH": os.environ.get("PATH", ""), "HOME": str(CACHE),
-                                  "DISABLE_AUTOUPDATER": "1", "DISABLE_TELEMETRY": "1"})
+                                  "DISABLE_AUTOUPDATER": "1", "DISABLE_TELEMETRY": "1",
+                                  "COPILOT_OFFLINE": "true", "COPILOT_AUTO_UPDATE": "false",
+                                  "OPENCODE_DISABLE_AUTOUPDATE": "1",
+                                  "GEMINI_CLI_NO_RELAUNCH": "true",
+                                  # an update check, if any, is refused on the spot
+                                  "HTTPS_PROXY": "http://127.0.0.1:9",
+                                  "HTTP_PROXY": "http://127.0.0.1:9"})
     except (OSError, subprocess.TimeoutExpired):
         return False
     return version in out.stdout
