@@ -7,8 +7,9 @@ reads and writes are separate, and reasoning is billed at the output rate on top
 ``output``.  OpenCode's own ``cost`` is used when above 0 (it is 0 for subscription
 providers, whose tokens tokline prices).  The database is opened read-only through
 SQLite (never mapped: a writer may be active) and read again from the newest update
-time seen.  v2 forks copy their parent's messages with new ids up to the fork boundary:
-those copies are skipped.
+time seen.  Forks copy their parent's messages with new ids: v2 copies up to the fork
+boundary, v1 and legacy-storage (``run --fork``) copies that keep the original's creation
+time and counts; all are skipped.
 """
 
 from __future__ import annotations
@@ -59,8 +60,15 @@ def usage_of(data: Mapping[str, Any], session: str, project: str) -> Usage | Non
     if not isinstance(cache, dict):
         cache = {}
     inp, out = count(tokens.get("input")), count(tokens.get("output"))
-    out += count(tokens.get("reasoning"))
+    reasoning = count(tokens.get("reasoning"))
     read, write = count(cache.get("read")), count(cache.get("write"))
+    # Before AI SDK 6 (OpenCode 1.1, checked) an OpenAI reply's output already held the
+    # reasoning that is stored again apart, and OpenCode's cost charged it twice; its
+    # total then adds up without the reasoning.  Since (1.18) output excludes it.
+    total = tokens.get("total")
+    inside = reasoning > 0 and type(total) is int and total == inp + out + read + write
+    if not inside:
+        out += reasoning
     if inp + out + read + write == 0:
         return None
     created = (data.get("time") or {}).get("created") if isinstance(data.get("time"), dict) \
@@ -74,7 +82,7 @@ def usage_of(data: Mapping[str, Any], session: str, project: str) -> Usage | Non
     cost = data.get("cost")
     path = data.get("path")
     cwd = path.get("cwd") if isinstance(path, dict) else None
-    cost = validate.cost(cost) if isinstance(cost, (int, float)) else None
+    cost = validate.cost(cost) if isinstance(cost, (int, float)) and not inside else None
     return Usage(created, session, cwd or project, model if isinstance(model, str) else
                  "unknown", inp, out, write, read, cost if cost else None)
 
@@ -95,7 +103,27 @@ def parse_json(path: str, data: bytes) -> tuple[dict[str, Usage], int]:
     except Invalid:
         return {}, 1
     ident = str(doc["id"]) if isinstance(doc.get("id"), str) else os.path.basename(path)
-    return ({ident: usage} if usage else {}), 0
+    if usage is None or _fork_copy(ident, doc):
+        return {}, 0
+    return {ident: usage}, 0
+
+
+def _fork_copy(ident: str, doc: Mapping[str, Any]) -> bool:
+    """A legacy-storage message that ``opencode run --fork`` (1.1, checked) copied from
+    the parent session: a new id in the fork's directory, no link back, the original's
+    times and counts.  OpenCode's ids begin with their creation time (``msg_`` and 12 hex
+    digits: milliseconds × 4096 plus a counter, in 48 bits), which for a copy is the
+    fork's, not the ``time.created`` it kept; an original's agree to the millisecond."""
+    stamp = ident[4:16]
+    times = doc.get("time")
+    created = times.get("created") if isinstance(times, dict) else None
+    if len(ident) != 30 or not ident.startswith("msg_") or not isinstance(
+            created, (int, float)) or stamp.strip("0123456789abcdef"):
+        return False
+    delta = (int(stamp, 16) - int(created) * 4096) % (1 << 48)
+    if delta >= 1 << 47:
+        delta -= 1 << 48
+    return abs(delta) > 4096 * 1000  # a second apart: a copy made later
 
 
 def _tables(db: sqlite3.Connection) -> set[str]:
@@ -118,13 +146,18 @@ def parse_db(path: str, since: int) -> tuple[dict[str, Usage], int]:
             directory = "s.directory" if "session" in tables and "directory" in _columns(
                 db, "session") else "NULL"
             join = "LEFT JOIN session s ON s.id = m.session_id" if directory != "NULL" else ""
-            for ident, session, data, updated, cwd in db.execute(
-                    f"SELECT m.id, m.session_id, m.data, m.time_updated, {directory}"
-                    f" FROM message m {join} WHERE m.time_updated >= ?", (since,)):
+            created: dict[str, tuple[int, str]] = {}
+            for ident, session, data, updated, made, cwd in db.execute(
+                    f"SELECT m.id, m.session_id, m.data, m.time_updated, m.time_created,"
+                    f" {directory} FROM message m {join} WHERE m.time_updated >= ?", (since,)):
                 newest = max(newest, int(updated or 0))
                 usage = _from_row(data, session, cwd or "")
                 if usage is not None:
                     found[ident] = usage
+                    if isinstance(made, int):
+                        created[ident] = (made, _fingerprint(data))
+            for ident in _fork_copies(db, created):
+                del found[ident]
         if "session_message" in tables:
             copied = _fork_boundaries(db, tables)
             for ident, session, seq, data, updated in db.execute(
@@ -139,6 +172,61 @@ def parse_db(path: str, since: int) -> tuple[dict[str, Usage], int]:
     finally:
         db.close()
     return found, newest
+
+
+def _fingerprint(data: Any) -> str:
+    """What a v1 fork's copy of a message keeps from the original: its times, tokens,
+    model and cost (the copy has a new id, session and parent message)."""
+    import json  # noqa: PLC0415 - imported by the sources that have files only
+
+    try:
+        doc = json.loads(data) if isinstance(data, (str, bytes)) else None
+    except ValueError:
+        return ""
+    if not isinstance(doc, dict):
+        return ""
+    return json.dumps([doc.get(k) for k in ("time", "tokens", "modelID", "model",
+                                            "providerID", "cost")], sort_keys=True)
+
+
+def _fork_copies(db: sqlite3.Connection, created: dict[str, tuple[int, str]]) -> list[str]:
+    """Messages of ``created`` (id: creation time, fingerprint) that copy an older one.
+
+    ``opencode run --fork`` (v1 ``message`` table, checked with 1.18) copies the parent's
+    messages into the new session with new, later ids and no link back (the session has
+    no parent_id); the copy keeps ``time_created`` and every count.  A message is a copy
+    when a message with a smaller id has the same creation time and fingerprint.
+    """
+    import json  # noqa: PLC0415 - imported by the sources that have files only
+
+    if not created:
+        return []
+    times = sorted({made for made, _ in created.values()})
+    try:  # one pass over the (session, time_created, id) index, whatever the batch size
+        same_time = db.execute(
+            "SELECT id, time_created FROM message WHERE time_created IN"
+            " (SELECT value FROM json_each(?))", (json.dumps(times),)).fetchall()
+    except sqlite3.OperationalError:  # an SQLite built without JSON functions
+        same_time = []
+        for start in range(0, len(times), 500):
+            chunk = times[start:start + 500]
+            same_time += db.execute(
+                "SELECT id, time_created FROM message WHERE time_created IN"
+                f" ({','.join('?' * len(chunk))})", chunk).fetchall()
+    by_time: dict[int, list[str]] = {}
+    for ident, made in same_time:
+        by_time.setdefault(made, []).append(ident)
+    older = {ident: [o for o in by_time.get(made, ()) if o < ident]
+             for ident, (made, _) in created.items()}
+    wanted = sorted({o for others in older.values() for o in others})
+    prints: dict[str, str] = {}
+    for start in range(0, len(wanted), 500):
+        ids = wanted[start:start + 500]
+        for ident, data in db.execute(
+                f"SELECT id, data FROM message WHERE id IN ({','.join('?' * len(ids))})", ids):
+            prints[ident] = _fingerprint(data)
+    return [ident for ident, others in older.items()
+            if any(prints.get(o) == created[ident][1] for o in others)]
 
 
 def _fork_boundaries(db: sqlite3.Connection, tables: set[str]) -> dict[str, int]:
