@@ -1,8 +1,8 @@
-"""Copilot CLI and OpenCode readers on the shapes their real releases write, as the
-real-client runs (tests/test_real_clients_more.py) found them: per-request usage records
-and per-run or running shutdown totals (Copilot 1.0.60, 1.0.71, 1.0.82, 1.0.102), an
-OpenAI reply's reasoning inside output (OpenCode 1.1) and ``run --fork`` copies (OpenCode
-1.1 legacy files, 1.18 SQLite).  The events are trimmed from those runs' logs."""
+"""Copilot CLI and OpenCode readers on the shapes their real releases write, trimmed
+from logs of runs against the stand-ins: per-request usage records and per-run or running
+shutdown totals (Copilot 1.0.60 and 1.0.102, pinned in tests/real_clients.py; 1.0.71 and
+1.0.82, run once to find where each change came), an OpenAI reply's reasoning inside
+output (OpenCode 1.1) and ``run --fork`` copies (OpenCode 1.1 legacy files, 1.18 SQLite)."""
 
 from __future__ import annotations
 
