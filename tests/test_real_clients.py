@@ -12,19 +12,16 @@ which refuses (and records) any CONNECT.  Without npm or the registry, these ski
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import client_runs
 import pytest
-from real_clients import CLIENTS, Unavailable, binary
+from client_runs import Row
+from real_clients import CLIENTS
 from standins import (
     AnthropicStandIn,
     Reply,
@@ -39,20 +36,18 @@ from tokline.ledger.store import Ledger
 
 CLAUDE_MODEL = "claude-sonnet-4-5-20250929"
 CODEX_MODEL = "gpt-5"
-TIMINGS: list[tuple[str, float]] = []
 
 
-def _prices() -> dict[str, Any]:
-    data = resources.files("tokline.data").joinpath("prices.json").read_text()
-    models: dict[str, Any] = json.loads(data)["models"]
-    return models
-
-
-def _client(name: str, version: str) -> Path:
-    try:
-        return binary(name, version)
-    except Unavailable as exc:
-        pytest.skip(f"{name} {version} unavailable: {exc}")
+# The shared harness (tests/client_runs.py), under the names this module's tests and
+# tests/test_real_claude_interactive.py use.
+_prices = client_runs.prices
+_client = client_runs.client
+_base_env = client_runs.base_env
+_run = client_runs.run
+_tokline = client_runs.tokline
+_ledger_rows = client_runs.ledger_rows
+_session_cost = client_runs.session_cost
+_served_cost = client_runs.served_cost
 
 
 @pytest.fixture
@@ -60,70 +55,6 @@ def sandbox(tmp_path: Path) -> Path:
     home = tmp_path / "home"
     (home / "work").mkdir(parents=True)
     return home
-
-
-def _base_env(home: Path, stand: StandIn) -> dict[str, str]:
-    proxy = stand.url
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "LANG": "C.UTF-8",
-        "TERM": "dumb",
-        "NO_COLOR": "1",
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_DATA_HOME": str(home / ".local" / "share"),
-        "XDG_STATE_HOME": str(home / ".local" / "state"),
-        "XDG_CACHE_HOME": str(home / ".cache"),
-        # Anything not aimed at the stand-in goes to it as a CONNECT and is refused.
-        "HTTPS_PROXY": proxy, "HTTP_PROXY": proxy, "ALL_PROXY": proxy,
-        "https_proxy": proxy, "http_proxy": proxy, "all_proxy": proxy,
-        "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
-    }
-
-
-def _run(label: str, argv: list[str], env: dict[str, str], cwd: Path) -> str:
-    start = time.monotonic()
-    done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=240, stdin=subprocess.DEVNULL, check=False)
-    TIMINGS.append((label, time.monotonic() - start))
-    assert done.returncode == 0, f"{label}: exit {done.returncode}\n{done.stderr[-3000:]}"
-    return done.stdout
-
-
-def _tokline(home: Path, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKLINE_")}
-    for var in ("CLAUDE_CONFIG_DIR", "CODEX_HOME", "TZ"):
-        env.pop(var, None)
-    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
-               XDG_DATA_HOME=str(home / ".local" / "share"),
-               XDG_STATE_HOME=str(home / ".local" / "state"),
-               XDG_CACHE_HOME=str(home / ".cache"), TZ="UTC",
-               TOKLINE_LEDGER=str(home / "ledger.sqlite3"))
-    for var in ("TOKLINE_PURE", "TOKLINE_STRICT_BUILD"):
-        if var in os.environ:
-            env[var] = os.environ[var]
-    if (home / ".codex").is_dir():
-        env["CODEX_HOME"] = str(home / ".codex")
-    done = subprocess.run([sys.executable, "-m", "tokline", *args], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-Row = tuple[str, int, int, int, int, int]  # model, input, output, cache 5m, cache 1h, read
-
-
-def _ledger_rows(home: Path, source: str) -> list[Row]:
-    _tokline(home, "scan", "-q")
-    with Ledger(home / "ledger.sqlite3", readonly=True) as led:
-        return sorted((r.model, r.input, r.output, r.cache_5m, r.cache_1h, r.cache_read)
-                      for r in led.usage(sources=[source]))
-
-
-def _session_cost(home: Path) -> tuple[float, int]:
-    out = json.loads(_tokline(home, "session", "--json"))
-    assert not out["totals"]["unpriced"], out["unpriced_models"]
-    return float(out["totals"]["cost_usd"]), int(out["totals"]["requests"])
 
 
 # Known attempts to leave the machine, refused by the stand-in acting as the proxy:
@@ -135,8 +66,7 @@ REFUSED_OK = {("claude", "2.0.77"): {"api.anthropic.com:443"}}
 
 def _no_escape(stand: StandIn, client: str = "", version: str = "") -> None:
     """Nothing tried to leave the machine through the proxy, beyond the known ones."""
-    tried = {path for method, path in stand.unknown if method == "CONNECT"}
-    assert tried <= REFUSED_OK.get((client, version), set()), stand.unknown
+    client_runs.no_escape(stand, frozenset(REFUSED_OK.get((client, version), set())))
 
 
 # ---------------------------------------------------------------------------- Claude
@@ -152,20 +82,6 @@ def _claude_expected(served: list[Served]) -> list[Row]:
         rows.append((s.model, u["input_tokens"], u["output_tokens"], total - one_hour,
                      one_hour, u["cache_read_input_tokens"]))
     return sorted(rows)
-
-
-def _served_cost(rows: list[Row]) -> float:
-    """The cost of served rows, computed here from the bundled table (not by tokline's
-    pricing code); cache-write rates only where a row has cache writes (Codex has none)."""
-    prices = _prices()
-    cost = 0.0
-    for model, inp, out, w5, w1, read in rows:
-        p = prices[model]
-        assert inp + w5 + w1 + read <= p.get("tier", {}).get("threshold", 1 << 60)
-        cost += inp * p["input"] + out * p["output"] + read * p["cache_read"]
-        if w5 or w1:
-            cost += w5 * p["cache_write_5m"] + w1 * p["cache_write_1h"]
-    return cost
 
 
 @pytest.fixture(params=CLIENTS["claude"][1])
@@ -517,10 +433,10 @@ def test_codex_cache_write_tokens_stay_inside_input(codex: tuple[str, Path], san
 
 @pytest.fixture(scope="module", autouse=True)
 def _timings() -> Iterator[None]:
-    """How long each client run took (shown with pytest -s)."""
+    """How long each client run took, wall and CPU (shown with pytest -s)."""
     yield
-    for label, seconds in TIMINGS:
-        print(f"{label}: {seconds:.2f}s")
+    for label, seconds, cpu in client_runs.TIMINGS:
+        print(f"{label}: {seconds:.2f}s wall, {cpu:.2f}s CPU")
 
 
 def test_anthropic_stand_in_not_streamed() -> None:
