@@ -164,7 +164,8 @@ def _fetch_locked(force: bool, now: float, cfg: Config) -> list[str]:
                          failures=failures, backoff_until=now + wait)
         else:
             entry = {"windows": windows, "fetched_at": now, "error": None, "failures": 0,
-                     "backoff_until": 0, "error_at": entry.get("error_at")}
+                     "backoff_until": 0, "error_at": entry.get("error_at"),
+                     "ttl_s": ttl_s(name, cfg)}
         state[key] = entry
     for key in [k for k in state if tuple(k.split(":", 1)) not in pairs]:
         del state[key]  # logged out or disabled: its numbers would only mislead

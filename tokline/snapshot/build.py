@@ -32,7 +32,7 @@ from tokline.config import PLAN_BLOCK_TOKENS, Config
 from tokline.engine.records import SYNTHETIC
 from tokline.ledger.schema import NO_CHANGE_MS
 from tokline.ledger.store import Ledger
-from tokline.prompt import lightjson
+from tokline.prompt import lightjson, quotaview
 from tokline.prompt.fields import read_json
 from tokline.prompt.statefiles import (
     SNAPSHOT,
@@ -246,6 +246,8 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
     from_devices = quota.synced(read_json(os.path.join(state_dir(env), quota.SYNC_QUOTA)),
                                 ledger.device_names(hexadecimal=True))
     snap["quota"] = remote.merge(snap["quota"], from_devices)
+    # the last hour's readings of each window, for its recent rate (run-out)
+    snap["quota_readings"] = quotaview.remember(previous.get("quota_readings"), snap["quota"])
     snap["budget"] = _budget(cfg, snap["today"], snap["week"], snap["month"])
     snap["thresholds"] = {"warn": cfg.warn_percent, "critical": cfg.critical_percent}
     snap["refresh_interval_s"] = cfg.refresh_interval_s
