@@ -2,7 +2,9 @@
 
 Reads the hook's JSON on stdin leniently: a missing, null or odd field costs its own
 segment, never the line.  Prints model · session cost · today · block (time left) ·
-context % · 5h/7d quota with reset time.  Keeps the official ``rate_limits`` and the
+context % · 5h/7d quota with reset time (``↑`` after a window ahead of an even burn,
+``*`` after an old figure), and the window that binds when it is another one (a
+per-model weekly cap).  Keeps the official ``rate_limits`` and the
 session cost in the state dir, so the shell, tmux and editors show them too.  The
 numbers come from the snapshot, and a stale one starts one detached refresh; but when the
 session's own transcript (``transcript_path``) changed after the snapshot was made, a
@@ -21,8 +23,8 @@ import os
 import sys
 import time
 
-from tokline.prompt import lightjson, statefiles
-from tokline.prompt.fields import as_of, clock, duration, money, read_json
+from tokline.prompt import lightjson, quotaview, statefiles
+from tokline.prompt.fields import AHEAD, as_of, clock, duration, money, read_json
 from tokline.prompt.safetext import clean
 from tokline.prompt.status import spawn_refresh
 
@@ -68,10 +70,16 @@ def remember(payload: Mapping[str, Any], directory: str, now: float) -> bool:
     limits = payload.get("rate_limits")
     changed = False
     if isinstance(limits, dict) and limits:
+        # what Claude Code sends when its own fetch failed (0 % without a reset) is no
+        # reading: it never replaces the last real one (tokline/prompt/quotaview.py)
         clean = {name: {"used_percentage": _number(_get(w, "used_percentage")),
                         "resets_at": _number(_get(w, "resets_at"))}
                  for name, w in limits.items() if isinstance(w, dict)
-                 and _number(_get(w, "used_percentage")) is not None}
+                 and _number(_get(w, "used_percentage")) is not None
+                 and quotaview.is_reading({
+                     "window": quotaview.STDIN_NAMES.get(name, name),
+                     "used_percent": _number(_get(w, "used_percentage")),
+                     "resets_at": _number(_get(w, "resets_at"))})}
         if clean and clean != state.get("rate_limits"):
             state["rate_limits"] = clean
             changed = True
@@ -92,8 +100,8 @@ def remember(payload: Mapping[str, Any], directory: str, now: float) -> bool:
     return changed
 
 
-def _segments(payload: Mapping[str, Any], view: Mapping[str, Any] | None, now: float
-              ) -> list[Callable[[], str | None]]:
+def _segments(payload: Mapping[str, Any], view: Mapping[str, Any] | None, now: float,
+              readings: object = None) -> list[Callable[[], str | None]]:
     def model() -> str | None:
         name = _get(payload, "model", "display_name") or _get(payload, "model", "id")
         return clean(name, NAME_LIMIT) if isinstance(name, str) and name else None
@@ -128,25 +136,35 @@ def _segments(payload: Mapping[str, Any], view: Mapping[str, Any] | None, now: f
         return f"ctx {pct:.0f}%"
 
     def quota() -> str | None:
+        # Claude's windows: the snapshot's (the usage API, earlier status lines) with
+        # this payload's readings over them, read by the one rule of quotaview
+        known = {w["window"]: w for w in (view or {}).get("quota") or []
+                 if w.get("source") == "claude" and w.get("kind") == "official"}
+        fresh = quotaview.stdin_windows(payload.get("rate_limits"), now)
+        known.update((w["window"], w) for w in quotaview.current(fresh, now, readings))
+        shown = [known[name] for name in ("5h", "7d") if name in known]
+        bound = quotaview.binding(known.values())
+        if bound is not None and bound["window"] not in ("5h", "7d"):
+            shown.append(bound)  # a per-model cap that binds is never left out
         parts = []
-        for key, label in (("five_hour", "5h"), ("seven_day", "7d")):
-            used = _number(_get(payload, "rate_limits", key, "used_percentage"))
-            resets = _number(_get(payload, "rate_limits", key, "resets_at"))
-            if used is None:
-                continue
-            if resets is not None and now >= resets:
-                parts.append(f"{label} 0%")
-                continue
-            parts.append(f"{label} {used:.0f}%" + (f" ↻{clock(resets, None, now)}"
-                                                     if resets is not None else ""))
+        for window in shown:
+            pace = window.get("pace_percent")
+            text = f"{window['window']} {window['used_percent']:.0f}%" \
+                + (AHEAD if isinstance(pace, (int, float)) and round(pace) > 0 else "") \
+                + ("*" if window.get("stale") else "")
+            if window.get("resets_at") is not None:
+                text += f" ↻{clock(window['resets_at'], None, now)}"
+            parts.append(clean(text, NAME_LIMIT))
         return " ".join(parts) or None
 
     return [model, session, today, block, context, quota]
 
 
-def line(payload: Mapping[str, Any], view: Mapping[str, Any] | None, now: float) -> str:
+def line(payload: Mapping[str, Any], view: Mapping[str, Any] | None, now: float,
+         readings: object = None) -> str:
+    """The line; ``readings``: the snapshot's ``quota_readings`` (for run-out)."""
     out = []
-    for segment in _segments(payload, view, now):
+    for segment in _segments(payload, view, now, readings):
         try:
             text = segment()
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError, OSError):
@@ -197,7 +215,7 @@ def run(name: str, argv: list[str]) -> int:
         limits_changed = False
         snap = read_json(snap_path)
     view = as_of(snap, now) if snap else None
-    print(line(payload, view, now))
+    print(line(payload, view, now, (snap or {}).get("quota_readings")))
     sys.stdout.flush()
     try:
         age = now - os.stat(snap_path).st_mtime

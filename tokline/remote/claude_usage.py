@@ -159,9 +159,11 @@ def _limit_window(limit: dict[str, Any]) -> tuple[str, float | None] | None:
     if kind in KIND_NAMES:
         return KIND_NAMES[kind], GROUP_SECONDS["session" if kind == "session" else "weekly"]
     if kind == "weekly_scoped":
-        scope = limit.get("scope") if isinstance(limit.get("scope"), dict) else {}
-        model = scope.get("model") if isinstance(scope.get("model"), dict) else {}
-        name = model.get("display_name") or scope.get("surface")
+        scope = limit.get("scope")
+        scope = scope if isinstance(scope, dict) else {}
+        model = scope.get("model")
+        name = (model.get("display_name") if isinstance(model, dict) else None) \
+            or scope.get("surface")
         if not isinstance(name, str) or not _slug(name):
             return None
         return "7d_" + _slug(name), quotaview.WEEK_S
