@@ -65,6 +65,12 @@ def read_payload(raw: bytes) -> dict[str, Any]:
 
 def remember(payload: Mapping[str, Any], directory: str, now: float) -> bool:
     """Store rate limits and the session cost; True when the rate limits changed."""
+    return kept(payload, directory, now)[0]
+
+
+def kept(payload: Mapping[str, Any], directory: str, now: float
+         ) -> tuple[bool, dict[str, Any]]:
+    """:func:`remember`, and the state kept after it (the last real readings)."""
     path = os.path.join(directory, CLAUDE_STATE)
     state = read_json(path) or {}
     limits = payload.get("rate_limits")
@@ -94,14 +100,15 @@ def remember(payload: Mapping[str, Any], directory: str, now: float) -> bool:
         state["model"] = model if isinstance(model, str) else None
         state.setdefault("as_of", round(now))
         statefiles.write_private(path, lightjson.dumps(state).encode())
-        return changed
+        return changed, state
     if changed:
         statefiles.write_private(path, lightjson.dumps(state).encode())
-    return changed
+    return changed, state
 
 
 def _segments(payload: Mapping[str, Any], view: Mapping[str, Any] | None, now: float,
-              readings: object = None) -> list[Callable[[], str | None]]:
+              readings: object = None, state: Mapping[str, Any] | None = None
+              ) -> list[Callable[[], str | None]]:
     def model() -> str | None:
         name = _get(payload, "model", "display_name") or _get(payload, "model", "id")
         return clean(name, NAME_LIMIT) if isinstance(name, str) and name else None
@@ -136,10 +143,17 @@ def _segments(payload: Mapping[str, Any], view: Mapping[str, Any] | None, now: f
         return f"ctx {pct:.0f}%"
 
     def quota() -> str | None:
-        # Claude's windows: the snapshot's (the usage API, earlier status lines) with
-        # this payload's readings over them, read by the one rule of quotaview
+        # Claude's windows: the snapshot's (the usage API, earlier status lines), the
+        # last real readings kept (newer when the snapshot is not yet remade), and this
+        # payload's readings over them, all read by the one rule of quotaview
         known = {w["window"]: w for w in (view or {}).get("quota") or []
                  if w.get("source") == "claude" and w.get("kind") == "official"}
+        last = quotaview.stdin_windows((state or {}).get("rate_limits"),
+                                       (state or {}).get("as_of"))
+        for window in quotaview.current(last, now, readings):
+            before = known.get(window["window"])
+            if before is None or (before.get("as_of") or 0) <= (window.get("as_of") or 0):
+                known[window["window"]] = window
         fresh = quotaview.stdin_windows(payload.get("rate_limits"), now)
         known.update((w["window"], w) for w in quotaview.current(fresh, now, readings))
         shown = [known[name] for name in ("5h", "7d") if name in known]
@@ -161,10 +175,11 @@ def _segments(payload: Mapping[str, Any], view: Mapping[str, Any] | None, now: f
 
 
 def line(payload: Mapping[str, Any], view: Mapping[str, Any] | None, now: float,
-         readings: object = None) -> str:
-    """The line; ``readings``: the snapshot's ``quota_readings`` (for run-out)."""
+         readings: object = None, state: Mapping[str, Any] | None = None) -> str:
+    """The line; ``readings``: the snapshot's ``quota_readings`` (for run-out);
+    ``state``: what :func:`kept` keeps (the last real readings)."""
     out = []
-    for segment in _segments(payload, view, now, readings):
+    for segment in _segments(payload, view, now, readings, state):
         try:
             text = segment()
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError, OSError):
@@ -200,9 +215,9 @@ def run(name: str, argv: list[str]) -> int:
         sys.stderr.write(f"tokline: {statefiles.refusal(directory, problem)}\n")
         return 0
     try:
-        limits_changed = remember(payload, directory, now)
+        limits_changed, state = kept(payload, directory, now)
     except OSError:
-        limits_changed = False
+        limits_changed, state = False, None
     snap_path = os.path.join(directory, statefiles.SNAPSHOT)
     snap = read_json(snap_path)
     if _session_wrote_since(payload, snap) and statefiles.take_lock(directory):
@@ -215,7 +230,7 @@ def run(name: str, argv: list[str]) -> int:
         limits_changed = False
         snap = read_json(snap_path)
     view = as_of(snap, now) if snap else None
-    print(line(payload, view, now, (snap or {}).get("quota_readings")))
+    print(line(payload, view, now, (snap or {}).get("quota_readings"), state))
     sys.stdout.flush()
     try:
         age = now - os.stat(snap_path).st_mtime

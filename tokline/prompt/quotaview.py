@@ -86,9 +86,11 @@ def window_seconds(window: Mapping[str, Any]) -> float | None:
 
 def is_reading(window: Mapping[str, Any]) -> bool:
     """False for a window of a known length at 0 % with no reset time (see the module's
-    docstring); a spend or credit figure without a period stays a reading."""
-    return not (number(window.get("used_percent")) == 0.0
-                and window.get("resets_at") is None and window_seconds(window) is not None)
+    docstring); a spend or credit figure without a period stays a reading, and so does a
+    window :func:`current` put back at 0 % when its reset passed."""
+    return window.get("reset_passed") is True or not (
+        number(window.get("used_percent")) == 0.0 and window.get("resets_at") is None
+        and window_seconds(window) is not None)
 
 
 def stdin_windows(limits: object, as_of: float | None) -> list[dict[str, Any]]:
