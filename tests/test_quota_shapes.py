@@ -337,5 +337,11 @@ def test_quota_asks_a_provider_set_up_but_never_asked(
     assert cli.main(["quota"]) == 0
     out = capsys.readouterr().out
     assert "No quota known yet" not in out and "23% used" in out and "41% used" in out
-    assert cli.main(["quota"]) == 0  # asked once; then the cache time rules
+    assert cli.main(["quota"]) == 0  # asked once; then the background refresh asks
     assert len(fake.requests) == 1
+    state_file = Path(statefiles.state_dir()) / remote.STATE
+    state = json.loads(state_file.read_text())
+    state["claude:default"]["fetched_at"] -= 1000  # due again: still not asked here
+    state_file.write_text(json.dumps(state))
+    assert cli.main(["quota"]) == 0
+    assert len(fake.requests) == 1 and "23% used" in capsys.readouterr().out
