@@ -192,6 +192,9 @@ def test_the_binding_window() -> None:
     assert quotaview.binding([w("claude", "5h", 99, kind="estimate"),
                               w("claude", "7d", 20)])["window"] == "7d"
     assert quotaview.binding([w("x", "credits", None)]) is None  # type: ignore[arg-type]
+    # a balance or an extra-spend budget has no period: it is not a quota that binds
+    assert quotaview.binding([w("openrouter", "credits", 99), w("claude", "extra", 100),
+                              w("claude", "5h", 30)])["window"] == "5h"
     values = fields.field_values({"quota": [w("claude", "5h", 40), w("codex", "7d", 70),
                                             w("claude", "7d_opus", 90)]}, UTC, 0)
     assert values["quota.bind"] == ("claude 7d_opus 90%", "warn")

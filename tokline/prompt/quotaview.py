@@ -18,7 +18,7 @@ dashboard and the notifications all read windows through :func:`current`, so the
   reaches 100 % if use goes on at the recent rate (readings of the same period over the
   last hour, spanning at least :data:`RECENT_MIN_S`) or else at its average rate so far
   in the window (used ÷ elapsed); null when that comes at or after the reset.
-* **Binding** (:func:`binding`): the window closest to its limit (the highest
+* **Binding** (:func:`binding`): the quota window closest to its limit (the highest
   percentage; at a tie the one the provider marks active) is the one a short line shows.
 
 Stdlib only: tokline/prompt/fields.py imports it on the status command's path.
@@ -266,12 +266,14 @@ def changes_at(windows: Iterable[Mapping[str, Any]], now: float) -> list[float]:
 
 
 def binding(windows: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
-    """The official window closest to its limit: the highest percentage, at a tie the
-    one the provider marks active (Claude's ``limits[].is_active``)."""
+    """The official quota window closest to its limit: the highest percentage, at a tie
+    the one the provider marks active (Claude's ``limits[].is_active``).  Only windows
+    with a period (a known length: 5h, 7d, a per-model cap, Copilot's month) take part:
+    a balance or an extra-spend budget with no period is not what cuts a plan off."""
     best: Mapping[str, Any] | None = None
     for window in windows:
         used = number(window.get("used_percent"))
-        if window.get("kind") != "official" or used is None:
+        if window.get("kind") != "official" or used is None or window_seconds(window) is None:
             continue
         if best is None or (used, bool(window.get("active"))) > (
                 float(best["used_percent"]), bool(best.get("active"))):
