@@ -59,10 +59,12 @@ def run(name: str, argv: list[str]) -> int:
 
 
 def _never_fetched() -> bool:
-    """A configured provider account has no state yet: never asked (or its state lost)."""
+    """A configured provider account has no state yet: never asked (or its state lost).
+    Without waking the keyring (a fraction of a second to load): an account logged in
+    counts as set up."""
     state = remote.load_state()
     return any(f"{name}:{account}" not in state
-               for name, account in remote.configured(load_config()))
+               for name, account in remote.configured(load_config(), wake=False))
 
 
 def describe(w: dict[str, Any]) -> str:

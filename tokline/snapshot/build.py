@@ -5,11 +5,12 @@ by tokline/snapshot/lines.py; tokline/snapshot/publish.py runs the whole step):
 
 * ``snapshot.json``: today, week, month and the current 5-hour block (cost, tokens,
   burn rate, projection), per-source totals, quota windows with their source and
-  time, budgets.  Each period carries its end, so a reader never shows yesterday's
-  spend as today's nor an ended block as current, even before the next refresh.
+  time (and the last hour's readings of each, for its run-out), budgets.  Each period
+  carries its end, so a reader never shows yesterday's spend as today's nor an ended
+  block as current, even before the next refresh.
 * ``status.lines``: the configured template pre-rendered for every target (shells and
-  tmux print it without starting Python), in up to three variants that take over at
-  the day's and the block's end.
+  tmux print it without starting Python), in variants that take over at the day's and
+  the block's end and at quota changes (tokline/snapshot/lines.py).
 
 The file's mtime is when the data was last known to be current: a refresh that finds
 nothing changed only touches it.

@@ -1,6 +1,7 @@
-"""``status.lines``: the configured template pre-rendered for every target, in up to three
-variants that take over at the day's and the block's end (tokline/prompt/statefiles.py
-describes the file; the prompt's readers only pick a variant and fill in the time left)."""
+"""``status.lines``: the configured template pre-rendered for every target, in up to five
+variants that take over at the day's and the block's end and at the first two quota
+changes (tokline/prompt/statefiles.py describes the file; the prompt's readers only pick
+a variant and fill in the time left)."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def boundaries(snap: Mapping[str, Any]) -> list[float]:
 
 def render_lines(snap: Mapping[str, Any], template: str
                  ) -> tuple[list[float], dict[str, list[str]]]:
-    """The moments the line changes at (day end, block end) and, per target and per target
+    """The moments the line changes at (:func:`boundaries`) and, per target and per target
     without colour (``<target>-nc``), the line from now and from each of those moments."""
     parts = render.parse_template(template)
     zone = zone_of(snap)
