@@ -99,6 +99,13 @@ def test_no_pace_without_what_it_needs(used: float, reset: float, length: float,
     assert (got is None) == (not reset - length <= reading < reset)
 
 
+@given(st.text(max_size=12), st.one_of(st.none(), st.floats(), st.integers(), st.text()))
+def test_any_window_name_or_length_reads_without_error(name: str, length: object) -> None:
+    found = quotaview.window_seconds({"window": name, "window_s": length})
+    assert found is None or found > 0
+    assert quotaview.window_name(length, "slot") == "slot" or isinstance(length, (int, float))
+
+
 def test_hand_computed_examples() -> None:
     reset = dt.datetime(2026, 12, 3, 14, 0, tzinfo=UTC).timestamp()  # a Thursday
     reading = reset - 5 * DAY  # 2 of 7 days gone

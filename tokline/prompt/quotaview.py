@@ -78,8 +78,8 @@ def window_seconds(window: Mapping[str, Any]) -> float | None:
         return given
     name = str(window.get("window") or "")
     head = name.split("_", 1)[0].split(" ", 1)[0]
-    if len(head) < 2 or not head[:-1].isdigit():
-        return None
+    if len(head) < 2 or not (head[:-1].isascii() and head[:-1].isdigit()):
+        return None  # ("²h": a digit to isdigit, not to int)
     size = {"m": 60.0, "h": HOUR_S, "d": 24 * HOUR_S}.get(head[-1])
     return int(head[:-1]) * size if size and int(head[:-1]) > 0 else None
 
