@@ -106,6 +106,24 @@ def test_any_window_name_or_length_reads_without_error(name: str, length: object
     assert quotaview.window_name(length, "slot") == "slot" or isinstance(length, (int, float))
 
 
+ANY = st.one_of(st.none(), st.booleans(), st.integers(-10**400, 10**400), st.floats(),
+                st.text(max_size=3))
+
+
+@given(used=ANY, resets=ANY, length=ANY, as_of=ANY, ttl=ANY, now=st.floats(0, 4e9))
+def test_any_numbers_in_a_window_read_without_error(used: object, resets: object,
+                                                     length: object, as_of: object,
+                                                     ttl: object, now: float) -> None:
+    """Windows come from remote answers and other devices: whatever their numbers."""
+    found = {"source": "claude", "window": "5h", "used_percent": used, "resets_at": resets,
+             "window_s": length, "as_of": as_of, "ttl_s": ttl, "kind": "official"}
+    readings = {quotaview.reading_key(found): [[as_of, used, resets], [now - 900, 1, resets]]}
+    view = quotaview.current([found], now, readings)
+    fields.field_values({"quota": view}, UTC, now)
+    quotaview.changes_at(view, now)
+    quotaview.remember(readings, view)
+
+
 def test_hand_computed_examples() -> None:
     reset = dt.datetime(2026, 12, 3, 14, 0, tzinfo=UTC).timestamp()  # a Thursday
     reading = reset - 5 * DAY  # 2 of 7 days gone

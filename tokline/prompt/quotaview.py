@@ -38,6 +38,8 @@ CACHE_S = {"claude": 300.0, "codex": 60.0, "copilot": 300.0, "openrouter": 60.0,
            "anthropic-admin": 300.0, "openai-admin": 300.0}
 GRACE_S = 60.0  # a prompt-driven refresh is fetching it again: not old yet
 HOUR_S = 3600.0
+INFINITY = float("inf")
+MAX_EPOCH = 1e11
 FIVE_HOURS_S = 5 * HOUR_S
 WEEK_S = 7 * 24 * HOUR_S
 RECENT_S = HOUR_S  # readings this far back give the recent rate
@@ -50,10 +52,23 @@ STDIN_NAMES = {"five_hour": "5h", "seven_day": "7d", "seven_day_opus": "7d_opus"
 
 
 def number(value: object) -> float | None:
-    """A JSON number as a float (true and false are not numbers); None for anything else."""
+    """A JSON number as a float; None for anything else: true and false, and what JSON
+    has no number for (NaN, infinities, which Python's json reads, and an integer too
+    large for a float)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        try:
+            found = float(value)
+        except OverflowError:
+            return None
+        return found if found - found == 0 else None
     return None
+
+
+def epoch(value: object) -> float | None:
+    """A time in epoch seconds, or None for anything that is not one a clock can show
+    (before 1970, or past the year 5000)."""
+    found = number(value)
+    return found if found is not None and 0 < found < MAX_EPOCH else None
 
 
 def window_name(seconds: object, fallback: str) -> str:
@@ -61,7 +76,7 @@ def window_name(seconds: object, fallback: str) -> str:
     or ``<n>m``; ``fallback`` (a slot's name) when the length is unknown, so a bucket is
     never called the 5-hour window for being in the first slot."""
     length = number(seconds)
-    if length is None or length <= 0 or length != int(length):
+    if length is None or not 0 < length < INFINITY or length != int(length):
         return fallback
     whole = int(length)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
@@ -74,7 +89,7 @@ def window_seconds(window: Mapping[str, Any]) -> float | None:
     """A window's length: its ``window_s``, else what its name says (``5h``, ``7d``,
     ``7d_opus``, ``90m``, ``30d`` …); None when neither knows."""
     given = number(window.get("window_s"))
-    if given is not None and given > 0:
+    if given is not None and 0 < given < INFINITY:  # (NaN is neither)
         return given
     name = str(window.get("window") or "")
     head = name.split("_", 1)[0].split(" ", 1)[0]
@@ -120,7 +135,7 @@ def cache_s(window: Mapping[str, Any]) -> float | None:
     """How long the window's figure counts as current: its ``ttl_s``, else its
     provider's cache time (``provider@account`` is the provider's)."""
     given = number(window.get("ttl_s"))
-    if given is not None:
+    if given is not None and 0 <= given < MAX_EPOCH:
         return given
     return CACHE_S.get(str(window.get("source") or "").split("@", 1)[0])
 
@@ -231,10 +246,14 @@ def current(windows: Iterable[Mapping[str, Any]] | None, now: float,
     ``elapsed_percent`` (null when unknown).  Applying it twice changes nothing more."""
     out: list[dict[str, Any]] = []
     for given in windows or []:
-        if not is_reading(given):
-            continue
         window = dict(given)
-        resets = number(window.get("resets_at"))
+        # figures from remote answers and other devices: what is not a number is none
+        for key, read in (("used_percent", number), ("resets_at", epoch), ("as_of", epoch)):
+            if key in window:
+                window[key] = read(window[key])
+        if not is_reading(window):
+            continue
+        resets = window.get("resets_at")
         if resets is not None and now >= resets:
             window.update(resets_at=None, reset_passed=True)
             if window.get("used_percent") is not None:
