@@ -1,7 +1,10 @@
-"""A fake provider server on 127.0.0.1 and an in-process keyring, for the remote tests."""
+"""A fake provider server on 127.0.0.1 and an in-process keyring, for the remote tests; the
+quota answers in each shape the providers send, the logins to ask with, and recording
+stand-ins for the programs tokline runs (notify-send, security)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import http.server
 import json
 import threading
@@ -127,3 +130,70 @@ def ring() -> Iterator[MemoryKeyring]:
     keyring.set_keyring(backend)
     yield backend
     keyring.set_keyring(previous)
+
+
+# --- quota answers of every shape (remote_apis.md §1.2, §6), and logins to ask with ------
+
+def iso(epoch: float) -> str:
+    """An RFC 3339 time with microseconds and +00:00, as the Claude usage API writes it."""
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat()
+
+
+def claude_legacy(five: float | None, seven: float | None, resets5: float | None,
+                  resets7: float | None, **more: Any) -> dict[str, Any]:
+    """The usage answer with only the top-level keys (the 2026-01 shape)."""
+    def window(used: float | None, resets: float | None) -> dict[str, Any] | None:
+        return None if used is None else {
+            "utilization": used, "resets_at": None if resets is None else iso(resets)}
+
+    return {"five_hour": window(five, resets5), "seven_day": window(seven, resets7),
+            "seven_day_oauth_apps": None, "seven_day_opus": None, "iguana_necktie": None,
+            "extra_usage": {"is_enabled": False, "monthly_limit": None, "used_credits": None,
+                            "utilization": None}, **more}
+
+
+def claude_limit(kind: str, percent: float | None, resets: float | None, active: bool = False,
+                 model: str | None = None) -> dict[str, Any]:
+    """One entry of the usage answer's ``limits[]``."""
+    return {"kind": kind, "group": "session" if kind == "session" else "weekly",
+            "percent": percent, "resets_at": None if resets is None else iso(resets),
+            "scope": {"model": {"id": None, "display_name": model}, "surface": None}
+            if model else None, "is_active": active}
+
+
+def codex_bucket(used: float, seconds: float | None, resets: float) -> dict[str, Any]:
+    """A ``rate_limit`` window of the Codex usage answer (``limit_window_seconds``)."""
+    bucket: dict[str, Any] = {"used_percent": used, "reset_after_seconds": 100,
+                              "reset_at": resets}
+    if seconds is not None:
+        bucket["limit_window_seconds"] = seconds
+    return bucket
+
+
+def claude_login(home: Any, scopes: tuple[str, ...] = ("user:profile",)) -> Any:
+    """Claude Code's login file, as Claude Code writes it on Linux."""
+    creds = home / ".claude" / ".credentials.json"
+    creds.parent.mkdir(exist_ok=True)
+    creds.write_text(json.dumps({"claudeAiOauth": {
+        "accessToken": "sk-ant-oat01-claude-secret", "refreshToken": "sk-ant-ort01-x",
+        "expiresAt": 1767396165210, "scopes": list(scopes), "subscriptionType": "max"}}))
+    return creds
+
+
+def codex_login(home: Any) -> Any:
+    auth = home / ".codex" / "auth.json"
+    auth.parent.mkdir(exist_ok=True)
+    auth.write_text(json.dumps({"OPENAI_API_KEY": None, "tokens": {
+        "access_token": "codex-access-token", "refresh_token": "r", "account_id": "acct"}}))
+    return auth
+
+
+def recording_program(directory: Any, name: str, body: str = "") -> Any:
+    """A stand-in program ``name`` in ``directory`` (put it first on PATH) that appends
+    its arguments, one call a line, to ``directory/name.calls``, then runs ``body``
+    (sh).  Returns the calls file."""
+    calls = directory / f"{name}.calls"
+    program = directory / name
+    program.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{calls}"\n{body}\n')
+    program.chmod(0o755)
+    return calls

@@ -161,7 +161,8 @@ def test_zero_placeholder_keeps_the_real_figure() -> None:
     assert placeholder is not None and placeholder["windows"][0]["used_percent"] == 30.0
     weekly_only = codex.classify({"primary": {"used_percent": 7, "window_minutes": 10080,
                                               "resets_in_seconds": 60}}, 2_000_000)
-    assert weekly_only == [{"window": "7d", "used_percent": 7.0, "resets_at": 2060.0}]
+    assert weekly_only == [{"window": "7d", "used_percent": 7.0, "resets_at": 2060.0,
+                            "window_s": 604800.0}]
 
 
 @pytest.mark.skipif(not GENCORPUS.exists(), reason="../shared/tools not present")

@@ -81,8 +81,10 @@ def same_minute(text: str) -> str:
 
 
 def run_interactive(argv: list[str], script: str) -> str:
+    # A wide screen: on a dumb terminal readline scrolls a line longer than COLUMNS
+    # sideways, cutting the prompt's multibyte characters (· ↑) in half.
     proc = subprocess.run(argv, input=script, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "TERM": "dumb"})
+                          env={**os.environ, "TERM": "dumb", "COLUMNS": "1000"})
     return same_minute(proc.stdout + proc.stderr)
 
 

@@ -188,7 +188,8 @@ def test_status_per_source(home: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert {w["source"] for w in view["quota"]} == {"codex"}
     assert cli.main(["status", "--format", "{quota.codex.5h} {quota.codex.7d}",
                      "--target", "plain"]) == 0
-    assert capsys.readouterr().out.strip() == "42% 69%"
+    # read in June: older than Codex's cache time, so marked as an old value
+    assert capsys.readouterr().out.strip() == "42%* 69%*"
 
 
 def test_opencode_read_while_opencode_writes(home: Path, ledger: Ledger) -> None:

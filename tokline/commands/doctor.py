@@ -1,10 +1,12 @@
-"""``tokline doctor``: where things are, what the ledger holds, what went wrong."""
+"""``tokline doctor``: where things are, what the ledger holds, what went wrong, and what
+may be lost (Claude Code deleting its logs before tokline reads them)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import time
 
 from tokline import paths, sources
 from tokline._version import __version__
@@ -15,9 +17,58 @@ from tokline.engine.refresh import PROBLEMS_META, refresh
 from tokline.errors import StorageError, ToklineError
 from tokline.ledger import backups, faults
 from tokline.ledger.faults import guard
+from tokline.prompt import statefiles
 from tokline.prompt.safetext import clean
+from tokline.sources.claude import configured_dirs
 
 LONG = 1000  # characters of a path or a problem shown (safetext.clean caps each)
+DAY_S = 86400
+# Claude Code deletes transcripts older than ``cleanupPeriodDays`` (default 30) when it
+# starts (formats.md §1.1).  The ledger keeps what it saw; it cannot keep what it never saw.
+CLEANUP_DEFAULT_DAYS = 30
+
+
+def claude_settings() -> list[str]:
+    """Claude Code's user settings files: one per CLAUDE_CONFIG_DIR directory, else
+    ~/.claude's."""
+    dirs = configured_dirs(os.environ) or [os.path.join(
+        os.environ.get("HOME") or os.path.expanduser("~"), ".claude")]
+    return [os.path.join(d, "settings.json") for d in dirs]
+
+
+def history_loss(last_scan: float | None, now: float) -> tuple[list[str], list[str]]:
+    """(warnings, problems) about Claude Code deleting its logs before tokline reads
+    them: a ``cleanupPeriodDays`` set shorter than its default, and a last scan (``None``:
+    never) longer ago than the logs are kept."""
+    warnings: list[str] = []
+    problems: list[str] = []
+    for path in claude_settings():
+        try:
+            with open(path, encoding="utf-8") as fh:
+                settings = json.load(fh)
+        except (OSError, ValueError):
+            settings = None
+        value = settings.get("cleanupPeriodDays") if isinstance(settings, dict) else None
+        days = float(value) if isinstance(value, (int, float)) \
+            and not isinstance(value, bool) else None
+        where = clean(path, LONG)
+        if days is not None and days <= 0:
+            warnings.append(f"Claude Code's cleanupPeriodDays is {value} in {where}: it keeps "
+                            "no transcripts, so tokline sees little or none of its usage")
+            continue
+        if days is not None and days < CLEANUP_DEFAULT_DAYS:
+            warnings.append(
+                f"Claude Code's cleanupPeriodDays is {value} in {where}: it deletes logs "
+                f"older than {value:g} days when it starts; tokline keeps what it scanned, "
+                "but not what it never saw: let a prompt hook (tokline init) or tokline "
+                "scan read them more often than that, or raise the setting")
+        kept = days if days is not None else CLEANUP_DEFAULT_DAYS
+        if last_scan is not None and now - last_scan > kept * DAY_S:
+            problems.append(
+                f"the last scan was {(now - last_scan) / DAY_S:.0f} days ago, longer than "
+                f"Claude Code keeps its logs ({kept:g} days, {where}): usage in logs it "
+                "deleted since was never counted; scan more often")
+    return warnings, problems
 
 
 def _sync_state() -> int:
@@ -49,6 +100,8 @@ def run(name: str, argv: list[str]) -> int:
         print(f"{source.name} logs: " + (", ".join(clean(r, LONG) for r in roots) if roots
                                          else "none found in " + ", ".join(
                                              clean(r, LONG) for r in source.candidate_roots())))
+    # when the logs were last read, before this command reads them itself
+    last_scan = statefiles.checked_at()
     ledger_path = str(paths.ledger_file())
     try:
         ledger = open_ledger(ledger_path)
@@ -91,6 +144,12 @@ def run(name: str, argv: list[str]) -> int:
     earlier = [p for p in (json.loads(seen) if seen else []) if p not in now]
     for problem in earlier:
         print(f"problem seen earlier: {clean(problem, LONG)}")
+    warnings, lost = history_loss(last_scan, time.time())
+    for warning in warnings:
+        print(f"warning: {warning}")
+    for problem in lost:
+        print(f"problem: {problem}")
+        problems += 1
     problems += _sync_state()
     old = backups.beyond_keep(ledger_path)
     for backup in old:

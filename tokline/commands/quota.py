@@ -1,4 +1,6 @@
-"""``tokline quota [--json] [--refresh]``: every quota window and credit balance known."""
+"""``tokline quota [--json] [--refresh]``: every quota window and credit balance known,
+with pace and run-out (tokline/prompt/quotaview.py).  A provider that is set up but was
+never asked is asked once first."""
 
 from __future__ import annotations
 
@@ -10,9 +12,10 @@ import time
 from typing import Any
 
 from tokline import remote
+from tokline.config import load as load_config
 from tokline.errors import ToklineError
-from tokline.prompt import statefiles
-from tokline.prompt.fields import as_of, clock, read_json
+from tokline.prompt import quotaview, statefiles
+from tokline.prompt.fields import as_of, clock, pace_text, read_json
 from tokline.prompt.safetext import clean
 
 
@@ -27,10 +30,14 @@ def run(name: str, argv: list[str]) -> int:
         raise ToklineError(statefiles.refusal(statefiles.state_dir(), problem))
     if args.refresh:
         remote.fetch_due(force=True)
+    elif _never_fetched():
+        remote.fetch_due()  # once: a provider set up but never asked has nothing to show
     now = time.time()
     snap = read_json(os.path.join(statefiles.state_dir(), statefiles.SNAPSHOT)) or {}
     windows = (as_of(snap, now).get("quota") if snap else []) or []
-    windows = remote.merge(windows, remote.windows(now))
+    # the fetched figures may be newer than the snapshot's: read them by the same rule
+    windows = quotaview.current(remote.merge(windows, remote.windows(now)), now,
+                                snap.get("quota_readings"))
     errors = {key: entry["error"] for key, entry in remote.load_state().items()
               if entry.get("error")}
     if args.json:
@@ -51,6 +58,15 @@ def run(name: str, argv: list[str]) -> int:
     return 0
 
 
+def _never_fetched() -> bool:
+    """A configured provider account has no state yet: never asked (or its state lost).
+    Without waking the keyring (a fraction of a second to load): an account logged in
+    counts as set up."""
+    state = remote.load_state()
+    return any(f"{name}:{account}" not in state
+               for name, account in remote.configured(load_config(), wake=False))
+
+
 def describe(w: dict[str, Any]) -> str:
     """One line per window: percent used, money and counts left or spent, reset time."""
     pct = w.get("used_percent")
@@ -69,9 +85,19 @@ def describe(w: dict[str, Any]) -> str:
         parts.append(clean(w["note"]))
     if w.get("resets_at"):
         parts.append(f"resets {clock(w['resets_at'])}")
+    elif w.get("reset_passed"):
+        parts.append("reset since, next reset unknown")
+    if isinstance(w.get("pace_percent"), (int, float)):
+        parts.append(f"{pace_text(w['pace_percent'])} vs an even pace")
+    if isinstance(w.get("runout_at"), (int, float)):
+        parts.append(f"runs out {clock(w['runout_at'])}")
     text = ", ".join(p for p in parts if p) or "—"
     kind = " (estimate)" if w.get("kind") == "estimate" else ""
-    stale = " (stale)" if w.get("stale") else ""
+    stale = ""
+    if w.get("stale"):
+        when = f", as of {clock(w['as_of'])}" \
+            if isinstance(w.get("as_of"), (int, float)) and not w.get("device") else ""
+        stale = f" (stale{when})"
     # a reading another device made (tokline sync): which one, and when
     seen = ""
     if w.get("device"):

@@ -115,7 +115,8 @@ def run(name: str, argv: list[str]) -> int:
     if args.fields:
         for field in sorted(KNOWN_FIELDS):
             print(field)
-        print("quota.<source>.<window>[.reset], source.<source>.<today|week|month>")
+        print("quota.<source>.<window>[.reset|.pace|.runout|.ahead|.as_of|.left|.spent], "
+              "quota.<source>.bind[…], source.<source>.<today|week|month>")
         return 0
     problem = statefiles.dir_problem(statefiles.state_dir())
     if problem is not None:  # its snapshot may be planted

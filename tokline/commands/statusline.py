@@ -2,7 +2,9 @@
 
 Reads the hook's JSON on stdin leniently: a missing, null or odd field costs its own
 segment, never the line.  Prints model · session cost · today · block (time left) ·
-context % · 5h/7d quota with reset time.  Keeps the official ``rate_limits`` and the
+context % · 5h/7d quota with reset time (``↑`` after a window ahead of an even burn,
+``*`` after an old figure), and the window that binds when it is another one (a
+per-model weekly cap).  Keeps the official ``rate_limits`` and the
 session cost in the state dir, so the shell, tmux and editors show them too.  The
 numbers come from the snapshot, and a stale one starts one detached refresh; but when the
 session's own transcript (``transcript_path``) changed after the snapshot was made, a
@@ -21,8 +23,8 @@ import os
 import sys
 import time
 
-from tokline.prompt import lightjson, statefiles
-from tokline.prompt.fields import as_of, clock, duration, money, read_json
+from tokline.prompt import lightjson, quotaview, statefiles
+from tokline.prompt.fields import AHEAD, as_of, clock, duration, money, read_json
 from tokline.prompt.safetext import clean
 from tokline.prompt.status import spawn_refresh
 
@@ -63,15 +65,27 @@ def read_payload(raw: bytes) -> dict[str, Any]:
 
 def remember(payload: Mapping[str, Any], directory: str, now: float) -> bool:
     """Store rate limits and the session cost; True when the rate limits changed."""
+    return kept(payload, directory, now)[0]
+
+
+def kept(payload: Mapping[str, Any], directory: str, now: float
+         ) -> tuple[bool, dict[str, Any]]:
+    """:func:`remember`, and the state kept after it (the last real readings)."""
     path = os.path.join(directory, CLAUDE_STATE)
     state = read_json(path) or {}
     limits = payload.get("rate_limits")
     changed = False
     if isinstance(limits, dict) and limits:
+        # what Claude Code sends when its own fetch failed (0 % without a reset) is no
+        # reading: it never replaces the last real one (tokline/prompt/quotaview.py)
         clean = {name: {"used_percentage": _number(_get(w, "used_percentage")),
                         "resets_at": _number(_get(w, "resets_at"))}
                  for name, w in limits.items() if isinstance(w, dict)
-                 and _number(_get(w, "used_percentage")) is not None}
+                 and _number(_get(w, "used_percentage")) is not None
+                 and quotaview.is_reading({
+                     "window": quotaview.STDIN_NAMES.get(name, name),
+                     "used_percent": _number(_get(w, "used_percentage")),
+                     "resets_at": _number(_get(w, "resets_at"))})}
         if clean and clean != state.get("rate_limits"):
             state["rate_limits"] = clean
             changed = True
@@ -86,13 +100,14 @@ def remember(payload: Mapping[str, Any], directory: str, now: float) -> bool:
         state["model"] = model if isinstance(model, str) else None
         state.setdefault("as_of", round(now))
         statefiles.write_private(path, lightjson.dumps(state).encode())
-        return changed
+        return changed, state
     if changed:
         statefiles.write_private(path, lightjson.dumps(state).encode())
-    return changed
+    return changed, state
 
 
-def _segments(payload: Mapping[str, Any], view: Mapping[str, Any] | None, now: float
+def _segments(payload: Mapping[str, Any], view: Mapping[str, Any] | None, now: float,
+              readings: object = None, state: Mapping[str, Any] | None = None
               ) -> list[Callable[[], str | None]]:
     def model() -> str | None:
         name = _get(payload, "model", "display_name") or _get(payload, "model", "id")
@@ -128,25 +143,43 @@ def _segments(payload: Mapping[str, Any], view: Mapping[str, Any] | None, now: f
         return f"ctx {pct:.0f}%"
 
     def quota() -> str | None:
+        # Claude's windows: the snapshot's (the usage API, earlier status lines), the
+        # last real readings kept (newer when the snapshot is not yet remade), and this
+        # payload's readings over them, all read by the one rule of quotaview
+        known = {w["window"]: w for w in (view or {}).get("quota") or []
+                 if w.get("source") == "claude" and w.get("kind") == "official"}
+        last = quotaview.stdin_windows((state or {}).get("rate_limits"),
+                                       (state or {}).get("as_of"))
+        for window in quotaview.current(last, now, readings):
+            before = known.get(window["window"])
+            if before is None or (before.get("as_of") or 0) <= (window.get("as_of") or 0):
+                known[window["window"]] = window
+        fresh = quotaview.stdin_windows(payload.get("rate_limits"), now)
+        known.update((w["window"], w) for w in quotaview.current(fresh, now, readings))
+        shown = [known[name] for name in ("5h", "7d") if name in known]
+        bound = quotaview.binding(known.values())
+        if bound is not None and bound["window"] not in ("5h", "7d"):
+            shown.append(bound)  # a per-model cap that binds is never left out
         parts = []
-        for key, label in (("five_hour", "5h"), ("seven_day", "7d")):
-            used = _number(_get(payload, "rate_limits", key, "used_percentage"))
-            resets = _number(_get(payload, "rate_limits", key, "resets_at"))
-            if used is None:
-                continue
-            if resets is not None and now >= resets:
-                parts.append(f"{label} 0%")
-                continue
-            parts.append(f"{label} {used:.0f}%" + (f" ↻{clock(resets, None, now)}"
-                                                     if resets is not None else ""))
+        for window in shown:
+            pace = window.get("pace_percent")
+            text = f"{window['window']} {window['used_percent']:.0f}%" \
+                + (AHEAD if isinstance(pace, (int, float)) and round(pace) > 0 else "") \
+                + ("*" if window.get("stale") else "")
+            if window.get("resets_at") is not None:
+                text += f" ↻{clock(window['resets_at'], None, now)}"
+            parts.append(clean(text, NAME_LIMIT))
         return " ".join(parts) or None
 
     return [model, session, today, block, context, quota]
 
 
-def line(payload: Mapping[str, Any], view: Mapping[str, Any] | None, now: float) -> str:
+def line(payload: Mapping[str, Any], view: Mapping[str, Any] | None, now: float,
+         readings: object = None, state: Mapping[str, Any] | None = None) -> str:
+    """The line; ``readings``: the snapshot's ``quota_readings`` (for run-out);
+    ``state``: what :func:`kept` keeps (the last real readings)."""
     out = []
-    for segment in _segments(payload, view, now):
+    for segment in _segments(payload, view, now, readings, state):
         try:
             text = segment()
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError, OSError):
@@ -182,9 +215,9 @@ def run(name: str, argv: list[str]) -> int:
         sys.stderr.write(f"tokline: {statefiles.refusal(directory, problem)}\n")
         return 0
     try:
-        limits_changed = remember(payload, directory, now)
+        limits_changed, state = kept(payload, directory, now)
     except OSError:
-        limits_changed = False
+        limits_changed, state = False, None
     snap_path = os.path.join(directory, statefiles.SNAPSHOT)
     snap = read_json(snap_path)
     if _session_wrote_since(payload, snap) and statefiles.take_lock(directory):
@@ -197,7 +230,7 @@ def run(name: str, argv: list[str]) -> int:
         limits_changed = False
         snap = read_json(snap_path)
     view = as_of(snap, now) if snap else None
-    print(line(payload, view, now))
+    print(line(payload, view, now, (snap or {}).get("quota_readings"), state))
     sys.stdout.flush()
     try:
         age = now - os.stat(snap_path).st_mtime

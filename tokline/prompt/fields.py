@@ -10,7 +10,7 @@ import datetime as dt
 import os
 import time
 
-from tokline.prompt import lightjson
+from tokline.prompt import lightjson, quotaview
 from tokline.prompt import template as render
 from tokline.prompt.statefiles import check_dir, stale_note
 
@@ -34,7 +34,8 @@ def read_json(path: str) -> dict[str, Any] | None:
 
 def as_of(snap: Mapping[str, Any], now_s: float) -> dict[str, Any]:
     """The snapshot as it reads at ``now_s``: ended periods are empty, an ended block is
-    gone, and quota windows whose reset passed are back at 0 %."""
+    gone, and quota windows read as tokline/prompt/quotaview.py says (back at 0 % once
+    their reset passed, marked stale once old, with pace and run-out)."""
     view = dict(snap)
     for name in ("today", "week", "month"):
         period = snap.get(name)
@@ -51,19 +52,10 @@ def as_of(snap: Mapping[str, Any], now_s: float) -> dict[str, Any]:
             view["block"]["active"] = False
         elif block.get("active"):
             view["block"]["remaining_minutes"] = round((block["end"] - now_s) / 60)
-    quota = []
-    for window in snap.get("quota") or []:
-        window = dict(window)
-        resets = window.get("resets_at")
-        if isinstance(resets, (int, float)) and now_s >= resets:
-            window.update(resets_at=None, reset_passed=True)
-            if window.get("used_percent") is not None:
-                window["used_percent"] = 0.0
-            for spent in ("spent_usd", "today_usd"):
-                if spent in window:
-                    window[spent] = 0.0
-        quota.append(window)
-    view["quota"] = quota
+    # quota windows read through the one rule of tokline/prompt/quotaview.py; the last
+    # hour's readings behind their run-out stay in the snapshot, out of the view
+    view["quota"] = quotaview.current(snap.get("quota"), now_s, snap.get("quota_readings"))
+    view.pop("quota_readings", None)
     budget = {}
     for name, entry in (snap.get("budget") or {}).items():
         if now_s >= entry.get("end", float("inf")):
@@ -154,39 +146,95 @@ def field_values(view: Mapping[str, Any], zone: dt.tzinfo | None = None,
             values["block.projected"] = (money(block["projected_cost_usd"]), None)
     session = view.get("session") or {}
     values["session.cost"] = (money(session["cost_usd"]), None) if session else None
-    for window in ("5h", "7d"):
-        values[f"quota.{window}"] = values[f"quota.{window}.reset"] = None
+    for window in ("5h", "7d", "bind"):
+        for part in QUOTA_PARTS:
+            values[f"quota.{window}{part}"] = None
+    quota = view.get("quota") or []
     best: dict[str, dict[str, Any]] = {}
-    for entry in view.get("quota") or []:
+    for entry in quota:
         prefix = f"quota.{entry['source']}.{entry['window']}"
         values[f"{prefix}.left"] = _quota_left(entry)
         spent = entry.get("spent_usd")
         values[f"{prefix}.spent"] = (money(spent), None) \
             if isinstance(spent, (int, float)) else None
-        resets = entry.get("resets_at")
-        reset = (clock(resets, zone, now_s), None) if resets else None
-        values[f"{prefix}.reset"] = reset
-        mark = "*" if entry.get("stale") else ""  # its last fetch failed: an old value
+        # an old value (its last fetch failed, or older than its provider's cache
+        # time) is marked, and .as_of says since when
+        mark = "*" if entry.get("stale") else ""
+        stamp = entry.get("as_of")
+        values[f"{prefix}.as_of"] = (clock(stamp, zone, now_s), None) \
+            if mark and isinstance(stamp, (int, float)) else None
         if entry.get("used_percent") is None:
             # a spend or credit figure without a limit: show the money, never "0 %"
             shown = values[f"{prefix}.spent"] or values[f"{prefix}.left"]
             values[prefix] = (shown[0] + mark, None) if shown else None
+            values[f"{prefix}.reset"] = _reset(entry, zone, now_s)
             continue
-        pct = float(entry["used_percent"])
-        text = f"{pct:.0f}%" + ("~" if entry.get("kind") == "estimate" else "") + mark
-        value = (text, render.level_of(pct, warn, crit))
-        values[prefix] = value
+        for part, value in _window_values(entry, warn, crit, zone, now_s).items():
+            values[prefix + part] = value
         current = best.get(entry["window"])
-        if current is None or pct > float(current["used_percent"]):
+        if current is None or float(entry["used_percent"]) > float(current["used_percent"]):
             best[entry["window"]] = entry
-            values[f"quota.{entry['window']}"] = value
-            values[f"quota.{entry['window']}.reset"] = reset
+    for window, entry in best.items():
+        for part, value in _window_values(entry, warn, crit, zone, now_s).items():
+            values[f"quota.{window}{part}"] = value
+    # the window that binds: of each source, and of all (named with its source when
+    # more than one source has official windows)
+    sources = sorted({str(e["source"]) for e in quota if e.get("kind") == "official"})
+    for source in [*sources, None]:
+        bound = quotaview.binding(e for e in quota if source is None or e["source"] == source)
+        if bound is None:
+            continue
+        label = bound["window"] if source is not None or len(sources) == 1 \
+            else f"{bound['source']} {bound['window']}"
+        for part, value in _window_values(bound, warn, crit, zone, now_s).items():
+            if part == "" and value is not None:
+                value = (f"{label} {value[0]}", value[1])
+            values[f"quota.{source}.bind{part}" if source else f"quota.bind{part}"] = value
     for name in ("daily", "weekly", "monthly"):
         entry = budget.get(name)
         level = render.level_of(entry["used_percent"], warn, crit) if entry else None
         values[f"budget.{name}.left"] = (money(entry["left_usd"]), level) if entry else None
         values[f"budget.{name}.pct"] = (f"{entry['used_percent']:.0f}%", level) if entry else None
     return values
+
+
+# what each quota window gives a template: its percentage, and .reset, .pace, .runout,
+# .ahead (an arrow while ahead of an even burn), .as_of (when an old value was read)
+QUOTA_PARTS = ("", ".reset", ".pace", ".runout", ".ahead", ".as_of")
+AHEAD = "↑"
+
+
+def pace_text(pace: float) -> str:
+    """``+12%``: the percentage used beyond (``-``: short of) an even burn."""
+    return f"{round(pace):+d}%"
+
+
+def _reset(entry: Mapping[str, Any], zone: dt.tzinfo | None, now_s: float
+           ) -> render.Value | None:
+    resets = entry.get("resets_at")
+    return (clock(resets, zone, now_s), None) if resets else None
+
+
+def _window_values(entry: Mapping[str, Any], warn: float, crit: float,
+                   zone: dt.tzinfo | None, now_s: float) -> dict[str, render.Value | None]:
+    """The QUOTA_PARTS of a window with a percentage."""
+    pct = float(entry["used_percent"])
+    stale = bool(entry.get("stale"))
+    text = f"{pct:.0f}%" + ("~" if entry.get("kind") == "estimate" else "") \
+        + ("*" if stale else "")
+    pace = entry.get("pace_percent")
+    runout = entry.get("runout_at")
+    stamp = entry.get("as_of")
+    return {"": (text, render.level_of(pct, warn, crit)),
+            ".reset": _reset(entry, zone, now_s),
+            ".pace": (pace_text(pace), None) if isinstance(pace, (int, float)) else None,
+            # a forecast, not a threshold: uncoloured (the notification says it once)
+            ".runout": (clock(runout, zone, now_s), None)
+            if isinstance(runout, (int, float)) else None,
+            ".ahead": (AHEAD, None) if isinstance(pace, (int, float)) and round(pace) > 0
+            else None,
+            ".as_of": (clock(stamp, zone, now_s), None)
+            if stale and isinstance(stamp, (int, float)) else None}
 
 
 def _quota_left(entry: Mapping[str, Any]) -> render.Value | None:

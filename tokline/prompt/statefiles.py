@@ -1,9 +1,11 @@
 """Files in the state dir that the fast paths touch: stdlib only, no pathlib.
 
 ``status.lines`` holds the pre-rendered status (tokline/snapshot/lines.py writes it): a head
-line ``tokline-lines 1 INTERVAL STALE_AFTER CONFIG BLOCK_END CHECKED [t1 [t2]]``
+line ``tokline-lines 1 INTERVAL STALE_AFTER CONFIG BLOCK_END CHECKED [t1 [t2 …]]``
 (seconds; the config file's stamp; the active block's end or ``-``; when the data was
-last known current; then the epoch seconds at which the next variant takes over) and one
+last known current; then, ascending, the epoch seconds at which the next variant takes
+over: the day's end, the block's, a quota window's reset or its figure turning old;
+tokline/snapshot/lines.py) and one
 line per target (``zsh``, and ``zsh-nc`` without colours), ``target<TAB>variant0<TAB>
 variant1…``.  A ``\x1e`` in a line stands for the block's time left, filled in when the
 line is printed.  ``refresh.lock`` is created with O_EXCL by the one prompt that starts a
@@ -16,7 +18,7 @@ editors), so that one snapshot reads the same everywhere at the same moment:
 * NOW is the clock in whole epoch seconds, floored (bash ``printf '%(%s)T'``, zsh
   ``$EPOCHSECONDS``, fish the file's mtime plus its ``--relative`` age).  Head times are
   whole seconds too (a reader drops any fraction).
-* Variant: the number of head marks ``t1``, ``t2`` with ``NOW >= t``; past the last
+* Variant: the number of head marks ``t1``, ``t2``, … with ``NOW >= t``; past the last
   variant a line has, its last one.
 * Time left (``\x1e``): ``M = max(0, floor((BLOCK_END - NOW) / 60))`` whole minutes
   (0 when BLOCK_END is ``-``); ``"{M}m"`` under 60, else ``"{M // 60}h{M % 60:02d}m"``

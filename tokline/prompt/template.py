@@ -21,10 +21,14 @@ from collections.abc import Mapping
 
 from tokline.prompt.safetext import clean
 
+# The quota that binds (the window closest to its limit, tokline/prompt/quotaview.py) is
+# what a short line shows; an arrow follows a window that is ahead of an even burn.
 PRESETS = {
     "minimal": "{today.cost}",
-    "full": "{today.cost} today[ · 5h {block.cost} ({block.left} left)][ · 7d {quota.7d}]",
-    "quota": "[5h {quota.5h}][ ({quota.5h.reset})][ · 7d {quota.7d}][ ({quota.7d.reset})]",
+    "full": "{today.cost} today[ · 5h {block.cost} ({block.left} left)][ · {quota.bind}]"
+            "[{quota.bind.ahead}]",
+    "quota": "[5h {quota.5h}][{quota.5h.ahead}][ ({quota.5h.reset})][ · 7d {quota.7d}]"
+             "[{quota.7d.ahead}][ ({quota.7d.reset})]",
     "budget": "{today.cost} today[ · {budget.daily.left} left today][ · {budget.monthly.pct} "
               "of month]",
 }

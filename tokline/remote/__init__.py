@@ -71,13 +71,18 @@ def merge(local: list[dict[str, Any]], fetched: list[dict[str, Any]]) -> list[di
 
 def windows(now: float | None = None) -> list[dict[str, Any]]:
     """Every provider account's last good windows, marked stale when its last fetch
-    failed.  An account other than ``default`` shows as source ``provider@account``."""
+    failed, with the cache time they were fetched under (``ttl_s``: when they turn old,
+    tokline/prompt/quotaview.py).  An account other than ``default`` shows as source
+    ``provider@account``."""
     out: list[dict[str, Any]] = []
     for key, entry in load_state().items():
         account = key.split(":", 1)[1] if ":" in key else "default"
+        extra = {"ttl_s": entry["ttl_s"]} if isinstance(entry.get("ttl_s"), (int, float)) \
+            else {}
         for window in entry.get("windows") or []:
             source = window["source"] if account == "default" \
                 else f"{window['source']}@{account}"
             out.append({**window, "source": source, "as_of": entry.get("fetched_at"),
-                        "stale": bool(entry.get("error")) or None, "account": account})
+                        "stale": bool(entry.get("error")) or None, "account": account,
+                        **extra})
     return out

@@ -7,6 +7,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
+from tokline.prompt.quotaview import CACHE_S
 from tokline.remote import credentials
 from tokline.remote.cost_report import Row, month_window
 from tokline.remote.http import RemoteError, get_pages
@@ -14,7 +15,7 @@ from tokline.remote.values import decimal_of, month_bounds
 
 NAME = "anthropic-admin"
 DEFAULT_BASE = "https://api.anthropic.com"
-TTL_S = 300.0
+TTL_S = CACHE_S[NAME]  # the cache time of every provider: tokline/prompt/quotaview.py
 RELOGIN = "run `tokline auth login anthropic-admin` with an admin key (sk-ant-admin…)"
 KEY_PREFIX = "sk-ant-admin"
 VERSION = "2023-06-01"

@@ -9,12 +9,14 @@ import json
 import os
 from typing import Any
 
+from tokline.prompt import quotaview
+from tokline.prompt.quotaview import CACHE_S, number
 from tokline.remote.http import RemoteError, get_json
 from tokline.sources.codex import homes
 
 NAME = "codex"
 DEFAULT_BASE = "https://chatgpt.com/backend-api"
-TTL_S = 60.0
+TTL_S = CACHE_S[NAME]  # the cache time of every provider: tokline/prompt/quotaview.py
 RELOGIN = "run `codex` once to refresh its login"
 
 
@@ -37,20 +39,26 @@ def has_credentials() -> bool:
 
 
 def _windows(limits: Any, label: str) -> list[dict[str, Any]]:
+    """The windows of one ``rate_limit`` object, named by ``limit_window_seconds`` (18000
+    = 5h, 604800 = 7d, others by their length): OpenAI moves the weekly window into the
+    primary slot when a plan has no 5-hour limit (remote_apis.md §6), so a slot says
+    nothing about the length; one without a length keeps its slot's name."""
     out: list[dict[str, Any]] = []
     if not isinstance(limits, dict):
         return out
     for slot in ("primary_window", "secondary_window"):
         entry = limits.get(slot)
-        if not isinstance(entry, dict) or not isinstance(entry.get("used_percent"), (int, float)):
+        used = number(entry.get("used_percent")) if isinstance(entry, dict) else None
+        if not isinstance(entry, dict) or used is None:
             continue
-        seconds = entry.get("limit_window_seconds")
-        name = {18000: "5h", 604800: "7d"}.get(seconds if isinstance(seconds, int) else -1,
-                                               slot.split("_")[0])
-        reset = entry.get("reset_at")
-        out.append({"source": NAME, "window": name + label, "kind": "official",
-                    "used_percent": float(entry["used_percent"]),
-                    "resets_at": float(reset) if isinstance(reset, (int, float)) else None})
+        seconds = number(entry.get("limit_window_seconds"))
+        window: dict[str, Any] = {
+            "source": NAME, "window": quotaview.window_name(seconds, slot.split("_")[0]) + label,
+            "kind": "official", "used_percent": used, "resets_at": number(entry.get("reset_at"))}
+        if seconds is not None and seconds > 0:
+            window["window_s"] = seconds
+        if quotaview.is_reading(window):
+            out.append(window)
     return out
 
 

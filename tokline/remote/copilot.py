@@ -8,13 +8,14 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from tokline.prompt.quotaview import CACHE_S
 from tokline.remote import credentials
 from tokline.remote.http import RemoteError, get_json
 from tokline.remote.values import number, parse_time
 
 NAME = "copilot"
 DEFAULT_BASE = "https://api.github.com"
-TTL_S = 300.0
+TTL_S = CACHE_S[NAME]  # the cache time of every provider: tokline/prompt/quotaview.py
 BACKOFF_BASE_S = 60.0
 RELOGIN = "run `tokline auth login copilot` again"
 HEADERS = {"Editor-Version": "vscode/1.96.2", "Editor-Plugin-Version": "copilot-chat/0.26.7",
@@ -34,6 +35,17 @@ def _reset(data: dict[str, Any], *keys: str) -> float | None:
         if epoch is not None:
             return epoch
     return None
+
+
+def _month_s(resets: float | None) -> float | None:
+    """The length of a monthly allowance that resets at ``resets``: from the same day and
+    time a month earlier (Copilot's allowances are monthly), for pace and run-out."""
+    if resets is None:
+        return None
+    end = datetime.fromtimestamp(resets, timezone.utc)
+    year, month = (end.year - 1, 12) if end.month == 1 else (end.year, end.month - 1)
+    days = (datetime(year + month // 12, month % 12 + 1, 1) - datetime(year, month, 1)).days
+    return resets - end.replace(year=year, month=month, day=min(end.day, days)).timestamp()
 
 
 def _is_placeholder(snap: dict[str, Any]) -> bool:
@@ -64,7 +76,8 @@ def parse(data: Any) -> list[dict[str, Any]]:
                 left = 100 * remaining / entitled
             windows.append({**base, "window": "premium",
                             "used_percent": None if left is None else round(100 - left, 1),
-                            "resets_at": resets, "remaining": remaining,
+                            "resets_at": resets, "window_s": _month_s(resets),
+                            "remaining": remaining,
                             "entitlement": entitled,
                             "overage": number(premium.get("overage_count"))})
     monthly, limited = data.get("monthly_quotas"), data.get("limited_user_quotas")
@@ -74,6 +87,7 @@ def parse(data: Any) -> list[dict[str, Any]]:
             total, remaining = number(monthly.get(kind)), number(limited.get(kind))
             if total and remaining is not None:
                 windows.append({**base, "window": kind, "resets_at": free_reset,
+                                "window_s": _month_s(free_reset),
                                 "used_percent": round(100 * (total - remaining) / total, 1),
                                 "remaining": remaining, "entitlement": total})
     return windows

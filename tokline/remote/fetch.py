@@ -92,7 +92,9 @@ def accounts_of(provider: str, known: dict[str, list[str]] | None = None) -> lis
 
 
 def has_credentials(provider: str, account: str,
-                    known: dict[str, list[str]] | None = None) -> bool:
+                    known: dict[str, list[str]] | None = None, wake: bool = True) -> bool:
+    """``wake`` False: an account logged in (listed in the accounts file) counts without
+    asking the keyring whether its key is still there."""
     module = PROVIDERS[provider]
     if provider in KEYED:
         if os.environ.get(secrets.env_name(provider, account)):
@@ -100,6 +102,8 @@ def has_credentials(provider: str, account: str,
         known = known_accounts() if known is None else known
         if account not in known.get(provider, []):
             return False  # never logged in: no need to wake the keyring (0.2 s to load)
+        if not wake:
+            return True
         try:
             return secrets.get(provider, account)[0] is not None
         except ToklineError:
@@ -107,15 +111,16 @@ def has_credentials(provider: str, account: str,
     return bool(module.has_credentials())
 
 
-def configured(cfg: Config | None = None) -> list[tuple[str, str]]:
-    """(provider, account) pairs that have credentials and are not disabled in config."""
+def configured(cfg: Config | None = None, wake: bool = True) -> list[tuple[str, str]]:
+    """(provider, account) pairs that have credentials and are not disabled in config
+    (``wake``: see :func:`has_credentials`)."""
     known = known_accounts()
     pairs = []
     for name in PROVIDERS:
         if _settings(name, cfg).get("enabled", True) is False:
             continue
         pairs += [(name, account) for account in accounts_of(name, known)
-                  if has_credentials(name, account, known)]
+                  if has_credentials(name, account, known, wake)]
     return pairs
 
 
@@ -164,7 +169,8 @@ def _fetch_locked(force: bool, now: float, cfg: Config) -> list[str]:
                          failures=failures, backoff_until=now + wait)
         else:
             entry = {"windows": windows, "fetched_at": now, "error": None, "failures": 0,
-                     "backoff_until": 0, "error_at": entry.get("error_at")}
+                     "backoff_until": 0, "error_at": entry.get("error_at"),
+                     "ttl_s": ttl_s(name, cfg)}
         state[key] = entry
     for key in [k for k in state if tuple(k.split(":", 1)) not in pairs]:
         del state[key]  # logged out or disabled: its numbers would only mislead

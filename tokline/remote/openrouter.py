@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from tokline.prompt.quotaview import CACHE_S
 from tokline.remote import credentials
 from tokline.remote.http import RemoteError, get_json
 from tokline.remote.values import number
 
 NAME = "openrouter"
 DEFAULT_BASE = "https://openrouter.ai/api/v1"
-TTL_S = 60.0
+TTL_S = CACHE_S[NAME]  # the cache time of every provider: tokline/prompt/quotaview.py
 RELOGIN = "run `tokline auth login openrouter` with a valid key"
 
 

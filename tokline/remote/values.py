@@ -6,6 +6,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 
+from tokline.prompt.quotaview import number  # one reading of a JSON number, everywhere
+
+__all__ = ["decimal_of", "month_bounds", "number", "parse_time"]
+
 
 def month_bounds(now: float) -> tuple[datetime, datetime, datetime]:
     """(start of this UTC month, start of today UTC, start of next UTC month)."""
@@ -15,13 +19,6 @@ def month_bounds(now: float) -> tuple[datetime, datetime, datetime]:
     following = start.replace(year=start.year + 1, month=1) if start.month == 12 \
         else start.replace(month=start.month + 1)
     return start, today, following
-
-
-def number(value: object) -> float | None:
-    """A JSON number as a float (true and false are not numbers); None for anything else."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    return None
 
 
 def parse_time(value: object) -> float | None:

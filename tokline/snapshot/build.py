@@ -5,11 +5,12 @@ by tokline/snapshot/lines.py; tokline/snapshot/publish.py runs the whole step):
 
 * ``snapshot.json``: today, week, month and the current 5-hour block (cost, tokens,
   burn rate, projection), per-source totals, quota windows with their source and
-  time, budgets.  Each period carries its end, so a reader never shows yesterday's
-  spend as today's nor an ended block as current, even before the next refresh.
+  time (and the last hour's readings of each, for its run-out), budgets.  Each period
+  carries its end, so a reader never shows yesterday's spend as today's nor an ended
+  block as current, even before the next refresh.
 * ``status.lines``: the configured template pre-rendered for every target (shells and
-  tmux print it without starting Python), in up to three variants that take over at
-  the day's and the block's end.
+  tmux print it without starting Python), in variants that take over at the day's and
+  the block's end and at quota changes (tokline/snapshot/lines.py).
 
 The file's mtime is when the data was last known to be current: a refresh that finds
 nothing changed only touches it.
@@ -32,7 +33,7 @@ from tokline.config import PLAN_BLOCK_TOKENS, Config
 from tokline.engine.records import SYNTHETIC
 from tokline.ledger.schema import NO_CHANGE_MS
 from tokline.ledger.store import Ledger
-from tokline.prompt import lightjson
+from tokline.prompt import lightjson, quotaview
 from tokline.prompt.fields import read_json
 from tokline.prompt.statefiles import (
     SNAPSHOT,
@@ -246,6 +247,8 @@ def build(ledger: Ledger, cfg: Config, book: PriceBook, env: Mapping[str, str] =
     from_devices = quota.synced(read_json(os.path.join(state_dir(env), quota.SYNC_QUOTA)),
                                 ledger.device_names(hexadecimal=True))
     snap["quota"] = remote.merge(snap["quota"], from_devices)
+    # the last hour's readings of each window, for its recent rate (run-out)
+    snap["quota_readings"] = quotaview.remember(previous.get("quota_readings"), snap["quota"])
     snap["budget"] = _budget(cfg, snap["today"], snap["week"], snap["month"])
     snap["thresholds"] = {"warn": cfg.warn_percent, "critical": cfg.critical_percent}
     snap["refresh_interval_s"] = cfg.refresh_interval_s

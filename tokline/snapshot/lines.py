@@ -1,10 +1,12 @@
-"""``status.lines``: the configured template pre-rendered for every target, in up to three
-variants that take over at the day's and the block's end (tokline/prompt/statefiles.py
-describes the file; the prompt's readers only pick a variant and fill in the time left)."""
+"""``status.lines``: the configured template pre-rendered for every target, in up to five
+variants that take over at the day's and the block's end and at the first two quota
+changes (tokline/prompt/statefiles.py describes the file; the prompt's readers only pick
+a variant and fill in the time left)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import time
 from collections.abc import Mapping
@@ -12,7 +14,7 @@ from collections.abc import Mapping
 from tokline.accounting.localtime import resolve_zone
 from tokline.config import Config
 from tokline.errors import ToklineError
-from tokline.prompt import lightjson
+from tokline.prompt import lightjson, quotaview
 from tokline.prompt import template as render
 from tokline.prompt.fields import as_of, field_values
 from tokline.prompt.statefiles import (
@@ -31,20 +33,31 @@ if TYPE_CHECKING:
     from typing import Any
 
 
+QUOTA_MARKS = 2  # quota changes pre-rendered; a later one waits for the refresh
+
+
 def boundaries(snap: Mapping[str, Any]) -> list[float]:
     """Times at which the rendered line changes without new data: the day's and the
-    active block's end (and any later ones among week, month, quota resets are rarer and
-    wait for the refresh that a stale status starts)."""
+    active block's end, and the first QUOTA_MARKS quota changes (a window's reset, its
+    figure back at 0 %; a figure turning old, marked ``*``).  Each variant is rendered
+    at its mark, so each reads right however many marks have passed; once one passes,
+    the prompt also starts a refresh, which renders the line anew (statefiles.touch
+    says it must) with the changes after it."""
     marks = [float(snap["today"]["end"])]
     block = snap.get("block") or {}
     if block.get("active"):
         marks.append(float(block["end"]))
-    return sorted(set(marks))[:2]
+    made = float(snap.get("generated_at") or 0)
+    changes = [m for m in quotaview.changes_at(as_of(snap, made)["quota"], made)
+               if m < marks[0]]  # the day's end renders every window anew anyway
+    marks += sorted(changes)[:QUOTA_MARKS]
+    # whole seconds, up: the variant rendered at a mark must read the change it marks
+    return sorted({float(math.ceil(m)) for m in marks})
 
 
 def render_lines(snap: Mapping[str, Any], template: str
                  ) -> tuple[list[float], dict[str, list[str]]]:
-    """The moments the line changes at (day end, block end) and, per target and per target
+    """The moments the line changes at (:func:`boundaries`) and, per target and per target
     without colour (``<target>-nc``), the line from now and from each of those moments."""
     parts = render.parse_template(template)
     zone = zone_of(snap)

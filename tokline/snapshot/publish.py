@@ -10,7 +10,7 @@ from tokline.config import Config
 from tokline.ledger.store import Ledger
 from tokline.snapshot.build import build
 from tokline.snapshot.lines import write
-from tokline.snapshot.notify import notify_budgets
+from tokline.snapshot.notify import notify_budgets, notify_quota
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 def publish(ledger: Ledger, env: Mapping[str, str] = os.environ, cfg: Config | None = None,
             book: PriceBook | None = None) -> dict[str, Any]:
     """Compute and write the snapshot with the user's config and prices (loaded unless
-    given); notify budgets."""
+    given); notify budgets and quota (tokline/snapshot/notify.py)."""
     if cfg is None:
         from tokline.config import load  # noqa: PLC0415 - slow path only
 
@@ -32,4 +32,5 @@ def publish(ledger: Ledger, env: Mapping[str, str] = os.environ, cfg: Config | N
     snap = build(ledger, cfg, book, env)
     write(snap, cfg, env)
     notify_budgets(snap, cfg, env)
+    notify_quota(snap, cfg, env)
     return snap

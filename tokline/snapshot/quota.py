@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from tokline.prompt import quotaview
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -33,28 +35,20 @@ def windows(claude_state: Mapping[str, Any] | None, block: Mapping[str, Any] | N
     estimate from the plan's block limit when Claude has no official 5-hour figure."""
     windows: list[dict[str, Any]] = []
     for entry in (codex_limits or {}).get("windows", []):
-        windows.append({"source": "codex", "window": entry["window"],
-                        "used_percent": float(entry["used_percent"]),
-                        "resets_at": entry.get("resets_at"), "kind": "official",
-                        "as_of": round(int(codex_limits["ts"]) / 1000)})  # type: ignore[index]
-    limits = (claude_state or {}).get("rate_limits")
-    as_of = (claude_state or {}).get("as_of")
-    if isinstance(limits, Mapping):
-        names = {"five_hour": "5h", "seven_day": "7d", "seven_day_opus": "7d_opus",
-                 "seven_day_sonnet": "7d_sonnet", "spend_limit": "spend"}
-        for key, window in names.items():
-            entry = limits.get(key)
-            if not isinstance(entry, Mapping):
-                continue
-            used = entry.get("used_percentage")
-            resets = entry.get("resets_at")
-            if not isinstance(used, (int, float)) or isinstance(used, bool):
-                continue
-            windows.append({"source": "claude", "window": window, "used_percent": float(used),
-                            "resets_at": resets if isinstance(resets, (int, float)) else None,
-                            "kind": "official", "as_of": as_of})
+        window = {"source": "codex", "window": entry["window"],
+                  "used_percent": float(entry["used_percent"]),
+                  "resets_at": entry.get("resets_at"), "kind": "official",
+                  "as_of": round(int(codex_limits["ts"]) / 1000)}  # type: ignore[index]
+        if entry.get("window_s"):
+            window["window_s"] = entry["window_s"]
+        windows.append(window)
+    # Claude Code's statusLine figures: a 0 % without a reset time is no reading (its
+    # own fetch failed) and is left out, like everywhere (tokline/prompt/quotaview.py)
+    windows += quotaview.stdin_windows((claude_state or {}).get("rate_limits"),
+                                       (claude_state or {}).get("as_of"))
     if block is not None and block.get("active") and "used_percent" in block \
             and not any(w["source"] == "claude" and w["window"] == "5h" for w in windows):
         windows.append({"source": "claude", "window": "5h", "used_percent": block["used_percent"],
-                        "resets_at": block["end"], "kind": "estimate", "as_of": now_s})
+                        "resets_at": block["end"], "kind": "estimate", "as_of": now_s,
+                        "window_s": block["end"] - block["start"]})
     return windows

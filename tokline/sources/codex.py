@@ -26,7 +26,8 @@ from tokline.engine.native import codex_candidate_lines as candidate_lines
 from tokline.engine.native import codex_events as compiled_events
 from tokline.engine.native import parse_iso_ms
 from tokline.ledger.store import CostFn, UsageRow
-from tokline.prompt import lightjson
+from tokline.prompt import lightjson, quotaview
+from tokline.prompt.quotaview import number
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -352,28 +353,31 @@ def latest_limits(current: Mapping[str, Any] | None, ts: int, limits: Any
 
 
 def classify(limits: Mapping[str, Any], ts: int) -> list[dict[str, Any]]:
-    """Windows by their length (300 min = 5h, 10080 min = 7d), not by slot."""
+    """Windows by their length (``window_minutes``: 300 = 5h, 10080 = 7d, others by
+    their length), not by slot: Codex puts the weekly window in ``primary`` when a plan
+    has no 5-hour limit (formats.md §2.5).  Flat ``primary_used_percent``-style keys (the
+    API's headers, copied by some tools) are read too."""
     out: list[dict[str, Any]] = []
     for slot in ("primary", "secondary"):
         entry = limits.get(slot)
         if not isinstance(entry, dict):
+            entry = {key: limits.get(f"{slot}_{key}") for key in (
+                "used_percent", "window_minutes", "resets_at", "reset_after_seconds")}
+        used = number(entry.get("used_percent"))
+        if used is None:
             continue
-        used = entry.get("used_percent")
-        minutes = entry.get("window_minutes")
-        if not isinstance(used, (int, float)) or isinstance(used, bool):
-            continue
-        resets = entry.get("resets_at")
-        if not isinstance(resets, (int, float)) and isinstance(
-                entry.get("resets_in_seconds"), (int, float)):
-            resets = ts / 1000 + entry["resets_in_seconds"]
-        if minutes == 300:
-            window = "5h"
-        elif minutes == 10080:
-            window = "7d"
-        elif isinstance(minutes, (int, float)):
-            window = f"{int(minutes)}m"
-        else:
-            window = slot
-        out.append({"window": window, "used_percent": float(used),
-                    "resets_at": float(resets) if isinstance(resets, (int, float)) else None})
+        minutes = number(entry.get("window_minutes"))
+        resets = number(entry.get("resets_at"))
+        after = number(entry.get("resets_in_seconds"))
+        if after is None:
+            after = number(entry.get("reset_after_seconds"))
+        if resets is None and after is not None:
+            resets = ts / 1000 + after
+        window: dict[str, Any] = {
+            "window": quotaview.window_name(None if minutes is None else minutes * 60, slot),
+            "used_percent": used, "resets_at": resets}
+        if minutes is not None and minutes > 0:
+            window["window_s"] = minutes * 60
+        if quotaview.is_reading(window):
+            out.append(window)
     return out

@@ -32,10 +32,24 @@ def _style(percent: float | None, data: DashData) -> str:
     return {CRIT: "crit", WARN: "warn"}.get(level or "", "ok")
 
 
-def gauge(percent: float, width: int, data: DashData) -> Line:
-    filled = bar(percent, 100.0, width)
-    return [(filled.rstrip(), _style(percent, data)),
-            ("░" * (width - len(filled.rstrip())), "dim"), (f" {percent:3.0f}%", None)]
+EVEN = "│"  # the even-burn mark on a quota gauge
+
+
+def gauge(percent: float, width: int, data: DashData, even: float | None = None) -> Line:
+    """A bar of ``percent``; ``even``: where an even burn of the window would be by now
+    (its elapsed share), marked on the bar."""
+    filled = bar(percent, 100.0, width).rstrip()
+    cells: Line = [(filled, _style(percent, data)), ("░" * (width - len(filled)), "dim")]
+    if even is not None:
+        at = min(width - 1, max(0, int(even / 100 * width)))
+        if at < len(filled):
+            cells = [(filled[:at], cells[0][1]), (EVEN, "bold"),
+                     (filled[at + 1:], cells[0][1]), cells[1]]
+        else:
+            empty = width - len(filled)
+            cells = [cells[0], ("░" * (at - len(filled)), "dim"), (EVEN, "bold"),
+                     ("░" * (empty - (at - len(filled)) - 1), "dim")]
+    return [*(cell for cell in cells if cell[0]), (f" {percent:3.0f}%", None)]
 
 
 def plain(lines: list[Line]) -> str:
@@ -116,7 +130,7 @@ def quota_lines(data: DashData, width: int, brief: bool = False) -> list[Line]:
         line: Line = [(f"  {_window_label(window):<{label_width}}", None)]
         pct = window.get("used_percent")
         if isinstance(pct, (int, float)):
-            line += gauge(float(pct), gauge_width, data)
+            line += gauge(float(pct), gauge_width, data, window.get("elapsed_percent"))
             if window.get("kind") == "estimate":
                 line.append(("~", "dim"))
         extra = []
@@ -130,11 +144,17 @@ def quota_lines(data: DashData, width: int, brief: bool = False) -> list[Line]:
             extra.append(clean(window["note"]))
         if window.get("resets_at"):
             extra.append(f"resets in {duration(window['resets_at'] - data.now)}")
+        if isinstance(window.get("pace_percent"), (int, float)):
+            extra.append(f"{view.pace_text(window['pace_percent'])} vs even")
+        if isinstance(window.get("runout_at"), (int, float)):
+            extra.append(f"out {view.clock(window['runout_at'], None, data.now)}")
         if window.get("device"):  # a reading another device made (tokline sync)
             extra.append(f"from {clean(window['device'], 30)}")
         line.append(("  " + " · ".join(extra), "dim" if brief else None))
         if window.get("stale"):
-            line.append(("  stale", "warn"))
+            stamp = window.get("as_of")
+            line.append(("  stale" + (f", as of {view.clock(stamp, None, data.now)}"
+                                       if isinstance(stamp, (int, float)) else ""), "warn"))
         lines.append(line)
     return lines
 

@@ -87,6 +87,18 @@ test("spend and credit windows without a limit are never shown as 0 %", () => {
   assert.match(text, /- openrouter credits: 97%, \$3\.00 left/);
 });
 
+test("quota pace, run-out and the time of an old figure come from the CLI's fields", () => {
+  const snap = snapshot({ quota: [
+    { source: "claude", window: "7d", used_percent: 40, resets_at: 1_800_000_600, kind: "official", stale: true, as_of: 1_799_990_000 },
+  ] });
+  snap.rendered!.fields = {
+    ...snap.rendered!.fields,
+    "quota.claude.7d": "40%*", "quota.claude.7d.reset": "Thu 14:00", "quota.claude.7d.pace": "+11%",
+    "quota.claude.7d.runout": "Tue 14:00", "quota.claude.7d.as_of": "14:02",
+  };
+  assert.match(tooltip(snap), /- claude 7d: 40%\*, \+11% vs an even pace, runs out Tue 14:00, resets Thu 14:00 \(as of 14:02\)/);
+});
+
 test("snapshot parsing is lenient", () => {
   assert.equal(parseSnapshot("not json"), undefined);
   assert.equal(parseSnapshot("{}"), undefined);

@@ -73,9 +73,14 @@ export function tooltip(snap: Snapshot, sources: string[] = []): string {
       if (f[`${name}.spent`]) parts.push(`${f[`${name}.spent`]} spent`);
       if (f[`${name}.left`]) parts.push(`${f[`${name}.left`]} left`);
       if (q.note) parts.push(q.note);
+      // pace and run-out as the CLI formats them (tokline/prompt/quotaview.py)
+      if (f[`${name}.pace`]) parts.push(`${f[`${name}.pace`]} vs an even pace`);
+      if (f[`${name}.runout`]) parts.push(`runs out ${f[`${name}.runout`]}`);
       const reset = f[`${name}.reset`] ? `, resets ${f[`${name}.reset`]}` : "";
       const kind = q.kind === "estimate" ? " (estimate)" : "";
-      const stale = q.stale ? " (stale)" : "";
+      // an old figure: when it was read, where the CLI knows
+      const asOf = f[`${name}.as_of`];
+      const stale = q.stale ? (asOf ? ` (as of ${asOf})` : " (stale)") : "";
       lines.push(`  - ${q.source} ${q.window}: ${parts.join(", ") || "—"}${reset}${kind}${stale}`);
     }
   }
