@@ -520,7 +520,7 @@ async def page_device(server: Server, request: Request) -> Response:
     who, csrf = signed
     if request.method == "GET":
         return _page(request, "device.html", {
-            "code": _shown_code(request.query_params.get("code", "")),
+            "code": accounts.normal_user_code(request.query_params.get("code", ""))[:16],
             "done": None}, user=who, csrf=csrf)
     form = await _payload(request)
     if not _csrf_ok(form.get("csrf"), csrf):
@@ -555,12 +555,6 @@ async def page_settings(server: Server, request: Request) -> Response:
     return _page(request, "settings.html", {"saved": saved,
                                             "choices": accounts.VISIBILITY},
                  user=who, csrf=csrf)
-
-
-def _shown_code(given: str) -> str:
-    """A code from the link, as the CLI shows it (BCDF-GHJK), for the form to prefill."""
-    code = accounts.normal_user_code(given)[:8]
-    return f"{code[:4]}-{code[4:]}" if len(code) == 8 else code
 
 
 def logged_path(path: str) -> str:
