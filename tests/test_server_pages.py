@@ -399,7 +399,8 @@ def test_profile_graph_and_tables(site: Site, people: dict[str, Any]) -> None:
     by_day = {row["period"]: row for row in truth["rows"]}
     for day, cost, tokens, title in cells:
         row = by_day.get(day)
-        assert abs(cost - (row["cost_usd"] if row else 0.0)) < 1e-6, day
+        # both sides sum a day's rows in their own order, then round to 6 decimals
+        assert abs(cost - (row["cost_usd"] if row else 0.0)) < 2e-6, day
         assert tokens == (row["total_tokens"] if row else 0), day
         assert day in title
     assert {d for d, cost, _, _ in cells if cost > 0} == \
@@ -407,11 +408,16 @@ def test_profile_graph_and_tables(site: Site, people: dict[str, Any]) -> None:
     # the daily chart: 30 bars with a tooltip each, the tallest the dearest day
     bars = page.eval_on_selector_all("#bars svg rect.bar", """bars =>
         bars.map(b => [b.dataset.date, +b.dataset.cost,
-                       b.parentNode.querySelector('title').textContent])""")
+                       b.parentNode.querySelector('title').textContent,
+                       +b.getAttribute('height')])""")
     assert len(bars) == 30
-    for day, cost, title in bars:
+    dearest = max(bars, key=lambda bar: bar[1])
+    assert dearest[1] > 0 and dearest[3] == max(bar[3] for bar in bars) == 100
+    for day, cost, title, _ in bars:
         want = by_day[day]["cost_usd"] if day in by_day else 0.0
-        assert abs(cost - want) < 1e-6 and day in title and f"${want:,.2f}" in title
+        shown = re.search(r"(\$[0-9,]+\.[0-9]{2})", title)
+        assert abs(cost - want) < 2e-6 and day in title and shown, (day, title)
+        assert abs(money(shown.group(1)) - want) <= 0.005 + 2e-6
     # models and devices, as the machines count them
     models = {r[0]: r[1:] for r in _table(page, "#models")}
     for entry in truth["totals"]["models"]:
