@@ -130,6 +130,16 @@ def invite_valid(conn: Connection, token: str) -> bool:
     return row is not None and row.used_ms is None and row.expires_ms >= now_ms()
 
 
+def invite_name(conn: Connection, token: str) -> str | None:
+    """The name of the account a valid invite is for (the page greets the person by it,
+    and a password manager saves the new password under it); None when not valid."""
+    row = conn.execute(select(users.c.name).join(invites, invites.c.user_id == users.c.id)
+                       .where(invites.c.token_hash == digest(token),
+                              invites.c.used_ms.is_(None),
+                              invites.c.expires_ms >= now_ms())).first()
+    return row.name if row is not None else None
+
+
 def login(conn: Connection, name: str, password: str) -> User | None:
     row = conn.execute(select(users).where(users.c.name == name)).first()
     if not check_password(password, row.password_hash if row is not None else None):

@@ -15,6 +15,7 @@ size-limited.  Nothing is loaded from elsewhere (a Content-Security-Policy says 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hmac
 import json
 import logging
@@ -24,6 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import jinja2
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
@@ -38,7 +40,41 @@ from tokline.server.db import engine_for
 from tokline.server.ratelimit import RateLimiter
 
 log = logging.getLogger("tokline.server")
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def _templates() -> Jinja2Templates:
+    """The pages' Jinja2 environment: autoescaping on for every template whatever its
+    name (select_autoescape goes by the file's extension), an undefined name an error
+    (the page tests catch a typo), and the number formats every page shares."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+        lstrip_blocks=True)
+    env.filters.update(usd=_usd, count=_count, when=_when, pct=_pct)
+    return Jinja2Templates(env=env)
+
+
+def _usd(value: float) -> str:
+    return f"${value:,.2f}"
+
+
+def _count(value: int) -> str:
+    return f"{value:,}"
+
+
+def _when(ms: int | None) -> str:
+    """An epoch-millisecond moment as UTC minutes ("never" for none)."""
+    if not ms:
+        return "never"
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _pct(part: float, whole: float) -> str:
+    """``part`` as a percentage of ``whole`` with one decimal (a label, a CSS width)."""
+    return f"{100 * part / whole:.1f}" if whole > 0 else "0"
+
+
+TEMPLATES = _templates()
 SESSION_COOKIE = "tl_session"
 PRE_CSRF_COOKIE = "tl_csrf"
 MAX_FORM = 16 << 10  # bytes of a form post
@@ -136,7 +172,8 @@ class _Guard:
                 scope, receive, send_with_headers)
         finally:
             log.info(json.dumps({
-                "event": "request", "method": scope.get("method"), "path": scope.get("path"),
+                "event": "request", "method": scope.get("method"),
+                "path": logged_path(scope.get("path", "")),
                 "status": status[0], "ms": round(1000 * (time.perf_counter() - started), 1),
                 "client": (scope.get("client") or ["?"])[0]}))
 
@@ -316,9 +353,24 @@ async def api_device_token(server: Server, request: Request) -> Response:
 
 def _page(request: Request, name: str, context: dict[str, Any], status: int = 200,
           user: User | None = None, csrf: str | None = None) -> Response:
+    # base: this server's address as the browser reached it, for the `tokline login`
+    # instructions on the pages (escaped like everything else)
     response = TEMPLATES.TemplateResponse(request, name, {
-        "user": user, "csrf": csrf, **context}, status_code=status)
+        "user": user, "csrf": csrf, "base": str(request.base_url).rstrip("/"), **context},
+        status_code=status)
     return response
+
+
+def _message(request: Request, status: int, title: str, text: str,
+             signed: tuple[User, str] | None = None) -> Response:
+    """A refusal or notice as a page of the site (header, a way back), not a bare line."""
+    return _page(request, "message.html", {"title": title, "text": text}, status=status,
+                 user=signed[0] if signed else None, csrf=signed[1] if signed else None)
+
+
+def _expired(request: Request, signed: tuple[User, str] | None = None) -> Response:
+    return _message(request, 403, "The form expired",
+                    "Go back, reload the page and try again.", signed)
 
 
 def _set_cookie(request: Request, response: Response, name: str, value: str,
@@ -338,10 +390,10 @@ async def page_leaderboard(server: Server, request: Request) -> Response:
     try:
         period, metric, model = _board_args(request)
     except ValueError as exc:
-        return HTMLResponse(f"<p>{exc}</p>", status_code=400)
+        return _message(request, 400, "Not a leaderboard", str(exc), signed)
     with server.engine.connect() as conn:
         board = queries.leaderboard(conn, who, period, metric, model)
-        names = queries.models(conn) if who is not None else []
+        names = queries.models(conn, who) if who is not None else []
     return _page(request, "leaderboard.html", {"board": board, "models": names,
                                                "periods": queries.PERIODS},
                  user=who, csrf=signed[1] if signed else None)
@@ -355,10 +407,12 @@ async def page_profile(server: Server, request: Request) -> Response:
     if found is None:
         return _page(request, "missing.html", {}, status=404, user=who,
                      csrf=signed[1] if signed else None)
-    from tokline.server.pictures import contribution_svg, daily_bars  # noqa: PLC0415
+    from tokline.server.pictures import contribution, daily_bars  # noqa: PLC0415
 
     return _page(request, "profile.html", {
-        "p": found, "graph": contribution_svg(found), "bars": daily_bars(found)},
+        "p": found, "graph": contribution(found),
+        "bars": daily_bars(found["days"], found["until"]),
+        "own": who is not None and who.name == found["user"]},
         user=who, csrf=signed[1] if signed else None)
 
 
@@ -368,7 +422,11 @@ async def page_team(server: Server, request: Request) -> Response:
         return RedirectResponse("/login?next=/team", status_code=303)
     with server.engine.connect() as conn:
         found = queries.team(conn, signed[0])
-    return _page(request, "team.html", {"t": found}, user=signed[0], csrf=signed[1])
+    from tokline.server.pictures import daily_bars  # noqa: PLC0415
+
+    bars = daily_bars(found["days"], found["until"], label="Team cost per day")
+    return _page(request, "team.html", {"t": found, "bars": bars}, user=signed[0],
+                 csrf=signed[1])
 
 
 def _safe_next(target: object) -> str:
@@ -383,12 +441,12 @@ async def page_login(server: Server, request: Request) -> Response:
     if request.method == "GET":
         token = secrets.token_urlsafe(32)
         response = _page(request, "login.html", {"next": _safe_next(
-            request.query_params.get("next")), "error": None}, csrf=token)
+            request.query_params.get("next")), "error": None, "name": ""}, csrf=token)
         _set_cookie(request, response, PRE_CSRF_COOKIE, token, 3600)
         return response
     form = await _payload(request)
     if not _csrf_ok(form.get("csrf"), request.cookies.get(PRE_CSRF_COOKIE)):
-        return HTMLResponse("<p>The form expired; go back and try again.</p>", status_code=403)
+        return _expired(request)
     wait = server.logins.take(_client(request))
     if wait:
         return HTMLResponse("<p>Too many sign-in attempts; wait a minute.</p>", status_code=429,
@@ -399,7 +457,7 @@ async def page_login(server: Server, request: Request) -> Response:
         if user is None:
             token = secrets.token_urlsafe(32)
             response = _page(request, "login.html", {
-                "next": _safe_next(form.get("next")),
+                "next": _safe_next(form.get("next")), "name": str(form.get("name", ""))[:64],
                 "error": "Wrong name or password."}, status=401, csrf=token)
             _set_cookie(request, response, PRE_CSRF_COOKIE, token, 3600)
             return response
@@ -426,15 +484,16 @@ async def page_invite(server: Server, request: Request) -> Response:
     token = request.path_params["token"]
     if request.method == "GET":
         with server.engine.connect() as conn:
-            valid = accounts.invite_valid(conn, token)
+            name = accounts.invite_name(conn, token)
         pre = secrets.token_urlsafe(32)
-        response = _page(request, "invite.html", {"valid": valid, "error": None},
-                         status=200 if valid else 404, csrf=pre)
+        response = _page(request, "invite.html", {"valid": bool(name), "name": name,
+                                                  "error": None},
+                         status=200 if name else 404, csrf=pre)
         _set_cookie(request, response, PRE_CSRF_COOKIE, pre, 3600)
         return response
     form = await _payload(request)
     if not _csrf_ok(form.get("csrf"), request.cookies.get(PRE_CSRF_COOKIE)):
-        return HTMLResponse("<p>The form expired; go back and try again.</p>", status_code=403)
+        return _expired(request)
     password = str(form.get("password", ""))[:1024]
     if password != str(form.get("again", ""))[:1024]:
         return _page(request, "invite.html", {"valid": True,
@@ -465,7 +524,7 @@ async def page_device(server: Server, request: Request) -> Response:
             "done": None}, user=who, csrf=csrf)
     form = await _payload(request)
     if not _csrf_ok(form.get("csrf"), csrf):
-        return HTMLResponse("<p>The form expired; go back and try again.</p>", status_code=403)
+        return _expired(request, signed)
     allow = form.get("action") == "approve"
     with server.engine.begin() as conn:
         ok = accounts.approve_device(conn, who, str(form.get("code", ""))[:32], allow)
@@ -483,17 +542,24 @@ async def page_settings(server: Server, request: Request) -> Response:
     if request.method == "POST":
         form = await _payload(request)
         if not _csrf_ok(form.get("csrf"), csrf):
-            return HTMLResponse("<p>The form expired; go back and try again.</p>",
-                                status_code=403)
+            return _expired(request, signed)
         try:
             with server.engine.begin() as conn:
                 accounts.set_visibility(conn, who, str(form.get("visibility")),
                                         form.get("show_projects") == "on")
                 refreshed = accounts.by_name(conn, who.name)
         except AccountError as exc:
-            return HTMLResponse(f"<p>{exc}</p>", status_code=400)
+            return _message(request, 400, "Not saved", str(exc), signed)
         assert refreshed is not None
         who, saved = refreshed, True
     return _page(request, "settings.html", {"saved": saved,
                                             "choices": accounts.VISIBILITY},
                  user=who, csrf=csrf)
+
+
+def logged_path(path: str) -> str:
+    """A request's path as the log keeps it: an invite link's token is a password until
+    it is used, so it is not written where log readers (or a log shipper) would see it."""
+    if path.startswith("/invite/"):
+        return "/invite/…"
+    return path

@@ -166,6 +166,9 @@ def team(conn: Connection, viewer: User | None, days: int = 30,
             "models": rows(grouped(daily.c.model), "model")}
 
 
-def models(conn: Connection) -> list[str]:
-    return [m for (m,) in conn.execute(select(daily.c.model).distinct().order_by(daily.c.model))
-            if m != "<synthetic>"]
+def models(conn: Connection, viewer: User | None) -> list[str]:
+    """The models of the people ``viewer`` may see (a private person's are theirs)."""
+    return [m for (m,) in conn.execute(
+        select(daily.c.model).distinct()
+        .select_from(daily.join(users, users.c.id == daily.c.user_id))
+        .where(visible(viewer)).order_by(daily.c.model)) if m != "<synthetic>"]
