@@ -120,7 +120,7 @@ def encode(device: int, name: str, seq: int, created_ms: int, rows: Iterable[Seq
     return gzip.compress(b"".join(chunks) + trailer, compresslevel=6, mtime=0)
 
 
-def _plain(data: bytes) -> bytes:
+def _plain(data: bytes, max_plain: int = MAX_PLAIN) -> bytes:
     if len(data) > MAX_COMPRESSED:
         raise SegmentError(f"larger than {MAX_COMPRESSED >> 20} MiB")
     out = bytearray()
@@ -128,21 +128,22 @@ def _plain(data: bytes) -> bytes:
     while rest:  # gzip members, concatenated
         inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
         try:
-            out += inflate.decompress(rest, MAX_PLAIN + 1 - len(out))
+            out += inflate.decompress(rest, max_plain + 1 - len(out))
         except zlib.error as exc:
             raise SegmentError(f"not a gzip stream ({exc})") from None
-        if len(out) > MAX_PLAIN or inflate.unconsumed_tail:
-            raise SegmentError(f"more than {MAX_PLAIN >> 20} MiB once decompressed")
+        if len(out) > max_plain or inflate.unconsumed_tail:
+            raise SegmentError(f"more than {max_plain >> 20} MiB once decompressed")
         if not inflate.eof:
             raise Incomplete("its gzip stream ends early (still being copied?)")
         rest = inflate.unused_data
     return bytes(out)
 
 
-def decode(data: bytes, expect_device: int | None = None, latest_ms: int | None = None
-           ) -> Segment:
-    """Check and read a segment; SegmentError (Incomplete) with the reason otherwise."""
-    text = _plain(data)
+def decode(data: bytes, expect_device: int | None = None, latest_ms: int | None = None,
+           max_plain: int = MAX_PLAIN, max_rows: int | None = None) -> Segment:
+    """Check and read a segment; SegmentError (Incomplete) with the reason otherwise.
+    ``max_plain`` and ``max_rows``: tighter bounds (the team server's)."""
+    text = _plain(data, max_plain)
     if not text.endswith(b"\n"):
         raise Incomplete("its last line is not complete (still being copied?)")
     body_end = text.rfind(b"\n", 0, len(text) - 1) + 1
@@ -161,6 +162,8 @@ def decode(data: bytes, expect_device: int | None = None, latest_ms: int | None 
     head = _header(lines[0], expect_device)
     if trailer["end"] != len(lines) - 1:
         raise SegmentError(f"trailer says {trailer['end']!r} rows, it holds {len(lines) - 1}")
+    if max_rows is not None and len(lines) - 1 > max_rows:
+        raise SegmentError(f"more than {max_rows:,} rows")
     latest = validate.latest_ms() if latest_ms is None else latest_ms
     rows = []
     for number, line in enumerate(lines[1:], start=2):
@@ -215,6 +218,10 @@ def _text(value: object, limit: int, what: str) -> str:
         raise ValueError(f"{what} is not a text of at most {limit} characters")
     if "\x00" in value or "\x1f" in value:
         raise ValueError(f"{what} holds a control character")
+    try:  # a lone surrogate (JSON "\ud800") is no text any database can store
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} is not valid Unicode") from None
     return value
 
 
