@@ -158,13 +158,35 @@ def engine_for(url: str | None) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        # SQLAlchemy says when a transaction begins (below), not the driver: the driver
+        # would BEGIN only at the first write, after the reads that decided it
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    @event.listens_for(engine, "begin")
+    def _begin(conn):  # type: ignore[no-untyped-def]
+        # A write transaction takes the write lock at once (waiting up to the timeout):
+        # one that read first and then wrote after another connection's commit would
+        # fail at once with SQLITE_BUSY (its snapshot is stale), and between a check
+        # (is this segment known?) and the write it decides, nobody else writes.
+        write = conn.get_execution_options().get(WRITE_OPTION)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
     return engine
+
+
+WRITE_OPTION = "tokline_write"
+
+
+def writer(engine: Engine) -> Engine:
+    """The engine for transactions that write: ``writer(engine).begin()``.  On SQLite they
+    take the write lock when they begin; on PostgreSQL it is the same engine (row locks
+    and constraints do that work there)."""
+    return engine.execution_options(**{WRITE_OPTION: True})
 
 
 def is_postgres(engine: Engine) -> bool:
