@@ -15,7 +15,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from tokline.server.accounts import User
+from tokline.server.accounts import User, valid_name
 from tokline.server.db import daily, devices, usage, users
 from tokline.units import DAY_MS
 
@@ -81,6 +81,8 @@ def _iso_day(day: int) -> str:
 
 
 def find_user(conn: Connection, viewer: User | None, name: str) -> Any:
+    if not valid_name(name):  # a NUL would even be an error in PostgreSQL
+        return None
     return conn.execute(select(users).where(users.c.name == name, visible(viewer))).first()
 
 
@@ -166,6 +168,9 @@ def team(conn: Connection, viewer: User | None, days: int = 30,
             "models": rows(grouped(daily.c.model), "model")}
 
 
-def models(conn: Connection) -> list[str]:
-    return [m for (m,) in conn.execute(select(daily.c.model).distinct().order_by(daily.c.model))
-            if m != "<synthetic>"]
+def models(conn: Connection, viewer: User | None) -> list[str]:
+    """The models of the people ``viewer`` may see (a private person's are theirs)."""
+    return [m for (m,) in conn.execute(
+        select(daily.c.model).distinct()
+        .select_from(daily.join(users, users.c.id == daily.c.user_id))
+        .where(visible(viewer)).order_by(daily.c.model)) if m != "<synthetic>"]
