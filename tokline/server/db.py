@@ -5,7 +5,8 @@ One schema for both; the Alembic migrations under tokline/server/migrations make
 (``tokline server migrate``, or at start).  Times are epoch milliseconds, days are UTC
 days since 1970-01-01 (``day``).  ``usage`` holds each user's rows keyed by the same
 64-bit key as a ledger's; ``daily`` sums them per user, day, model, source and device and
-is what the leaderboard and the pages read (recomputed for the days a push touched).
+is what the leaderboard and the pages read (recomputed for the days a push touched);
+``monthly`` and ``totals`` roll it up per month and for all time, per user and model.
 """
 
 from __future__ import annotations
@@ -132,6 +133,31 @@ daily = Table(
     Column("requests", Integer, nullable=False),
     Column("unpriced", Integer, nullable=False),
     Index("daily_day", "day", "user_id"),
+)
+
+
+def _sums() -> list[Column]:  # type: ignore[type-arg]
+    return [Column(name, BigInteger, nullable=False) for name in
+            ("input", "output", "cache_5m", "cache_1h", "cache_read", "web_search")] + [
+        Column("cost_usd", Float, nullable=False), Column("requests", BigInteger, nullable=False),
+        Column("unpriced", BigInteger, nullable=False)]
+
+
+# ``daily`` rolled up, kept with it (tokline/server/ingest.py refresh_daily): the
+# leaderboard's month and all time read a few thousand rows, not every day of everyone.
+monthly = Table(
+    "monthly", metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("month", Integer, primary_key=True),  # the day of its first day
+    Column("model", String(1024), primary_key=True),
+    *_sums(),
+    Index("monthly_month", "month", "user_id"),
+)
+totals = Table(
+    "totals", metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("model", String(1024), primary_key=True),
+    *_sums(),
 )
 
 
