@@ -1090,3 +1090,21 @@ def test_migration_0002_fills_the_rollups_from_daily(backend: str, tmp_path: Pat
         dt.date(2000, 3, 1), dt.date(2024, 2, 1), dt.date(2024, 3, 1), dt.date(2026, 3, 1)}
     assert all_time == [(u, m, 7 * len(days), len(days), 0.5 * len(days))
                         for u in (1, 2) for m in ("m1", "m2")]
+
+
+def test_a_pull_asks_the_keyring_for_the_token_once(site: Site,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from tokline.sync import targets
+
+    asked = []
+
+    def token(base: str) -> str:
+        asked.append(base)
+        return site.tokens["alice"]
+
+    monkeypatch.setattr(targets, "server_token", token)
+    target = targets.ServerTarget(site.base)
+    names = target.names()
+    fetched = target.fetch(names)
+    assert len(fetched) == len(names) >= 2  # her laptop and desktop
+    assert asked == [site.base]
