@@ -55,6 +55,7 @@ class Answer:
     headers: dict[str, str]
     body: bytes
     cookies: dict[str, str]
+    set_cookies: list[str] = field(default_factory=list)  # the Set-Cookie headers, whole
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -72,12 +73,14 @@ def call(port: int, method: str, path: str, body: bytes | None = None,
         answer = conn.getresponse()
         data = answer.read()
         cookies = {}
+        whole = []
         for name, value in answer.getheaders():
             if name.lower() == "set-cookie":
+                whole.append(value)
                 key, _, rest = value.partition("=")
                 cookies[key.strip()] = rest.split(";", 1)[0].strip('"')
         return Answer(answer.status, {k.lower(): v for k, v in answer.getheaders()}, data,
-                      cookies)
+                      cookies, whole)
     finally:
         conn.close()
 
@@ -727,6 +730,36 @@ def test_every_form_needs_its_csrf_token(site: Site) -> None:
     # a session's token does not open another session's forms
     token = site.browsers["bob"].csrf("/settings")
     assert victim.post("/settings", {"csrf": token, "visibility": "public"}).status == 403
+
+
+def test_sessions_invites_and_their_cookies(site: Site) -> None:
+    browser = Browser(site.port, forwarded_for="10.7.7.1")
+    signed = browser.sign_in("bob")
+    assert signed.status == 303 and signed.headers["location"] == "/"
+    session = next(c for c in signed.set_cookies if c.startswith("tl_session="))
+    flags = {part.strip().lower() for part in session.split(";")[1:]}
+    assert {"httponly", "samesite=lax", "path=/"} <= flags
+    assert "secure" not in flags  # plain http on loopback; set behind https
+    old = browser.cookies["tl_session"]
+    assert browser.get("/settings").status == 200
+    # signing out ends the session on the server: the old cookie opens nothing
+    token = browser.csrf("/settings")
+    assert browser.post("/logout", {"csrf": token}).status == 303
+    replay = Browser(site.port, cookies={"tl_session": old})
+    assert replay.get("/settings").status == 303
+    assert call(site.port, "GET", "/api/v1/team", headers={"cookie": f"tl_session={old}"}
+                ).status == 401
+    # an invite link works once
+    link = site.admin("add-user", f"once-{site.backend}")
+    take_invite(site, link, "10.7.7.2")
+    again = Browser(site.port, forwarded_for="10.7.7.3")
+    path = urllib.parse.urlsplit(link).path
+    page = again.get(path)
+    assert page.status == 404 and "not valid" in page.text and 'name="password"' not in page.text
+    # the form sent anyway (its CSRF cookie is set): refused, no session
+    answer = again.post(path, {"csrf": again.cookies["tl_csrf"], "password": "x" * 12,
+                               "again": "x" * 12})
+    assert answer.status == 400 and "tl_session" not in again.cookies
 
 
 def test_sign_in_is_rate_limited(site: Site) -> None:
