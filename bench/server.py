@@ -41,9 +41,10 @@ DAY_MS = 86_400_000
 
 
 class CpuMeter:
-    """CPU time of the server process and of PostgreSQL's (its postmaster's children, and
-    those it reaped): per request, it is about what a request takes on an idle machine,
-    where the wall-clock time of a shared one also holds everyone else's work."""
+    """CPU time of the server process and of the PostgreSQL backends serving clients (not
+    autovacuum, the checkpointer or the WAL writer, which work on after a bulk load): per
+    request, about what a request takes on an idle machine, where the wall-clock time of
+    a shared one also holds everyone else's work."""
 
     def __init__(self, server_pid: int, postmaster_pid: int | None) -> None:
         self.server, self.postmaster = server_pid, postmaster_pid
@@ -57,6 +58,15 @@ class CpuMeter:
         except OSError:
             return None
 
+    @staticmethod
+    def _client_backend(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                title = fh.read()
+        except OSError:
+            return False
+        return b"127.0.0.1(" in title  # "postgres: USER DB 127.0.0.1(PORT) idle"
+
     def now(self) -> float:
         ticks = 0
         fields = self._stat(self.server)
@@ -66,11 +76,9 @@ class CpuMeter:
             for entry in os.listdir("/proc"):
                 if entry.isdigit():
                     found = self._stat(int(entry))
-                    if found and (int(entry) == self.postmaster
-                                  or int(found[1]) == self.postmaster):
+                    if found and int(found[1]) == self.postmaster \
+                            and self._client_backend(int(entry)):
                         ticks += int(found[11]) + int(found[12])
-                        if int(entry) == self.postmaster:
-                            ticks += int(found[13]) + int(found[14])  # reaped children
         return ticks * self.tick_ms
 
 
@@ -328,7 +336,7 @@ def measure(port: int, loaded: dict[str, Any], args: argparse.Namespace, today: 
     pushes = []
     mark = cpu.now()
     for n in range(20):
-        name = f"u{(n * 37) % args.users:04d}"
+        name = f"u{(n * 37 + run) % args.users:04d}"  # a day of their own each run
         device = 10_000 + n
         seg_name, data = segment(device, 1 + run, day_rows(device, (1 << 61) + (run << 24),
                                                            5000, today * DAY_MS + 60_000))
