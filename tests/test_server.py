@@ -710,6 +710,16 @@ def test_no_one_reads_another_persons_segments(site: Site) -> None:
 
 # --- accounts and secrets -----------------------------------------------------------------
 
+def test_a_tokens_last_use_is_noted(site: Site) -> None:
+    query = ("SELECT t.last_used_ms FROM api_tokens t JOIN users u ON u.id = t.user_id"
+             " WHERE u.name = :n AND t.label = 'tests'")
+    site.sql("UPDATE api_tokens SET last_used_ms = NULL")
+    assert call(site.port, "GET", "/api/v1/me", headers=bearer(site.tokens["bob"])).status == 200
+    used = site.sql(query, n="bob")[0][0]
+    assert used is not None and abs(used - time.time() * 1000) < 60_000
+    assert site.sql(query, n="carol") == [(None,)]
+
+
 def test_every_form_needs_its_csrf_token(site: Site) -> None:
     victim = site.browsers["alice"]
     forms = {"/settings": {"visibility": "public"}, "/logout": {},

@@ -163,17 +163,30 @@ def new_token(conn: Connection, user: User, label: str) -> str:
     return token
 
 
-def user_of_token(conn: Connection, token: str) -> User | None:
+def token_owner(conn: Connection, token: str) -> tuple[User, int | None] | None:
+    """(the token's user, the id of the token if its last use should be noted now)."""
     row = conn.execute(select(api_tokens.c.id.label("token_id"), api_tokens.c.last_used_ms,
                               users).join(users, users.c.id == api_tokens.c.user_id)
                        .where(api_tokens.c.token_hash == digest(token))).first()
     if row is None:
         return None
-    now = now_ms()
-    if row.last_used_ms is None or now - row.last_used_ms > 60_000:  # not a write per call
-        conn.execute(update(api_tokens).where(api_tokens.c.id == row.token_id)
-                     .values(last_used_ms=now))
-    return _user(row)
+    stale = row.last_used_ms is None or now_ms() - row.last_used_ms > 60_000
+    return _user(row), row.token_id if stale else None  # not a write per call
+
+
+def note_token_use(conn: Connection, token_id: int) -> None:
+    conn.execute(update(api_tokens).where(api_tokens.c.id == token_id)
+                 .values(last_used_ms=now_ms()))
+
+
+def user_of_token(conn: Connection, token: str) -> User | None:
+    """The token's user, noting its use (``conn`` in a transaction that may write)."""
+    found = token_owner(conn, token)
+    if found is None:
+        return None
+    if found[1] is not None:
+        note_token_use(conn, found[1])
+    return found[0]
 
 
 def new_session(conn: Connection, user: User) -> tuple[str, str]:

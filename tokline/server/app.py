@@ -192,8 +192,16 @@ def bearer_user(server: Server, request: Request) -> User | None:
     auth = request.headers.get("authorization", "")
     if not auth.lower().startswith("bearer "):
         return None
-    with server.writer.begin() as conn:
-        return accounts.user_of_token(conn, auth[7:].strip())
+    # a read; the write of the token's last use (once a minute) apart, so an API read
+    # does not wait for SQLite's write lock
+    with server.engine.connect() as conn:
+        found = accounts.token_owner(conn, auth[7:].strip())
+    if found is None:
+        return None
+    if found[1] is not None:
+        with server.writer.begin() as conn:
+            accounts.note_token_use(conn, found[1])
+    return found[0]
 
 
 def session_user(server: Server, request: Request) -> tuple[User, str] | None:
