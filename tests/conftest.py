@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pg import postgres  # noqa: F401 - a throwaway PostgreSQL cluster (tests/pg.py)
 from remote_fakes import ring, server  # noqa: F401 - fixtures for the remote tests
 
 from tokline.engine.refresh import RefreshReport, refresh

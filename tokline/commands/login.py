@@ -104,8 +104,9 @@ def _device_flow(base: str) -> tuple[str, str]:
     code = clean(str(start.get("user_code")), 16)
     page = clean(str(start.get("verification_uri")), 300)
     print(f"Open {page} and enter the code {code}", file=sys.stderr)
-    interval = float(start.get("interval") or 5)
-    deadline = time.monotonic() + float(start.get("expires_in") or 900)
+    # the server's pace, within reason (a number it sends is not a reason to spin)
+    interval = _seconds(start.get("interval"), 5, 1, 60)
+    deadline = time.monotonic() + _seconds(start.get("expires_in"), 900, 10, 3600)
     while time.monotonic() < deadline:
         time.sleep(interval)
         status, answer = _post(base + "/api/v1/device/token",
@@ -116,7 +117,7 @@ def _device_flow(base: str) -> tuple[str, str]:
         if error == "authorization_pending":
             continue
         if error == "slow_down":
-            interval = float(answer.get("interval") or interval + 5)
+            interval = _seconds(answer.get("interval"), interval + 5, interval, 120)
             continue
         if error == "access_denied":
             raise ToklineError("the sign-in was denied in the browser")
@@ -124,6 +125,12 @@ def _device_flow(base: str) -> tuple[str, str]:
             break
         raise ToklineError(f"{base} refused the sign-in ({clean(str(error), 80)})")
     raise ToklineError("the code expired before it was approved; run tokline login again")
+
+
+def _seconds(value: object, default: float, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return default
+    return min(high, max(low, float(value)))
 
 
 def set_sync_target(base: str) -> None:

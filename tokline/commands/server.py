@@ -13,9 +13,12 @@ imported by any other command.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 from tokline.errors import ToklineError
 
@@ -70,7 +73,9 @@ def run(name: str, argv: list[str]) -> int:
 
     base = (args.public_url or os.environ.get("TOKLINE_SERVER_URL")
             or f"http://{args.host}:{args.port}").rstrip("/")
-    with engine.begin() as conn:
+    from tokline.server.db import writer  # noqa: PLC0415
+
+    with writer(engine).begin() as conn:
         try:
             if args.action == "add-user":
                 user, invite = accounts.add_user(conn, args.name, args.admin)
@@ -105,6 +110,28 @@ def _serve(database: str | None, host: str, port: int) -> int:
     except Exception as exc:
         raise ToklineError(f"the server database cannot be used: {_reason(exc)}") from None
     print(f"tokline server on http://{host}:{port}", file=sys.stderr)
-    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True,
-                timeout_graceful_shutdown=20)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", proxy_headers=True,
+                            timeout_graceful_shutdown=20)
+    _server_class()(config).run()
     return 0
+
+
+def _server_class() -> type[Any]:
+    import uvicorn  # noqa: PLC0415
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, but a stop asked for by SIGTERM or SIGINT is a clean exit:
+        uvicorn raises the signal again once it has shut down, so the process would end
+        by it (exit 143) though every request in flight was answered."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                try:
+                    yield
+                finally:
+                    captured = getattr(self, "_captured_signals", None)
+                    if isinstance(captured, list):
+                        captured.clear()
+
+    return Server

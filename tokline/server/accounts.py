@@ -52,7 +52,9 @@ def now_ms() -> int:
 
 
 def digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+    # surrogatepass: whatever a client sent (JSON may carry a lone "\ud800") hashes to
+    # something that matches nothing, instead of failing
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def hash_password(password: str) -> str:
@@ -76,10 +78,20 @@ def check_password(password: str, stored: str | None) -> bool:
     return hmac.compare_digest(got.hex(), key)
 
 
+def valid_name(name: str) -> bool:
+    return 1 <= len(name) <= 32 and set(name) <= NAME_CHARS and name[0] not in "-_."
+
+
 def check_name(name: str) -> str:
-    if not 1 <= len(name) <= 32 or not set(name) <= NAME_CHARS or name[0] in "-_.":
+    if not valid_name(name):
         raise AccountError("a user name is 1-32 characters of a-z, 0-9, '-', '_' and '.'")
     return name
+
+
+def label_text(text: str, limit: int = 128) -> str:
+    """A label a client sent (a host name), as stored: printable characters only (no NUL
+    or lone surrogate, which PostgreSQL would refuse), bounded."""
+    return "".join(ch for ch in text if ch.isprintable())[:limit] or "a device"
 
 
 def _user(row: Any) -> User:
@@ -117,8 +129,11 @@ def take_invite(conn: Connection, token: str, password: str) -> User:
         raise AccountError("this invite link is not valid (used or expired); ask for a new one")
     if len(password) < MIN_PASSWORD:
         raise AccountError(f"choose a password of at least {MIN_PASSWORD} characters")
-    conn.execute(update(invites).where(invites.c.token_hash == row.token_hash)
-                 .values(used_ms=now_ms()))
+    taken = conn.execute(update(invites).where(invites.c.token_hash == row.token_hash,
+                                               invites.c.used_ms.is_(None))
+                         .values(used_ms=now_ms()))
+    if not taken.rowcount:  # the same link sent twice at once: the first one sets it
+        raise AccountError("this invite link is not valid (used or expired); ask for a new one")
     conn.execute(update(users).where(users.c.id == row.user_id)
                  .values(password_hash=hash_password(password)))
     found = conn.execute(select(users).where(users.c.id == row.user_id)).first()
@@ -141,6 +156,9 @@ def invite_name(conn: Connection, token: str) -> str | None:
 
 
 def login(conn: Connection, name: str, password: str) -> User | None:
+    if not valid_name(name):  # no such account can exist; the same time as a check
+        check_password(password, None)
+        return None
     row = conn.execute(select(users).where(users.c.name == name)).first()
     if not check_password(password, row.password_hash if row is not None else None):
         return None
@@ -151,21 +169,34 @@ def new_token(conn: Connection, user: User, label: str) -> str:
     """An API token for scripts, CI runners and ``tokline login``; shown once."""
     token = "tkl_" + secrets.token_urlsafe(32)
     conn.execute(insert(api_tokens).values(user_id=user.id, token_hash=digest(token),
-                                           label=label[:128], created_ms=now_ms()))
+                                           label=label_text(label), created_ms=now_ms()))
     return token
 
 
-def user_of_token(conn: Connection, token: str) -> User | None:
+def token_owner(conn: Connection, token: str) -> tuple[User, int | None] | None:
+    """(the token's user, the id of the token if its last use should be noted now)."""
     row = conn.execute(select(api_tokens.c.id.label("token_id"), api_tokens.c.last_used_ms,
                               users).join(users, users.c.id == api_tokens.c.user_id)
                        .where(api_tokens.c.token_hash == digest(token))).first()
     if row is None:
         return None
-    now = now_ms()
-    if row.last_used_ms is None or now - row.last_used_ms > 60_000:  # not a write per call
-        conn.execute(update(api_tokens).where(api_tokens.c.id == row.token_id)
-                     .values(last_used_ms=now))
-    return _user(row)
+    stale = row.last_used_ms is None or now_ms() - row.last_used_ms > 60_000
+    return _user(row), row.token_id if stale else None  # not a write per call
+
+
+def note_token_use(conn: Connection, token_id: int) -> None:
+    conn.execute(update(api_tokens).where(api_tokens.c.id == token_id)
+                 .values(last_used_ms=now_ms()))
+
+
+def user_of_token(conn: Connection, token: str) -> User | None:
+    """The token's user, noting its use (``conn`` in a transaction that may write)."""
+    found = token_owner(conn, token)
+    if found is None:
+        return None
+    if found[1] is not None:
+        note_token_use(conn, found[1])
+    return found[0]
 
 
 def new_session(conn: Connection, user: User) -> tuple[str, str]:
@@ -210,14 +241,14 @@ def new_device_code(conn: Connection, label: str) -> dict[str, Any]:
             break
     conn.execute(delete(device_codes).where(device_codes.c.expires_ms < now_ms()))
     conn.execute(insert(device_codes).values(
-        device_hash=digest(device), user_code=code, status="pending", label=label[:128],
+        device_hash=digest(device), user_code=code, status="pending", label=label_text(label),
         expires_ms=now_ms() + DEVICE_TTL_MS, interval_s=DEVICE_INTERVAL_S))
     return {"device_code": device, "user_code": f"{code[:4]}-{code[4:]}",
             "expires_in": DEVICE_TTL_MS // 1000, "interval": DEVICE_INTERVAL_S}
 
 
 def normal_user_code(text: str) -> str:
-    return "".join(ch for ch in text.upper() if ch.isalnum())
+    return "".join(ch for ch in text.upper() if ch.isascii() and ch.isalnum())
 
 
 def approve_device(conn: Connection, user: User, user_code: str, allow: bool) -> bool:

@@ -21,7 +21,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ import jinja2
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -36,7 +37,7 @@ from starlette.templating import Jinja2Templates
 
 from tokline.server import accounts, ingest, queries
 from tokline.server.accounts import AccountError, User
-from tokline.server.db import engine_for
+from tokline.server.db import engine_for, writer
 from tokline.server.ratelimit import RateLimiter
 
 log = logging.getLogger("tokline.server")
@@ -88,7 +89,8 @@ class Server:
     def __init__(self, engine: Engine) -> None:
         from tokline.accounting.pricing import price_book  # noqa: PLC0415
 
-        self.engine = engine
+        self.engine = engine  # reads
+        self.writer = writer(engine)  # transactions that write
         self.cost_of = price_book().cost_of
         self.logins = RateLimiter(per_minute=10, burst=10)
         self.pushes = RateLimiter(per_minute=600, burst=120)
@@ -110,10 +112,13 @@ def create_app(database: str | None = None, migrate_first: bool = True) -> Starl
         engine.dispose()  # graceful: requests in flight are done when uvicorn gets here
         log.info(json.dumps({"event": "stop"}))
 
-    def route(path: str, fn: Callable[[Server, Request], Awaitable[Response]],
+    def route(path: str, fn: Callable[[Server, Request], Response],
               methods: list[str]) -> Route:
         async def endpoint(request: Request) -> Response:
-            return await fn(server, request)
+            # The body is read here (bounded by _Guard), the handler runs in a worker
+            # thread: its database calls block, and must not stall every other request.
+            request.state.body = await request.body()
+            return await run_in_threadpool(fn, server, request)
         return Route(path, endpoint, methods=methods)
 
     app = Starlette(routes=[
@@ -140,8 +145,20 @@ def create_app(database: str | None = None, migrate_first: bool = True) -> Starl
     return app
 
 
+class _TooLarge(Exception):
+    pass
+
+
+def body_limit(method: str, path: str) -> int:
+    """Bytes a request's body may have: a segment on its PUT, a small form elsewhere."""
+    if method == "PUT" and path.startswith("/api/v1/sync/segments/"):
+        return ingest.MAX_PUSH
+    return MAX_FORM
+
+
 class _Guard:
-    """Security headers, a structured log line per request, and no traceback to a client."""
+    """Security headers, bounded request bodies, a structured log line per request, and
+    no traceback to a client."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -151,7 +168,19 @@ class _Guard:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = [500]
+        status = [0]
+        limit = body_limit(scope.get("method", ""), scope.get("path", ""))
+        received = [0]
+
+        async def bounded_receive() -> Any:
+            # uvicorn reads any body it is sent: a request past its limit stops here,
+            # whether its Content-Length said so or not (chunked)
+            message = await receive()
+            if message["type"] == "http.request":
+                received[0] += len(message.get("body", b""))
+                if received[0] > limit:
+                    raise _TooLarge
+            return message
 
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
@@ -164,18 +193,30 @@ class _Guard:
                 message = {**message, "headers": headers}
             await send(message)
 
+        declared = dict(scope.get("headers") or []).get(b"content-length")
         try:
-            await self.app(scope, receive, send_with_headers)
+            if declared is not None and (not declared.isdigit() or int(declared) > limit):
+                raise _TooLarge
+            await self.app(scope, bounded_receive, send_with_headers)
+        except _TooLarge:
+            if not status[0]:
+                await _error(413, f"the request is larger than {_size(limit)}")(
+                    scope, receive, send_with_headers)
         except Exception:
             log.exception(json.dumps({"event": "error", "path": scope.get("path")}))
-            await JSONResponse({"error": "internal error"}, status_code=500)(
-                scope, receive, send_with_headers)
+            if not status[0]:  # else the client sees the answer cut short
+                await JSONResponse({"error": "internal error"}, status_code=500)(
+                    scope, receive, send_with_headers)
         finally:
             log.info(json.dumps({
                 "event": "request", "method": scope.get("method"),
                 "path": logged_path(scope.get("path", "")),
                 "status": status[0], "ms": round(1000 * (time.perf_counter() - started), 1),
                 "client": (scope.get("client") or ["?"])[0]}))
+
+
+def _size(limit: int) -> str:
+    return f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit >> 10} KiB"
 
 
 # --- who is asking --------------------------------------------------------------------
@@ -188,8 +229,16 @@ def bearer_user(server: Server, request: Request) -> User | None:
     auth = request.headers.get("authorization", "")
     if not auth.lower().startswith("bearer "):
         return None
-    with server.engine.begin() as conn:
-        return accounts.user_of_token(conn, auth[7:].strip())
+    # a read; the write of the token's last use (once a minute) apart, so an API read
+    # does not wait for SQLite's write lock
+    with server.engine.connect() as conn:
+        found = accounts.token_owner(conn, auth[7:].strip())
+    if found is None:
+        return None
+    if found[1] is not None:
+        with server.writer.begin() as conn:
+            accounts.note_token_use(conn, found[1])
+    return found[0]
 
 
 def session_user(server: Server, request: Request) -> tuple[User, str] | None:
@@ -219,7 +268,7 @@ def _limited(seconds: float) -> JSONResponse:
 
 # --- JSON API -------------------------------------------------------------------------
 
-async def healthz(server: Server, request: Request) -> Response:
+def healthz(server: Server, request: Request) -> Response:
     try:
         with server.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
@@ -234,12 +283,12 @@ def _board_args(request: Request) -> tuple[str, str, str | None]:
     model = request.query_params.get("model") or None
     if period not in queries.PERIODS or metric not in queries.METRICS:
         raise ValueError("period is day, week, month or all; metric is cost or tokens")
-    if model is not None and len(model) > 200:
-        raise ValueError("model name too long")
+    if model is not None and (len(model) > 200 or not model.isprintable()):
+        raise ValueError("not a model name")
     return period, metric, model
 
 
-async def api_me(server: Server, request: Request) -> Response:
+def api_me(server: Server, request: Request) -> Response:
     who = bearer_user(server, request)
     if who is None:
         return _error(401, "a bearer token is needed")
@@ -247,7 +296,7 @@ async def api_me(server: Server, request: Request) -> Response:
                          "visibility": who.visibility})
 
 
-async def api_leaderboard(server: Server, request: Request) -> Response:
+def api_leaderboard(server: Server, request: Request) -> Response:
     try:
         period, metric, model = _board_args(request)
     except ValueError as exc:
@@ -257,14 +306,14 @@ async def api_leaderboard(server: Server, request: Request) -> Response:
         return JSONResponse(queries.leaderboard(conn, who, period, metric, model))
 
 
-async def api_user(server: Server, request: Request) -> Response:
+def api_user(server: Server, request: Request) -> Response:
     who = viewer(server, request)
     with server.engine.connect() as conn:
         found = queries.profile(conn, who, request.path_params["name"])
     return JSONResponse(found) if found is not None else _error(404, "no such user")
 
 
-async def api_team(server: Server, request: Request) -> Response:
+def api_team(server: Server, request: Request) -> Response:
     who = viewer(server, request)
     if who is None:
         return _error(401, "sign in (a bearer token) to see the team")
@@ -272,7 +321,7 @@ async def api_team(server: Server, request: Request) -> Response:
         return JSONResponse(queries.team(conn, who))
 
 
-async def api_segments(server: Server, request: Request) -> Response:
+def api_segments(server: Server, request: Request) -> Response:
     who = bearer_user(server, request)
     if who is None:
         return _error(401, "a bearer token is needed (tokline login URL)")
@@ -280,7 +329,7 @@ async def api_segments(server: Server, request: Request) -> Response:
         return JSONResponse({"names": ingest.segment_names(conn, who.id)})
 
 
-async def api_segment(server: Server, request: Request) -> Response:
+def api_segment(server: Server, request: Request) -> Response:
     who = bearer_user(server, request)
     if who is None:
         return _error(401, "a bearer token is needed (tokline login URL)")
@@ -294,27 +343,27 @@ async def api_segment(server: Server, request: Request) -> Response:
     wait = server.pushes.take(f"{who.id}:{_client(request)}")
     if wait:
         return _limited(wait)
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > ingest.MAX_PUSH):
-        return _error(413, f"a segment is at most {ingest.MAX_PUSH >> 20} MiB")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > ingest.MAX_PUSH:
-            return _error(413, f"a segment is at most {ingest.MAX_PUSH >> 20} MiB")
+    body: bytes = request.state.body  # at most MAX_PUSH (_Guard)
+    started = time.perf_counter()
+    phases: dict[str, float] = {}
     try:
-        with server.engine.begin() as conn:
-            result = ingest.push(conn, who, name, bytes(body), server.cost_of)
+        segment = ingest.check(name, body)  # before a connection is taken: it is slow
+        phases["check_ms"] = 1000 * (time.perf_counter() - started)
+        with server.writer.begin() as conn:
+            result = ingest.store(conn, who, name, body, segment, server.cost_of, phases)
     except ingest.PushError as exc:
         return _error(exc.status, str(exc))
+    # where a push's time goes (the request line has the whole): for operations
+    log.info(json.dumps({"event": "push", "user": who.name, "segment": name,
+                         "status": result["status"], "rows": result["rows"],
+                         "changed": result.get("changed", 0), "bytes": len(body),
+                         **{k: round(v, 1) for k, v in phases.items()}}))
     return JSONResponse(result, status_code=201 if result["status"] == "stored" else 200)
 
 
-async def _payload(request: Request) -> dict[str, Any]:
+def _payload(request: Request) -> dict[str, Any]:
     """A small JSON or form body, as a dict ({} when it is neither)."""
-    raw = await request.body()
-    if len(raw) > MAX_FORM:
-        return {}
+    raw: bytes = request.state.body  # at most MAX_FORM (_Guard)
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
             found = json.loads(raw or b"{}")
@@ -326,25 +375,25 @@ async def _payload(request: Request) -> dict[str, Any]:
     return {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
 
 
-async def api_device_code(server: Server, request: Request) -> Response:
+def api_device_code(server: Server, request: Request) -> Response:
     wait = server.device_codes.take(_client(request))
     if wait:
         return _limited(wait)
-    body = await _payload(request)
+    body = _payload(request)
     label = str(body.get("label") or "a device")[:128]
-    with server.engine.begin() as conn:
+    with server.writer.begin() as conn:
         found = accounts.new_device_code(conn, label)
     base = str(request.base_url).rstrip("/")
     return JSONResponse({**found, "verification_uri": f"{base}/device",
                          "verification_uri_complete": f"{base}/device?code={found['user_code']}"})
 
 
-async def api_device_token(server: Server, request: Request) -> Response:
-    body = await _payload(request)
+def api_device_token(server: Server, request: Request) -> Response:
+    body = _payload(request)
     code = body.get("device_code")
     if not isinstance(code, str) or not code:
         return _error(400, "device_code is missing")
-    with server.engine.begin() as conn:
+    with server.writer.begin() as conn:
         found = accounts.poll_device(conn, code)
     return JSONResponse(found, status_code=400 if "error" in found else 200)
 
@@ -384,7 +433,7 @@ def _csrf_ok(given: object, expected: str | None) -> bool:
         given.encode(), str(expected).encode())
 
 
-async def page_leaderboard(server: Server, request: Request) -> Response:
+def page_leaderboard(server: Server, request: Request) -> Response:
     signed = session_user(server, request)
     who = signed[0] if signed else None
     try:
@@ -399,7 +448,7 @@ async def page_leaderboard(server: Server, request: Request) -> Response:
                  user=who, csrf=signed[1] if signed else None)
 
 
-async def page_profile(server: Server, request: Request) -> Response:
+def page_profile(server: Server, request: Request) -> Response:
     signed = session_user(server, request)
     who = signed[0] if signed else None
     with server.engine.connect() as conn:
@@ -416,7 +465,7 @@ async def page_profile(server: Server, request: Request) -> Response:
         user=who, csrf=signed[1] if signed else None)
 
 
-async def page_team(server: Server, request: Request) -> Response:
+def page_team(server: Server, request: Request) -> Response:
     signed = session_user(server, request)
     if signed is None:
         return RedirectResponse("/login?next=/team", status_code=303)
@@ -437,21 +486,21 @@ def _safe_next(target: object) -> str:
     return "/"
 
 
-async def page_login(server: Server, request: Request) -> Response:
+def page_login(server: Server, request: Request) -> Response:
     if request.method == "GET":
         token = secrets.token_urlsafe(32)
         response = _page(request, "login.html", {"next": _safe_next(
             request.query_params.get("next")), "error": None, "name": ""}, csrf=token)
         _set_cookie(request, response, PRE_CSRF_COOKIE, token, 3600)
         return response
-    form = await _payload(request)
+    form = _payload(request)
     if not _csrf_ok(form.get("csrf"), request.cookies.get(PRE_CSRF_COOKIE)):
         return _expired(request)
     wait = server.logins.take(_client(request))
     if wait:
         return HTMLResponse("<p>Too many sign-in attempts; wait a minute.</p>", status_code=429,
                             headers={"retry-after": str(round(wait))})
-    with server.engine.begin() as conn:
+    with server.writer.begin() as conn:
         user = accounts.login(conn, str(form.get("name", ""))[:64],
                               str(form.get("password", ""))[:1024])
         if user is None:
@@ -468,19 +517,19 @@ async def page_login(server: Server, request: Request) -> Response:
     return response
 
 
-async def page_logout(server: Server, request: Request) -> Response:
+def page_logout(server: Server, request: Request) -> Response:
     signed = session_user(server, request)
-    form = await _payload(request)
+    form = _payload(request)
     if signed is None or not _csrf_ok(form.get("csrf"), signed[1]):
         return HTMLResponse("<p>Not signed in, or the form expired.</p>", status_code=403)
-    with server.engine.begin() as conn:
+    with server.writer.begin() as conn:
         accounts.end_session(conn, request.cookies[SESSION_COOKIE])
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
 
-async def page_invite(server: Server, request: Request) -> Response:
+def page_invite(server: Server, request: Request) -> Response:
     token = request.path_params["token"]
     if request.method == "GET":
         with server.engine.connect() as conn:
@@ -491,7 +540,7 @@ async def page_invite(server: Server, request: Request) -> Response:
                          status=200 if name else 404, csrf=pre)
         _set_cookie(request, response, PRE_CSRF_COOKIE, pre, 3600)
         return response
-    form = await _payload(request)
+    form = _payload(request)
     if not _csrf_ok(form.get("csrf"), request.cookies.get(PRE_CSRF_COOKIE)):
         return _expired(request)
     password = str(form.get("password", ""))[:1024]
@@ -500,7 +549,7 @@ async def page_invite(server: Server, request: Request) -> Response:
                                               "error": "The two passwords differ."},
                      status=400, csrf=request.cookies.get(PRE_CSRF_COOKIE))
     try:
-        with server.engine.begin() as conn:
+        with server.writer.begin() as conn:
             user = accounts.take_invite(conn, token, password)
             sid, _csrf = accounts.new_session(conn, user)
     except AccountError as exc:
@@ -511,7 +560,7 @@ async def page_invite(server: Server, request: Request) -> Response:
     return response
 
 
-async def page_device(server: Server, request: Request) -> Response:
+def page_device(server: Server, request: Request) -> Response:
     signed = session_user(server, request)
     if signed is None:
         code = request.query_params.get("code", "")
@@ -522,29 +571,29 @@ async def page_device(server: Server, request: Request) -> Response:
         return _page(request, "device.html", {
             "code": accounts.normal_user_code(request.query_params.get("code", ""))[:16],
             "done": None}, user=who, csrf=csrf)
-    form = await _payload(request)
+    form = _payload(request)
     if not _csrf_ok(form.get("csrf"), csrf):
         return _expired(request, signed)
     allow = form.get("action") == "approve"
-    with server.engine.begin() as conn:
+    with server.writer.begin() as conn:
         ok = accounts.approve_device(conn, who, str(form.get("code", ""))[:32], allow)
     done = ("approved" if allow else "denied") if ok else "unknown"
     return _page(request, "device.html", {"code": "", "done": done},
                  status=200 if ok else 400, user=who, csrf=csrf)
 
 
-async def page_settings(server: Server, request: Request) -> Response:
+def page_settings(server: Server, request: Request) -> Response:
     signed = session_user(server, request)
     if signed is None:
         return RedirectResponse("/login?next=/settings", status_code=303)
     who, csrf = signed
     saved = False
     if request.method == "POST":
-        form = await _payload(request)
+        form = _payload(request)
         if not _csrf_ok(form.get("csrf"), csrf):
             return _expired(request, signed)
         try:
-            with server.engine.begin() as conn:
+            with server.writer.begin() as conn:
                 accounts.set_visibility(conn, who, str(form.get("visibility")),
                                         form.get("show_projects") == "on")
                 refreshed = accounts.by_name(conn, who.name)

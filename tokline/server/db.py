@@ -5,7 +5,8 @@ One schema for both; the Alembic migrations under tokline/server/migrations make
 (``tokline server migrate``, or at start).  Times are epoch milliseconds, days are UTC
 days since 1970-01-01 (``day``).  ``usage`` holds each user's rows keyed by the same
 64-bit key as a ledger's; ``daily`` sums them per user, day, model, source and device and
-is what the leaderboard and the pages read (recomputed for the days a push touched).
+is what the leaderboard and the pages read (recomputed for the days a push touched);
+``monthly`` and ``totals`` roll it up per month and for all time, per user and model.
 """
 
 from __future__ import annotations
@@ -135,6 +136,31 @@ daily = Table(
 )
 
 
+def _sums() -> list[Column]:  # type: ignore[type-arg]
+    return [Column(name, BigInteger, nullable=False) for name in
+            ("input", "output", "cache_5m", "cache_1h", "cache_read", "web_search")] + [
+        Column("cost_usd", Float, nullable=False), Column("requests", BigInteger, nullable=False),
+        Column("unpriced", BigInteger, nullable=False)]
+
+
+# ``daily`` rolled up, kept with it (tokline/server/ingest.py refresh_daily): the
+# leaderboard's month and all time read a few thousand rows, not every day of everyone.
+monthly = Table(
+    "monthly", metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("month", Integer, primary_key=True),  # the day of its first day
+    Column("model", String(1024), primary_key=True),
+    *_sums(),
+    Index("monthly_month", "month", "user_id"),
+)
+totals = Table(
+    "totals", metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("model", String(1024), primary_key=True),
+    *_sums(),
+)
+
+
 def default_url() -> str:
     """The embedded SQLite file under the XDG data directory."""
     from tokline.prompt.statefiles import data_dir  # noqa: PLC0415
@@ -158,13 +184,35 @@ def engine_for(url: str | None) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        # SQLAlchemy says when a transaction begins (below), not the driver: the driver
+        # would BEGIN only at the first write, after the reads that decided it
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    @event.listens_for(engine, "begin")
+    def _begin(conn):  # type: ignore[no-untyped-def]
+        # A write transaction takes the write lock at once (waiting up to the timeout):
+        # one that read first and then wrote after another connection's commit would
+        # fail at once with SQLITE_BUSY (its snapshot is stale), and between a check
+        # (is this segment known?) and the write it decides, nobody else writes.
+        write = conn.get_execution_options().get(WRITE_OPTION)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
     return engine
+
+
+WRITE_OPTION = "tokline_write"
+
+
+def writer(engine: Engine) -> Engine:
+    """The engine for transactions that write: ``writer(engine).begin()``.  On SQLite they
+    take the write lock when they begin; on PostgreSQL it is the same engine (row locks
+    and constraints do that work there)."""
+    return engine.execution_options(**{WRITE_OPTION: True})
 
 
 def is_postgres(engine: Engine) -> bool:

@@ -1,34 +1,49 @@
 """Pushes and pulls of sync segments (tokline/sync/segments.py) on the team server.
 
 A push is checked whole before anything is stored (the segment's own checks, its name
-against its header, size limits); then, in one transaction under the user's row lock,
-its rows merge into the user's ``usage`` by the ledger's rule (tokline/ledger/store.py:
-per-field maximum; time, session and device from the copy with the larger total, on a
-tie from the lower device id), the ``daily`` sums of the days it touched are computed
-again from ``usage``, and the segment itself is kept, so the person's other devices pull
-it as they would from a directory.  Pushing the same segment again changes nothing.
+against its header, size limits), outside any transaction; then, in one transaction
+under the user's lock (PostgreSQL: the user's row, FOR UPDATE; SQLite: the write lock,
+BEGIN IMMEDIATE), its rows merge into the user's ``usage`` by the ledger's rule
+(tokline/ledger/store.py: per-field maximum; time, session, model and device from the
+copy with the larger total, on a tie from the lower device id; the computed cost is that
+of the merged row, as the ledger's ``price_pending`` makes it), the ``daily`` sums of the
+days whose rows changed are computed again from ``usage``, and the segment itself is
+kept, so the person's other devices pull it as they would from a directory.  Pushing
+the same segment again changes nothing; another with the same name is refused (409).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, insert, select
+from sqlalchemy import and_, case, delete, func, insert, literal, select, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.elements import ColumnElement
 
-from tokline.engine.records import F_SHADOWED, SYNTHETIC
+from tokline.engine.records import F_SHADOWED, F_SIDECHAIN, SYNTHETIC
 from tokline.server.accounts import User, now_ms
-from tokline.server.db import daily, devices, segments, usage, users
+from tokline.server.db import daily, devices, monthly, segments, totals, usage, users
 from tokline.sync import segments as fmt
 from tokline.sync.device import to_hex
 from tokline.units import DAY_MS
 
 CostFn = Callable[[str, int, int, int, int, int, int, int], "float | None"]
-MAX_PUSH = fmt.MAX_COMPRESSED  # bytes of one pushed segment
+# A device writes segments of at most 50,000 rows (tokline/sync/exchange.py), a few MiB
+# compressed; the server takes twice that many rows and far more bytes, but not the
+# directory format's 64 MiB / 512 MiB: a push is held in memory whole.
+MAX_PUSH = 32 << 20  # bytes of one pushed segment
+MAX_PLAIN = 256 << 20  # bytes once decompressed
+MAX_ROWS = 100_000
 TOKENS = ("input", "output", "cache_5m", "cache_1h", "cache_read", "web_search")
+TEXTS = ("source", "session", "project", "model")
+# Decoding is CPU-bound (the GIL runs one at a time anyway); bounding how many run at
+# once bounds the memory that many large pushes at once can take.
+_DECODING = threading.BoundedSemaphore(2)
+_EPOCH = dt.date(1970, 1, 1)
 
 
 class PushError(ValueError):
@@ -49,26 +64,36 @@ def _dialect_insert(conn: Connection) -> Any:
     return lite_insert
 
 
-def _greatest(conn: Connection, a: Any, b: Any) -> ColumnElement[Any]:
-    # SQLite's max() of two arguments is PostgreSQL's greatest()
-    return func.greatest(a, b) if conn.dialect.name == "postgresql" else func.max(a, b)
-
-
-def push(conn: Connection, user: User, name: str, data: bytes, cost_of: CostFn
-         ) -> dict[str, Any]:
-    """Store one segment of ``user``'s; PushError when it is refused."""
+def check(name: str, data: bytes) -> fmt.Segment:
+    """The segment ``data`` pushed as ``name``, checked whole; PushError when refused."""
     parsed = fmt.parse_name(name)
     if parsed is None:
         raise PushError(400, "not a segment name (<16 hex digits>/seg-<8 digits>.tlseg)")
     if len(data) > MAX_PUSH:
         raise PushError(413, f"a segment is at most {MAX_PUSH >> 20} MiB")
-    sha = hashlib.sha256(data).hexdigest()
-    try:
-        segment = fmt.decode(data, expect_device=parsed[0])
-    except fmt.SegmentError as exc:
-        raise PushError(400, f"segment refused: {exc}") from None
+    with _DECODING:
+        try:
+            segment = fmt.decode(data, expect_device=parsed[0], max_plain=MAX_PLAIN,
+                                 max_rows=MAX_ROWS)
+        except fmt.SegmentError as exc:
+            raise PushError(400, f"segment refused: {exc}") from None
     if segment.seq != parsed[1]:
         raise PushError(400, "segment refused: its header's seq is not its name's")
+    return segment
+
+
+def push(conn: Connection, user: User, name: str, data: bytes, cost_of: CostFn
+         ) -> dict[str, Any]:
+    """Store one segment of ``user``'s; PushError when it is refused."""
+    return store(conn, user, name, data, check(name, data), cost_of)
+
+
+def store(conn: Connection, user: User, name: str, data: bytes, segment: fmt.Segment,
+          cost_of: CostFn, phases: dict[str, float] | None = None) -> dict[str, Any]:
+    """Store a segment ``check`` passed, in ``conn``'s transaction (a writer's);
+    ``phases`` gets the milliseconds of its steps (the request log's)."""
+    clock = time.perf_counter()
+    sha = hashlib.sha256(data).hexdigest()
     # one push of a user at a time (concurrent ones of one person wait; people don't)
     if conn.dialect.name == "postgresql":
         conn.execute(select(users.c.id).where(users.c.id == user.id).with_for_update())
@@ -79,66 +104,144 @@ def push(conn: Connection, user: User, name: str, data: bytes, cost_of: CostFn
             return {"status": "unchanged", "rows": 0}
         raise PushError(409, f"segment {name} exists with other content (segments are "
                              "append-only)")
-    days = merge_rows(conn, user.id, segment.rows, cost_of)
+    locked = time.perf_counter()
+    changed, days = merge_rows(conn, user.id, segment.rows, cost_of)
+    merged = time.perf_counter()
     refresh_daily(conn, user.id, days)
+    summed = time.perf_counter()
     stamp = now_ms()
-    ins = _dialect_insert(conn)
-    conn.execute(ins(devices).values(user_id=user.id, device=segment.device,
-                                     name=segment.name or to_hex(segment.device),
-                                     last_push_ms=stamp)
+    label = segment.name or to_hex(segment.device)
+    conn.execute(_dialect_insert(conn)(devices)
+                 .values(user_id=user.id, device=segment.device, name=label,
+                         last_push_ms=stamp)
                  .on_conflict_do_update(index_elements=[devices.c.user_id, devices.c.device],
-                                        set_={"name": segment.name or to_hex(segment.device),
-                                              "last_push_ms": stamp}))
+                                        set_={"name": label, "last_push_ms": stamp}))
     conn.execute(insert(segments).values(user_id=user.id, name=name, device=segment.device,
                                          sha256=sha, rows=len(segment.rows),
                                          received_ms=stamp, data=data))
-    return {"status": "stored", "rows": len(segment.rows)}
+    if phases is not None:
+        phases.update(lock_ms=1000 * (locked - clock), merge_ms=1000 * (merged - locked),
+                      sums_ms=1000 * (summed - merged),
+                      keep_ms=1000 * (time.perf_counter() - summed))
+    return {"status": "stored", "rows": len(segment.rows), "changed": changed}
+
+
+# a row as merge_rows handles it: key 0, ts_ms 1, day 2, texts 3-6, counts 7-12,
+# cost_usd 13, cost_calc 14, flags 15, device 16
+_COLUMNS = ("key", "ts_ms", "day", "source", "session", "project", "model", *TOKENS,
+            "cost_usd", "cost_calc", "flags", "device")
+
+
+def _merge(old: tuple[Any, ...], new: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The ledger's merge of two copies of one row (tuples in the order of _COLUMNS:
+    key, ts_ms, day, 4 texts, 6 counts at 7-12, cost_usd 13, cost_calc 14 (left to the
+    caller), flags 15, device 16)."""
+    total_old = old[7] + old[8] + old[9] + old[10] + old[11]  # web searches are no tokens
+    total_new = new[7] + new[8] + new[9] + new[10] + new[11]
+    takes = total_new > total_old or (total_new == total_old and new[16] < old[16])
+    winner = new if takes else old
+    cost = old[13] if new[13] is None else new[13] if old[13] is None \
+        else max(old[13], new[13])
+    a, b = old[15], new[15]
+    # sidechain only if every copy was one; the other bits accumulate
+    flags = (a & b & F_SIDECHAIN) | ((a | b) & ~F_SIDECHAIN)
+    return (old[0], winner[1], winner[2], winner[3], winner[4], winner[5], winner[6],
+            max(old[7], new[7]), max(old[8], new[8]), max(old[9], new[9]),
+            max(old[10], new[10]), max(old[11], new[11]), max(old[12], new[12]),
+            cost, None, flags, winner[16])
 
 
 def merge_rows(conn: Connection, user_id: int, rows: list[fmt.Row], cost_of: CostFn
-               ) -> set[int]:
-    """Merge rows into ``usage``; the days (new and old) whose sums changed."""
+               ) -> tuple[int, set[int]]:
+    """Merge rows into ``usage`` (the caller holds the user's lock): (rows changed, the
+    days, new and old, whose sums changed)."""
     if not rows:
-        return set()
-    ordered = sorted(rows, key=lambda r: r.key)  # one lock order: no deadlock between pushes
+        return 0, set()
+    # the segment's own copies of a key first (a device writes each key once per
+    # segment; a hand-made segment may not)
+    folded: dict[int, tuple[Any, ...]] = {}
+    for r in rows:
+        new = (r.key, r.ts_ms, r.ts_ms // DAY_MS, r.source, r.session, r.project, r.model,
+               r.input, r.output, r.cache_5m, r.cache_1h, r.cache_read, r.web_search,
+               r.cost_usd, None, r.flags, r.device)
+        before = folded.get(r.key)
+        folded[r.key] = new if before is None else _merge(before, new)
+    fresh = sorted(_priced(row, cost_of) for row in folded.values())  # one lock order
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:  # staged whole; the stored copies come back by a join
+        _stage(conn, user_id, fresh)
+        stored = {row[0]: tuple(row) for row in conn.execute(_PG_STORED, {"user_id": user_id})}
+    else:
+        stored = {}
+        for start in range(0, len(fresh), 1000):
+            stored.update((row[0], tuple(row)) for row in conn.execute(
+                select(*(usage.c[name] for name in _COLUMNS)).where(
+                    usage.c.user_id == user_id,
+                    usage.c.key.in_([row[0] for row in fresh[start:start + 1000]]))))
     days: set[int] = set()
-    for start in range(0, len(ordered), 1000):
-        keys = [r.key for r in ordered[start:start + 1000]]
-        days.update(day for (day,) in conn.execute(select(usage.c.day).where(
-            usage.c.user_id == user_id, usage.c.key.in_(keys))))
-    values = []
-    for r in ordered:
-        day = r.ts_ms // DAY_MS
-        days.add(day)
-        values.append({
-            "user_id": user_id, "key": r.key, "ts_ms": r.ts_ms, "day": day,
-            "source": r.source, "session": r.session, "project": r.project, "model": r.model,
-            "input": r.input, "output": r.output, "cache_5m": r.cache_5m,
-            "cache_1h": r.cache_1h, "cache_read": r.cache_read, "web_search": r.web_search,
-            "cost_usd": r.cost_usd, "flags": r.flags, "device": r.device,
-            "cost_calc": cost_of(r.model, r.input, r.output, r.cache_5m, r.cache_1h,
-                                 r.cache_read, r.web_search, r.flags)})
-    stmt = _dialect_insert(conn)(usage)
-    new = stmt.excluded
-    total_new = new.input + new.output + new.cache_5m + new.cache_1h + new.cache_read
-    total_old = (usage.c.input + usage.c.output + usage.c.cache_5m + usage.c.cache_1h
-                 + usage.c.cache_read)
-    takes = (total_new > total_old) | (and_(total_new == total_old, new.device < usage.c.device))
-    merged: dict[str, Any] = {
-        name: _greatest(conn, usage.c[name], new[name]) for name in TOKENS}
-    # the computed cost goes with the copy whose time and model are kept (copies of one
-    # response carry the same tokens but for a stream's earlier, smaller lines)
-    merged.update({name: case((takes, new[name]), else_=usage.c[name])
-                   for name in ("ts_ms", "day", "session", "project", "model", "source",
-                                "device", "cost_calc")})
-    merged["cost_usd"] = func.coalesce(_greatest(conn, usage.c.cost_usd, new.cost_usd),
-                                       usage.c.cost_usd, new.cost_usd)
-    # sidechain (bit 1) only if every copy was one; the other bits accumulate
-    merged["flags"] = (usage.c.flags.op("&")(new.flags).op("&")(1)).op("|")(
-        usage.c.flags.op("|")(new.flags).op("&")(~1 & 0xFFFF))
-    conn.execute(stmt.on_conflict_do_update(index_elements=[usage.c.user_id, usage.c.key],
-                                            set_=merged), values)
-    return days
+    write = []
+    for row in fresh:
+        old = stored.get(row[0])
+        if old is not None:
+            row = _priced(_merge(old, row), cost_of)
+            if _same(old, row):
+                continue  # pushed before: nothing to write, no day to sum again
+            days.add(old[2])
+        days.add(row[2])
+        write.append(row)
+    if postgres:
+        if stored and write:  # the staged copies of stored rows make way for the merges
+            conn.exec_driver_sql("DELETE FROM incoming")
+            _stage(conn, user_id, write)
+        if write:
+            conn.exec_driver_sql(_PG_UPSERT)
+    elif write:
+        stmt = _dialect_insert(conn)(usage)
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=[usage.c.user_id, usage.c.key],
+            set_={name: stmt.excluded[name] for name in _COLUMNS[1:]}),
+            [dict(zip(_COLUMNS, row, strict=True), user_id=user_id) for row in write])
+    return len(write), days
+
+
+def _priced(row: tuple[Any, ...], cost_of: CostFn) -> tuple[Any, ...]:
+    """The row with the computed cost of its model and counts (as price_pending does)."""
+    cost = cost_of(row[6], row[7], row[8], row[9], row[10], row[11], row[12], row[15])
+    return (*row[:14], cost, *row[15:])
+
+
+def _same(old: tuple[Any, ...], new: tuple[Any, ...]) -> bool:
+    if old[:14] != new[:14] or old[15:] != new[15:]:
+        return False
+    a, b = old[14], new[14]  # cost_calc: a float back from the database may be a hair off
+    return a == b or (a is not None and b is not None and abs(a - b) <= 1e-12 * max(a, b))
+
+
+# PostgreSQL: the rows go to a temporary table of the connection's by a binary COPY, and
+# from there into ``usage`` by one statement.  An executemany sent a statement per row
+# (5,000 rows: ~600 ms); one JSON parameter cost its encoding and PostgreSQL's parsing
+# (~200 ms); this, ~80 ms.  The table is emptied at every commit (and a rollback).
+_STAGE_TYPES = ["int4", "int8", "int8", "int4", "text", "text", "text", "text",
+                *["int8"] * len(TOKENS), "float8", "float8", "int4", "int8"]
+_STAGE_CREATE = "CREATE TEMPORARY TABLE IF NOT EXISTS incoming (LIKE usage) ON COMMIT DELETE ROWS"
+_STAGE_COPY = f"COPY incoming (user_id, {', '.join(_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+_PG_STORED = text(f"SELECT {', '.join('u.' + name for name in _COLUMNS)} FROM usage u"
+                  " JOIN incoming i ON i.user_id = u.user_id AND i.key = u.key"
+                  " WHERE u.user_id = :user_id")
+_PG_UPSERT = (f"INSERT INTO usage (user_id, {', '.join(_COLUMNS)})"
+              f" SELECT user_id, {', '.join(_COLUMNS)} FROM incoming ORDER BY key"
+              " ON CONFLICT (user_id, key) DO UPDATE SET "
+              + ", ".join(f"{name} = EXCLUDED.{name}" for name in _COLUMNS[1:]))
+
+
+def _stage(conn: Connection, user_id: int, rows: list[tuple[Any, ...]]) -> None:
+    conn.exec_driver_sql(_STAGE_CREATE)
+    raw = conn.connection.driver_connection  # psycopg's, in this same transaction
+    assert raw is not None
+    with raw.cursor().copy(_STAGE_COPY) as copy:
+        copy.set_types(_STAGE_TYPES)
+        for row in rows:
+            copy.write_row((user_id, *row))
 
 
 def refresh_daily(conn: Connection, user_id: int, days: set[int]) -> None:
@@ -158,6 +261,37 @@ def refresh_daily(conn: Connection, user_id: int, days: set[int]) -> None:
         conn.execute(insert(daily).from_select(
             ["user_id", "day", "model", "source", "device", *TOKENS, "cost_usd", "requests",
              "unpriced"], sums))
+    refresh_rollups(conn, user_id, days)
+
+
+ROLLED = (*TOKENS, "cost_usd", "requests", "unpriced")
+
+
+def month_of(day: int) -> int:
+    """The day (since 1970-01-01) of the first day of ``day``'s month."""
+    return day - ((_EPOCH + dt.timedelta(days=day)).day - 1)
+
+
+def refresh_rollups(conn: Connection, user_id: int, days: set[int]) -> None:
+    """``monthly`` of the months of these days, and the user's ``totals``, from ``daily``."""
+    if not days:
+        return
+    for month in sorted({month_of(day) for day in days}):
+        following = month_of(month + 31)
+        conn.execute(delete(monthly).where(monthly.c.user_id == user_id,
+                                           monthly.c.month == month))
+        conn.execute(insert(monthly).from_select(
+            ["user_id", "month", "model", *ROLLED],
+            select(daily.c.user_id, literal(month), daily.c.model,
+                   *(func.sum(daily.c[name]) for name in ROLLED))
+            .where(daily.c.user_id == user_id, daily.c.day >= month, daily.c.day < following)
+            .group_by(daily.c.user_id, daily.c.model)))
+    conn.execute(delete(totals).where(totals.c.user_id == user_id))
+    conn.execute(insert(totals).from_select(
+        ["user_id", "model", *ROLLED],
+        select(monthly.c.user_id, monthly.c.model,
+               *(func.sum(monthly.c[name]) for name in ROLLED))
+        .where(monthly.c.user_id == user_id).group_by(monthly.c.user_id, monthly.c.model)))
 
 
 def _chunks(items: list[int], size: int) -> list[list[int]]:

@@ -15,8 +15,8 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from tokline.server.accounts import User
-from tokline.server.db import daily, devices, usage, users
+from tokline.server.accounts import User, valid_name
+from tokline.server.db import daily, devices, monthly, totals, usage, users
 from tokline.units import DAY_MS
 
 PERIODS = ("day", "week", "month", "all")
@@ -47,6 +47,11 @@ def first_day(period: str, day: int) -> int | None:
     return None
 
 
+def _tokens(table: Any) -> Any:
+    return (table.c.input + table.c.output + table.c.cache_5m + table.c.cache_1h
+            + table.c.cache_read)
+
+
 def leaderboard(conn: Connection, viewer: User | None, period: str = "week",
                 metric: str = "cost", model: str | None = None, limit: int = 100,
                 now_day: int | None = None) -> dict[str, Any]:
@@ -54,21 +59,30 @@ def leaderboard(conn: Connection, viewer: User | None, period: str = "week",
         raise ValueError(f"period is one of {', '.join(PERIODS)}; metric cost or tokens")
     day = today() if now_day is None else now_day
     start = first_day(period, day)
-    cost = func.sum(daily.c.cost_usd)
-    tokens = func.sum(TOKENS)
-    where = [visible(viewer), daily.c.day <= day]
-    if start is not None:
-        where.append(daily.c.day >= start)
+    # This month and all time from the rollups (a few thousand rows, not every day of
+    # everyone; they also count a row a skewed clock dated tomorrow); a day, a week, or
+    # any period seen from another day, from ``daily``.
+    where: list[ColumnElement[bool]]
+    if period == "all" and now_day is None:
+        table, where = totals, []
+    elif period == "month" and now_day is None:
+        table, where = monthly, [monthly.c.month == start]
+    else:
+        table, where = daily, [daily.c.day <= day]
+        if start is not None:
+            where.append(daily.c.day >= start)
     if model:
-        where.append(daily.c.model == model)
-    order = cost if metric == "cost" else tokens
+        where.append(table.c.model == model)
+    sums = (select(table.c.user_id, func.sum(table.c.cost_usd).label("cost"),
+                   func.sum(_tokens(table)).label("tokens"),
+                   func.sum(table.c.requests).label("requests"),
+                   func.sum(table.c.unpriced).label("unpriced"))
+            .where(*where).group_by(table.c.user_id).subquery())
+    order = sums.c.cost if metric == "cost" else sums.c.tokens
     rows = conn.execute(
-        select(users.c.name, cost.label("cost"), tokens.label("tokens"),
-               func.sum(daily.c.requests).label("requests"),
-               func.sum(daily.c.unpriced).label("unpriced"))
-        .select_from(daily.join(users, users.c.id == daily.c.user_id))
-        .where(and_(*where)).group_by(users.c.name)
-        .order_by(order.desc(), users.c.name).limit(limit)).all()
+        select(users.c.name, sums.c.cost, sums.c.tokens, sums.c.requests, sums.c.unpriced)
+        .select_from(sums.join(users, users.c.id == sums.c.user_id))
+        .where(visible(viewer)).order_by(order.desc(), users.c.name).limit(limit)).all()
     return {"period": period, "metric": metric, "model": model,
             "since": _iso_day(start) if start is not None else None, "until": _iso_day(day),
             "rows": [{"rank": i, "user": r.name, "cost_usd": round(float(r.cost), 6),
@@ -81,6 +95,8 @@ def _iso_day(day: int) -> str:
 
 
 def find_user(conn: Connection, viewer: User | None, name: str) -> Any:
+    if not valid_name(name):  # a NUL would even be an error in PostgreSQL
+        return None
     return conn.execute(select(users).where(users.c.name == name, visible(viewer))).first()
 
 
@@ -125,7 +141,6 @@ def profile(conn: Connection, viewer: User | None, name: str, days: int = 365,
                     for r in per_device],
     }
     if person.show_projects or (viewer is not None and viewer.id == person.id):
-        since_ms = since * DAY_MS
         out["projects"] = [
             {"project": r[0], "cost_usd": round(float(r[1] or 0), 6),
              "total_tokens": int(r[2] or 0)}
@@ -134,7 +149,8 @@ def profile(conn: Connection, viewer: User | None, name: str, days: int = 365,
                        func.sum(func.coalesce(usage.c.cost_usd, usage.c.cost_calc)),
                        func.sum(usage.c.input + usage.c.output + usage.c.cache_5m
                                 + usage.c.cache_1h + usage.c.cache_read))
-                .where(usage.c.user_id == person.id, usage.c.ts_ms >= since_ms)
+                .where(usage.c.user_id == person.id, usage.c.day >= since,
+                       usage.c.day <= day)
                 .group_by(usage.c.project)
                 .order_by(func.sum(func.coalesce(usage.c.cost_usd, usage.c.cost_calc)).desc())
                 .limit(50))]

@@ -120,7 +120,7 @@ def encode(device: int, name: str, seq: int, created_ms: int, rows: Iterable[Seq
     return gzip.compress(b"".join(chunks) + trailer, compresslevel=6, mtime=0)
 
 
-def _plain(data: bytes) -> bytes:
+def _plain(data: bytes, max_plain: int = MAX_PLAIN) -> bytes:
     if len(data) > MAX_COMPRESSED:
         raise SegmentError(f"larger than {MAX_COMPRESSED >> 20} MiB")
     out = bytearray()
@@ -128,21 +128,22 @@ def _plain(data: bytes) -> bytes:
     while rest:  # gzip members, concatenated
         inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
         try:
-            out += inflate.decompress(rest, MAX_PLAIN + 1 - len(out))
+            out += inflate.decompress(rest, max_plain + 1 - len(out))
         except zlib.error as exc:
             raise SegmentError(f"not a gzip stream ({exc})") from None
-        if len(out) > MAX_PLAIN or inflate.unconsumed_tail:
-            raise SegmentError(f"more than {MAX_PLAIN >> 20} MiB once decompressed")
+        if len(out) > max_plain or inflate.unconsumed_tail:
+            raise SegmentError(f"more than {max_plain >> 20} MiB once decompressed")
         if not inflate.eof:
             raise Incomplete("its gzip stream ends early (still being copied?)")
         rest = inflate.unused_data
     return bytes(out)
 
 
-def decode(data: bytes, expect_device: int | None = None, latest_ms: int | None = None
-           ) -> Segment:
-    """Check and read a segment; SegmentError (Incomplete) with the reason otherwise."""
-    text = _plain(data)
+def decode(data: bytes, expect_device: int | None = None, latest_ms: int | None = None,
+           max_plain: int = MAX_PLAIN, max_rows: int | None = None) -> Segment:
+    """Check and read a segment; SegmentError (Incomplete) with the reason otherwise.
+    ``max_plain`` and ``max_rows``: tighter bounds (the team server's)."""
+    text = _plain(data, max_plain)
     if not text.endswith(b"\n"):
         raise Incomplete("its last line is not complete (still being copied?)")
     body_end = text.rfind(b"\n", 0, len(text) - 1) + 1
@@ -161,14 +162,35 @@ def decode(data: bytes, expect_device: int | None = None, latest_ms: int | None 
     head = _header(lines[0], expect_device)
     if trailer["end"] != len(lines) - 1:
         raise SegmentError(f"trailer says {trailer['end']!r} rows, it holds {len(lines) - 1}")
+    if max_rows is not None and len(lines) - 1 > max_rows:
+        raise SegmentError(f"more than {max_rows:,} rows")
     latest = validate.latest_ms() if latest_ms is None else latest_ms
+    return Segment(head[0], head[1], head[2], head[3], _rows(lines[1:], latest), head[4])
+
+
+def _rows(lines: list[bytes], latest: int) -> list[Row]:
+    # One parse of every line at once is several times faster than one per line (a
+    # server takes pushes of thousands of rows); when it fails, or a line held more or
+    # less than one value, the lines are parsed one by one to say which is wrong.
+    try:
+        parsed = json.loads(b"[" + b",".join(lines) + b"]") if lines else []
+    except (ValueError, RecursionError):
+        parsed = None
+    if not isinstance(parsed, list) or len(parsed) != len(lines):
+        parsed = []
+        for number, line in enumerate(lines, start=2):
+            try:
+                parsed.append(json.loads(line))
+            except (ValueError, RecursionError) as exc:
+                raise SegmentError(f"line {number}: {exc}") from None
+    devices: dict[object, int] = {}  # a segment's rows name a few devices, many times
     rows = []
-    for number, line in enumerate(lines[1:], start=2):
+    for number, cells in enumerate(parsed, start=2):
         try:
-            rows.append(_row(json.loads(line), latest))
-        except (ValueError, TypeError, RecursionError) as exc:
+            rows.append(_row(cells, latest, devices))
+        except (ValueError, TypeError) as exc:
             raise SegmentError(f"line {number}: {exc}") from None
-    return Segment(head[0], head[1], head[2], head[3], rows, head[4])
+    return rows
 
 
 def _header(line: bytes, expect_device: int | None
@@ -211,34 +233,42 @@ def _int(value: object, low: int, high: int) -> bool:
 
 
 def _text(value: object, limit: int, what: str) -> str:
-    if not isinstance(value, str) or len(value) > limit:
+    if type(value) is not str or len(value) > limit:
         raise ValueError(f"{what} is not a text of at most {limit} characters")
     if "\x00" in value or "\x1f" in value:
         raise ValueError(f"{what} holds a control character")
+    if not value.isascii():
+        try:  # a lone surrogate (JSON "\ud800") is no text any database can store
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{what} is not valid Unicode") from None
     return value
 
 
-def _row(cells: object, latest: int) -> Row:
-    if not isinstance(cells, list) or len(cells) != len(COLUMNS):
+# The checks below are written for speed (they run per row): ``type(x) is int`` is
+# _int's "an int, not a bool" for what json.loads makes.
+def _row(cells: object, latest: int, devices: dict[object, int]) -> Row:
+    if type(cells) is not list or len(cells) != len(COLUMNS):
         raise ValueError(f"a row is a list of {len(COLUMNS)} values")
-    key, ts, source, session, project, model = cells[:6]
-    if not _int(key, KEY_MIN, KEY_MAX + 1):
+    (key, ts, source, session, project, model, inp, out, c5m, c1h, read, web, cost, flags,
+     device_hex) = cells
+    if type(key) is not int or not KEY_MIN <= key <= KEY_MAX:
         raise ValueError("key is not a 64-bit integer")
-    if not _int(ts, validate.TS_MIN_MS, latest + 1):
+    if type(ts) is not int or not validate.TS_MIN_MS <= ts <= latest:
         raise ValueError(validate.R_TIME)
-    counts = cells[6:12]
-    if not all(_int(n, 0, validate.COUNT_LIMIT) for n in counts):
-        raise ValueError(validate.R_COUNT)
-    cost = cells[12]
-    if cost is not None and (isinstance(cost, bool) or not isinstance(cost, (int, float))
-                             or not math.isfinite(cost)
+    for n in (inp, out, c5m, c1h, read, web):
+        if type(n) is not int or not 0 <= n < validate.COUNT_LIMIT:
+            raise ValueError(validate.R_COUNT)
+    if cost is not None and (type(cost) not in (int, float) or not math.isfinite(cost)
                              or not 0 <= cost < validate.COST_LIMIT_USD):
         raise ValueError(validate.R_COST)
-    flags = cells[13]
-    if not _int(flags, 0, FLAG_MASK + 1):
+    if type(flags) is not int or not 0 <= flags <= FLAG_MASK:
         raise ValueError("flags out of range")
-    device = parse_hex(str(cells[14]))
-    inp, out, c5m, c1h, read, web = counts
+    device = devices.get(device_hex) if type(device_hex) is str else None
+    if device is None:
+        device = parse_hex(str(device_hex))
+        if type(device_hex) is str:
+            devices[device_hex] = device
     return Row(key, ts, _text(source, SOURCE_LIMIT, "source"),
                _text(session, TEXT_LIMIT, "session"), _text(project, TEXT_LIMIT, "project"),
                _text(model, TEXT_LIMIT, "model"), inp, out, c5m, c1h, read, web,

@@ -496,12 +496,14 @@ class ServerTarget(Target):
     def __init__(self, url: str) -> None:
         self.base = server_base(url)
         self.label = self.base
+        self._token: str | None = None
 
     def _call(self, method: str, path: str, data: bytes | None = None) -> bytes:
         import urllib.error  # noqa: PLC0415
         import urllib.request  # noqa: PLC0415
 
-        token = server_token(self.base)
+        # once per sync, not per segment: each keyring lookup is a round trip to it
+        token = self._token = self._token or server_token(self.base)
         if not token:
             raise Unreachable(f"no token for {self.base}: run `tokline login {self.base}`")
         request = urllib.request.Request(
