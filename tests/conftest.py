@@ -17,6 +17,19 @@ FIXTURES = SHARED / "fixtures"
 GENCORPUS = SHARED / "tools" / "gencorpus.py"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``.ci/run`` runs the suite twice, with the compiled modules and with their pure
+    twins (TOKLINE_PURE=1); a module marked ``scanner_independent`` (a browser, a VS Code
+    host, an ssh transport: nothing the twins change) runs in the compiled run alone."""
+    if os.environ.get("TOKLINE_PURE") != "1":
+        return
+    skip = pytest.mark.skip(reason="nothing here depends on the scanner: run with the "
+                                   "compiled modules only")
+    for item in items:
+        if item.get_closest_marker("scanner_independent"):
+            item.add_marker(skip)
+
+
 def pytest_report_header() -> str:
     from tokline.engine.native import USE_EXTENSIONS
 

@@ -41,10 +41,9 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 CHROMIUM = os.environ.get("TOKLINE_CHROMIUM", "/usr/bin/chromium")
 if not os.access(CHROMIUM, os.X_OK):
     pytest.skip(f"no Chromium at {CHROMIUM}", allow_module_level=True)
-if os.environ.get("TOKLINE_PURE") == "1":
-    # nothing here depends on the scanner (tests/test_server.py syncs with both): the
-    # browser run, the slowest of the suite, is made once, with the compiled modules
-    pytest.skip("the pages are checked in the compiled run", allow_module_level=True)
+# nothing here depends on the scanner (tests/test_server.py syncs with both): the
+# browser run, the slowest of the suite, is made once, with the compiled modules
+pytestmark = pytest.mark.scanner_independent
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("TOKLINE_ARTIFACTS") or ROOT / ".ci" / "artifacts") \

@@ -50,6 +50,8 @@ needs_sshd = pytest.mark.skipif(
     bool(MISSING), reason=f"{', '.join(MISSING)} not installed (apt-get install "
     "openssh-server openssh-client; .ci/run does)")
 needs_corpus = pytest.mark.skipif(not GENCORPUS.exists(), reason="../shared/tools not present")
+# the transport is under test here (tests/test_sync.py counts with both scanners)
+pytestmark = pytest.mark.scanner_independent
 END = "2026-11-20T12:00:00Z"  # corpora end here, whatever today is
 SEG = "0123456789abcdef/seg-00000001.tlseg"
 

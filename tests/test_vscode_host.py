@@ -36,6 +36,9 @@ from conftest import SHARED
 
 from tokline.commands.demo import _prepare, install_sample
 
+# the extension in its host is under test (the scanner runs in both legs elsewhere)
+pytestmark = pytest.mark.scanner_independent
+
 ROOT = Path(__file__).resolve().parent.parent
 EXTENSION = ROOT / "editors" / "vscode"
 DRIVER = Path(__file__).resolve().parent / "vscode_driver.cjs"
