@@ -78,7 +78,11 @@ def export(ledger: Ledger, target: Target, device: int, name: str, privacy: str,
     for start in range(0, max(len(rows), 1), SEGMENT_ROWS):
         batch = rows[start:start + SEGMENT_ROWS]
         seq += 1
-        out = [(*r[:4], project_for_export(r[4], privacy), *r[5:15]) for r in batch]
+        # Only this device's own rows hold a local path: a row of another device (which a
+        # copy of it here lost to on a tie) is sent on as that device exported it, since
+        # hashing its project again would give every device a different one.
+        out = [(*r[:4], project_for_export(r[4], privacy) if r[14] == device else r[4],
+                *r[5:15]) for r in batch]
         data = segments.encode(device, name, seq, now, out, quota)
         file = segments.file_name(device, seq)
         target.put(file, data)
@@ -160,6 +164,11 @@ def _store(ledger: Ledger, file: str, size: int, segment: segments.Segment,
                 ledger.note_change(min(v[1] for v in values))
             values.sort(key=lambda v: v[0])
             ledger.db.executemany(IMPORT_UPSERT, values)
+            if values:
+                # A row that merged with one already here is left unpriced (its cost_calc
+                # that of the old copy); the snapshot prices only its recent weeks again,
+                # and a year from another device merges rows of any age.
+                ledger.price_pending(min(v[1] for v in values), cost_of)
             stamp = segment.created_ms
             ledger.db.execute(
                 "INSERT INTO devices VALUES (?,?,?) ON CONFLICT(id) DO UPDATE SET"
