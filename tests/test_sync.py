@@ -9,6 +9,8 @@ ground_truth.json says what every report must show per UTC day, model and source
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import os
 import random
@@ -29,6 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tokline.accounting.pricing import PriceBook, bundled_table
+from tokline.engine import validate
 from tokline.engine.keys import key64
 from tokline.engine.refresh import refresh
 from tokline.ledger.store import Ledger
@@ -558,3 +561,217 @@ def test_an_imported_copy_merged_into_a_row_prices_it_again(tmp_path: Path) -> N
     stored = partial.ledger.db.execute("SELECT output, cost_calc, priced FROM usage").fetchall()
     want = BOOK.cost_of(resp.model, 10, 5000, 100, 0, 300, 0, 0)
     assert stored == [(5000, pytest.approx(want), 1)]
+
+
+# --- bad input ---------------------------------------------------------------------------
+
+GOOD_MODEL = "claude-sonnet-4-5-20250929"
+SEG_TS = 1_795_089_600_000  # 2026-11-20T00:00:00Z
+
+
+def _good_row(n: int, owner: int, cells: dict[str, Any] | None = None) -> list[Any]:
+    row: list[Any] = [n, SEG_TS + n % 1000, "claude", "session", "project", GOOD_MODEL,
+                      10, 20, 0, 0, 0, 0, None, 0, to_hex(owner)]
+    for name, value in (cells or {}).items():
+        row[segments.COLUMNS.index(name)] = value
+    return row
+
+
+def _segment(device: int, seq: int = 1, rows: list[Any] | None = None, *,
+             lines: list[bytes] | None = None, trailer: dict[str, Any] | None = None,
+             header: dict[str, Any] | None = None, head_line: bytes | None = None,
+             end_line: bytes | None = None) -> bytes:
+    """A segment put together by hand: rows as JSON (or raw ``lines``), a header with
+    ``header``'s fields changed, a trailer with the right checksum unless given."""
+    head = {"format": segments.FORMAT, "version": segments.VERSION, "device": to_hex(device),
+            "name": "elsewhere", "seq": seq, "created_ms": SEG_TS, "quota": [],
+            "columns": list(segments.COLUMNS), **(header or {})}
+    body = [head_line if head_line is not None else json.dumps(head).encode()]
+    body += lines if lines is not None else [json.dumps(r).encode() for r in rows or []]
+    text = b"\n".join(body) + b"\n"
+    end = {"end": len(body) - 1, "sha256": hashlib.sha256(text).hexdigest(), **(trailer or {})}
+    if end_line is None:
+        end_line = json.dumps(end).encode()
+    return gzip.compress(text + end_line + b"\n", mtime=0)
+
+
+def _put(share: Path, device: int, seq: int, data: bytes) -> str:
+    name = segments.file_name(device, seq)
+    (share / name).parent.mkdir(exist_ok=True)
+    (share / name).write_bytes(data)
+    return name
+
+
+GOOD_A, GOOD_B = 0x0100000000000001, 0x7F00000000000001  # listed first and last
+BAD = 0x2000000000000000  # bad segments' devices: BAD + 1, BAD + 2, ...
+
+
+def _bad_segments() -> list[tuple[str, bytes, str]]:
+    """(case, segment, the words its reason must hold), each of its own device."""
+    bad: list[tuple[str, bytes, str]] = []
+
+    def add(case: str, reason: str, rows: list[Any] | None = None,
+            cells: dict[str, Any] | None = None, lines: list[bytes] | None = None,
+            trailer: dict[str, Any] | None = None, head_line: bytes | None = None,
+            end_line: bytes | None = None, **header: Any) -> None:
+        device = BAD + len(bad) + 1
+        if rows is None:
+            rows = [_good_row(7, device, cells)]
+        bad.append((case, _segment(device, rows=rows, lines=lines, trailer=trailer,
+                                   header=header, head_line=head_line, end_line=end_line),
+                    reason))
+
+    def flip(data: bytes, at: int) -> bytes:
+        return data[:at] + bytes([data[at] ^ 0x10]) + data[at + 1:]
+
+    add("future version", "format version 2 is newer", version=2)
+    add("no version", "no format version", version="1")
+    add("not ours", "not a tokline-sync segment", format="other")
+    add("other columns", "unknown columns", columns=["key"])
+    add("device mismatch", "header's device is not its directory's", device=to_hex(GOOD_A))
+    add("bad seq", "bad seq or created_ms", seq=-1)
+    add("bad name", "bad device name", name=["x"])
+    add("huge count", validate.R_COUNT, cells={"output": 10**10})
+    add("huger count", validate.R_COUNT, cells={"input": 2**80})
+    add("negative count", validate.R_COUNT, cells={"cache_read": -5})
+    add("string count", validate.R_COUNT, cells={"input": "10"})
+    add("bool count", validate.R_COUNT, cells={"output": True})
+    add("float count", validate.R_COUNT, cells={"output": 1.5})
+    add("negative cost", validate.R_COST, cells={"cost_usd": -0.5})
+    add("string cost", validate.R_COST, cells={"cost_usd": "0.5"})
+    add("huge cost", validate.R_COST, cells={"cost_usd": 1e300})
+    add("future time", validate.R_TIME, cells={"ts_ms": 4_102_444_800_000})
+    add("ancient time", validate.R_TIME, cells={"ts_ms": 0})
+    add("key too big", "64-bit", cells={"key": 2**63})
+    add("key a string", "64-bit", cells={"key": "7"})
+    add("long model", "model is not a text", cells={"model": "m" * 5000})
+    add("model a number", "model is not a text", cells={"model": 5})
+    add("control character", "control character", cells={"session": "a\x00b"})
+    add("row device", "not a device id", cells={"device": "../../etc/passwd"})
+    add("short row", "a row is a list of 15 values", rows=[[1, 2, 3]])
+    add("row an object", "a row is a list of 15 values", rows=[{"key": 1}])
+    add("NaN cost", validate.R_COST, lines=[json.dumps(_good_row(7, BAD)).replace(
+        "null", "NaN").encode()])
+    add("deep row", "line 2", lines=[b"[" * 100_000 + b"]" * 100_000])
+    deep = b"[" * 100_000 + b"]" * 100_000
+    add("deep header", "header", head_line=deep)
+    add("deep trailer", "trailer", end_line=b'{"end":' + deep + b"}")
+    add("trailer count", "trailer says 5 rows", trailer={"end": 5})
+    good = _segment(BAD + len(bad) + 1, rows=[_good_row(7, BAD + len(bad) + 1)])
+    plain = gzip.decompress(good)
+    bad.append(("checksum", gzip.compress(plain.replace(b'"project"', b'"projecu"'),
+                                          mtime=0), "checksum mismatch"))
+    bad.append(("bit flip", flip(good, len(good) // 2), "gzip"))
+    bad.append(("not gzip", b"hello, world\n", "not a gzip stream"))
+    return bad
+
+
+def test_bad_segments_are_skipped_with_a_reason(tmp_path: Path, share: Path) -> None:
+    me = Device(tmp_path / "me", "me")
+    good = [_put(share, GOOD_A, 1, _segment(GOOD_A, 1, [_good_row(1, GOOD_A)])),
+            _put(share, GOOD_B, 1, _segment(GOOD_B, 1, [_good_row(2, GOOD_B)]))]
+    cases = _bad_segments()
+    names = {}
+    for n, (case, data, reason) in enumerate(cases, start=1):
+        names[_put(share, BAD + n, 1, data)] = (case, reason)
+    whole = _segment(GOOD_B, 2, [_good_row(3, GOOD_B)])
+    half = _put(share, GOOD_B, 2, whole[:len(whole) // 2])  # a sync tool still copying it
+
+    done = me.run("sync", "--target", str(share))
+    lines = done.stderr.splitlines()
+    assert len(lines) == len(cases), done.stderr
+    for line in lines:
+        assert line.startswith("tokline: skipped segment "), line
+        name, reason = line[len("tokline: skipped segment "):].split(": ", 1)
+        case, words = names.pop(name)
+        assert words in reason, (case, reason)
+    assert not names, names  # every bad one reported
+    assert f"waiting for {half}" in done.stdout
+    assert "imported 2 rows from 2 segments" in done.stdout
+    with Ledger(me.ledger, readonly=True) as led:
+        assert sorted(r.input for r in led.usage()) == [10, 10]
+        assert [n for (n,) in led.db.execute(
+            "SELECT name FROM sync_files WHERE rows > 0 ORDER BY name")] == good
+
+    # next time: the whole file is imported; the bad ones are not reported again
+    (share / half).write_bytes(whole)
+    done = me.run("sync", "--target", str(share))
+    assert done.stderr == ""
+    assert "imported 1 rows from 1 segments" in done.stdout
+    # a rejected file replaced by a good one (another size) is read again
+    name = segments.file_name(BAD + 1, 1)
+    fixed = _segment(BAD + 1, 1, [_good_row(4, BAD + 1, {"output": 99, "session": "s" * 99})])
+    assert len(fixed) != (share / name).stat().st_size
+    (share / name).write_bytes(fixed)
+    done = me.run("sync", "--target", str(share))
+    assert done.stderr == "" and "imported 1 rows from 1 segments" in done.stdout
+    assert "skipped segment" in me.run("sync", "--status").stdout
+    with Ledger(me.ledger, readonly=True) as led:
+        assert sorted(r.output for r in led.usage()) == [20, 20, 20, 99]
+        assert [tuple(r) for r in led.db.execute("PRAGMA integrity_check")] == [("ok",)]
+
+
+def _import_dir(root: Path) -> exchange.Report:
+    """One in-process sync of a fresh ledger with the directory ``root``."""
+    with Ledger(root.parent / "in" / "ledger.sqlite3") as led:
+        report, _quota = exchange.sync(led, DirectoryTarget(str(root)),
+                                       local_id(led.path), "me", "name", BOOK.cost_of)
+    return report
+
+
+def test_bombs_and_oversized_segments_are_rejected(tmp_path: Path, share: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # limits made small so the test stays small; the checks are the same
+    monkeypatch.setattr(segments, "MAX_PLAIN", 1 << 20)
+    monkeypatch.setattr(segments, "MAX_COMPRESSED", 1 << 20)
+    rows = [_good_row(1, BAD + 1, {"session": "x" * 1000})]
+    one_member = gzip.decompress(_segment(BAD + 1, rows=rows * 2000))  # 2 MiB of rows
+    _put(share, BAD + 1, 1, gzip.compress(one_member, mtime=0))
+    members = gzip.compress(one_member[:600_000]) + gzip.compress(one_member[600_000:])
+    _put(share, BAD + 2, 1, members)  # each member under the limit, together over it
+    _put(share, BAD + 3, 1, os.urandom((1 << 20) + 1))
+    _put(share, GOOD_A, 1, _segment(GOOD_A, rows=[_good_row(5, GOOD_A)]))
+    report = _import_dir(share)
+    assert report.imported_rows == 1
+    reasons = sorted(report.rejected)
+    assert [r.split(": ", 1)[1] for r in reasons] == [
+        "more than 1 MiB once decompressed", "more than 1 MiB once decompressed",
+        "larger than 1 MiB"]
+
+
+TRICKS = ("../0123456789abcdef/seg-00000001.tlseg", "/etc/seg-00000001.tlseg",
+          "0123456789abcdef/../seg-00000001.tlseg", "0123456789abcdef/sub/seg-00000001.tlseg",
+          "0123456789ABCDEF/seg-00000001.tlseg", "0000000000000000/seg-00000001.tlseg",
+          "8123456789abcdef/seg-00000001.tlseg", "0123456789abcdef/seg-0000001.tlseg",
+          "0123456789abcdef/.seg-00000001.tlseg.77.tmp", "0123456789abcdef/seg-00000001.tlseg.tmp",
+          "0123456789abcdef/seg-\uff10\uff10\uff10\uff10\uff10\uff10\uff10\uff11.tlseg",
+          "0123456789abcdef/seg-00000001.sync-conflict-20261130.tlseg",
+          "0123456789abcdef/seg-00000001.tlseg/", "./0123456789abcdef/seg-00000001.tlseg",
+          "0123456789abcdef\\seg-00000001.tlseg", "0123456789abcdef/seg-+0000001.tlseg")
+
+
+def test_names_with_path_tricks_are_never_read_or_written(tmp_path: Path, share: Path) -> None:
+    for name in TRICKS:
+        assert segments.parse_name(name) is None, name
+    assert segments.parse_name("0123456789abcdef/seg-00000001.tlseg") == (0x0123456789ABCDEF, 1)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "seg-00000001.tlseg").write_bytes(_segment(GOOD_B, rows=[_good_row(9, GOOD_B)]))
+    folder = share / to_hex(GOOD_A)
+    folder.mkdir()
+    # a link to a file elsewhere, a linked device folder, a folder and a pipe named like
+    # segments, a temporary file: none is a segment
+    (folder / "seg-00000001.tlseg").symlink_to(outside / "seg-00000001.tlseg")
+    (share / to_hex(GOOD_B)).symlink_to(outside)
+    (folder / "seg-00000002.tlseg").mkdir()
+    os.mkfifo(folder / "seg-00000003.tlseg")
+    (folder / ".seg-00000004.tlseg.12.tmp").write_bytes(b"x")
+    (folder / "seg-00000005.tlseg").write_bytes(_segment(GOOD_A, 5, [_good_row(3, GOOD_A)]))
+    target = DirectoryTarget(str(share))
+    assert target.names() == [f"{to_hex(GOOD_A)}/seg-00000005.tlseg"]
+    assert target.fetch(TRICKS) == {}
+    for name in TRICKS:
+        with pytest.raises(ValueError):
+            target.put(name, b"")
+    report = _import_dir(share)
+    assert (report.imported_rows, report.rejected) == (1, [])

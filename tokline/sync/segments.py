@@ -149,10 +149,13 @@ def decode(data: bytes, expect_device: int | None = None, latest_ms: int | None 
     body_end = text.rfind(b"\n", 0, len(text) - 1) + 1
     try:
         trailer = json.loads(text[body_end:])
-    except ValueError:
-        raise Incomplete("no trailer (still being written or copied?)") from None
-    if not isinstance(trailer, dict) or "end" not in trailer:
+    except (ValueError, RecursionError):  # nesting too deep for the parser is no trailer
+        raise SegmentError("its trailer (the last line) is not JSON") from None
+    if isinstance(trailer, list) or (isinstance(trailer, dict) and "format" in trailer):
+        # a row or the header last: the rest has not come yet (gzip members end there)
         raise Incomplete("no trailer (still being written or copied?)")
+    if not isinstance(trailer, dict) or "end" not in trailer:
+        raise SegmentError("no trailer")
     body = text[:body_end]
     if trailer.get("sha256") != hashlib.sha256(body).hexdigest():
         raise SegmentError("checksum mismatch")
@@ -197,7 +200,7 @@ def _header(line: bytes, expect_device: int | None
             ) -> tuple[int, str, int, int, list[dict[str, Any]]]:
     try:
         head = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise SegmentError("header is not JSON") from None
     if not isinstance(head, dict) or head.get("format") != FORMAT:
         raise SegmentError("not a tokline-sync segment")
