@@ -15,12 +15,14 @@ import json
 import os
 import random
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -64,8 +66,9 @@ class Device:
         self.env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
                         XDG_DATA_HOME=str(home / ".local" / "share"),
                         XDG_STATE_HOME=str(home / ".local" / "state"),
-                        XDG_CACHE_HOME=str(home / ".cache"), TZ="UTC",
-                        PYTHONDONTWRITEBYTECODE="1")
+                        XDG_CACHE_HOME=str(home / ".cache"), TZ="UTC")
+        # compiled once instead of in every one of the many processes
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
         for var in ("TOKLINE_PURE", "TOKLINE_STRICT_BUILD"):
             if var in os.environ:
                 self.env[var] = os.environ[var]
@@ -775,3 +778,189 @@ def test_names_with_path_tricks_are_never_read_or_written(tmp_path: Path, share:
             target.put(name, b"")
     report = _import_dir(share)
     assert (report.imported_rows, report.rejected) == (1, [])
+
+
+# --- kill -9 at random points, and syncs at the same moment ------------------------------
+
+PEERS = (0x3000000000000001, 0x6000000000000001)
+
+
+class Expected:
+    """What a ledger must hold: per key, every copy met (counts, time, device); the
+    merged row is each count's maximum, time and device from the copy with the largest
+    total (the lower device id on ties)."""
+
+    def __init__(self) -> None:
+        self.copies: dict[int, list[tuple[int, int, int, int, int, int]]] = defaultdict(list)
+
+    def add(self, key: int, device: int, ts: int, counts: tuple[int, int, int, int]) -> None:
+        self.copies[key].append((*counts, ts, device))
+
+    def rows(self) -> dict[int, tuple[int, ...]]:
+        """key -> (device, ts, input, output, cache writes, cache reads)."""
+        out = {}
+        for key, copies in self.copies.items():
+            best = max(copies, key=lambda c: (sum(c[:4]), -c[5]))
+            out[key] = (best[5], best[4], *(max(c[i] for c in copies) for i in range(4)))
+        return out
+
+
+def _imported(path: Path) -> int:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        return int(db.execute("SELECT count(*) FROM sync_files").fetchone()[0])
+
+
+def _ledger_rows(path: Path) -> dict[int, tuple[int, ...]]:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        return {row[0]: row[1:] for row in db.execute(
+            "SELECT key, device, ts_ms, input, output, cache_5m + cache_1h, cache_read"
+            " FROM usage")}
+
+
+class Workload:
+    """Rows for a device's logs and its peers' segments, round after round: new
+    responses (some left half-written, finished the next round), and peers holding copies
+    of some of the device's responses, longer or shorter than its own."""
+
+    def __init__(self, device: Device, rng: random.Random,
+                 put: Callable[[int, int, bytes], object],
+                 peers: tuple[int, ...] = PEERS, base: int = 0) -> None:
+        self.device, self.rng, self.put, self.peers = device, rng, put, peers
+        self.base = base  # apart from other workloads' responses
+        self.expected = Expected()
+        self.pending: list[tuple[Response, Path]] = []
+        self.seq = 0
+
+    def log(self, per_round: int, device_id: int) -> None:
+        rng = self.rng
+        self.seq += 1
+        projects = self.device.home / ".claude" / "projects" / "-home-someone-work"
+        projects.mkdir(parents=True, exist_ok=True)
+        for resp, path in self.pending:  # streams that went on
+            with path.open("ab") as fh:
+                fh.write(b"".join(resp.line(k) for k in range(1, len(resp.outputs))))
+            self._note(resp, len(resp.outputs), device_id)
+        self.pending = []
+        path = projects / f"round-{self.seq}.jsonl"
+        peer_rows: dict[int, list[list[Any]]] = {peer: [] for peer in self.peers}
+        with path.open("ab") as fh:
+            for i in range(per_round):
+                outputs = sorted(rng.sample(range(1, 3000), rng.randint(1, 3)))
+                resp = Response(self.base + self.seq * 10_000 + i, rng.randrange(3),
+                                rng.randrange(3),
+                                rng.randrange(86_400), rng.randint(1, 5000),
+                                rng.randint(0, 50_000), outputs)
+                held = len(outputs) if len(outputs) == 1 or rng.random() < 0.7 else 1
+                fh.write(b"".join(resp.line(k) for k in range(held)))
+                if held < len(outputs):
+                    self.pending.append((resp, path))
+                self._note(resp, held, device_id)
+                if rng.random() < 0.2:  # a peer holds a copy, maybe a longer one
+                    peer = rng.choice(self.peers)
+                    k = rng.randint(1, len(outputs))
+                    peer_rows[peer].append(self._row(resp, k, peer))
+        for peer in self.peers:  # and rows of its own
+            for i in range(per_round * 3):
+                n = self.base + 5_000_000 + self.seq * 100_000 + (peer >> 56) * 1000 + i
+                resp = Response(n, rng.randrange(3), rng.randrange(3), rng.randrange(86_400),
+                                rng.randint(1, 5000), rng.randint(0, 50_000),
+                                [rng.randint(1, 3000)])
+                peer_rows[peer].append(self._row(resp, 1, peer))
+            rows = peer_rows[peer]
+            rng.shuffle(rows)
+            data = segments.encode(peer, f"peer-{peer:x}", self.seq, SEG_TS, rows)
+            self.put(peer, self.seq, data)
+
+    def _note(self, resp: Response, held: int, device: int) -> None:
+        key = key64(f"msg_{resp.n}", f"req_{resp.n}")
+        self.expected.add(key, device, resp.ts + 700 * (held - 1), resp.counts(held))
+
+    def _row(self, resp: Response, held: int, peer: int) -> list[Any]:
+        inp, out, cache, read = resp.counts(held)
+        key = key64(f"msg_{resp.n}", f"req_{resp.n}")
+        ts = resp.ts + 700 * (held - 1)
+        self.expected.add(key, peer, ts, (inp, out, cache, read))
+        return [key, ts, "claude", f"session-{resp.n % 3}", "project-0", resp.model,
+                inp, out, cache, 0, read, 0, None, 0, peer]
+
+
+def test_kill_9_at_random_points_loses_nothing_and_counts_nothing_twice(
+        tmp_path: Path, share: Path) -> None:
+    rng = random.Random(int(os.environ.get("TOKLINE_KILL_SEED") or time.time_ns() % 10**6))
+    device = Device(tmp_path / "victim", "victim")
+    me = device.id
+    work = Workload(device, rng, lambda peer, seq, data: _put(share, peer, seq, data))
+    work.log(200, me)
+    started = time.monotonic()
+    device.run("sync", "--target", str(share))
+    took = [time.monotonic() - started]  # whole syncs: scan, export, import, snapshot
+    mine = share / to_hex(me)
+    phases: dict[str, int] = defaultdict(int)
+    rounds = int(os.environ.get("TOKLINE_KILL_ROUNDS") or 50)
+    for _round in range(rounds):
+        work.log(200, me)
+        exported_before = len(list(mine.iterdir()))
+        imported_before = _imported(device.ledger)
+        started = time.monotonic()
+        proc = subprocess.Popen(device.argv("sync", "--target", str(share)), env=device.env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                cwd=device.home)
+        try:
+            proc.wait(timeout=rng.uniform(0.1, 1.1) * sorted(took)[len(took) // 2])
+            took.append(time.monotonic() - started)
+            phases["finished"] += 1
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            # where it was: before its export, between it and the last import, after
+            if len(list(mine.iterdir())) == exported_before:
+                phases["before its export"] += 1
+            elif _imported(device.ledger) < imported_before + len(PEERS):
+                phases["exporting or importing"] += 1
+            else:
+                phases["after importing"] += 1
+        assert proc.stderr is not None
+        stderr = proc.stderr.read().decode()
+        proc.stderr.close()
+        assert "Traceback" not in stderr, stderr
+    print(dict(phases))  # where the kills landed (pytest -s)
+    # random, but 50 rounds leave no chance of missing either part
+    assert phases["before its export"] and phases["exporting or importing"], phases
+    device.run("sync", "--target", str(share))
+    want = work.expected.rows()
+    assert _ledger_rows(device.ledger) == want
+    # its exports were not lost either: a new device importing everything agrees
+    fresh = tmp_path / "fresh" / "ledger.sqlite3"
+    with Ledger(fresh) as led:
+        report, _quota = exchange.sync(led, DirectoryTarget(str(share)), local_id(str(fresh)),
+                                       "fresh", "name", BOOK.cost_of)
+        assert not report.rejected and not report.waiting
+    assert _ledger_rows(fresh) == want
+
+
+def test_devices_syncing_at_the_same_moment(tmp_path: Path, share: Path) -> None:
+    """Two devices write into the shared directory at once, and each device runs two
+    syncs at once too (the background refresh's and the command's)."""
+    rng = random.Random(5)
+    devices = [Device(tmp_path / n, n) for n in ("one", "two")]
+    works = [Workload(d, rng, lambda peer, seq, data: _put(share, peer, seq, data),
+                      (PEERS[n],), n * 10**8) for n, d in enumerate(devices)]
+    for _round in range(4):
+        for device, work in zip(devices, works, strict=True):
+            work.log(300, device.id)
+        procs = [subprocess.Popen(device.argv("sync", "--target", str(share)), env=device.env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  cwd=device.home) for device in devices for _twice in (1, 2)]
+        for proc in procs:
+            _out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0 and not err, err
+    for device in devices:  # what the other exported last
+        device.run("sync", "--target", str(share))
+    want = Expected()
+    for work in works:
+        for key, copies in work.expected.copies.items():
+            for copy in copies:
+                want.add(key, copy[5], copy[4], copy[:4])
+    for device in devices:
+        assert _ledger_rows(device.ledger) == want.rows(), device.name

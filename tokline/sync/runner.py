@@ -12,9 +12,11 @@ device's own (tokline/snapshot/quota.py), the newest observation of each window 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from tokline.config import Config
@@ -29,6 +31,7 @@ from tokline.sync.exchange import Progress, Report
 from tokline.sync.targets import Unreachable, parse, redact
 
 STATE = "sync-state.json"
+LOCK = "sync.lock"  # beside the ledger: one sync of a device at a time
 
 MAX_BACKOFF_S = 3600.0
 
@@ -92,11 +95,32 @@ def own_quota(ledger: Ledger) -> list[dict[str, Any]]:
 def run(ledger: Ledger, cfg: Config, given_target: str | None = None,
         progress: Progress | None = None) -> Report:
     """Sync now; the state file records the outcome.  SyncError when it cannot."""
+    text = target_text(cfg, given_target)
+    with _one_at_a_time(ledger.path):
+        return _run_locked(ledger, cfg, text, progress)
+
+
+@contextlib.contextmanager
+def _one_at_a_time(ledger_path: str) -> Iterator[None]:
+    """Hold this device's sync lock (beside its ledger and device id), waiting for a
+    sync already running: two at once, the background refresh's and the command's,
+    would both number their segment after the same last one, and the second would fail
+    (or, on a target without an exclusive rename, replace the first's file, whose rows
+    are already marked exported)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(ledger_path)), LOCK)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _run_locked(ledger: Ledger, cfg: Config, text: str, progress: Progress | None) -> Report:
     from tokline.accounting.pricing import price_book  # noqa: PLC0415
 
-    text = target_text(cfg, given_target)
     now = time.time()
-    state = read_state()
+    state = read_state()  # after the wait: what a sync that just ended left
     try:
         target = parse(text)
         report, quotas = exchange.sync(
