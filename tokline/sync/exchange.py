@@ -5,11 +5,12 @@ export), in key order, in segments of at most SEGMENT_ROWS rows, numbered after 
 segment of this device already at the target.  A row is marked exported only if it is
 still as exported (a refresh may have grown it meanwhile: then it goes next time).
 
-Import: every segment of another device not imported yet, each in one transaction with
-its record in ``sync_files``: a kill at any point leaves it imported whole or not at
-all, and importing it again changes nothing (the merge is a per-field maximum: see
-tokline/ledger/store.py).  An incomplete file is left for the next sync; a corrupt one
-is reported once and recorded, so it is skipped until its size changes.
+Import: every segment of another device not imported yet, stored in one transaction with
+its record in ``sync_files`` (up to STORE_ROWS rows of segments together): a kill at
+any point leaves it imported whole or not at all, and importing it again changes nothing
+(the merge is a per-field maximum: see tokline/ledger/store.py).  An incomplete file is
+left for the next sync; a corrupt one is reported once and recorded, so it is skipped
+until its size changes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from tokline.ledger.store import IMPORT_UPSERT, Ledger
@@ -27,6 +29,8 @@ from tokline.sync.targets import Target
 
 SEGMENT_ROWS = 50_000
 FETCH_BATCH = 8  # segments fetched per round trip (each at most 64 MiB, most a few kB)
+STORE_ROWS = 200_000  # rows read before they are stored (one transaction)
+_KEY, _TS, _OWNER = itemgetter(0), itemgetter(1), itemgetter(14)
 PRIVACY = ("name", "hash", "none")
 CostFn = Callable[[str, int, int, int, int, int, int, int], "float | None"]
 Progress = Callable[[str], None]
@@ -51,10 +55,11 @@ def project_for_export(path: str, privacy: str) -> str:
     return parts[-1] if parts else ""
 
 
-_EXPORT_SELECT = (
-    "SELECT u.key, u.ts_ms, c.source, c.session_id, c.project, c.model, u.input, u.output,"
-    " u.cache_5m, u.cache_1h, u.cache_read, u.web_search, u.cost_usd, u.flags, u.device,"
-    " u.ctx FROM usage u JOIN contexts c ON c.id = u.ctx WHERE u.synced = 0 ORDER BY u.key")
+# The rows to export, without their contexts (joined in Python: a few hundred contexts
+# for 100,000 rows), in the order of _MARK's parameters.
+_EXPORT_SELECT = ("SELECT key, ts_ms, ctx, input, output, cache_5m, cache_1h, cache_read,"
+                  " web_search, cost_usd, flags, device FROM usage WHERE synced = 0"
+                  " ORDER BY key")
 _MARK = ("UPDATE usage SET synced = 1 WHERE key = ? AND synced = 0 AND ts_ms = ? AND ctx = ?"
          " AND input = ? AND output = ? AND cache_5m = ? AND cache_1h = ? AND cache_read = ?"
          " AND web_search = ? AND cost_usd IS ? AND flags = ? AND device = ?")
@@ -73,16 +78,26 @@ def export(ledger: Ledger, target: Target, device: int, name: str, privacy: str,
     listed = known if known is not None else target.names()
     taken = [segments.parse_name(n) for n in listed if n.startswith(mine)]
     seq = max([s for _, s in filter(None, taken)] + [int(ledger.get_meta("sync_seq") or 0)])
+    contexts = _contexts(ledger, {r[2] for r in rows})
+    # Only this device's own rows hold a local path: a row of another device (which a
+    # copy of it here lost to on a tie) is sent on as that device exported it, since
+    # hashing its project again would give every device a different one.
+    texts: dict[tuple[int, bool], tuple[str, str, str, str]] = {}
     written: list[str] = []
     now = time.time_ns() // 1_000_000
     for start in range(0, max(len(rows), 1), SEGMENT_ROWS):
         batch = rows[start:start + SEGMENT_ROWS]
         seq += 1
-        # Only this device's own rows hold a local path: a row of another device (which a
-        # copy of it here lost to on a tie) is sent on as that device exported it, since
-        # hashing its project again would give every device a different one.
-        out = [(*r[:4], project_for_export(r[4], privacy) if r[14] == device else r[4],
-                *r[5:15]) for r in batch]
+        out = []
+        for r in batch:
+            own = r[11] == device
+            cells = texts.get((r[2], own))
+            if cells is None:
+                source, session, project, model = contexts[r[2]]
+                cells = texts[(r[2], own)] = (
+                    source, session, project_for_export(project, privacy) if own else project,
+                    model)
+            out.append((r[0], r[1], *cells, *r[3:]))
         data = segments.encode(device, name, seq, now, out, quota)
         file = segments.file_name(device, seq)
         target.put(file, data)
@@ -90,10 +105,24 @@ def export(ledger: Ledger, target: Target, device: int, name: str, privacy: str,
         with ledger.write():
             ledger.set_meta("sync_seq", str(seq))
             ledger.set_meta("sync_quota", quota_text)
-            ledger.db.executemany(_MARK, [(r[0], r[1], r[15], *r[6:15]) for r in batch])
+            # still as exported: a refresh that grew a row meanwhile left it to go next time
+            ledger.db.executemany(_MARK, batch)
         if progress is not None:
             progress(f"exported {min(start + SEGMENT_ROWS, len(rows)):,} of {len(rows):,} rows")
     return len(rows), written
+
+
+def _contexts(ledger: Ledger, ids: set[int]) -> dict[int, tuple[str, str, str, str]]:
+    """(source, session, project, model) of these context ids."""
+    wanted = sorted(ids)
+    out: dict[int, tuple[str, str, str, str]] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        for row in ledger.db.execute(
+                "SELECT id, source, session_id, project, model FROM contexts WHERE id IN"
+                f" ({','.join('?' * len(chunk))})", chunk):
+            out[row[0]] = row[1:]
+    return out
 
 
 def import_new(ledger: Ledger, target: Target, device: int, cost_of: CostFn,
@@ -116,6 +145,22 @@ def import_new(ledger: Ledger, target: Target, device: int, cost_of: CostFn,
     waiting: list[str] = []
     rejected: list[str] = []
     quotas: list[tuple[str, list[Any]]] = []
+    # Segments are read and checked outside the ledger's write lock (an ssh target takes
+    # its time), then stored many at once: one transaction, one pricing pass, and into
+    # an empty ledger (a new device's first sync) without the time index, built after.
+    batch: list[tuple[str, int, segments.Segment]] = []
+    batch_rows = 0
+
+    def store() -> None:
+        nonlocal rows_in, batch_rows
+        rows_in += _store(ledger, batch, cost_of)
+        imported.extend(file for file, _size, _segment in batch)
+        batch.clear()
+        batch_rows = 0
+        if progress is not None:
+            progress(f"imported {len(imported):,} of {len(wanted):,} segments"
+                     f" ({rows_in:,} rows)")
+
     ordered = sorted(wanted)
     fetched: dict[str, bytes] = {}
     for number, file in enumerate(ordered, start=1):
@@ -138,53 +183,62 @@ def import_new(ledger: Ledger, target: Target, device: int, cost_of: CostFn,
                                   (file, parsed[0], len(data), -1,
                                    time.time_ns() // 1_000_000))
             continue
-        rows_in += _store(ledger, file, len(data), segment, cost_of)
-        imported.append(file)
+        batch.append((file, len(data), segment))
+        batch_rows += len(segment.rows)
         if segment.quota:
             quotas.append((to_hex(segment.device), segment.quota))
-        if progress is not None:
-            progress(f"imported {number:,} of {len(wanted):,} segments ({rows_in:,} rows)")
+        if batch_rows >= STORE_ROWS:
+            store()
+    if batch:
+        store()
     return rows_in, imported, waiting, rejected, quotas
 
 
-def _store(ledger: Ledger, file: str, size: int, segment: segments.Segment,
+def _store(ledger: Ledger, batch: list[tuple[str, int, segments.Segment]],
            cost_of: CostFn) -> int:
+    """Store these segments' rows and their records in ``sync_files``, all or nothing."""
+    now = time.time_ns() // 1_000_000
     try:
-        with ledger.write():
-            ledger.preload_contexts(len(segment.rows) > 1000)
-            values = []
-            for r in segment.rows:
-                ctx = ledger.context_id(r.source, r.session, r.project, r.model)
-                values.append((r.key, r.ts_ms, ctx, r.input, r.output, r.cache_5m, r.cache_1h,
-                               r.cache_read, r.web_search, r.cost_usd, r.flags,
-                               cost_of(r.model, r.input, r.output, r.cache_5m, r.cache_1h,
-                                       r.cache_read, r.web_search, r.flags), r.device))
+        with ledger.write(), ledger.bulk_load():
+            total = sum(len(segment.rows) for _file, _size, segment in batch)
+            ledger.preload_contexts(total > 1000)
+            context_id = ledger.context_id
+            values: list[tuple[Any, ...]] = []
+            append = values.append
+            owners: set[int] = set()
+            for _file, _size, segment in batch:
+                for (key, ts, source, session, project, model, inp, out, c5m, c1h, read, web,
+                     cost, flags, owner) in segment.rows:
+                    append((key, ts, context_id(source, session, project, model), inp, out,
+                            c5m, c1h, read, web, cost, flags,
+                            cost_of(model, inp, out, c5m, c1h, read, web, flags), owner))
+                owners.update(map(_OWNER, segment.rows))
             ledger.insert_new_contexts()
             if values:
-                ledger.note_change(min(v[1] for v in values))
-            values.sort(key=lambda v: v[0])
-            ledger.db.executemany(IMPORT_UPSERT, values)
-            if values:
+                oldest = min(map(_TS, values))
+                ledger.note_change(oldest)
+                values.sort(key=_KEY)  # stable: copies of one key merge in segment order
+                ledger.db.executemany(IMPORT_UPSERT, values)
                 # A row that merged with one already here is left unpriced (its cost_calc
                 # that of the old copy); the snapshot prices only its recent weeks again,
                 # and a year from another device merges rows of any age.
-                ledger.price_pending(min(v[1] for v in values), cost_of)
-            stamp = segment.created_ms
-            ledger.db.execute(
-                "INSERT INTO devices VALUES (?,?,?) ON CONFLICT(id) DO UPDATE SET"
-                " name = excluded.name, last_seen_ms = max(coalesce(last_seen_ms, 0),"
-                " excluded.last_seen_ms)", (segment.device, segment.name or to_hex(segment.device),
-                                            stamp))
+                ledger.price_pending(oldest, cost_of)
+            for file, size, segment in batch:
+                ledger.db.execute(
+                    "INSERT INTO devices VALUES (?,?,?) ON CONFLICT(id) DO UPDATE SET"
+                    " name = excluded.name, last_seen_ms = max(coalesce(last_seen_ms, 0),"
+                    " excluded.last_seen_ms)",
+                    (segment.device, segment.name or to_hex(segment.device),
+                     segment.created_ms))
+                ledger.db.execute("INSERT OR REPLACE INTO sync_files VALUES (?,?,?,?,?)",
+                                  (file, segment.device, size, len(segment.rows), now))
             # rows recorded by a device whose own segments have not come yet
             ledger.db.executemany("INSERT OR IGNORE INTO devices VALUES (?,?,NULL)",
-                                  {(r.device, to_hex(r.device)) for r in segment.rows})
-            ledger.db.execute("INSERT OR REPLACE INTO sync_files VALUES (?,?,?,?,?)",
-                              (file, segment.device, size, len(values),
-                               time.time_ns() // 1_000_000))
+                                  [(owner, to_hex(owner)) for owner in owners])
     except BaseException:
         ledger.forget_context_cache()
         raise
-    return len(segment.rows)
+    return len(values)
 
 
 def note_local_device(ledger: Ledger, device: int, name: str) -> None:
