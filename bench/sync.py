@@ -8,7 +8,8 @@ holds one busy day (a --days 1 corpus of about 5,000 requests), "year" a year of
 (the --size corpus; --corpus reuses one), "new" nothing yet.  Figures, medians of --runs:
 
 * the exchange itself, timed inside one process of the venv's interpreter around
-  tokline.sync.exchange's export and import (what ``tokline sync`` adds to a refresh):
+  tokline.sync.exchange's export and import (what ``tokline sync`` adds to a refresh;
+  its CPU time beside it, for a machine that is busy with other work):
   exporting the busy day (segment written and fsync'ed), importing it into the ledger of
   the year, importing the year into a new device's empty ledger, exporting the year;
 * whole ``tokline sync`` processes (start-up, the refresh before, the exchange, the
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sqlite3
 import statistics
@@ -52,7 +54,7 @@ def phase(argv: list[str]) -> int:
 
     op, source, share, work, runs = argv[0], argv[1], Path(argv[2]), Path(argv[3]), int(argv[4])
     cost_of = price_book().cost_of
-    seconds = []
+    seconds, cpu = [], []
     for run in range(runs):
         copy = work / f"run-{run}" / "ledger.sqlite3"
         copy.parent.mkdir(parents=True)
@@ -67,18 +69,19 @@ def phase(argv: list[str]) -> int:
                 with ledger.write():
                     ledger.db.execute("UPDATE usage SET synced = 0")
                 target = DirectoryTarget(str(out))
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 rows, _files = exchange.export(ledger, target, device, "bench", "name")
             else:
                 target = DirectoryTarget(str(share))
                 listed = target.names()
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 rows = exchange.import_new(ledger, target, device, cost_of, listed)[0]
             seconds.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
         shutil.rmtree(copy.parent)
         if op == "export":
             shutil.rmtree(work / f"share-{run}")
-    print(json.dumps({"rows": rows, "seconds": seconds}))
+    print(json.dumps({"rows": rows, "seconds": seconds, "cpu": cpu}))
     return 0
 
 
@@ -122,12 +125,15 @@ def main() -> int:
     print(f"the year's ledger built in {time.perf_counter() - started:.1f}s", flush=True)
     run([tokline, "scan", "-q"], envs["busy"])
 
-    def timed_phase(op: str, source: Path | str, share: Path, runs: int) -> tuple[int, float]:
+    def timed_phase(op: str, source: Path | str, share: Path, runs: int
+                    ) -> tuple[int, float, str]:
+        """(rows, median seconds, the median CPU seconds as a note)."""
         scratch = Path(tempfile.mkdtemp(prefix=f"{op}-", dir=work))
         out = json.loads(run([python, __file__, "--phase", op, str(source), str(share),
                               str(scratch), str(runs)], envs["new"]))
         shutil.rmtree(scratch)
-        return out["rows"], statistics.median(out["seconds"])
+        return (out["rows"], statistics.median(out["seconds"]),
+                f"CPU {statistics.median(out['cpu']):.4f}s, ")
 
     floor = statistics.median(wall([python, "-c", "pass"], envs["new"])
                               for _ in range(args.runs))
@@ -145,14 +151,15 @@ def main() -> int:
                              for _ in range(args.runs))
     figures.append(("tokline sync, nothing new", idle, "busy day device"))
 
-    day_rows, export_day = timed_phase("export", ledger("busy"), share_day, args.runs)
-    figures.append(("export a busy day", export_day, f"{day_rows:,} rows"))
-    _rows, import_day = timed_phase("import", ledger("year"), share_day, args.runs)
-    figures.append(("import a busy day", import_day, "into the year's ledger"))
-    year_rows, import_year = timed_phase("import", "-", share_year, max(3, args.runs // 3))
-    figures.append(("import a year", import_year, f"{year_rows:,} rows, new device"))
-    _rows, export_year = timed_phase("export", ledger("year"), share_year, 3)
-    figures.append(("export a year", export_year, f"{year_rows:,} rows"))
+    day_rows, export_day, cpu = timed_phase("export", ledger("busy"), share_day, args.runs)
+    figures.append(("export a busy day", export_day, f"{cpu}{day_rows:,} rows"))
+    _rows, import_day, cpu = timed_phase("import", ledger("year"), share_day, args.runs)
+    figures.append(("import a busy day", import_day, f"{cpu}into the year's ledger"))
+    year_rows, import_year, cpu = timed_phase("import", "-", share_year,
+                                              max(3, args.runs // 3))
+    figures.append(("import a year", import_year, f"{cpu}{year_rows:,} rows, new device"))
+    _rows, export_year, cpu = timed_phase("export", ledger("year"), share_year, 3)
+    figures.append(("export a year", export_year, f"{cpu}{year_rows:,} rows"))
 
     # whole processes of a new device: its first sync imports the day, or the year
     for label, share in (("busy day", share_day), ("year", share_year)):
@@ -176,7 +183,8 @@ def main() -> int:
     figures.append(("tokline status, sync target set", statuses[True], "fresh snapshot"))
 
     print(f"\nbusy day {day_rows:,} rows ({busy}); year {year_rows:,} rows ({year});"
-          f" interpreter {python}")
+          f" interpreter {python}; load average {os.getloadavg()[0]:.1f}"
+          f" on {os.cpu_count()} CPUs")
     print(f"{'measure':<40}{'seconds':>10}{'x floor':>10}{'target':>9}  note")
     print(f"{'floor (python -c pass)':<40}{floor:>10.4f}{1:>10.2f}")
     missed = []

@@ -964,3 +964,27 @@ def test_devices_syncing_at_the_same_moment(tmp_path: Path, share: Path) -> None
                 want.add(key, copy[5], copy[4], copy[:4])
     for device in devices:
         assert _ledger_rows(device.ledger) == want.rows(), device.name
+
+
+def test_a_rebuilt_ledger_gets_back_history_its_logs_lost(tmp_path: Path) -> None:
+    """Claude Code deletes old logs; the ledger keeps their rows, and so do the segments
+    this device exported.  After ``scan --rebuild`` (a new ledger from the logs left),
+    the next sync brings those rows back from its own segments, as other devices have
+    them: every device shows the same history again."""
+    one, two = _machines(tmp_path, ["name", "hash"])
+    old, new = Response(0, 0, 0, 3600, 10, 100, [5, 50]), Response(1, 1, 2, 60, 7, 0, [9])
+    one.append("old.jsonl", old.line(0) + old.line(1))
+    one.refresh()
+    one.sync()
+    _copy_all(one, two)
+    two.sync()
+    (one.home / ".claude" / "projects" / "-home-someone-work" / "old.jsonl").unlink()
+    one.append("new.jsonl", new.line(0))
+    one.rebuild()  # the new ledger holds only the newer response
+    assert len(one.rows()) == 1
+    one.sync()
+    _copy_all(one, two)
+    two.sync()
+    assert one.rows() == two.rows()
+    assert len(one.rows()) == 2
+    assert one.cells() == two.cells()

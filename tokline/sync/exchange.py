@@ -5,12 +5,12 @@ export), in key order, in segments of at most SEGMENT_ROWS rows, numbered after 
 segment of this device already at the target.  A row is marked exported only if it is
 still as exported (a refresh may have grown it meanwhile: then it goes next time).
 
-Import: every segment of another device not imported yet, stored in one transaction with
-its record in ``sync_files`` (up to STORE_ROWS rows of segments together): a kill at
-any point leaves it imported whole or not at all, and importing it again changes nothing
-(the merge is a per-field maximum: see tokline/ledger/store.py).  An incomplete file is
-left for the next sync; a corrupt one is reported once and recorded, so it is skipped
-until its size changes.
+Import: every segment not imported yet (this device's own only after ``scan --rebuild``),
+stored in one transaction with its record in ``sync_files`` (up to STORE_ROWS rows of
+segments together): a kill at any point leaves it imported whole or not at all, and
+importing it again changes nothing (the merge is a per-field maximum: see
+tokline/ledger/store.py).  An incomplete file is left for the next sync; a corrupt one is
+reported once and recorded, so it is skipped until its size changes.
 """
 
 from __future__ import annotations
@@ -107,6 +107,9 @@ def export(ledger: Ledger, target: Target, device: int, name: str, privacy: str,
             ledger.set_meta("sync_quota", quota_text)
             # still as exported: a refresh that grew a row meanwhile left it to go next time
             ledger.db.executemany(_MARK, batch)
+            # known, so not read back; a ledger made anew (scan --rebuild) reads it back
+            ledger.db.execute("INSERT OR REPLACE INTO sync_files VALUES (?,?,?,?,?)",
+                              (file, device, len(data), len(batch), now))
         if progress is not None:
             progress(f"exported {min(start + SEGMENT_ROWS, len(rows)):,} of {len(rows):,} rows")
     return len(rows), written
@@ -132,8 +135,10 @@ def import_new(ledger: Ledger, target: Target, device: int, cost_of: CostFn,
     files waiting, rejections, quota lists met)."""
     known = {name: (size, rows) for name, size, rows in
              ledger.db.execute("SELECT name, size, rows FROM sync_files")}
-    mine = to_hex(device) + "/"
-    wanted = [n for n in listed if not n.startswith(mine) and n not in known]
+    # This device's own segments too: each one it wrote is known (export records it),
+    # unless the ledger was made anew (scan --rebuild), when its own segments bring back
+    # the rows of logs the assistants have deleted since.
+    wanted = [n for n in listed if n not in known]
     # A rejected file is read again once its size changed (a sync tool that writes in
     # place was not done with it); only a directory target tells sizes cheaply.
     rejected_before = [n for n, (_size, rows) in known.items() if rows < 0]
@@ -153,7 +158,7 @@ def import_new(ledger: Ledger, target: Target, device: int, cost_of: CostFn,
 
     def store() -> None:
         nonlocal rows_in, batch_rows
-        rows_in += _store(ledger, batch, cost_of)
+        rows_in += _store(ledger, batch, cost_of, device)
         imported.extend(file for file, _size, _segment in batch)
         batch.clear()
         batch_rows = 0
@@ -195,7 +200,7 @@ def import_new(ledger: Ledger, target: Target, device: int, cost_of: CostFn,
 
 
 def _store(ledger: Ledger, batch: list[tuple[str, int, segments.Segment]],
-           cost_of: CostFn) -> int:
+           cost_of: CostFn, mine: int) -> int:
     """Store these segments' rows and their records in ``sync_files``, all or nothing."""
     now = time.time_ns() // 1_000_000
     try:
@@ -224,12 +229,13 @@ def _store(ledger: Ledger, batch: list[tuple[str, int, segments.Segment]],
                 # and a year from another device merges rows of any age.
                 ledger.price_pending(oldest, cost_of)
             for file, size, segment in batch:
-                ledger.db.execute(
-                    "INSERT INTO devices VALUES (?,?,?) ON CONFLICT(id) DO UPDATE SET"
-                    " name = excluded.name, last_seen_ms = max(coalesce(last_seen_ms, 0),"
-                    " excluded.last_seen_ms)",
-                    (segment.device, segment.name or to_hex(segment.device),
-                     segment.created_ms))
+                if segment.device != mine:  # an old one of its own has an old name
+                    ledger.db.execute(
+                        "INSERT INTO devices VALUES (?,?,?) ON CONFLICT(id) DO UPDATE SET"
+                        " name = excluded.name, last_seen_ms = max(coalesce(last_seen_ms,"
+                        " 0), excluded.last_seen_ms)",
+                        (segment.device, segment.name or to_hex(segment.device),
+                         segment.created_ms))
                 ledger.db.execute("INSERT OR REPLACE INTO sync_files VALUES (?,?,?,?,?)",
                                   (file, segment.device, size, len(segment.rows), now))
             # rows recorded by a device whose own segments have not come yet
