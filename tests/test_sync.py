@@ -269,11 +269,12 @@ class Response:
         self.ts = BASE_MS + day * DAY_MS + second * 1000  # seconds near midnight cross it
         self.outputs = outputs
 
-    def line(self, k: int, shift_ms: int = 0) -> bytes:
+    def line(self, k: int, shift_ms: int = 0, sidechain: bool = False) -> bytes:
         usage = {"input_tokens": self.inp, "cache_creation_input_tokens": self.cache,
                  "cache_read_input_tokens": 3 * self.cache, "output_tokens": self.outputs[k]}
         return json.dumps({
             "type": "assistant", "timestamp": _iso(self.ts + 700 * k + shift_ms),
+            "isSidechain": sidechain,
             "sessionId": f"session-{self.n % 3}", "requestId": f"req_{self.n}",
             "cwd": f"/home/someone/work/project-{self.n % 2}",
             "message": {"id": f"msg_{self.n}", "model": self.model, "usage": usage}},
@@ -365,7 +366,8 @@ class Machine:
             self.ledger.price_pending(0, BOOK.cost_of)
         return self.ledger.db.execute(
             "SELECT u.ts_ms / 86400000, c.source, c.model, sum(u.input), sum(u.output),"
-            " sum(u.cache_5m + u.cache_1h), sum(u.cache_read), count(*), sum(u.cost_calc)"
+            " sum(u.cache_5m + u.cache_1h), sum(u.cache_read), count(*),"
+            " round(sum(u.cost_calc), 9)"  # summed in another order: the last bits differ
             " FROM usage u JOIN contexts c ON c.id = u.ctx GROUP BY 1, 2, 3"
             " ORDER BY 1, 2, 3").fetchall()
 
@@ -435,12 +437,15 @@ def _run_interleaving(machines: list[Machine],
                     shutil.copyfile(log, there)
                 for n, lines in other.held.items():
                     machine.held[n] = max(machine.held.get(n, 0), lines)
-        elif op == "replay":  # a resumed session copies what it holds, a little later
+        elif op == "replay":  # a resumed session copies what it holds, a little later,
+            # or a subagent's sidechain does (the row stays a sidechain only if every
+            # copy is one)
             resp = responses[a % len(responses)]
             held = machine.held.get(resp.n, 0)
             if held:
                 machine.append(f"resumed-{resp.n}.jsonl",
-                               b"".join(resp.line(k, b % 2500) for k in range(held)))
+                               b"".join(resp.line(k, b % 2500, sidechain=b % 3 == 0)
+                                        for k in range(held)))
         elif op == "refresh":
             machine.refresh()
         elif op == "sync":
@@ -471,17 +476,18 @@ def _run_interleaving(machines: list[Machine],
         raise AssertionError("the devices never stopped exporting")
     # what the logs hold: each response at its longest copy, the device holding that copy
     # (the lower id when several do) being its device
-    want: dict[int, tuple[int, int, int, int, int]] = {}
+    # and no flags: wherever a sidechain copy is, the main one is too
+    want: dict[int, tuple[int, ...]] = {}
     for resp in responses:
         longest = max(m.held.get(resp.n, 0) for m in machines)
         if longest:
             owner = min(m.id for m in machines if m.held.get(resp.n, 0) == longest)
-            want[key64(f"msg_{resp.n}", f"req_{resp.n}")] = (owner, *resp.counts(longest))
+            want[key64(f"msg_{resp.n}", f"req_{resp.n}")] = (owner, *resp.counts(longest), 0)
     first = machines[0].rows()
     for machine in machines:
         assert machine.rows() == first, machine.name
         assert machine.cells() == machines[0].cells(), machine.name
-    assert {key: (row[0], *row[6:10]) for key, row in first.items()} == want
+    assert {key: (row[0], *row[6:11]) for key, row in first.items()} == want
 
 
 @given(privacies=st.lists(st.sampled_from(exchange.PRIVACY), min_size=2,
@@ -547,6 +553,24 @@ def test_forwarded_rows_keep_their_devices_project(tmp_path: Path) -> None:
     ((device, *_rest, project),) = [(row[0], row[5]) for row in rows[2].values()]
     assert device == low.id
     assert project == "project-0"  # the lower id's privacy: the last path component
+
+
+def test_a_sidechain_copy_on_one_device_and_the_main_one_on_another(tmp_path: Path) -> None:
+    """A row stays a sidechain only if every copy is one, whichever device imports
+    which first (the flags are part of the merge every device must agree on)."""
+    main, side = _machines(tmp_path, ["name", "name"])
+    resp = Response(0, 0, 1, 3600, 10, 100, [5])
+    main.append("s.jsonl", resp.line(0))
+    side.append("agent.jsonl", resp.line(0, sidechain=True))
+    for machine in (main, side):
+        machine.refresh()
+        machine.sync()
+    _copy_all(main, side)
+    _copy_all(side, main)
+    for machine in (main, side):
+        machine.sync()
+    assert main.rows() == side.rows()
+    assert [row[10] for row in main.rows().values()] == [0]
 
 
 def test_an_imported_copy_merged_into_a_row_prices_it_again(tmp_path: Path) -> None:
