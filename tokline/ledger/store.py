@@ -38,8 +38,13 @@ from tokline.units import QUARTER_MS
 # (the final line of a streamed response), on ties the copy of the lower device id, then
 # the first copy.  So the merge is the same whatever order copies arrive in, from this
 # device's scan or from other devices' segments (tokline/sync), and every device makes
-# the same row.  A row stays a sidechain only if every copy was one; the other flags
-# accumulate.  ``synced`` is cleared: the merged row is this device's to export again.
+# the same row (tests/test_sync.py holds every device to it).  That needs copies of
+# which one holds every count of the other, as copies of one response do (a streamed
+# response's lines, replays, another device's copy): the comparison is with the merged
+# row, whose total crossing copies (two responses under one key, a 2**-16 chance) would
+# exceed, and their time and device could then depend on the order.  A row stays a
+# sidechain only if every copy was one; the other flags accumulate.  ``synced`` is
+# cleared: the merged row is this device's to export again.
 _NEW_TOTAL = ("excluded.input + excluded.output + excluded.cache_5m + excluded.cache_1h"
               " + excluded.cache_read")
 _OLD_TOTAL = "input + output + cache_5m + cache_1h + cache_read"
