@@ -11,7 +11,8 @@ holds one busy day (a --days 1 corpus of about 5,000 requests), "year" a year of
   tokline.sync.exchange's export and import (what ``tokline sync`` adds to a refresh;
   its CPU time beside it, for a machine that is busy with other work):
   exporting the busy day (segment written and fsync'ed), importing it into the ledger of
-  the year, importing the year into a new device's empty ledger, exporting the year;
+  the year (the harder case: keys are hashes, so new rows land all over a big table) and
+  into a new device's, importing the year into a new device's, exporting the year;
 * whole ``tokline sync`` processes (start-up, the refresh before, the exchange, the
   snapshot after) against the floor (``VENV/bin/python -c pass``);
 * ``tokline status`` with a fresh snapshot, with and without a sync target configured:
@@ -155,6 +156,8 @@ def main() -> int:
     figures.append(("export a busy day", export_day, f"{cpu}{day_rows:,} rows"))
     _rows, import_day, cpu = timed_phase("import", ledger("year"), share_day, args.runs)
     figures.append(("import a busy day", import_day, f"{cpu}into the year's ledger"))
+    _rows, import_new_day, cpu = timed_phase("import", "-", share_day, args.runs)
+    figures.append(("  the same into a new device", import_new_day, f"{cpu}empty ledger"))
     year_rows, import_year, cpu = timed_phase("import", "-", share_year,
                                               max(3, args.runs // 3))
     figures.append(("import a year", import_year, f"{cpu}{year_rows:,} rows, new device"))
