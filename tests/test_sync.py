@@ -1000,7 +1000,8 @@ def test_a_rebuilt_ledger_gets_back_history_its_logs_lost(tmp_path: Path) -> Non
     this device exported.  After ``scan --rebuild`` (a new ledger from the logs left),
     the next sync brings those rows back from its own segments, as other devices have
     them: every device shows the same history again."""
-    one, two = _machines(tmp_path, ["name", "hash"])
+    one, two = _machines(tmp_path, ["name", "name"])
+    one.privacy = "hash"  # what came back is hashed already: not hashed again
     old, new = Response(0, 0, 0, 3600, 10, 100, [5, 50]), Response(1, 1, 2, 60, 7, 0, [9])
     one.append("old.jsonl", old.line(0) + old.line(1))
     one.refresh()
@@ -1017,3 +1018,13 @@ def test_a_rebuilt_ledger_gets_back_history_its_logs_lost(tmp_path: Path) -> Non
     assert one.rows() == two.rows()
     assert len(one.rows()) == 2
     assert one.cells() == two.cells()
+    # and should it go out again (a new target gets every row), it goes as it came back
+    with one.ledger.write():
+        one.ledger.db.execute("UPDATE usage SET synced = 0")
+    one.sync()
+    third = Machine(tmp_path, 9, "name")
+    newest = max((one.replica / to_hex(one.id)).iterdir())
+    (third.replica / to_hex(one.id)).mkdir()
+    shutil.copyfile(newest, third.replica / to_hex(one.id) / newest.name)
+    third.sync()
+    assert third.rows() == two.rows()

@@ -32,6 +32,7 @@ FETCH_BATCH = 8  # segments fetched per round trip (each at most 64 MiB, most a 
 STORE_ROWS = 200_000  # rows read before they are stored (one transaction)
 _KEY, _TS, _OWNER = itemgetter(0), itemgetter(1), itemgetter(14)
 PRIVACY = ("name", "hash", "none")
+HEX = frozenset("0123456789abcdef")
 CostFn = Callable[[str, int, int, int, int, int, int, int], "float | None"]
 Progress = Callable[[str], None]
 
@@ -46,10 +47,14 @@ class Report(NamedTuple):
 
 
 def project_for_export(path: str, privacy: str) -> str:
-    """What leaves the machine of a project path: its last component, a hash, or nothing."""
+    """What leaves the machine of a project path: its last component, a hash, or nothing.
+    What it gives is given back unchanged: a row of this device that a rebuilt ledger
+    got back from its own segment holds its project as it left, and may leave again."""
     if privacy == "none" or not path:
         return ""
     if privacy == "hash":
+        if len(path) == 18 and path.startswith("h:") and HEX.issuperset(path[2:]):
+            return path  # a path is never this (it is not absolute)
         return "h:" + hashlib.sha256(path.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     parts = [part for part in path.replace("\\", "/").split("/") if part]
     return parts[-1] if parts else ""
