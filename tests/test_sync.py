@@ -912,7 +912,8 @@ class Workload:
 
 def test_kill_9_at_random_points_loses_nothing_and_counts_nothing_twice(
         tmp_path: Path, share: Path) -> None:
-    rng = random.Random(int(os.environ.get("TOKLINE_KILL_SEED") or time.time_ns() % 10**6))
+    seed = int(os.environ.get("TOKLINE_KILL_SEED") or time.time_ns() % 10**6)
+    rng = random.Random(seed)  # the rows; the kills' timing cannot be replayed anyway
     device = Device(tmp_path / "victim", "victim")
     me = device.id
     work = Workload(device, rng, lambda peer, seq, data: _put(share, peer, seq, data))
@@ -953,19 +954,19 @@ def test_kill_9_at_random_points_loses_nothing_and_counts_nothing_twice(
         stderr = proc.stderr.read().decode()
         proc.stderr.close()
         assert "Traceback" not in stderr, stderr
-    print(dict(phases))  # where the kills landed (pytest -s)
+    print(f"TOKLINE_KILL_SEED={seed}", dict(phases))  # where the kills landed (pytest -s)
     # random, but 50 rounds leave no chance of missing either part
     assert phases["before its export"] and phases["exporting or importing"], phases
     device.run("sync", "--target", str(share))
     want = work.expected.rows()
-    assert _ledger_rows(device.ledger) == want
+    assert _ledger_rows(device.ledger) == want, f"TOKLINE_KILL_SEED={seed}"
     # its exports were not lost either: a new device importing everything agrees
     fresh = tmp_path / "fresh" / "ledger.sqlite3"
     with Ledger(fresh) as led:
         report, _quota = exchange.sync(led, DirectoryTarget(str(share)), local_id(str(fresh)),
                                        "fresh", "name", BOOK.cost_of)
         assert not report.rejected and not report.waiting
-    assert _ledger_rows(fresh) == want
+    assert _ledger_rows(fresh) == want, f"TOKLINE_KILL_SEED={seed}"
 
 
 def test_devices_syncing_at_the_same_moment(tmp_path: Path, share: Path) -> None:
