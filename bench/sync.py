@@ -4,8 +4,9 @@
     python bench/sync.py [--corpus DIR] [--size 1G] [--busy-size 55M] [--venv VENV] [--runs 11]
 
 Three devices on one box, each with its own data, state and config directories: "busy"
-holds one busy day (a --days 1 corpus of about 5,000 requests), "year" a year of history
-(the --size corpus; --corpus reuses one), "new" nothing yet.  Figures, medians of --runs:
+holds one busy day (a --days 1 corpus of about 5,000 requests), "year" the --size corpus
+(1 GB: the issue's "year", about 92,000 requests, which the generator spreads over 90
+days; --corpus reuses one), "new" nothing yet.  Figures, medians of --runs:
 
 * the exchange itself, timed inside one process of the venv's interpreter around
   tokline.sync.exchange's export and import (what ``tokline sync`` adds to a refresh;
