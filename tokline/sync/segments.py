@@ -138,7 +138,9 @@ def encode(device: int, name: str, seq: int, created_ms: int, rows: Iterable[Seq
     return gzip.compress(body + trailer.encode() + b"\n", compresslevel=1, mtime=0)
 
 
-def _plain(data: bytes, max_plain: int = MAX_PLAIN) -> bytes:
+def _plain(data: bytes, max_plain: int | None = None) -> bytes:
+    if max_plain is None:  # read now, not when defined: a test makes it small
+        max_plain = MAX_PLAIN
     if len(data) > MAX_COMPRESSED:
         raise SegmentError(f"larger than {MAX_COMPRESSED >> 20} MiB")
     out = bytearray()
@@ -158,9 +160,10 @@ def _plain(data: bytes, max_plain: int = MAX_PLAIN) -> bytes:
 
 
 def decode(data: bytes, expect_device: int | None = None, latest_ms: int | None = None,
-           max_plain: int = MAX_PLAIN, max_rows: int | None = None) -> Segment:
+           max_plain: int | None = None, max_rows: int | None = None) -> Segment:
     """Check and read a segment; SegmentError (Incomplete) with the reason otherwise.
-    ``max_plain`` and ``max_rows``: tighter bounds (the team server's)."""
+    ``max_plain`` and ``max_rows``: tighter bounds (the team server's; None: MAX_PLAIN
+    bytes, any number of rows)."""
     text = _plain(data, max_plain)
     if not text.endswith(b"\n"):
         raise Incomplete("its last line is not complete (still being copied?)")
