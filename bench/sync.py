@@ -199,11 +199,8 @@ def main() -> int:
             missed.append(label)
         print(f"{label:<40}{seconds:>10.4f}{seconds / floor:>10.2f}{mark}  {note}")
     print("every target met" if not missed else f"missed: {', '.join(missed)}")
-    if not args.keep:
-        for path in (busy, work / "busy", work / "year", work / "new", share_day, share_year):
-            shutil.rmtree(path, ignore_errors=True)
-        if args.corpus is None:
-            shutil.rmtree(work, ignore_errors=True)
+    if not args.keep:  # a --corpus given is elsewhere, and stays
+        shutil.rmtree(work, ignore_errors=True)
     return 0 if not missed else 1
 
 
