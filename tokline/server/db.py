@@ -32,6 +32,14 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 
 metadata = MetaData()
+TOKENS = ("input", "output", "cache_5m", "cache_1h", "cache_read", "web_search")
+
+
+def _tokens() -> list[Column[int]]:
+    """The token counts a usage row and every sum of them carry (new columns each call:
+    a column belongs to one table)."""
+    return [Column(name, BigInteger, nullable=False) for name in TOKENS]
+
 
 users = Table(
     "users", metadata,
@@ -94,12 +102,7 @@ usage = Table(
     Column("session", String(1024), nullable=False),
     Column("project", String(1024), nullable=False),
     Column("model", String(1024), nullable=False),
-    Column("input", BigInteger, nullable=False),
-    Column("output", BigInteger, nullable=False),
-    Column("cache_5m", BigInteger, nullable=False),
-    Column("cache_1h", BigInteger, nullable=False),
-    Column("cache_read", BigInteger, nullable=False),
-    Column("web_search", BigInteger, nullable=False),
+    *_tokens(),
     Column("cost_usd", Float),  # the cost the log gave
     Column("cost_calc", Float),  # computed from the price table at push; None: unpriced
     Column("flags", Integer, nullable=False),
@@ -123,12 +126,7 @@ daily = Table(
     Column("model", String(1024), primary_key=True),
     Column("source", String(32), primary_key=True),
     Column("device", BigInteger, primary_key=True),
-    Column("input", BigInteger, nullable=False),
-    Column("output", BigInteger, nullable=False),
-    Column("cache_5m", BigInteger, nullable=False),
-    Column("cache_1h", BigInteger, nullable=False),
-    Column("cache_read", BigInteger, nullable=False),
-    Column("web_search", BigInteger, nullable=False),
+    *_tokens(),
     Column("cost_usd", Float, nullable=False),
     Column("requests", Integer, nullable=False),
     Column("unpriced", Integer, nullable=False),

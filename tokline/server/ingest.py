@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 
 from tokline.engine.records import F_SHADOWED, F_SIDECHAIN, SYNTHETIC
 from tokline.server.accounts import User, now_ms
-from tokline.server.db import daily, devices, monthly, segments, totals, usage, users
+from tokline.server.db import TOKENS, daily, devices, monthly, segments, totals, usage, users
 from tokline.sync import segments as fmt
 from tokline.sync.device import to_hex
 from tokline.units import DAY_MS
@@ -38,7 +38,6 @@ CostFn = Callable[[str, int, int, int, int, int, int, int], "float | None"]
 MAX_PUSH = 32 << 20  # bytes of one pushed segment
 MAX_PLAIN = 256 << 20  # bytes once decompressed
 MAX_ROWS = 100_000
-TOKENS = ("input", "output", "cache_5m", "cache_1h", "cache_read", "web_search")
 TEXTS = ("source", "session", "project", "model")
 # Decoding is CPU-bound (the GIL runs one at a time anyway); bounding how many run at
 # once bounds the memory that many large pushes at once can take.
