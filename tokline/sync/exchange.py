@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 from tokline.ledger.store import IMPORT_UPSERT, Ledger
 from tokline.sync import segments
-from tokline.sync.device import to_hex
+from tokline.sync.device import HEX_DIGITS, to_hex
 from tokline.sync.targets import Target
 
 SEGMENT_ROWS = 50_000
@@ -32,7 +32,6 @@ FETCH_BATCH = 8  # segments fetched per round trip (each at most 64 MiB, most a 
 STORE_ROWS = 200_000  # rows read before they are stored (one transaction)
 _KEY, _TS, _OWNER = itemgetter(0), itemgetter(1), itemgetter(14)
 PRIVACY = ("name", "hash", "none")
-HEX = frozenset("0123456789abcdef")
 CostFn = Callable[[str, int, int, int, int, int, int, int], "float | None"]
 Progress = Callable[[str], None]
 
@@ -53,7 +52,7 @@ def project_for_export(path: str, privacy: str) -> str:
     if privacy == "none" or not path:
         return ""
     if privacy == "hash":
-        if len(path) == 18 and path.startswith("h:") and HEX.issuperset(path[2:]):
+        if len(path) == 18 and path.startswith("h:") and HEX_DIGITS.issuperset(path[2:]):
             return path  # a path is never this (it is not absolute)
         return "h:" + hashlib.sha256(path.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     parts = [part for part in path.replace("\\", "/").split("/") if part]

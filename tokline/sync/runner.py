@@ -45,12 +45,7 @@ def state_path() -> str:
 
 
 def read_state() -> dict[str, Any]:
-    try:
-        with open(state_path(), encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_json(state_path()) or {}
 
 
 def due(cfg: Config) -> bool:
@@ -145,14 +140,7 @@ def _run_locked(ledger: Ledger, cfg: Config, text: str, progress: Progress | Non
 
 
 def _keep_quota(quotas: list[tuple[str, list[Any]]]) -> None:
-    path = os.path.join(statefiles.state_dir(), QUOTA)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            kept = json.load(fh)
-    except (OSError, ValueError):
-        kept = {}
-    if not isinstance(kept, dict):
-        kept = {}
+    kept = read_json(os.path.join(statefiles.state_dir(), QUOTA)) or {}
     for device, windows in quotas:  # segments in name order: a later one is newer
         kept[device] = [w for w in map(_window, windows[:64]) if w is not None]
     _write(QUOTA, kept)
@@ -177,16 +165,6 @@ def _window(raw: object) -> dict[str, Any] | None:
         return None
     return {"source": source, "window": window, "used_percent": float(used),
             "resets_at": resets, "as_of": as_of}
-
-
-def synced_quota() -> dict[str, list[dict[str, Any]]]:
-    """Other devices' official windows, by device hex id (sync-quota.json)."""
-    try:
-        with open(os.path.join(statefiles.state_dir(), QUOTA), encoding="utf-8") as fh:
-            kept = json.load(fh)
-    except (OSError, ValueError):
-        return {}
-    return kept if isinstance(kept, dict) else {}
 
 
 def _write(name: str, data: dict[str, Any]) -> None:

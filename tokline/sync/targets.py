@@ -39,7 +39,18 @@ class Target:
         raise NotImplementedError
 
     def fetch(self, names: Iterable[str]) -> dict[str, bytes]:
-        """The bytes of the named segments; one that vanished meanwhile is left out."""
+        """The bytes of the named segments; one that vanished meanwhile is left out.
+        One ``read`` each; a target with a cheaper batch (ssh) does its own."""
+        out = {}
+        for name in names:
+            if parse_name(name) is not None:
+                data = self.read(name)
+                if data is not None:
+                    out[name] = data
+        return out
+
+    def read(self, name: str) -> bytes | None:
+        """One segment's bytes (a valid name), None when it vanished."""
         raise NotImplementedError
 
     def put(self, name: str, data: bytes) -> None:
@@ -103,19 +114,14 @@ class DirectoryTarget(Target):
                     continue
         return out
 
-    def fetch(self, names: Iterable[str]) -> dict[str, bytes]:
-        out = {}
-        for name in names:
-            if parse_name(name) is None:
-                continue
-            try:
-                with open(os.path.join(self.root, name), "rb") as fh:
-                    out[name] = fh.read(MAX_COMPRESSED + 1)
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                raise Unreachable(f"{self.root}/{name}: {exc.strerror or exc}") from None
-        return out
+    def read(self, name: str) -> bytes | None:
+        try:
+            with open(os.path.join(self.root, name), "rb") as fh:
+                return fh.read(MAX_COMPRESSED + 1)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise Unreachable(f"{self.root}/{name}: {exc.strerror or exc}") from None
 
     def put(self, name: str, data: bytes) -> None:
         self._check()
@@ -536,16 +542,11 @@ class ServerTarget(Target):
         names = found.get("names") if isinstance(found, dict) else None
         return sorted(n for n in names or [] if isinstance(n, str) and parse_name(n))
 
-    def fetch(self, names: Iterable[str]) -> dict[str, bytes]:
-        out = {}
-        for name in names:
-            if parse_name(name) is None:
-                continue
-            try:
-                out[name] = self._call("GET", f"/api/v1/sync/segments/{name}")
-            except FileNotFoundError:
-                continue
-        return out
+    def read(self, name: str) -> bytes | None:
+        try:
+            return self._call("GET", f"/api/v1/sync/segments/{name}")
+        except FileNotFoundError:
+            return None
 
     def put(self, name: str, data: bytes) -> None:
         if parse_name(name) is None:
