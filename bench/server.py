@@ -2,7 +2,8 @@
 
 * leaderboard API p95 (every period and metric) and profile page p95, with 1,000 people
   × 365 days × 5 models in PostgreSQL;
-* a day's push: one segment of 5,000 requests, PUT until answered;
+* a day's push: one segment of 5,000 requests, PUT until answered, and until its rows
+  are in the sums (the server's merger, after the answer);
 * 200 pushes at once (threads, 50 people × 4 segments): no error, nothing lost (every
   row there, every person's daily sums equal to their rows').
 
@@ -333,7 +334,8 @@ def measure(port: int, loaded: dict[str, Any], args: argparse.Namespace, today: 
         f"; CPU {(cpu.now() - mark) / len(api_profile):.1f} ms per request"
     print("profile API:", out["profile_api"], flush=True)
     # a day's push: 5,000 requests of one person's day, one segment, one PUT each
-    pushes = []
+    pushes: list[float] = []
+    merged: list[float] = []
     mark = cpu.now()
     for n in range(20):
         name = f"u{(n * 37 + run) % args.users:04d}"  # a day of their own each run
@@ -345,10 +347,19 @@ def measure(port: int, loaded: dict[str, Any], args: argparse.Namespace, today: 
                                         "content-type": "application/gzip"})
         assert status == 201, body[:300]
         pushes.append(ms)
+        # then until its rows are in the person's sums (the merger's work), before the
+        # next push: each push measured on its own
+        began = time.perf_counter() - ms / 1000
+        while json.loads(client.call("GET", "/healthz")[1])["merge_backlog"]:
+            time.sleep(0.002)
+        merged.append(1000 * (time.perf_counter() - began))
     out["day_push_5000_rows"] = summary(pushes) + \
-        f"; CPU {(cpu.now() - mark) / len(pushes):.1f} ms per push ({len(data) >> 10} KiB gzip)"
+        f" ({len(data) >> 10} KiB gzip); CPU {(cpu.now() - mark) / len(pushes):.1f} ms per" \
+        " push with its merge"
+    out["day_push_until_merged"] = summary(merged)
     out["day_push_phases_median_ms"] = push_phases(log, 5000)
-    print("a day's push (5,000 requests):", out["day_push_5000_rows"], flush=True)
+    print("a day's push (5,000 requests), answered:", out["day_push_5000_rows"], flush=True)
+    print("  until in the sums:", out["day_push_until_merged"], flush=True)
     print("  server-side phases, median ms:", out["day_push_phases_median_ms"], flush=True)
     out["concurrent_pushes"] = concurrent_pushes(port, tokens, args.users, today, url, run)
     print("200 pushes at once:", out["concurrent_pushes"], flush=True)
@@ -356,15 +367,19 @@ def measure(port: int, loaded: dict[str, Any], args: argparse.Namespace, today: 
 
 
 def push_phases(log: Path, rows: int) -> dict[str, float]:
-    """Medians of the server's own account of pushes of ``rows`` rows (its log)."""
+    """Medians of the server's own account of pushes of ``rows`` rows and of their merges
+    (its log)."""
     found: dict[str, list[float]] = {}
     for line in log.read_text().splitlines():
-        if line.startswith("{") and '"event": "push"' in line:
-            event = json.loads(line)
-            if event.get("rows") == rows:
-                for key, value in event.items():
-                    if key.endswith("_ms"):
-                        found.setdefault(key, []).append(value)
+        if not line.startswith("{"):
+            continue
+        event = json.loads(line)
+        if event.get("rows") != rows or event.get("event") not in ("push", "merge"):
+            continue
+        for key, value in event.items():
+            if key.endswith("_ms") or key == "ms":
+                name = "merge_ms" if event["event"] == "merge" else key
+                found.setdefault(name, []).append(value)
     return {k: round(statistics.median(v), 1) for k, v in found.items()}
 
 
@@ -396,6 +411,10 @@ def concurrent_pushes(port: int, tokens: dict[str, str], users: int, today: int,
     with concurrent.futures.ThreadPoolExecutor(len(jobs)) as pool:
         results = list(pool.map(push, jobs))
     wall = time.perf_counter() - started
+    client = Client(port)  # and until the merger has merged every one of them
+    while json.loads(client.call("GET", "/healthz")[1])["merge_backlog"]:
+        time.sleep(0.01)
+    merged_s = time.perf_counter() - started
     statuses: dict[int, int] = {}
     for status, _ms in results:
         statuses[status] = statuses.get(status, 0) + 1
@@ -413,6 +432,7 @@ def concurrent_pushes(port: int, tokens: dict[str, str], users: int, today: int,
             (today, today)).fetchone()
     expected = len(jobs) * 250
     return {"pushes": len(jobs), "statuses": statuses, "wall_s": round(wall, 2),
+            "all_merged_s": round(merged_s, 2),
             "latency": summary([ms for _s, ms in results]),
             "rows_expected": expected, "rows_stored": stored[0] if stored else None,
             "daily_mismatches": mismatched[0] if mismatched else None}

@@ -34,6 +34,7 @@ from typing import Any
 
 import pytest
 from conftest import GENCORPUS
+from server_merge import wait_merged
 
 pytest.importorskip("starlette", reason="the server extra is not installed")
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -161,6 +162,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             alice = pool.submit(push, "alice", ("alice-laptop", "alice-desktop"))
             bob = pool.submit(push, "bob", ("bob-box",))
             site.truth = {"alice": alice.result(), "bob": bob.result()}
+        wait_merged(site.base)  # every pushed segment merged
         yield site
     finally:
         if server.poll() is None:

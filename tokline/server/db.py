@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.engine import Engine
 
@@ -118,6 +119,10 @@ segments = Table(
     Column("rows", Integer, nullable=False),
     Column("received_ms", BigInteger, nullable=False),
     Column("data", LargeBinary, nullable=False),
+    # None until the merger has merged its rows into usage (tokline/server/merger.py)
+    Column("merged_ms", BigInteger),
+    Index("segments_unmerged", "received_ms", postgresql_where=text("merged_ms IS NULL"),
+          sqlite_where=text("merged_ms IS NULL")),
 )
 daily = Table(
     "daily", metadata,
