@@ -174,11 +174,11 @@ def test_opencode_legacy_fork_copy_skipped(tmp_path: Path) -> None:
     found = {}
     for doc in (original, copy):
         path = tmp_path / "storage" / "message" / doc["sessionID"] / f"{doc['id']}.json"
-        found.update(opencode.parse_json(str(path), json.dumps(doc).encode())[0])
+        found.update(opencode.parse(str(path), json.dumps(doc).encode())[0])
     assert list(found) == [original["id"]]
     # Ids of another shape are never taken for copies.
     other = _message("msg_b96300", 1738663200000, tokens)
-    assert opencode.parse_json("/s/storage/message/x/m.json", json.dumps(other).encode())[0]
+    assert opencode.parse("/s/storage/message/x/m.json", json.dumps(other).encode())[0]
 
 
 def test_opencode_db_fork_copy_skipped(tmp_path: Path) -> None:

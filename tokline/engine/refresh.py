@@ -17,7 +17,7 @@ from tokline.engine import discover, filescan, malformed
 from tokline.engine.native import USE_EXTENSIONS, scan, scan_deferred
 from tokline.ledger.store import CostFn, FileState, Ledger, UsageRow
 from tokline.prompt import lightjson, manifest
-from tokline.sources import claude, codex, documents, opencode
+from tokline.sources import claude, codex, documents
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -152,15 +152,16 @@ def _readers(env: dict[str, str], codex_roots: list[str], limits: NewestLimits
 
 
 def _whole_file(source: Any) -> filescan.Reader:
-    """Sources read whole on each change; SQLite databases from the newest update seen."""
+    """Sources read whole on each change (``source.parse(path, data)``); their SQLite
+    databases (``*.db``, and its ``-wal`` changing) by ``source.parse_db(path, since)``
+    from the newest update seen, which the file's state keeps."""
     def read(path: str, fd: int, start: int, size: int, state: str | None
              ) -> tuple[list[Any], int, int, str | None]:
         if path.endswith((".db", ".db-wal")):
             since = int(lightjson.loads(state)["since"]) if state else 0
-            keyed, newest = opencode.parse_db(path.removesuffix("-wal"), since)
+            keyed, newest = source.parse_db(path.removesuffix("-wal"), since)
             return [keyed], size, 0, lightjson.dumps({"since": newest})
-        keyed, malformed = source.parse(path, os.pread(fd, size, 0)) \
-            if source is not opencode else opencode.parse_json(path, os.pread(fd, size, 0))
+        keyed, malformed = source.parse(path, os.pread(fd, size, 0))
         return [keyed], size, malformed, None
 
     return read

@@ -87,7 +87,7 @@ def usage_of(data: Mapping[str, Any], session: str, project: str) -> Usage | Non
                  "unknown", inp, out, write, read, cost if cost else None)
 
 
-def parse_json(path: str, data: bytes) -> tuple[dict[str, Usage], int]:
+def parse(path: str, data: bytes) -> tuple[dict[str, Usage], int]:
     import json  # noqa: PLC0415 - imported by the sources that have files only
 
     try:
