@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "server": ("tokline.commands.server", "the team server: serve, migrate, add-user, token"),
     "devices": ("tokline.commands.devices", "every device synced: last sync, requests, cost"),
     "watch": ("tokline.commands.watch", "the snapshot as JSON lines whenever it changes"),
+    "service": ("tokline.commands.service",
+                "keep the status current in the background: service install|uninstall"),
     "auth": ("tokline.commands.auth", "keys for remote quota: auth login|status|logout"),
     "quota": ("tokline.commands.quota", "every quota window and credit balance known"),
     "pricing": ("tokline.commands.pricing", "show or update the price table"),

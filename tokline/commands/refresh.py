@@ -20,7 +20,9 @@ from tokline.prompt.uptodate import ledger_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from tokline.accounting.pricing import PriceBook
     from tokline.config import Config
+    from tokline.engine.refresh import RefreshReport
 
 
 def refresh_now(publish: bool = False, remote: bool = False) -> int:
@@ -38,18 +40,7 @@ def refresh_now(publish: bool = False, remote: bool = False) -> int:
 
             cfg = load()
             prices = price_book(cfg.price_overrides)
-            ledger = Ledger(ledger_path())
-            report = refresh(ledger, dict(os.environ), incremental=True, prices=prices)
-            fetched = []
-            if statefiles.remote_due() or remote:
-                from tokline.remote.fetch import fetch_due  # noqa: PLC0415 - only when due
-
-                fetched = fetch_due()
-            synced = _sync_if_due(ledger, cfg)
-            if report.changed or fetched or synced or publish or not statefiles.touch():
-                from tokline.snapshot.publish import publish as write  # noqa: PLC0415
-
-                write(ledger, cfg=cfg, book=prices)
+            report = refresh_step(Ledger(ledger_path()), cfg, prices, publish, remote)
             print_problems(report)
     except ToklineError as exc:
         print(f"tokline: {exc}", file=sys.stderr)
@@ -57,6 +48,26 @@ def refresh_now(publish: bool = False, remote: bool = False) -> int:
             statefiles.note_refresh(f"failed-{exc.exit_code}")
         return exc.exit_code
     return 0
+
+
+def refresh_step(ledger: Ledger, cfg: Config, prices: PriceBook, publish: bool = False,
+                 remote: bool = False) -> RefreshReport:
+    """What every refresh does, in a new process (``refresh_now``) or a resident one
+    (tokline/surfaces/resident.py): the logs scanned, remote quotas asked when due (or
+    ``remote``), the other devices synced when due; the snapshot written when any of
+    that brought something (or ``publish``), else only marked current."""
+    report = refresh(ledger, dict(os.environ), incremental=True, prices=prices)
+    fetched = []
+    if statefiles.remote_due() or remote:
+        from tokline.remote.fetch import fetch_due  # noqa: PLC0415 - only when due
+
+        fetched = fetch_due()
+    synced = _sync_if_due(ledger, cfg)
+    if report.changed or fetched or synced or publish or not statefiles.touch():
+        from tokline.snapshot.publish import publish as write  # noqa: PLC0415
+
+        write(ledger, cfg=cfg, book=prices)
+    return report
 
 
 def _sync_if_due(ledger: Ledger, cfg: Config) -> bool:

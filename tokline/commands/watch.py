@@ -5,6 +5,8 @@ It waits on inotify where Linux has it (through cffi) and polls elsewhere, coale
 burst of log writes into one refresh, and exits on SIGTERM, SIGHUP, end of stdin, or
 when its parent goes away, so it never outlives the editor that started it.  Each line
 carries ``rendered`` (see Emitter), so editors show what ``tokline status`` prints.
+While it runs it is the resident refresher (tokline/surfaces/resident.py): it keeps the
+snapshot current itself, and prompts start no refresh of their own.
 """
 
 from __future__ import annotations
@@ -16,21 +18,22 @@ import select
 import signal
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from tokline import sources
 from tokline.accounting.pricing import price_book
 from tokline.config import load
-from tokline.engine.refresh import refresh
 from tokline.errors import ToklineError
-from tokline.ledger.store import Ledger
 from tokline.prompt import statefiles
 from tokline.prompt import template as render
 from tokline.prompt.fields import KNOWN_FIELDS, as_of, read_json, rendered
-from tokline.prompt.uptodate import ledger_path
 from tokline.snapshot.lines import zone_of
-from tokline.snapshot.publish import publish
 from tokline.surfaces import inotify
+from tokline.surfaces.resident import Resident
+
+if TYPE_CHECKING:
+    from tokline.config import Config
 
 QUIET_S = 0.15  # a burst of writes settles for this long before one refresh
 SNAPSHOT_CHECK_S = 1.0  # how often a snapshot written by someone else is looked for
@@ -114,39 +117,43 @@ def run(name: str, argv: list[str]) -> int:
     parser.add_argument("--no-refresh", action="store_true",
                         help="follow the snapshot others write; scan no logs")
     args = parser.parse_args(argv)
-    parent = os.getppid()
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGHUP, _stop)
-    env = dict(os.environ)
     cfg = load()
-    prices = price_book(cfg.price_overrides)
-    snapshot_path = os.path.join(statefiles.state_dir(), statefiles.SNAPSHOT)
     thresholds = {name: value for name, value in (("warn", args.warn),
                                                   ("critical", args.critical))
                   if value is not None}
+    snapshot_path = os.path.join(statefiles.state_dir(), statefiles.SNAPSHOT)
     try:
         emit = Emitter(snapshot_path, args.format or cfg.template, thresholds)
     except render.TemplateError as exc:
         raise ToklineError(f"template: {exc}") from None
     stdin_fd = sys.stdin.fileno() if not sys.stdin.isatty() else None
-    watcher = None
-    if not args.poll and not args.no_refresh and inotify.available():
-        watcher = inotify.Watcher()
-        for root in log_roots(env):
-            watcher.add_tree(root)
-    ledger = Ledger(ledger_path())
-    try:
-        def update() -> None:
-            if args.no_refresh:
-                return
-            report = refresh(ledger, env, incremental=True, prices=prices)
-            if report.changed or not statefiles.touch():
-                publish(ledger)
+    return follow(cfg, emit, refreshing=not args.no_refresh, poll=args.poll,
+                  interval=args.interval, stdin_fd=stdin_fd, parent=os.getppid())
 
-        update()
-        emit()
+
+def follow(cfg: Config, emit: Callable[[], None] | None, refreshing: bool = True,
+           poll: bool = False, interval: float = 5.0, stdin_fd: int | None = None,
+           parent: int | None = None) -> int:
+    """Keep the snapshot current as the resident refresher (tokline/surfaces/resident.py)
+    when ``refreshing`` (and no other process is it), calling ``emit`` after every wake;
+    until SIGTERM or SIGHUP, end of ``stdin_fd``, or ``parent`` going away."""
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGHUP, _stop)
+    resident = Resident(cfg, price_book(cfg.price_overrides)) if refreshing else None
+    watcher = None
+    if not poll and refreshing and inotify.available():
+        watcher = inotify.Watcher()
+        for root in log_roots(dict(os.environ)):
+            watcher.add_tree(root)
+    polled = time.monotonic()
+    try:
+        if resident is not None:
+            resident.step(changed=True)
+        if emit is not None:
+            emit()
         while True:
-            timeout = SNAPSHOT_CHECK_S if watcher or args.no_refresh else args.interval
+            longest = SNAPSHOT_CHECK_S if watcher or not refreshing else interval
+            timeout = resident.wait_s(longest) if resident is not None else longest
             also = [stdin_fd] if stdin_fd is not None else []
             if watcher is not None:
                 changed, ready = watcher.wait(timeout, also)
@@ -159,18 +166,23 @@ def run(name: str, argv: list[str]) -> int:
                 ready = select.select(also, [], [], timeout)[0] if also else []
                 if not also:
                     time.sleep(timeout)
-                changed = True
+                # polling: the logs may have changed once a whole interval has passed
+                changed = time.monotonic() - polled >= interval
+                if changed:
+                    polled = time.monotonic()
             if stdin_fd is not None and stdin_fd in ready and not os.read(stdin_fd, 4096):
                 return 0  # the editor closed our stdin
-            if os.getppid() != parent:
+            if parent is not None and os.getppid() != parent:
                 return 0  # the editor is gone
-            if changed:
-                update()
-            emit()  # a new snapshot, or the same one reading differently by now
+            if resident is not None:
+                resident.step(changed)
+            if emit is not None:
+                emit()  # a new snapshot, or the same one reading differently by now
     except (_Stop, KeyboardInterrupt, BrokenPipeError):
         return 0
     finally:
-        ledger.close()
+        if resident is not None:
+            resident.close()
         if watcher is not None:
             watcher.close()
 
