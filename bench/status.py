@@ -5,7 +5,9 @@
 
 Figures: ``tokline status`` with a fresh snapshot; ``tokline statusline`` (Claude Code's
 hook, the shared payload fixture on stdin) in steady state on the corpus; and how many
-refreshes 50 concurrent ``tokline status`` calls start on a stale snapshot.  The floor
+refreshes 50 concurrent ``tokline status`` calls start on a stale snapshot; then, with the
+resident refresher running (``tokline service run``), how soon the bash prompt shows an
+appended line and how many refreshes prompts start (none expected).  The floor
 is ``VENV/bin/python -c pass``.  Medians of whole processes, all in one run.
 """
 
@@ -79,6 +81,8 @@ def main() -> int:
     time.sleep(0.5)
     refreshes = len(log.read_text().splitlines()) if log.exists() else 0
 
+    resident = resident_figures(tokline, env, corpus, work, log)
+
     print(f"\ncorpus {corpus}; interpreter {python}")
     print(f"{'measure':<44}{'seconds':>10}{'x floor':>10}")
     print(f"{'floor (python -c pass)':<44}{floor:>10.4f}{1:>10.2f}")
@@ -86,8 +90,71 @@ def main() -> int:
     print(f"{'tokline statusline, steady state':<44}{statusline:>10.4f}"
           f"{statusline / floor:>10.2f}")
     print(f"50 concurrent status calls on a stale snapshot started {refreshes} refresh(es)")
+    lags = sorted(resident["lags"])
+    print(f"resident refresher: {len(lags)} appends shown by the bash prompt after "
+          f"p50 {statistics.median(lags):.3f}s, max {lags[-1]:.3f}s; refreshes started by "
+          f"prompts over {resident['seconds']:.0f}s: {resident['prompt_refreshes']}")
     shutil.rmtree(work if args.corpus is None else work / "data", ignore_errors=True)
-    return 0 if refreshes == 1 else 1
+    ok = refreshes == 1 and lags[-1] < 1.0 and resident["prompt_refreshes"] == 0
+    return 0 if ok else 1
+
+
+def resident_figures(tokline: str, env: dict[str, str], corpus: Path, work: Path,
+                     log: Path) -> dict[str, object]:
+    """With ``tokline service run`` going: how long after a line is appended the bash
+    hook shows its spend, and how many refreshes prompts start meanwhile (none, if the
+    resident refresher keeps the status current)."""
+    # only today's cost on the line: it changes with new spend alone (the default one
+    # also has the block's time left, which changes by the minute)
+    config = work / "config" / "tokline" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text('[status]\ntemplate = "{today.cost}"\n')
+    hook = work / "init.bash"
+    hook.write_text(subprocess.run([tokline, "init", "bash"], env=env, capture_output=True,
+                                   text=True, check=True).stdout)
+    env = {**env, "TOKLINE_REFRESH_LOG": str(log)}
+
+    def shown() -> str:
+        return subprocess.run(["bash", "--norc", "--noprofile", "-c",
+                               f'source "{hook}"; __tokline_update; printf %s "$TOKLINE_STATUS"'],
+                              env=env, capture_output=True, text=True, check=True).stdout
+
+    service = subprocess.Popen([tokline, "service", "run"], env=env)
+    session = corpus / ".claude" / "projects" / "bench-resident" / "resident.jsonl"
+    session.parent.mkdir(parents=True, exist_ok=True)
+    lags = []
+    try:
+        deadline = time.time() + 60
+        while "running (pid" not in subprocess.run(
+                [tokline, "service", "status"], env=env, capture_output=True, text=True).stdout:
+            if time.time() > deadline:
+                raise SystemExit("the resident refresher did not start")
+            time.sleep(0.1)
+        log.unlink(missing_ok=True)
+        started = time.time()
+        before = shown()
+        for n in range(20):
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+            line = {"type": "assistant", "timestamp": stamp, "requestId": f"bench-r{n}",
+                    "sessionId": "bench-resident",
+                    "message": {"id": f"bench-r{n}", "model": "claude-sonnet-4-5",
+                                "usage": {"input_tokens": 2_000_000, "output_tokens": 9000}}}
+            with session.open("a") as fh:
+                fh.write(json.dumps(line) + "\n")
+            appended = time.perf_counter()
+            while (now := shown()) == before and time.perf_counter() - appended < 10:
+                time.sleep(0.01)
+            lags.append(time.perf_counter() - appended)
+            before = now
+            time.sleep(1.5)  # prompts in between: 30 s in all, three refresh intervals
+        seconds = time.time() - started
+    finally:
+        service.terminate()
+        service.wait(30)
+        shutil.rmtree(session.parent, ignore_errors=True)
+        config.unlink()
+    prompt_refreshes = len(log.read_text().splitlines()) if log.exists() else 0
+    return {"lags": lags, "seconds": seconds, "prompt_refreshes": prompt_refreshes}
 
 
 if __name__ == "__main__":
