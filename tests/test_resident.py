@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from test_shell import init_script, shim  # noqa: F401 - shim is a fixture
 from test_watch import append
 
-from tokline import cli
 from tokline.commands.demo import install_sample
 from tokline.prompt import statefiles
 
@@ -30,23 +30,15 @@ def hook_status(script: Path) -> str:
 
 
 def test_a_prompt_shows_new_spend_within_a_second_and_starts_nothing(
-        home: Path, tmp_path: Path) -> None:
+        home: Path, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     if shutil.which("bash") is None:
         pytest.skip("bash is not installed")
-    install_sample(home)
     config = home / ".config" / "tokline" / "config.toml"
     config.parent.mkdir(parents=True, exist_ok=True)
     # a short interval: a prompt would start a refresh after 2 s without the resident one
     config.write_text('[status]\ntemplate = "{today.tokens}"\nrefresh_interval = 2\n')
-    assert cli.main(["scan", "-q"]) == 0
-    calls = tmp_path / "calls.log"
-    shim = tmp_path / "bin" / "tokline"
-    shim.parent.mkdir()
-    shim.write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {sys.executable} -m tokline "$@"\n')
-    shim.chmod(0o755)
-    script = tmp_path / "init.bash"
-    script.write_text(subprocess.run([*TOKLINE, "init", "bash", "--bin", str(shim)],
-                                     capture_output=True, text=True, check=True).stdout)
+    tokline, calls = request.getfixturevalue("shim")  # a sample history; a recording tokline
+    script = init_script("bash", tokline, tmp_path)
     service = subprocess.Popen([*TOKLINE, "service", "run"], stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30
