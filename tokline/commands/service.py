@@ -25,6 +25,8 @@ from xml.sax.saxutils import escape
 from tokline.commands.init import tokline_path
 from tokline.config import load
 from tokline.errors import ToklineError
+from tokline.paths import config_dir
+from tokline.prompt.statefiles import UnsafeDir, state_dir, write_private
 
 UNIT = "tokline.service"
 AGENT = "dev.tokline.resident"
@@ -90,10 +92,7 @@ def _home() -> str:
 def unit_path(kind: str) -> str:
     if kind == "launchd":
         return os.path.join(_home(), "Library", "LaunchAgents", AGENT + ".plist")
-    base = os.environ.get("XDG_CONFIG_HOME", "")
-    if not os.path.isabs(base):
-        base = os.path.join(_home(), ".config")
-    return os.path.join(base, "systemd", "user", UNIT)
+    return os.path.join(config_dir().parent, "systemd", "user", UNIT)
 
 
 def _manager(argv: list[str]) -> tuple[bool, str]:
@@ -114,17 +113,16 @@ def install(kind: str) -> int:
     launcher = tokline_path()
     if not os.path.isabs(launcher):
         raise ToklineError("cannot find the tokline launcher to run (is it on PATH?)")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     if kind == "launchd":
-        from tokline.prompt.statefiles import state_dir  # noqa: PLC0415
-
         text = launch_agent(launcher, env, os.path.join(state_dir(), "service.log"))
     else:
         text = systemd_unit(launcher, env)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    try:
+        write_private(path, text.encode("utf-8"))
+    except UnsafeDir:
+        raise
+    except OSError as exc:
+        raise ToklineError(f"cannot write {path}: {exc.strerror or exc}") from None
     print(f"wrote {path}")
     if kind == "launchd":
         uid = os.getuid()

@@ -87,11 +87,6 @@ def check(name: str, data: bytes) -> fmt.Segment:
     return segment
 
 
-def push(conn: Connection, user: User, name: str, data: bytes) -> dict[str, Any]:
-    """Store one segment of ``user``'s; PushError when it is refused."""
-    return accept(conn, user, name, data, check(name, data))
-
-
 def accept(conn: Connection, user: User, name: str, data: bytes, segment: fmt.Segment
            ) -> dict[str, Any]:
     """Keep a segment ``check`` passed, in ``conn``'s transaction (a writer's), for the

@@ -81,15 +81,11 @@ class Resident:
                 if changed or statefiles.remote_due() or statefiles.sync_due():
                     from tokline.commands.refresh import refresh_step  # noqa: PLC0415
 
-                    if self.ledger is None:
-                        self.ledger = Ledger(ledger_path())
-                    refresh_step(self.ledger, self.cfg, self.prices)
+                    refresh_step(self._ledger(), self.cfg, self.prices)
                 elif not statefiles.touch():  # a mark has passed, or the config changed
                     from tokline.snapshot.publish import publish  # noqa: PLC0415
 
-                    if self.ledger is None:
-                        self.ledger = Ledger(ledger_path())
-                    publish(self.ledger, cfg=self.cfg, book=self.prices)
+                    publish(self._ledger(), cfg=self.cfg, book=self.prices)
         except ToklineError as exc:  # a storage fault: prompts show the last value
             print(f"tokline: {exc}", file=sys.stderr, flush=True)
             self._paused_until = now + FAULT_PAUSE_S
@@ -97,6 +93,12 @@ class Resident:
             return False
         self._next_beat = min(self._next_beat, _next_mark())
         return True
+
+    def _ledger(self) -> Ledger:
+        """The ledger, opened at the first refresh and kept (closed after a fault)."""
+        if self.ledger is None:
+            self.ledger = Ledger(ledger_path())
+        return self.ledger
 
     def wait_s(self, longest: float) -> float:
         """How long the caller may sleep before the next thing due (at most ``longest``)."""
