@@ -72,7 +72,7 @@ def install(platform: str, env: dict[str, str], argv: list[str], remove: bool = 
     try:
         with open(path, "rb") as fh:
             present: bytes | None = fh.read()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # (the latter: written, it fails)
         present = None
     except OSError as exc:
         raise ToklineError(f"cannot read {path}: {exc.strerror}") from None
@@ -138,7 +138,7 @@ def load_backend(platform: str, env: Any) -> Any:
     try:
         import pystray  # noqa: PLC0415 - the tray extra
     except ImportError as exc:
-        if "pystray" in str(exc) and "No module" in str(exc):
+        if exc.name == "pystray":  # not installed (an error inside pystray names another)
             raise ToklineError(f"tray: pystray is missing: {EXTRA}") from None
         raise ToklineError(f"tray: no usable tray backend ({exc}); check that the "
                            f"display can be opened") from None
@@ -205,7 +205,8 @@ class _NoNotifier:
 def icon_class(pystray: Any, on_signal: Any) -> Any:
     """pystray's Icon for this platform, made to run without a D-Bus session bus (its
     GTK backends connect one for notifications, which the tray never sends) and to
-    stop cleanly on SIGINT, SIGTERM and SIGHUP (pystray resets SIGINT)."""
+    stop cleanly on SIGINT, SIGTERM and SIGHUP (pystray resets SIGINT); SIGUSR1 prints
+    the menu."""
     base = pystray.Icon
 
     class Icon(base):  # type: ignore[misc, valid-type]
@@ -218,7 +219,7 @@ def icon_class(pystray: Any, on_signal: Any) -> Any:
                     raise
                 self._notifier = _NoNotifier()
                 self._mark_ready()
-            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
                 signal.signal(signum, on_signal)
 
     return Icon
@@ -272,7 +273,22 @@ class TrayApp:
         self.icon.stop()
 
     def _on_signal(self, signum: int, frame: object) -> None:
-        self.stop()
+        if signum == signal.SIGUSR1:
+            self.print_menu()
+        else:
+            self.stop()
+
+    def print_menu(self) -> None:
+        """The menu as the toolkit holds it (GTK's widgets; elsewhere the model), one
+        entry a line on stdout, ``-`` for a separator: what ``kill -USR1`` asks for."""
+        handle = getattr(self.icon, "_menu_handle", None)
+        if handle is not None and hasattr(handle, "get_children"):
+            labels = [str(child.get_child().get_text()) if child.get_child() else "-"
+                      for child in handle.get_children()]
+        else:
+            labels = [entry.label for entry in self.model]
+        sys.stdout.write("".join(f"menu: {label}\n" for label in labels) + "menu.\n")
+        sys.stdout.flush()
 
     def _on_size(self, status_icon: Any, size: int) -> bool:
         if size > 0 and size != self.size:
