@@ -25,12 +25,19 @@ import threading
 import time
 from typing import Any
 
+from tokline.accounting.pricing import price_book
+from tokline.commands.refresh import refresh_now
+from tokline.commands.watch import QUIET_S, Emitter, log_roots
+from tokline.config import Config, load
+from tokline.engine.refresh import refresh
 from tokline.errors import ToklineError
-from tokline.surfaces import tray
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from tokline.config import Config
+from tokline.ledger.faults import guard
+from tokline.ledger.store import Ledger
+from tokline.prompt import statefiles
+from tokline.prompt.template import TemplateError
+from tokline.prompt.uptodate import ledger_path
+from tokline.snapshot.publish import publish
+from tokline.surfaces import inotify, tray
 
 EXTRA = "pip install 'tokline[tray]'"
 GTK_BUILD = ("on Debian and Ubuntu first: sudo apt install pkg-config "
@@ -56,7 +63,6 @@ def run(name: str, argv: list[str]) -> int:
         extra += ["--size", str(args.size)] if args.size else []
         return install(sys.platform, dict(os.environ), tray.tokline_argv("tray", *extra),
                        remove=args.uninstall)
-    from tokline.config import load  # noqa: PLC0415 - not needed to (un)install
 
     cfg = load()
     pystray = load_backend(sys.platform, os.environ)
@@ -233,7 +239,6 @@ class TrayApp:
         self.cfg = cfg
         self.show = show
         self.size = size or DEFAULT_SIZE.get(sys.platform, 48)
-        self.backend = pystray.Icon.__module__.rsplit(".", 1)[-1].lstrip("_")
         self.view: dict[str, Any] = {}
         self.drawn: tuple[str, tuple[str, str], int] | None = None
         self.model: list[tray.Entry] = []
@@ -254,6 +259,9 @@ class TrayApp:
 
     def run(self) -> int:
         try:
+            # the ledger, the config's template and the watches first: a problem with
+            # them is one line, before any icon appears
+            self.follower = Follower(self)
             self.icon.run(setup=self._follow)
         finally:
             self.stopping.set()
@@ -360,7 +368,7 @@ class TrayApp:
     def _follow(self, icon: Any) -> None:
         icon.visible = True
         try:
-            Follower(self).run()
+            self.follower.run()
         except ToklineError as exc:
             self.error = exc
         except Exception as exc:
@@ -375,13 +383,6 @@ class Follower:
     changes, and otherwise sleep until the next minute or the wake pipe."""
 
     def __init__(self, app: TrayApp) -> None:
-        from tokline.accounting.pricing import price_book  # noqa: PLC0415
-        from tokline.commands.watch import QUIET_S, Emitter, log_roots  # noqa: PLC0415
-        from tokline.ledger.store import Ledger  # noqa: PLC0415
-        from tokline.prompt import statefiles  # noqa: PLC0415
-        from tokline.prompt.uptodate import ledger_path  # noqa: PLC0415
-        from tokline.surfaces import inotify  # noqa: PLC0415
-
         self.app = app
         self.quiet = QUIET_S
         self.env = dict(os.environ)
@@ -393,24 +394,24 @@ class Follower:
             def write(self, view: dict[str, Any]) -> None:
                 app.show_view(view)
 
-        from tokline.prompt.template import TemplateError  # noqa: PLC0415
-
         try:
             self.emit = TrayEmitter(os.path.join(self.state, statefiles.SNAPSHOT),
                                     self.cfg.template)
         except TemplateError as exc:
             raise ToklineError(f"template: {exc}") from None
+        self.roots = log_roots
         self.logs = self.snapshots = None
         if inotify.available():
             self.logs, self.snapshots = inotify.Watcher(), inotify.Watcher()
-            for root in log_roots(self.env):
-                self.logs.add_tree(root)
+            self.watch_new_roots()
             os.makedirs(self.state, mode=0o700, exist_ok=True)
             self.snapshots.add(self.state)
         self.ledger_path = ledger_path()
-        self.ledger = Ledger(self.ledger_path)
+        Ledger(self.ledger_path).close()  # it opens (sqlite's connection is the thread's)
+        self.ledger: Ledger | None = None
 
     def run(self) -> None:
+        self.ledger = Ledger(self.ledger_path)
         try:
             self.update()
             self.emit()
@@ -421,10 +422,12 @@ class Follower:
                 if changed:
                     self.update()
                 elif timed_out:
+                    self.watch_new_roots()
                     self.refresh_if_due()
                 self.emit()
         finally:
             self.ledger.close()
+            self.ledger = None
             for watcher in (self.logs, self.snapshots):
                 if watcher is not None:
                     watcher.close()
@@ -446,14 +449,20 @@ class Follower:
             self.snapshots.wait(0)  # drained: the Emitter reads the snapshot if it moved
         return changed, not changed and not ready
 
-    def update(self) -> None:
-        from tokline.engine.refresh import refresh  # noqa: PLC0415
-        from tokline.ledger.faults import guard  # noqa: PLC0415
-        from tokline.prompt import statefiles  # noqa: PLC0415
-        from tokline.snapshot.publish import publish  # noqa: PLC0415
+    def watch_new_roots(self) -> None:
+        """Watch the log directories that exist now (an assistant installed after the
+        tray started has none at first)."""
+        if self.logs is None:
+            return
+        watched = set(self.logs.dirs.values())
+        for root in self.roots(self.env):
+            if root not in watched and os.path.isdir(root):
+                self.logs.add_tree(root)
 
+    def update(self) -> None:
         try:
             with guard(self.ledger_path):
+                assert self.ledger is not None
                 report = refresh(self.ledger, self.env, incremental=True, prices=self.prices)
                 if report.changed or not statefiles.touch():
                     publish(self.ledger)
@@ -464,12 +473,8 @@ class Follower:
         """What a prompt's refresh would do, when it would: remote quota or a sync due,
         or the figures halfway to stale (nothing changed in the logs, which says they
         are current, and a refresh records that)."""
-        from tokline.prompt import statefiles  # noqa: PLC0415
-
         checked = statefiles.checked_at()
         age = time.time() - checked if checked is not None else None
         if age is None or age > self.cfg.stale_after_s / 2 or statefiles.remote_due() \
                 or statefiles.sync_due():
-            from tokline.commands.refresh import refresh_now  # noqa: PLC0415
-
             refresh_now()
