@@ -11,6 +11,7 @@ or the ``tray`` extra (pystray, Pillow, PyGObject); ``.ci/run`` installs them.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import plistlib
@@ -367,6 +368,19 @@ def test_without_the_extra(home: Path, module: str, says: str) -> None:
     assert (done.returncode, done.stdout, done.stderr) == (1, "", says)
 
 
+def test_a_display_that_cannot_be_opened(home: Path) -> None:
+    missing = missing_for_desktop()
+    if missing and "extra" in missing:
+        pytest.skip(missing)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYSTRAY_BACKEND", "DBUS_SESSION_BUS_ADDRESS")}
+    done = tokline("tray", env={**env, "DISPLAY": ":97", "NO_AT_BRIDGE": "1"})
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith("tokline: tray: no usable tray backend (")
+    assert done.stderr.endswith("check that the display can be opened\n")
+    assert done.stderr.count("\n") == 1
+
+
 def test_the_backend_choice() -> None:
     assert command.choose_backend({"DISPLAY": ":0"}, False, False) == "gtk"
     assert command.choose_backend({"DISPLAY": ":0"}, True, False) == "gtk"
@@ -560,6 +574,7 @@ def wait_for(check: Any, timeout: float, what: str) -> None:
     pytest.fail(f"waited {timeout:.0f} s for {what}")
 
 
+@functools.cache
 def missing_for_desktop() -> str | None:
     absent = [name for name in PROGRAMS if shutil.which(name) is None]
     if absent:

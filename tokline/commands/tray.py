@@ -239,6 +239,7 @@ class TrayApp:
         self.cfg = cfg
         self.show = show
         self.size = size or DEFAULT_SIZE.get(sys.platform, 48)
+        self.backend = pystray.Icon.__module__.rsplit(".", 1)[-1].lstrip("_")
         self.view: dict[str, Any] = {}
         self.drawn: tuple[str, tuple[str, str], int] | None = None
         self.model: list[tray.Entry] = []
@@ -258,6 +259,8 @@ class TrayApp:
     # -- main thread -------------------------------------------------------------------
 
     def run(self) -> int:
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
+            signal.signal(signum, self._on_signal)  # (GTK's backends set them again)
         try:
             # the ledger, the config's template and the watches first: a problem with
             # them is one line, before any icon appears
@@ -349,15 +352,31 @@ class TrayApp:
             self.icon.icon = tray.draw(text, colours, self.size)
 
     def show_view(self, view: dict[str, Any]) -> None:
-        """A new view from the Emitter: icon, tooltip and menu, each when it changed."""
+        """A new view from the Emitter (the follower's thread): shown from the toolkit's
+        own thread, as toolkits want (GTK's main loop; AppKit's main thread)."""
+        if self.backend in ("gtk", "appindicator"):
+            from gi.repository import GLib  # noqa: PLC0415 - the GTK backends' loop
+
+            def once() -> bool:
+                self._apply(view)
+                return False  # (not again)
+
+            GLib.idle_add(once)
+        elif self.backend == "darwin":
+            from PyObjCTools import AppHelper  # noqa: PLC0415 - pystray's on macOS
+
+            AppHelper.callAfter(self._apply, view)
+        else:
+            self._apply(view)
+
+    def _apply(self, view: dict[str, Any]) -> None:
+        """Icon, tooltip and menu, each when it changed."""
         self.view = view
         self._show_icon()
         self.icon.title = tray.tooltip(view)
         status_icon = getattr(self.icon, "_status_icon", None)
         if status_icon is not None:
-            from gi.repository import GLib  # noqa: PLC0415 - the GTK backend's loop
-
-            GLib.idle_add(status_icon.set_tooltip_text, self.icon.title)
+            status_icon.set_tooltip_text(self.icon.title)
         model = tray.menu(view)
         if model != self.model:
             self.model = model

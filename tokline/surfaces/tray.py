@@ -10,6 +10,7 @@ that the tests call without a display.
 
 from __future__ import annotations
 
+import functools
 import os
 import plistlib
 import shlex
@@ -100,19 +101,31 @@ def tooltip(view: Mapping[str, Any]) -> str:
     return f"tokline: {text}" if text else "tokline"
 
 
+@functools.cache
 def _font(size: int) -> Any:
     from PIL import ImageFont  # noqa: PLC0415 - Pillow is the tray extra's, loaded to draw
 
     # Basic layout, not Raqm: once GTK is loaded (the Linux backend), the system's
     # HarfBuzz and FreeType answer the calls of Pillow's bundled Raqm, whose layout then
     # comes out empty; a few ASCII characters need no shaping.
-    basic = ImageFont.Layout.BASIC
+    path = _font_file()
+    if path is None:
+        return ImageFont.load_default(size)
+    return ImageFont.truetype(path, size, layout_engine=ImageFont.Layout.BASIC)
+
+
+@functools.cache
+def _font_file() -> str | None:
+    """The first of FONTS that the system has (Pillow searches its font directories
+    for each name it is given: once here, not for every size tried)."""
+    from PIL import ImageFont  # noqa: PLC0415 - see _font
+
     for name in FONTS:
         try:
-            return ImageFont.truetype(name, size, layout_engine=basic)
+            return str(ImageFont.truetype(name, 10).path)
         except OSError:
             continue
-    return ImageFont.load_default(size)
+    return None
 
 
 def draw(text: str, colours: tuple[str, str], size: int) -> Any:
