@@ -369,8 +369,8 @@ def test_without_the_extra(home: Path, module: str, says: str) -> None:
 
 
 def test_a_display_that_cannot_be_opened(home: Path) -> None:
-    missing = missing_for_desktop()
-    if missing and "extra" in missing:
+    missing = missing_extra()
+    if missing:
         pytest.skip(missing)
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYSTRAY_BACKEND", "DBUS_SESSION_BUS_ADDRESS")}
@@ -575,11 +575,8 @@ def wait_for(check: Any, timeout: float, what: str) -> None:
 
 
 @functools.cache
-def missing_for_desktop() -> str | None:
-    absent = [name for name in PROGRAMS if shutil.which(name) is None]
-    if absent:
-        return (f"{', '.join(absent)} missing (apt install xvfb trayer xdotool x11-utils "
-                "imagemagick)")
+def missing_extra() -> str | None:
+    """Why the tray extra cannot run here (pystray, Pillow, PyGObject with GTK 3)."""
     probe = subprocess.run([sys.executable, "-c",
                             "import importlib.util, PIL, gi; gi.require_version('Gtk', '3.0');"
                             " assert importlib.util.find_spec('pystray'), 'no pystray'"],
@@ -588,6 +585,14 @@ def missing_for_desktop() -> str | None:
         last = (probe.stderr.strip().splitlines() or ["?"])[-1]
         return f"the tray extra is missing ({last}): pip install 'tokline[tray]'"
     return None
+
+
+def missing_for_desktop() -> str | None:
+    absent = [name for name in PROGRAMS if shutil.which(name) is None]
+    if absent:
+        return (f"{', '.join(absent)} missing (apt install xvfb trayer xdotool x11-utils "
+                "imagemagick)")
+    return missing_extra()
 
 
 @pytest.fixture(scope="module")
