@@ -505,10 +505,16 @@ class Desktop:
 
     def tree(self) -> list[tuple[int, str, str, tuple[int, int, int, int]]]:
         """(depth, window id, name, absolute geometry) of every window."""
+        for _ in range(10):  # a window that goes while xwininfo walks the tree ends it
+            listing = subprocess.run(["xwininfo", "-root", "-tree"], env=self.env(),
+                                     capture_output=True, text=True, timeout=30)
+            if listing.returncode == 0 and not listing.stderr:
+                break
+            time.sleep(0.05)
         found = []
         pattern = re.compile(r'^(\s*)(0x[0-9a-f]+) (?:"(.*?)":|\(has no name\)).*?'
                              r"(\d+)x(\d+)[+-]-?\d+[+-]-?\d+\s+\+(-?\d+)\+(-?\d+)\s*$")
-        for line in self.x("xwininfo", "-root", "-tree").splitlines():
+        for line in listing.stdout.splitlines():
             match = pattern.match(line)
             if match:
                 indent, wid, name, w, h, ax, ay = match.groups()
@@ -551,7 +557,7 @@ class Desktop:
 
     def icon_pixels(self, picture: Any) -> Any:
         found = self.icon()
-        assert found is not None
+        assert found is not None, self.x("xwininfo", "-root", "-tree")
         x, y, w, h = found[2]
         return picture.crop((x, y, x + w, y + h))
 

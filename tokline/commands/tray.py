@@ -1,12 +1,13 @@
 """``tokline tray``: today's spend (or the binding quota) as a system-tray icon with a menu.
 
 The icon follows the logs the way ``tokline watch`` does, in this process: inotify on
-the log directories (and on the state directory, for snapshots a prompt's refresh
-writes), a burst of writes coalesced into one refresh, and tokline.commands.watch's
-Emitter deciding when the view reads differently.  Between changes the process sleeps
-in select(); it wakes once a minute for what changes with time alone (the block's time
-left, a reset, the stale note), and then refreshes only when a prompt's refresh would
-(remote quota or sync due, or the figures getting old).  The desktop side is pystray
+the log directories (and on the state directory, for snapshots others write), a burst
+of writes coalesced into one refresh, tokline.commands.watch's Emitter deciding when the
+view reads differently, and, like watch, it is the resident refresher while it runs
+(tokline/surfaces/resident.py: refreshes as the logs change, marks the status current
+every half refresh interval, so prompts start no refresh).  Between wakes the process
+sleeps in select(); it also wakes at each minute's start for what changes with time
+alone (the block's time left, a reset, the stale note).  The desktop side is pystray
 (the ``tray`` extra): on Linux its GTK backend (a Gtk.StatusIcon, XEmbed, which re-docks
 when a new tray host appears) or AppIndicator where that is installed; on macOS an
 NSStatusItem.  ``--install``/``--uninstall`` manage the autostart entry.
@@ -26,23 +27,21 @@ import time
 from typing import Any
 
 from tokline.accounting.pricing import price_book
-from tokline.commands.refresh import refresh_now
 from tokline.commands.watch import QUIET_S, Emitter, log_roots
 from tokline.config import Config, load
-from tokline.engine.refresh import refresh
 from tokline.errors import ToklineError
-from tokline.ledger.faults import guard
 from tokline.ledger.store import Ledger
 from tokline.prompt import statefiles
 from tokline.prompt.template import TemplateError
 from tokline.prompt.uptodate import ledger_path
-from tokline.snapshot.publish import publish
 from tokline.surfaces import inotify, tray
+from tokline.surfaces.resident import Resident
 
 EXTRA = "pip install 'tokline[tray]'"
 GTK_BUILD = ("on Debian and Ubuntu first: sudo apt install pkg-config "
              "libgirepository1.0-dev libcairo2-dev gir1.2-gtk-3.0 python3-dev")
 MINUTE_S = 60.0
+POLL_S = 5.0  # where inotify is missing, the logs are looked at this often (as watch's)
 DEFAULT_SIZE = {"darwin": 22, "win32": 32}  # icon pixels where the host does not say
 
 
@@ -398,15 +397,16 @@ class TrayApp:
 
 
 class Follower:
-    """tokline watch's loop, for the tray: refresh on log changes, re-read on snapshot
-    changes, and otherwise sleep until the next minute or the wake pipe."""
+    """tokline watch's way of following the logs, for the tray: the resident refresher
+    (tokline/surfaces/resident.py) refreshes as they change and keeps the status current
+    while they don't; the Emitter shows the snapshot when it reads differently; between
+    wakes the thread sleeps in select() until a log or the state directory changes, the
+    refresher's next beat or the minute's start, or the wake pipe (quit)."""
 
     def __init__(self, app: TrayApp) -> None:
         self.app = app
-        self.quiet = QUIET_S
         self.env = dict(os.environ)
         self.cfg = app.cfg
-        self.prices = price_book(self.cfg.price_overrides)
         self.state = statefiles.state_dir()
 
         class TrayEmitter(Emitter):
@@ -418,6 +418,8 @@ class Follower:
                                     self.cfg.template)
         except TemplateError as exc:
             raise ToklineError(f"template: {exc}") from None
+        Ledger(ledger_path()).close()  # it opens (the refresher opens its own in its thread)
+        self.resident = Resident(self.cfg, price_book(self.cfg.price_overrides))
         self.roots = log_roots
         self.logs = self.snapshots = None
         if inotify.available():
@@ -425,42 +427,40 @@ class Follower:
             self.watch_new_roots()
             os.makedirs(self.state, mode=0o700, exist_ok=True)
             self.snapshots.add(self.state)
-        self.ledger_path = ledger_path()
-        Ledger(self.ledger_path).close()  # it opens (sqlite's connection is the thread's)
-        self.ledger: Ledger | None = None
+        self.polled = time.monotonic()
 
     def run(self) -> None:
-        self.ledger = Ledger(self.ledger_path)
         try:
-            self.update()
+            self.resident.step(changed=True)
             self.emit()
             while not self.app.stopping.is_set():
                 changed, timed_out = self.wait()
                 if self.app.stopping.is_set():
                     return
-                if changed:
-                    self.update()
-                elif timed_out:
+                if timed_out:
                     self.watch_new_roots()
-                    self.refresh_if_due()
-                self.emit()
+                self.resident.step(changed)
+                self.emit()  # a new snapshot, or the same one reading differently by now
         finally:
-            self.ledger.close()
-            self.ledger = None
+            self.resident.close()
             for watcher in (self.logs, self.snapshots):
                 if watcher is not None:
                     watcher.close()
 
     def wait(self) -> tuple[bool, bool]:
-        """(logs changed, the minute came) after sleeping till either or the wake pipe."""
+        """(logs changed, nothing woke it but the time) after sleeping till a change,
+        the refresher's next beat or the minute's start, or the wake pipe."""
         wake = self.app.wake_r
-        until_minute = MINUTE_S - time.time() % MINUTE_S + 0.25
+        timeout = self.resident.wait_s(MINUTE_S - time.time() % MINUTE_S + 0.25)
         if self.logs is None or self.snapshots is None:  # no inotify: poll as watch does
-            ready = select.select([wake], [], [], min(until_minute, 5.0))[0]
-            return not ready, not ready
-        changed, ready = self.logs.wait(until_minute, [self.snapshots.fd, wake])
+            ready = select.select([wake], [], [], min(timeout, POLL_S))[0]
+            changed = time.monotonic() - self.polled >= POLL_S
+            if changed:
+                self.polled = time.monotonic()
+            return changed, not ready
+        changed, ready = self.logs.wait(timeout, [self.snapshots.fd, wake])
         while changed and wake not in ready:  # coalesce the burst
-            more, extra = self.logs.wait(self.quiet, [wake])
+            more, extra = self.logs.wait(QUIET_S, [wake])
             ready += extra
             if not more:
                 break
@@ -477,23 +477,3 @@ class Follower:
         for root in self.roots(self.env):
             if root not in watched and os.path.isdir(root):
                 self.logs.add_tree(root)
-
-    def update(self) -> None:
-        try:
-            with guard(self.ledger_path):
-                assert self.ledger is not None
-                report = refresh(self.ledger, self.env, incremental=True, prices=self.prices)
-                if report.changed or not statefiles.touch():
-                    publish(self.ledger)
-        except ToklineError as exc:  # the icon keeps the last figures, marked stale later
-            print(f"tokline tray: {exc}", file=sys.stderr)
-
-    def refresh_if_due(self) -> None:
-        """What a prompt's refresh would do, when it would: remote quota or a sync due,
-        or the figures halfway to stale (nothing changed in the logs, which says they
-        are current, and a refresh records that)."""
-        checked = statefiles.checked_at()
-        age = time.time() - checked if checked is not None else None
-        if age is None or age > self.cfg.stale_after_s / 2 or statefiles.remote_due() \
-                or statefiles.sync_due():
-            refresh_now()
