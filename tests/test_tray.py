@@ -654,6 +654,12 @@ class TestOnTheDesktop:
         inked = sum(count for count, colour in icon.getcolors(w * h)
                     if nearer(colour, ink, background))
         assert inked >= w, f"{inked} pixels of text"
+        # and it is the resident refresher (tokline/surfaces/resident.py), as watch is
+        resident = subprocess.run(
+            [sys.executable, "-c", "from tokline.surfaces.resident import running;"
+             " print(running())"], env=desktop.env(), capture_output=True, text=True,
+            check=True).stdout.strip()
+        assert desktop.tray is not None and resident == str(desktop.tray.pid)
 
     def test_the_menu_opens_with_its_entries(self, desktop: Desktop) -> None:
         found = desktop.icon()
