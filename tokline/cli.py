@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "watch": ("tokline.commands.watch", "the snapshot as JSON lines whenever it changes"),
     "service": ("tokline.commands.service",
                 "keep the status current in the background: service install|uninstall"),
+    "tray": ("tokline.commands.tray", "a system-tray icon with today's spend and a menu"),
     "auth": ("tokline.commands.auth", "keys for remote quota: auth login|status|logout"),
     "quota": ("tokline.commands.quota", "every quota window and credit balance known"),
     "pricing": ("tokline.commands.pricing", "show or update the price table"),

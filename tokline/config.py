@@ -24,6 +24,8 @@ PLAN_BLOCK_TOKENS = {"pro": 19_000, "max5": 88_000, "max20": 220_000}
 # Remote quota providers and the shortest cache time each tolerates (remote_apis.md §0.4).
 REMOTE_MIN_TTL_S = {"claude": 300.0, "copilot": 300.0, "codex": 60.0, "openrouter": 60.0,
                     "anthropic-admin": 60.0, "openai-admin": 60.0}
+# [tray] show: today's spend, or the binding quota window's percentage (tokline tray)
+TRAY_SHOW = ("cost", "quota")
 DEFAULT_PRICING_URL = (
     "https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json"
 )
@@ -62,6 +64,7 @@ class Config:
     sync_projects: str = "name"
     sync_scope: str = "all"
     sync_interval_s: float = 60.0
+    tray_show: str = "cost"  # [tray] show: what the tray icon's text is (TRAY_SHOW)
 
     def __init__(self, **values: Any) -> None:
         self.price_overrides = {}
@@ -94,7 +97,7 @@ def _want(table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], whe
 
 def parse(data: Mapping[str, Any], source: str | None = None) -> Config:
     known = {"timezone", "week_start", "cost_mode", "blocks", "pricing", "status", "budget",
-             "thresholds", "remote", "sync"}
+             "thresholds", "remote", "sync", "tray"}
     for key in data:
         if key not in known:
             raise ConfigError(f"config {key}: unknown setting (known: {', '.join(sorted(known))})")
@@ -160,6 +163,16 @@ def parse(data: Mapping[str, Any], source: str | None = None) -> Config:
     _parse_status(data, values)
     values["remote"] = _parse_remote(_table(data, "remote"))
     _parse_sync(_table(data, "sync"), values)
+    tray = _table(data, "tray")
+    for key in tray:
+        if key != "show":
+            raise ConfigError(f"config tray.{key}: unknown setting")
+    if "show" in tray:
+        show = _want(tray, "show", str, "tray.")
+        if show not in TRAY_SHOW:
+            raise ConfigError(f"config tray.show: expected {' or '.join(TRAY_SHOW)}, "
+                              f"got {show!r}")
+        values["tray_show"] = show
     return Config(**values)
 
 

@@ -97,6 +97,10 @@ class Emitter:
             return
         self.last, self.last_at = key, time.monotonic()
         view["stale_seconds"] = age
+        self.write(view)
+
+    def write(self, view: dict[str, Any]) -> None:
+        """One JSON line on stdout (``tokline tray`` shows the view in its icon instead)."""
         sys.stdout.write(json.dumps(view, separators=(",", ":")) + "\n")
         sys.stdout.flush()
 
