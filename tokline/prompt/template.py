@@ -17,7 +17,7 @@ tokline/prompt/bars.py, with :func:`colour`); ``json`` is handled by the caller.
 NO_COLOR turns colours off everywhere.  Every span's text goes through
 tokline.prompt.safetext first (control and bidi characters shown as escapes, each span
 capped), then the target's own escaping; only the colours added here are raw markup.
-The block's time-left placeholder (``\x1e``) passes.
+The block's time-left placeholder (``\x1e``, the whole of a span) passes.
 Stdlib only, no ``re``: the status command imports this when asked for a template.
 """
 
@@ -227,7 +227,9 @@ def encode(found: list[Span], target: str, color: bool = True) -> str:
     bodies: list[str] = []
     levels: list[str | None] = []
     for text, level in found:
-        body = clean(text.replace("\n", " ").replace("\t", " "), SPAN_LIMIT, LEFT)
+        # the time-left placeholder passes as the block.left field, not inside other text
+        body = clean(text.replace("\n", " ").replace("\t", " "), SPAN_LIMIT,
+                     LEFT if text == LEFT else "")
         level = level if coloured else None
         if levels and levels[-1] == level:
             bodies[-1] += body
