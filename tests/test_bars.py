@@ -13,6 +13,7 @@ arguments.  Screenshots are kept in .ci/artifacts/.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import select
@@ -26,7 +27,7 @@ import time
 import xml.etree.ElementTree as ET
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, redirect_stdout, suppress
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,7 @@ def swiftbar_parse(output: str) -> tuple[list[tuple[str, dict[str, str]]],
     return header, body
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(SPANS, st.booleans())
 def test_polybar_text_never_opens_a_tag(found: list[render.Span], color: bool) -> None:
     out = render.encode(found, "polybar", color)
@@ -121,7 +122,7 @@ def test_polybar_text_never_opens_a_tag(found: list[render.Span], color: bool) -
 
 
 @pytest.mark.parametrize("target", ["i3blocks", "waybar"])
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(found=SPANS, color=st.booleans())
 def test_pango_text_is_text(target: str, found: list[render.Span], color: bool) -> None:
     # the time-left placeholder is in pre-rendered lines only, filled in before they show
@@ -133,7 +134,7 @@ def test_pango_text_is_text(target: str, found: list[render.Span], color: bool) 
     assert not elements or (target == "i3blocks" and color)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(SPANS, st.booleans())
 def test_swiftbar_text_stays_one_title(found: list[render.Span], color: bool) -> None:
     out = render.encode(found, "swiftbar", color)
@@ -229,14 +230,24 @@ def bar_home(home: Path, tmp_path: Path) -> Path:
     return home
 
 
+def tokens_of(text: str) -> float:
+    """Millions of today's tokens, where TEMPLATE puts them (how many of the sample's fall
+    on today depends on the time of day)."""
+    figure = text.replace(render.JOINER, "").split(" ", 1)[0]
+    assert figure.endswith("M"), text
+    return float(figure[:-1])
+
+
 def launcher(tmp_path: Path) -> str:
     return str(tmp_path / "bin" / "tokline")
 
 
 def snippet(tmp_path: Path, name: str) -> str:
-    proc = subprocess.run([launcher(tmp_path), "init", name, "--bin", launcher(tmp_path)],
-                          capture_output=True, text=True, timeout=60, check=True)
-    return proc.stdout
+    """What ``tokline init NAME --bin LAUNCHER`` prints."""
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert cli.main(["init", name, "--bin", launcher(tmp_path)]) == 0
+    return out.getvalue()
 
 
 def append(home: Path, n: int, tokens: int = 5_000_000) -> None:
@@ -285,6 +296,7 @@ def test_status_waybar_is_one_object(bar_home: Path, tmp_path: Path) -> None:
 
 def test_watch_waybar_streams_one_object_per_change(bar_home: Path, tmp_path: Path) -> None:
     # stdin /dev/null, as sway and waybar give a module: its end does not end the stream
+    plain = plain_status(tmp_path)
     proc = subprocess.Popen([launcher(tmp_path), "watch", "--target", "waybar"],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
     lines = Lines(proc.stdout)
@@ -293,10 +305,12 @@ def test_watch_waybar_streams_one_object_per_change(bar_home: Path, tmp_path: Pa
         assert first, "tokline watch printed nothing"
         shown = json.loads(first[0])
         assert set(shown) == {"text", "tooltip", "class", "percentage"}
-        assert shown["class"] == "warn" and shown["text"].startswith("3.0M · 7d 63%*")
+        assert shown["class"] == "warn" and shown["percentage"] == 63
+        assert pango_parse(shown["text"]) == (plain, [])
         append(bar_home, 1)
         second = lines.until(lambda line: True, 15)
-        assert second and json.loads(second[0])["text"].startswith("8.0M · ")
+        assert second, "no new object after a log line"
+        assert tokens_of(json.loads(second[0])["text"]) >= tokens_of(plain) + 4.9
         assert proc.poll() is None
     finally:
         proc.terminate()
@@ -371,7 +385,7 @@ def test_swiftbar_plugin_prints_title_and_menu(bar_home: Path, tmp_path: Path) -
     plugin.write_text(snippet(tmp_path, "swiftbar"))
     env = {k: v for k, v in os.environ.items() if k != "SWIFTBAR"}
     plain = plain_status(tmp_path)
-    assert plain.startswith("3.0M · 7d 63%* %{B#ff0000}") and plain.endswith("| color=red ~~~")
+    assert " · 7d 63%* %{B#ff0000}<span" in plain and plain.endswith("| color=red ~~~")
     proc = subprocess.run(["sh", str(plugin)], capture_output=True, text=True, env=env,
                           timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -393,7 +407,7 @@ def test_swiftbar_plugin_prints_title_and_menu(bar_home: Path, tmp_path: Path) -
         append(bar_home, 1)
         assert lines.until(lambda line: line == "~~~", 15)[-1:] == ["~~~"]
         second = lines.until(lambda line: line.startswith("This month"), 5)
-        assert second and second[0] != first[1] and "8.0M" in second[0]
+        assert second and tokens_of(second[0]) >= tokens_of(first[1]) + 4.9
     finally:
         stream.terminate()
         stream.wait(10)
