@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 
 from tokline import cli
 from tokline.commands.demo import install_sample
-from tokline.prompt import bars, safetext
+from tokline.prompt import desktop, safetext
 from tokline.prompt import status as fast
 from tokline.prompt import template as render
 
@@ -171,22 +171,22 @@ def test_whole_outputs_hold_their_shape(literal: str, name: str, used: float) ->
     view = hostile_view(name, used)
     level = render.level_of(used, 50, 90)
     now = time.time()
-    waybar = json.loads(bars.output("waybar", view, parts, now, 7200.0))
+    waybar = json.loads(desktop.output("waybar", view, parts, now, 7200.0))
     assert set(waybar) == {"text", "tooltip", "class", "percentage"}
     assert waybar["class"] == (level or "ok") and waybar["percentage"] == round(used)
     for markup in (waybar["text"], waybar["tooltip"]):
         assert pango_parse(markup)[1] == []
     assert waybar["text"].endswith(" (stale 2h)")
-    header, body = swiftbar_parse(bars.output("swiftbar", view, parts, now, None))
+    header, body = swiftbar_parse(desktop.output("swiftbar", view, parts, now, None))
     assert len(header) == 1 and body
     for _, params in header + body:
         assert set(params) <= {"symbolize", "emojize", "color"}
     assert header[0][1].get("color") == (render.COLOURS[level] if level else None)
-    label, colour = bars.output("sketchybar", view, parts, now, None).split("\n")
+    label, colour = desktop.output("sketchybar", view, parts, now, None).split("\n")
     assert label.startswith("label=")
     assert colour == f"label.color={render.colour(level, 'sketchybar')}"
     for target in ("polybar", "i3blocks"):
-        assert "\n" not in bars.output(target, view, parts, now, None)
+        assert "\n" not in desktop.output(target, view, parts, now, None)
 
 
 def test_the_fast_path_answers_the_line_targets() -> None:

@@ -2,7 +2,7 @@
 
 The common call is answered by tokline/prompt/status.py from pre-rendered lines; this module
 handles templates, presets, --json, --sync, the first call before any snapshot, and the
-bars that wrap the line (waybar, swiftbar, sketchybar: tokline/prompt/bars.py).
+bars that wrap the line (waybar, swiftbar, sketchybar: tokline/prompt/desktop.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from tokline.accounting import totals
 from tokline.errors import ToklineError
-from tokline.prompt import bars, statefiles
+from tokline.prompt import desktop, statefiles
 from tokline.prompt import template as render
 from tokline.prompt.fields import KNOWN_FIELDS, as_of, field_values, read_json, rendered
 from tokline.prompt.status import spawn_refresh
@@ -160,5 +160,5 @@ def run(name: str, argv: list[str]) -> int:
         return 0
     target = args.target or ("ansi" if sys.stdout.isatty() else "plain")
     color = not os.environ.get("NO_COLOR")
-    print(bars.output(target, view, parts, now, shown_age, zone, color))
+    print(desktop.output(target, view, parts, now, shown_age, zone, color))
     return 0

@@ -10,7 +10,7 @@ snapshot current itself, and prompts start no refresh of their own.
 
 ``--target waybar|polybar|i3blocks|swiftbar`` (or a shell's) prints instead what ``tokline
 status --target`` prints, whenever that changes: a line (one JSON object for waybar), or
-for a streamable SwiftBar plugin ``~~~`` and the plugin's lines (tokline/prompt/bars.py).
+for a streamable SwiftBar plugin ``~~~`` and the plugin's lines (tokline/prompt/desktop.py).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from tokline import sources
 from tokline.accounting.pricing import price_book
 from tokline.config import load
 from tokline.errors import ToklineError
-from tokline.prompt import bars, statefiles
+from tokline.prompt import desktop, statefiles
 from tokline.prompt import template as render
 from tokline.prompt.fields import KNOWN_FIELDS, as_of, read_json, rendered
 from tokline.snapshot.lines import zone_of
@@ -114,7 +114,7 @@ class Emitter:
         sys.stdout.flush()
 
     def _bar(self, view: dict[str, Any], now: int, age: float | None) -> None:
-        text = bars.output(self.target, view, self.parts, now, age, zone_of(view), self.color)
+        text = desktop.output(self.target, view, self.parts, now, age, zone_of(view), self.color)
         if text == self.last:
             return
         self.last, self.last_at = text, time.monotonic()

@@ -13,7 +13,7 @@ i3blocks and waybar (Pango markup: ``<span foreground=…>`` for i3blocks, ``& <
 escaped), swiftbar (``|`` and what else SwiftBar parses kept text) and sketchybar (text
 as it is: it goes in one argument).  waybar, swiftbar and sketchybar colour the whole
 item, not a span (waybar's class, SwiftBar's ``color=``, SketchyBar's ``label.color``:
-tokline/prompt/bars.py, with :func:`colour`); ``json`` is handled by the caller.
+tokline/prompt/desktop.py, with :func:`colour`); ``json`` is handled by the caller.
 NO_COLOR turns colours off everywhere.  Every span's text goes through
 tokline.prompt.safetext first (control and bidi characters shown as escapes, each span
 capped), then the target's own escaping; only the colours added here are raw markup.
@@ -42,7 +42,7 @@ TARGETS = ("plain", "ansi", "zsh", "bash", "fish", "tmux", "polybar", "i3blocks"
            "swiftbar", "sketchybar")
 # The targets whose whole output is the rendered line (and the stale note): pre-rendered in
 # status.lines and answered by the fast path (tokline/prompt/status.py).  The others wrap
-# it in their host's format (tokline/prompt/bars.py).
+# it in their host's format (tokline/prompt/desktop.py).
 LINE_TARGETS = TARGETS[:8]
 # The targets that colour a span of the line; plain colours nothing, the rest the whole item.
 SPAN_COLOURED = ("ansi", "zsh", "bash", "fish", "tmux", "polybar", "i3blocks")
