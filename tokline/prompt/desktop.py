@@ -1,9 +1,9 @@
 """What ``tokline status --target T`` prints, and ``tokline watch --target T`` on each change.
 
 The one-line targets (tokline/prompt/template.py LINE_TARGETS: the shells, tmux, polybar,
-i3blocks) print the template rendered with their escaping, then the stale note.  The other
-bars wrap it in their host's format and colour the whole item by the highest threshold
-level of the fields (fields.top_level, what an editor's ``rendered.level`` says):
+i3blocks) print the template rendered with their escaping, then the stale note.  The others
+(waybar, swiftbar, sketchybar) wrap it in their host's format and colour the whole item by
+the highest threshold level of the fields (fields.top_level, an editor's ``rendered.level``):
 
 * waybar: one JSON object, ``text`` (Pango, escaped), ``tooltip`` (the menu below),
   ``class`` ("ok", "warn" or "crit") and ``percentage`` (:func:`percent`), for a
