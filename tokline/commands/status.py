@@ -1,7 +1,8 @@
-"""``tokline status``: one line (or one JSON object) for prompts, tmux and editors.
+"""``tokline status``: one line (or one JSON object) for prompts, tmux, editors and bars.
 
 The common call is answered by tokline/prompt/status.py from pre-rendered lines; this module
-handles templates, presets, --json, --sync and the first call before any snapshot.
+handles templates, presets, --json, --sync, the first call before any snapshot, and the
+bars that wrap the line (waybar, swiftbar, sketchybar: tokline/prompt/desktop.py).
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from typing import Any
 
 from tokline.accounting import totals
 from tokline.errors import ToklineError
-from tokline.prompt import statefiles
+from tokline.prompt import desktop, statefiles
 from tokline.prompt import template as render
 from tokline.prompt.fields import KNOWN_FIELDS, as_of, field_values, read_json, rendered
-from tokline.prompt.status import spawn_refresh, stale_note
+from tokline.prompt.status import spawn_refresh
 from tokline.snapshot.lines import zone_of
 
 
@@ -159,7 +160,5 @@ def run(name: str, argv: list[str]) -> int:
         return 0
     target = args.target or ("ansi" if sys.stdout.isatty() else "plain")
     color = not os.environ.get("NO_COLOR")
-    text = render.render(parts, field_values(view, zone, now), target, color)
-    text += stale_note(shown_age, float(view.get("stale_after_s", 3600)))
-    print(text)
+    print(desktop.output(target, view, parts, now, shown_age, zone, color))
     return 0

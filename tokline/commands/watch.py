@@ -2,11 +2,15 @@
 
 Editors and dashboards start this once instead of polling a process every few seconds.
 It waits on inotify where Linux has it (through cffi) and polls elsewhere, coalesces a
-burst of log writes into one refresh, and exits on SIGTERM, SIGHUP, end of stdin, or
-when its parent goes away, so it never outlives the editor that started it.  Each line
+burst of log writes into one refresh, and exits on SIGTERM, SIGHUP, end of a piped stdin,
+or when its parent goes away, so it never outlives the editor that started it.  Each line
 carries ``rendered`` (see Emitter), so editors show what ``tokline status`` prints.
 While it runs it is the resident refresher (tokline/surfaces/resident.py): it keeps the
 snapshot current itself, and prompts start no refresh of their own.
+
+``--target waybar|polybar|i3blocks|swiftbar`` (or a shell's) prints instead what ``tokline
+status --target`` prints, whenever that changes: a line (one JSON object for waybar), or
+for a streamable SwiftBar plugin ``~~~`` and the plugin's lines (tokline/prompt/desktop.py).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import json
 import os
 import select
 import signal
+import stat
 import sys
 import time
 from collections.abc import Callable
@@ -25,7 +30,7 @@ from tokline import sources
 from tokline.accounting.pricing import price_book
 from tokline.config import load
 from tokline.errors import ToklineError
-from tokline.prompt import statefiles
+from tokline.prompt import desktop, statefiles
 from tokline.prompt import template as render
 from tokline.prompt.fields import KNOWN_FIELDS, as_of, read_json, rendered
 from tokline.snapshot.lines import zone_of
@@ -38,6 +43,8 @@ if TYPE_CHECKING:
 QUIET_S = 0.15  # a burst of writes settles for this long before one refresh
 SNAPSHOT_CHECK_S = 1.0  # how often a snapshot written by someone else is looked for
 TICK_GAP_S = 2.0  # a change by time alone waits this long after the last line
+# what --target takes besides json: SketchyBar's arguments are for one `sketchybar --set`
+TARGETS = tuple(t for t in render.TARGETS if t != "sketchybar")
 
 
 class _Stop(Exception):
@@ -56,14 +63,17 @@ class Emitter:
     """Prints the snapshot as it reads now, with ``rendered`` (the template rendered by the
     code ``tokline status`` runs: text, level, stale note, fields), whenever that changes:
     a new snapshot, or time alone (the block's time left ticking down, the stale note
-    appearing, a day's or block's end)."""
+    appearing, a day's or block's end).  With a ``target`` other than json it prints what
+    ``tokline status --target`` prints instead, whenever that changes."""
 
     def __init__(self, snapshot_path: str, template: str,
-                 thresholds: dict[str, float] | None = None) -> None:
+                 thresholds: dict[str, float] | None = None, target: str = "json") -> None:
         self.path = snapshot_path
         self.parts = render.parse_template(template)
         render.check_fields(self.parts, KNOWN_FIELDS)
         self.thresholds = thresholds
+        self.target = target
+        self.color = not os.environ.get("NO_COLOR")
         self.snap: dict[str, Any] | None = None
         self.mtime: float | None = None
         self.last: str | None = None
@@ -87,6 +97,9 @@ class Emitter:
             view["thresholds"] = {**(view.get("thresholds") or {}), **self.thresholds}
         checked = statefiles.checked_at()
         age = now - checked if checked is not None else None
+        if self.target != "json":
+            self._bar(view, now, age)
+            return
         view["rendered"] = rendered(view, self.parts, now, age, zone_of(self.snap))
         # the key leaves out what moves every second or minute without showing
         block = view.get("block")
@@ -104,10 +117,22 @@ class Emitter:
         sys.stdout.write(json.dumps(view, separators=(",", ":")) + "\n")
         sys.stdout.flush()
 
+    def _bar(self, view: dict[str, Any], now: int, age: float | None) -> None:
+        text = desktop.output(self.target, view, self.parts, now, age, zone_of(view), self.color)
+        if text == self.last:
+            return
+        self.last, self.last_at = text, time.monotonic()
+        # a streamable SwiftBar plugin shows what follows its last ``~~~``
+        sys.stdout.write(("~~~\n" if self.target == "swiftbar" else "") + text + "\n")
+        sys.stdout.flush()
+
 
 def run(name: str, argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="tokline watch", description=__doc__)
-    parser.add_argument("--json", action="store_true", help="JSON lines (the only format)")
+    parser.add_argument("--json", action="store_true", help="JSON lines (the default)")
+    parser.add_argument("--target", "-t", choices=["json", *TARGETS], default="json",
+                        help="print what `tokline status --target` prints, on each change "
+                             "(waybar: a JSON object a line; swiftbar: a streamable plugin)")
     parser.add_argument("--interval", type=float, default=5.0,
                         help="seconds between polls where inotify is missing (default 5)")
     parser.add_argument("--poll", action="store_true", help="poll even where inotify works")
@@ -127,10 +152,10 @@ def run(name: str, argv: list[str]) -> int:
                   if value is not None}
     snapshot_path = os.path.join(statefiles.state_dir(), statefiles.SNAPSHOT)
     try:
-        emit = Emitter(snapshot_path, args.format or cfg.template, thresholds)
+        emit = Emitter(snapshot_path, args.format or cfg.template, thresholds, args.target)
     except render.TemplateError as exc:
         raise ToklineError(f"template: {exc}") from None
-    stdin_fd = sys.stdin.fileno() if not sys.stdin.isatty() else None
+    stdin_fd = _piped_stdin()
     return follow(cfg, emit, refreshing=not args.no_refresh, poll=args.poll,
                   interval=args.interval, stdin_fd=stdin_fd, parent=os.getppid())
 
@@ -189,6 +214,18 @@ def follow(cfg: Config, emit: Callable[[], None] | None, refreshing: bool = True
             resident.close()
         if watcher is not None:
             watcher.close()
+
+
+def _piped_stdin() -> int | None:
+    """stdin's descriptor when it is a pipe or socket, whose end says the reader went away
+    (an editor's); None for a terminal, a file or /dev/null, whose end says nothing (sway
+    and waybar give their modules /dev/null)."""
+    try:
+        fd = sys.stdin.fileno()
+        mode = os.fstat(fd).st_mode
+    except (AttributeError, OSError, ValueError):  # no stdin at all
+        return None
+    return fd if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) else None
 
 
 def _mtime(path: str) -> float:

@@ -255,9 +255,7 @@ def rendered(view: Mapping[str, Any], parts: list[str | render.Field | render.Gr
     and ``fields`` (every field with a value, by its template name, plus ``model.<name>.
     <period>`` costs for tooltips)."""
     values = field_values(view, zone, now_s)
-    note = stale_note(age_s, float(view.get("stale_after_s", 3600))) \
-        if age_s is not None else ""
-    levels = {value[1] for value in values.values() if value is not None}
+    note = note_of(view, age_s)
     texts = {name: value[0] for name, value in values.items()
              if value is not None and value[0] != ""}
     for period in ("today", "week", "month"):
@@ -265,9 +263,20 @@ def rendered(view: Mapping[str, Any], parts: list[str | render.Field | render.Gr
             texts[f"model.{model}.{period}"] = money(totals.get("cost_usd", 0.0),
                                                      totals.get("unpriced", False))
     return {"text": render.render(parts, values, "plain", False) + note,
-            "level": render.CRIT if render.CRIT in levels else
-            render.WARN if render.WARN in levels else None,
-            "stale": note.strip(" ()"), "fields": texts}
+            "level": top_level(values), "stale": note.strip(" ()"), "fields": texts}
+
+
+def top_level(values: Mapping[str, render.Value | None]) -> str | None:
+    """The highest threshold level among the fields: "crit", "warn" or None."""
+    levels = {value[1] for value in values.values() if value is not None}
+    return render.CRIT if render.CRIT in levels else render.WARN if render.WARN in levels \
+        else None
+
+
+def note_of(view: Mapping[str, Any], age_s: float | None) -> str:
+    """The stale note of data ``age_s`` old (" (stale 2h)"), "" while fresh or unknown."""
+    return stale_note(age_s, float(view.get("stale_after_s", 3600))) \
+        if age_s is not None else ""
 
 
 KNOWN_FIELDS = field_values({"block": {"active": True, "cost_usd": 0, "unpriced": False,

@@ -27,7 +27,9 @@ from tokline.prompt.statefiles import (
 
 __all__ = ["TARGETS", "spawn_refresh", "stale_note", "status", "time_left"]
 
-TARGETS = ("plain", "ansi", "zsh", "bash", "fish", "tmux")
+# template.LINE_TARGETS (a copy: this path does not import the template module;
+# tests/test_bars.py holds them equal)
+TARGETS = ("plain", "ansi", "zsh", "bash", "fish", "tmux", "polybar", "i3blocks")
 
 
 def _target(argv: list[str]) -> str | None:

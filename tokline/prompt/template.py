@@ -8,10 +8,16 @@ field in it has no value (no quota yet, no active block), so its separators go t
 Targets: plain, ansi, zsh (``%F{…}``, ``%%``: for a prompt with prompt_subst), bash
 (colours between readline's \\001/\\002 markers: for ``${TOKLINE_STATUS}`` in PS1,
 whose value bash neither decodes nor expands again), fish, tmux (``#[fg=…]``, ``##``);
-``json`` is handled by the caller.  NO_COLOR turns colours off everywhere.  Every span's
-text goes through tokline.prompt.safetext first (control and bidi characters shown as
-escapes, each span capped), then the target's own escaping; only the colours added here
-are raw escapes.  The block's time-left placeholder (``\x1e``) passes.
+the desktop bars polybar (``%{F#…}``; a ``%{`` of the text is kept text by a word joiner),
+i3blocks and waybar (Pango markup: ``<span foreground=…>`` for i3blocks, ``& < > ' "``
+escaped), swiftbar (``|`` and what else SwiftBar parses kept text) and sketchybar (text
+as it is: it goes in one argument).  waybar, swiftbar and sketchybar colour the whole
+item, not a span (waybar's class, SwiftBar's ``color=``, SketchyBar's ``label.color``:
+tokline/prompt/desktop.py, with :func:`colour`); ``json`` is handled by the caller.
+NO_COLOR turns colours off everywhere.  Every span's text goes through
+tokline.prompt.safetext first (control and bidi characters shown as escapes, each span
+capped), then the target's own escaping; only the colours added here are raw markup.
+The block's time-left placeholder (``\x1e``, the whole of a span) passes.
 Stdlib only, no ``re``: the status command imports this when asked for a template.
 """
 
@@ -32,7 +38,14 @@ PRESETS = {
     "budget": "{today.cost} today[ · {budget.daily.left} left today][ · {budget.monthly.pct} "
               "of month]",
 }
-TARGETS = ("plain", "ansi", "zsh", "bash", "fish", "tmux")
+TARGETS = ("plain", "ansi", "zsh", "bash", "fish", "tmux", "polybar", "i3blocks", "waybar",
+           "swiftbar", "sketchybar")
+# The targets whose whole output is the rendered line (and the stale note): pre-rendered in
+# status.lines and answered by the fast path (tokline/prompt/status.py).  The others wrap
+# it in their host's format (tokline/prompt/desktop.py).
+LINE_TARGETS = TARGETS[:8]
+# The targets that colour a span of the line; plain colours nothing, the rest the whole item.
+SPAN_COLOURED = ("ansi", "zsh", "bash", "fish", "tmux", "polybar", "i3blocks")
 
 WARN = "warn"
 CRIT = "crit"
@@ -167,6 +180,19 @@ SPAN_LIMIT = 500  # characters of one literal or field, after escaping
 LEFT = "\x1e"  # the block's time left in pre-rendered lines (tokline.prompt.fields.LEFT)
 _ANSI = {WARN: "\033[33m", CRIT: "\033[31m"}
 _NAMES = {WARN: "yellow", CRIT: "red"}
+# The colour of each level on the hosts that take a colour value (the bars); OK_COLOUR
+# where one is set whatever the level (SketchyBar's label.color keeps the last one set).
+COLOURS = {WARN: "#ffb52a", CRIT: "#ff5555"}
+OK_COLOUR = "#ffffff"
+JOINER = "\u2060"  # WORD JOINER: invisible, it keeps two characters from reading as one token
+_PANGO = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&#39;", '"': "&quot;"})
+
+
+def colour(level: str | None, target: str) -> str:
+    """A level's colour on a bar: ``#rrggbb``, or SketchyBar's ``0xaarrggbb``; OK_COLOUR
+    below the thresholds."""
+    value = COLOURS.get(level or "", OK_COLOUR)
+    return "0xff" + value[1:] if target == "sketchybar" else value
 
 
 def escape(text: str, target: str) -> str:
@@ -174,27 +200,63 @@ def escape(text: str, target: str) -> str:
         return text.replace("%", "%%")
     if target == "tmux":
         return text.replace("#", "##")
+    if target == "polybar":
+        # polybar has no escape for a tag's opening: ``%%{`` still opens one (the lemonbar
+        # ``%%`` was never taken up, polybar/polybar#2748) and an action tag runs a command
+        # on a click.  Anything between ``%`` and ``{`` keeps it text; the joiner shows nothing.
+        return text.replace("%{", "%" + JOINER + "{")
+    if target in ("i3blocks", "waybar"):
+        return text.translate(_PANGO)
+    if target == "swiftbar":
+        # SwiftBar (and xbar) end the title at the first ``|`` (its parameters follow), read
+        # a backslash and ``n`` as a line break, and a streamable plugin starts a new update
+        # at ``~~~`` anywhere in its output.  A line's leading ``-`` is handled in encode.
+        text = text.replace("|", "\u2223").replace("\\n", "\\" + JOINER + "n")
+        while "~~" in text:
+            text = text.replace("~~", "~" + JOINER + "~")
+        return text
     return text
 
 
 def encode(found: list[Span], target: str, color: bool = True) -> str:
     if target not in TARGETS:
         raise TemplateError(f"unknown target '{target}' (targets: {', '.join(TARGETS)}, json)")
-    out: list[str] = []
+    coloured = color and target in SPAN_COLOURED
+    # runs of one colour, each escaped as one text: what a host reads across two spans
+    # (polybar's ``%`` then ``{``, SwiftBar's ``~`` then ``~~``) is escaped as it reads it
+    bodies: list[str] = []
+    levels: list[str | None] = []
     for text, level in found:
-        body = escape(clean(text.replace("\n", " ").replace("\t", " "), SPAN_LIMIT, LEFT),
-                      target)
-        if not color or level is None or target == "plain":
-            out.append(body)
-        elif target == "zsh":
-            out.append(f"%F{{{_NAMES[level]}}}{body}%f")
-        elif target == "bash":
-            out.append(f"\001{_ANSI[level]}\002{body}\001\033[0m\002")
-        elif target == "tmux":
-            out.append(f"#[fg={_NAMES[level]}]{body}#[default]")
-        else:  # ansi, fish: fish prompts print raw escapes
-            out.append(f"{_ANSI[level]}{body}\033[0m")
-    return "".join(out)
+        # the time-left placeholder passes as the block.left field, not inside other text
+        body = clean(text.replace("\n", " ").replace("\t", " "), SPAN_LIMIT,
+                     LEFT if text == LEFT else "")
+        level = level if coloured else None
+        if levels and levels[-1] == level:
+            bodies[-1] += body
+        else:
+            bodies.append(body)
+            levels.append(level)
+    out = "".join(_wrap(escape(body, target), level, target)
+                  for body, level in zip(bodies, levels, strict=True))
+    if target == "swiftbar" and out.lstrip().startswith("-"):
+        out = JOINER + out  # a line of ``---`` is a separator, ``--`` a submenu's item
+    return out
+
+
+def _wrap(body: str, level: str | None, target: str) -> str:
+    if level is None:
+        return body
+    if target == "zsh":
+        return f"%F{{{_NAMES[level]}}}{body}%f"
+    if target == "bash":
+        return f"\001{_ANSI[level]}\002{body}\001\033[0m\002"
+    if target == "tmux":
+        return f"#[fg={_NAMES[level]}]{body}#[default]"
+    if target == "polybar":
+        return f"%{{F{colour(level, target)}}}{body}%{{F-}}"
+    if target == "i3blocks":
+        return f'<span foreground="{colour(level, target)}">{body}</span>'
+    return f"{_ANSI[level]}{body}\033[0m"  # ansi, fish: fish prompts print raw escapes
 
 
 def level_of(percent: float | None, warn: float, critical: float) -> str | None:

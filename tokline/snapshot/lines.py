@@ -1,7 +1,7 @@
-"""``status.lines``: the configured template pre-rendered for every target, in up to five
-variants that take over at the day's and the block's end and at the first two quota
-changes (tokline/prompt/statefiles.py describes the file; the prompt's readers only pick
-a variant and fill in the time left)."""
+"""``status.lines``: the configured template pre-rendered for every one-line target
+(template.LINE_TARGETS), in up to five variants that take over at the day's and the
+block's end and at the first two quota changes (tokline/prompt/statefiles.py describes the
+file; the prompt's readers only pick a variant and fill in the time left)."""
 
 from __future__ import annotations
 
@@ -65,9 +65,9 @@ def render_lines(snap: Mapping[str, Any], template: str
     values = [field_values(as_of(snap, moment), zone, moment, left_placeholder=True)
               for moment in (float(snap["generated_at"]), *marks)]
     lines: dict[str, list[str]] = {}
-    for target in render.TARGETS:
+    for target in render.LINE_TARGETS:
         lines[target] = [render.render(parts, fields, target, True) for fields in values]
-    for target in render.TARGETS:
+    for target in render.LINE_TARGETS:
         lines[f"{target}-nc"] = [render.render(parts, fields, target, False)
                                  for fields in values]
     return marks, lines
