@@ -9,6 +9,8 @@ import datetime as dt
 import os
 import re
 import shutil
+import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -214,6 +216,27 @@ def test_dates_are_days_reports_accept(table: dict[str, Any]) -> None:
     assert offered(["graph", "--until", ""], table)[0] == today.isoformat()
 
 
+def test_devices_are_read_without_writing(home: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger = tmp_path / "odd ?#%20 dir" / "ledger.sqlite3"  # characters a URI must escape
+    monkeypatch.setenv("TOKLINE_LEDGER", str(ledger))
+    monkeypatch.setattr(socket, "gethostname", lambda: "the-host")
+    assert completion.device_values() == [("the-host", "this device")]
+    assert not ledger.parent.exists()  # no ledger, no device id made
+    ledger.parent.mkdir()
+    with sqlite3.connect(ledger) as db:
+        db.execute("CREATE TABLE devices(id INTEGER PRIMARY KEY, name TEXT, last_seen_ms)")
+        db.executemany("INSERT INTO devices VALUES (?, ?, NULL)", [(7, "mine"), (5, "other")])
+    db.close()
+    (ledger.parent / "device-id").write_text(f"{7:016x}\n")
+    assert completion.device_values() == [("mine", "this device"), ("other", "")]
+    config = home / ".config" / "tokline" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('[sync]\ndevice = "renamed"\n')
+    assert completion.device_values() == [("renamed", "this device"), ("other", "")]
+    assert sorted(p.name for p in ledger.parent.iterdir()) == ["device-id", "ledger.sqlite3"]
+
+
 def test_bash_words_split_at_equals(table: dict[str, Any]) -> None:
     assert completion.join_equals(["daily", "--source", "=", "cl"]) == (
         ["daily", "--source=cl"], len("--source="))
@@ -249,10 +272,12 @@ def test_the_table_is_cached_until_the_package_changes(
 
 
 def test_a_tab_imports_no_command_and_no_argparse(env: dict[str, str]) -> None:
-    """The TAB path is the interpreter's start, tokline.cli and a JSON read: none of the
-    commands' modules (half a second together) and not argparse."""
-    code = ("import sys\nfrom tokline.cli import main\nmain(sys.argv[1:])\n"
-            "print(*sorted(sys.modules), sep='\\n', file=sys.stderr)")
+    """A TAB costs the interpreter's start, tokline.cli and a marshal read: none of the
+    commands' modules (half a second together), not argparse, and not json (which imports
+    re, as long as all the rest)."""
+    code = ("import sys\nfrom tokline.cli import main\nbefore = set(sys.modules)\n"
+            "main(sys.argv[1:])\n"
+            "print(*sorted(set(sys.modules) - before), sep='\\n', file=sys.stderr)")
     done = subprocess.run([sys.executable, "-c", code, "completion", "--complete", "bash",
                            "--", "daily", "--so"], env=env, capture_output=True, text=True,
                           check=True)
@@ -260,8 +285,8 @@ def test_a_tab_imports_no_command_and_no_argparse(env: dict[str, str]) -> None:
     loaded = set(done.stderr.split())
     assert "tokline.commands.completion" in loaded
     heavy = {m for m in loaded if m.startswith("tokline.") and m.split(".")[1] in (
-        "engine", "ledger", "accounting", "sync", "remote", "surfaces")}
-    heavy |= loaded & {"argparse", "sqlite3", "tokline.commands.report", "tokline.config"}
+        "engine", "ledger", "accounting", "sync", "remote", "surfaces", "config")}
+    heavy |= loaded & {"argparse", "json", "re", "sqlite3", "tokline.commands.report"}
     assert not heavy
 
 

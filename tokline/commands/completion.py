@@ -17,11 +17,14 @@ Or save it where the shell loads completions on demand: bash-completion's
 # offered cannot drift from what is accepted.
 #
 # Importing every command to read its parser takes about half a second, too long for a
-# TAB: the parsers are described once into completion.json in the cache directory, kept
+# TAB: the parsers are described once into completion.marshal in the cache directory, kept
 # while no file of the installed package changed (its stamp: the package's path, version,
-# and the count, newest mtime and total size of its files).  A TAB then costs the
-# interpreter's start and a JSON read; values from the disk (device names from the ledger,
-# time zones, dates near today) are looked up when their option is completed.
+# and the count, newest mtime and total size of its files; the interpreter's version).  A
+# TAB then costs the interpreter's start and a marshal read: the json module would import
+# `re`, as long again as the rest of a TAB.  marshal trusts its input; the file is only
+# read from a cache directory that is the user's own and private.  Values from the disk
+# (device names from the ledger, time zones, dates near today) are looked up when their
+# option is completed.
 #
 # A command's parser is found by its module's ``build_parser(name)`` where it has one, else
 # by calling its ``run(name, [])`` with parsing made to raise: every command builds its
@@ -39,8 +42,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 SCRIPTS = {"bash": "completion.bash", "zsh": "completion.zsh", "fish": "completion.fish"}
-CACHE = "completion.json"
-FORMAT = 1  # of completion.json; a new layout gets a new number
+CACHE = "completion.marshal"
+FORMAT = 1  # of the table; a new layout gets a new number
 KINDS = ("words", "files", "dirs")
 
 # What an option's value is, by its dest (or metavar, in capitals); its choices come first.
@@ -251,7 +254,6 @@ def device_values() -> list[Candidate]:
     """Every device the ledger names (as ``tokline devices`` and ``--device`` do), this one
     first, read without writing: no ledger is made and no migration runs."""
     import sqlite3  # noqa: PLC0415 - only for --device
-    from urllib.parse import quote  # noqa: PLC0415
 
     from tokline.prompt import statefiles  # noqa: PLC0415
     from tokline.sync.device import default_name, id_file, parse_hex  # noqa: PLC0415
@@ -265,8 +267,8 @@ def device_values() -> list[Candidate]:
     names: dict[int, str] = {}
     if os.path.exists(path):
         try:
-            db = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro", uri=True,
-                                 timeout=0.2)
+            db = sqlite3.connect(f"file:{_uri_path(os.path.abspath(path))}?mode=ro",
+                                 uri=True, timeout=0.2)
             try:
                 names = {int(i): str(n) for i, n in db.execute("SELECT id, name FROM devices")}
             finally:
@@ -285,6 +287,11 @@ def device_values() -> list[Candidate]:
     found += [(name, "") for i, name in sorted(names.items(), key=lambda d: d[1])
               if i != mine and name != own]
     return found
+
+
+def _uri_path(path: str) -> str:
+    """``path`` as the path of an SQLite URI (urllib.parse would import re)."""
+    return path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
 
 
 def _configured_device() -> str | None:
@@ -337,7 +344,7 @@ def zone_values(word: str) -> list[str]:
 
 def load_table() -> dict[str, Any]:
     """The table of :func:`build_table`, from the cache while the package is unchanged."""
-    import json  # noqa: PLC0415
+    import marshal  # noqa: PLC0415 - builtin: json would import re
 
     from tokline.prompt import statefiles  # noqa: PLC0415
 
@@ -345,11 +352,11 @@ def load_table() -> dict[str, Any]:
     path = os.path.join(statefiles.cache_dir(), CACHE)
     if statefiles.dir_problem(os.path.dirname(path)) is None:
         try:
-            with open(path, encoding="utf-8") as fh:
-                cached = json.load(fh)
+            with open(path, "rb") as fh:
+                cached = marshal.loads(fh.read())
             if isinstance(cached, dict) and cached.get("stamp") == stamp:
                 return cached
-        except (OSError, ValueError):
+        except (OSError, ValueError, EOFError, TypeError):
             pass
     import contextlib  # noqa: PLC0415 - not on a TAB's path, but when the package changed
 
@@ -357,7 +364,7 @@ def load_table() -> dict[str, Any]:
     table["stamp"] = stamp
     # a read-only or foreign cache directory: built again next time
     with contextlib.suppress(OSError):
-        statefiles.write_private(path, json.dumps(table).encode())
+        statefiles.write_private(path, marshal.dumps(table))
     return table
 
 
@@ -379,7 +386,8 @@ def package_stamp() -> str:
                 count += 1
                 size += st.st_size
                 newest = max(newest, st.st_mtime_ns)
-    return f"{FORMAT}:{root}:{tokline.__version__}:{count}:{newest}:{size}"
+    return (f"{FORMAT}:{sys.hexversion}:{root}:{tokline.__version__}:{count}:{newest}:"
+            f"{size}")
 
 
 def build_table() -> dict[str, Any]:
