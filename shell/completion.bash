@@ -26,9 +26,13 @@ __tokline_complete() {
             ;;
         words)
             for line in "${answer[@]:1}"; do
-                # a device name may hold a space: quoted as the line needs it
-                printf -v quoted '%q' "${line}"
-                COMPREPLY+=("${quoted}")
+                # a device name may hold a space: escaped, unless the word opened a quote
+                if [[ ${cur} == [\"\']* ]]; then
+                    COMPREPLY+=("${line}")
+                else
+                    printf -v quoted '%q' "${line}"
+                    COMPREPLY+=("${quoted}")
+                fi
             done
             ;;
         *) ;;

@@ -269,6 +269,9 @@ def test_bash_words_split_at_equals(table: dict[str, Any]) -> None:
     assert completion.join_equals(["daily", "--source", "="]) == (
         ["daily", "--source="], len("--source="))
     assert completion.join_equals(["a", "=", "b"]) == (["a", "=", "b"], 0)
+    assert completion.bash_unquote("work\\ l") == "work l"
+    assert completion.bash_unquote("'work l") == "work l"
+    assert completion.bash_unquote('"a b"') == "a b"
     assert offered(["daily", "--source", "=", "cl"], table, "bash") == ["claude"]
     assert offered(["daily", "--source", "=", "claude,g"], table, "bash") == ["claude,gemini"]
 
@@ -337,6 +340,8 @@ tab tokline daily --source = cl
 tab tokline init ''
 tab tokline auth login c
 tab tokline export -o d
+tab tokline daily --device 'work\ l'
+tab tokline daily --device "'work l"
 """
 
 
@@ -359,6 +364,8 @@ def test_bash_completion_function(env: dict[str, str], tmp_path: Path) -> None:
         "|".join([*SCRIPTS, "tmux"]) + "|",
         "claude|codex|copilot|",
         "dir|",  # -o FILE: bash's own file completion
+        "work\\ laptop|",  # typed escaped
+        "work laptop|",  # typed in an open quote: readline closes it
     ]
 
 

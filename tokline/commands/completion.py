@@ -110,11 +110,28 @@ def complete(words: list[str], shell: str = "fish",
     cut = 0
     if shell == "bash":
         words, cut = join_equals(words)
+        words[-1] = bash_unquote(words[-1])
     kind, found = _candidates(words, load_table() if table is None else table)
     if shell == "bash":
         word = words[-1]
         found = [(value[cut:], text) for value, text in found if value.startswith(word)]
     return kind, found
+
+
+def bash_unquote(word: str) -> str:
+    """The word as typed (``work\\ l``, ``'work l``) as the value it stands for: bash hands
+    the completion function its words unparsed."""
+    if word[:1] in ("'", '"'):
+        return word[1:].rstrip(word[0])
+    out = []
+    escaped = False
+    for ch in word:
+        if ch == "\\" and not escaped:
+            escaped = True
+            continue
+        out.append(ch)
+        escaped = False
+    return "".join(out)
 
 
 def join_equals(words: list[str]) -> tuple[list[str], int]:
