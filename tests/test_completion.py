@@ -81,7 +81,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         tokline(envs[name], "sync")
     desktop = envs["desktop"]
     assert "work laptop" in tokline(desktop, "devices", "--offline")
-    tokline(desktop, "completion", "--complete", "bash", "--", "")  # builds the table once
+    tokline(desktop, "completion", "bash")  # printing the script makes the table
     assert (Path(desktop["XDG_CACHE_HOME"]) / "tokline" / completion.CACHE).exists()
     return desktop
 
@@ -261,6 +261,18 @@ def test_devices_are_read_without_writing(home: Path, tmp_path: Path,
     config.write_text('[sync]\ndevice = "renamed"\n')
     assert completion.device_values() == [("renamed", "this device"), ("other", "")]
     assert sorted(p.name for p in ledger.parent.iterdir()) == ["device-id", "ledger.sqlite3"]
+
+
+def test_nothing_unprintable_is_offered(monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str],
+                                        table: dict[str, Any]) -> None:
+    monkeypatch.setattr(completion, "load_table", lambda: table)
+    monkeypatch.setattr(completion, "device_values", lambda: [
+        ("ok", "a\x1b[2Jb\tc\nd"), ("bad\x1b]0;x\x07", ""), ("two\nlines", "")])
+    for shell, line in (("fish", "ok\ta [2Jb c d"), ("zsh", "ok\ta [2Jb c d"),
+                        ("bash", "ok")):
+        assert completion.answer([shell, "--", "daily", "--device", ""]) == 0
+        assert capsys.readouterr().out == f"words\n{line}\n"
 
 
 def test_bash_words_split_at_equals(table: dict[str, Any]) -> None:

@@ -66,6 +66,8 @@ def run(name: str, argv: list[str]) -> int:
                         help="tokline executable the completion asks (default: this one)")
     args = parser.parse_args(argv)
     print(script(args.shell, args.bin), end="")
+    sys.stdout.flush()
+    load_table()  # made now if the package changed, rather than at the first TAB
     return 0
 
 
@@ -93,8 +95,9 @@ def answer(args: list[str]) -> int:
     kind, found = complete(words or [""], shell)
     out = [kind]
     for value, text in found:
-        if "\n" in value:
+        if not value.isprintable():  # a line each, and nothing the terminal would act on
             continue
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
         text = " ".join(text.split())
         out.append(f"{value}\t{text}" if text and shell != "bash" else value)
     sys.stdout.write("\n".join(out) + "\n")
