@@ -408,7 +408,12 @@ class Tmux:
             time.sleep(0.05)
 
     def close(self) -> None:
+        socket_path = subprocess.run([*self.server, "display-message", "-p",
+                                      "#{socket_path}"], capture_output=True, text=True,
+                                     check=False).stdout.strip()
         subprocess.run([*self.server, "kill-server"], capture_output=True, check=False)
+        if socket_path:  # tmux leaves it behind
+            Path(socket_path).unlink(missing_ok=True)
 
 
 @pytest.fixture
