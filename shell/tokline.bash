@@ -6,6 +6,7 @@
 # A state dir or status.lines that is not the user's own (another user could have planted
 # it) shows nothing and starts nothing; `tokline status` says why.  Bash has no builtin
 # that reads a mode: ownership (-O) of the dir and the file, and no symlink, is the check.
+# Tab completion: eval "$(tokline completion bash)" in ~/.bashrc as well.
 
 __tokline_bin=@TOKLINE_BIN@
 TOKLINE_STATUS=${TOKLINE_STATUS:-}

@@ -4,6 +4,7 @@
 # is fresh; a stale one starts a single background refresh.  A state dir or status.lines
 # that is not the user's own (test -O), or a status.lines that is a symlink, shows nothing
 # and starts nothing; `tokline status` says why (fish has no builtin that reads a mode).
+# Tab completion: `tokline completion fish | source` in config.fish as well.
 
 set -g __tokline_bin @TOKLINE_BIN@
 set -q TOKLINE_STATUS; or set -g TOKLINE_STATUS ""

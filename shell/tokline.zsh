@@ -6,6 +6,7 @@
 # A state dir that is not the user's own or is writable by others, or a status.lines that
 # is not the user's or is a symlink, shows nothing and starts nothing (`tokline status`
 # says why): glob qualifiers test owner and mode with one stat, no process.
+# Tab completion: eval "$(tokline completion zsh)" in ~/.zshrc as well, after compinit.
 
 typeset -g __tokline_bin=@TOKLINE_BIN@
 typeset -g TOKLINE_STATUS=${TOKLINE_STATUS-}

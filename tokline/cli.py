@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "statusline": ("tokline.commands.statusline", "Claude Code's statusLine command"),
     "setup": ("tokline.commands.setup", "install integrations: setup claude"),
     "init": ("tokline.commands.init", "shell and tmux integration: init bash|zsh|fish|tmux"),
+    "completion": ("tokline.commands.completion", "tab completion: completion bash|zsh|fish"),
     "sync": ("tokline.commands.sync", "exchange usage with your other devices"),
     "login": ("tokline.commands.login", "sign this device in to a team server"),
     "logout": ("tokline.commands.login", "forget this device's token for a team server"),

@@ -162,6 +162,10 @@ def data_dir(env: Mapping[str, str] = os.environ) -> str:
     return _xdg(env, "XDG_DATA_HOME", ".local", "share")
 
 
+def cache_dir(env: Mapping[str, str] = os.environ) -> str:
+    return _xdg(env, "XDG_CACHE_HOME", ".cache")
+
+
 def config_path(env: Mapping[str, str] = os.environ) -> str:
     return env.get("TOKLINE_CONFIG") or os.path.join(_xdg(env, "XDG_CONFIG_HOME", ".config"),
                                                      "config.toml")
