@@ -1,10 +1,10 @@
 """The real coding CLIs the suite drives (Claude Code, Codex, Gemini CLI, OpenCode,
-Copilot CLI, Qwen Code, Pi): the pinned versions, in one place.
+Copilot CLI, Qwen Code, Pi, Kimi Code): the pinned versions, in one place.
 
 To verify a newer release, change the pin here (``npm view @openai/codex version`` tells
 the latest) and run ``tests/test_real_clients.py`` (Claude, Codex) or
 ``tests/test_real_clients_more.py`` (Gemini, OpenCode, Copilot) or
-``tests/test_real_clients_jsonl.py`` (Qwen Code, Pi).  Clients are installed with
+``tests/test_real_clients_jsonl.py`` (Qwen Code, Pi, Kimi Code).  Clients are installed with
 ``npm install --prefix CACHE/<name>-<version> <package>@<version>`` (the native binaries
 come inside the npm packages) and reused when present.  CACHE is ``.ci/clients`` in the
 checkout (gitignored) unless TOKLINE_CLIENTS_CACHE names another directory.  Clients
@@ -34,11 +34,12 @@ CLIENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "qwen": ("@qwen-code/qwen-code", ("0.24.4",)),
     "pi": ("@earendil-works/pi-coding-agent", ("1.6.0",)),
     "pi-mono": ("@mariozechner/pi-coding-agent", ("0.73.1",)),
+    "kimi": ("@moonshot-ai/kimi-code", ("2.1.0",)),  # Kimi Code (the TypeScript one)
 }
 # Executables not named after their client.
 EXECUTABLES = {"pi-mono": "pi"}
-# Clients whose package.json ``engines`` want Node 22 or later (Pi 1.x: 22.19).
-NEWER_NODE = {"qwen", "pi"}
+# Clients whose package.json ``engines`` want Node 22 or later (Pi 1.x, Kimi Code: 22.19).
+NEWER_NODE = {"qwen", "pi", "kimi"}
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("TOKLINE_CLIENTS_CACHE") or ROOT / ".ci" / "clients")
@@ -113,6 +114,8 @@ def _version_ok(exe: Path, version: str, path: str) -> bool:
                                   "COPILOT_OFFLINE": "true", "COPILOT_AUTO_UPDATE": "false",
                                   "OPENCODE_DISABLE_AUTOUPDATE": "1",
                                   "GEMINI_CLI_NO_RELAUNCH": "true", "PI_OFFLINE": "1",
+                                  "KIMI_DISABLE_TELEMETRY": "1",
+                                  "KIMI_CODE_NO_AUTO_UPDATE": "1",
                                   # an update check, if any, is refused on the spot
                                   "HTTPS_PROXY": "http://127.0.0.1:9",
                                   "HTTP_PROXY": "http://127.0.0.1:9"})

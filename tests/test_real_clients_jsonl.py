@@ -1,6 +1,6 @@
-"""Issue 20: the real Qwen Code and Pi write their logs against a loopback stand-in of an
-OpenAI-compatible chat-completions API (tests/standins.py), and tokline counts exactly
-what was served.
+"""Issue 20: the real Qwen Code, Pi and Kimi Code write their logs against a loopback
+stand-in of an OpenAI-compatible chat-completions API (tests/standins.py), and tokline
+counts exactly what was served.
 
 As in tests/test_real_clients_more.py: each scenario chooses the usage of every
 response, runs the pinned client (tests/real_clients.py; Node 24 under both) in a
@@ -15,11 +15,16 @@ How each client is pointed at the stand-in with a fake key:
   that file and report to Aliyun's RUM endpoint, which the proxy refuses).
 * Pi: a provider of its own in ``~/.pi/agent/models.json`` (``openai-completions``,
   ``baseUrl`` the stand-in), ``--offline``.
+* Kimi Code: a ``kimi`` provider (Moonshot's OpenAI-compatible API) in
+  ``~/.kimi-code/config.toml`` whose ``base_url`` is the stand-in, and a model alias for
+  it; KIMI_DISABLE_TELEMETRY (else it posts to telemetry-logs.kimi.com) and
+  KIMI_CODE_NO_AUTO_UPDATE.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -284,3 +289,71 @@ def test_pi_without_its_own_price_priced_by_tokline(pi: tuple[str, str, Path],
         assert [r.cost_usd for r in led.usage(sources=["pi"])] == [None]  # pi logged 0
     cost, requests = session_cost(sandbox)
     assert requests == 1 and cost == pytest.approx(served_cost(want), rel=1e-3)
+
+
+# ---------------------------------------------------------------------------- Kimi Code
+
+KIMI_ALIAS = "stand/kimi-k2.6"  # what the wire names: config.toml maps it to the model
+KIMI_MODEL = "kimi-k2.6"
+
+
+@pytest.fixture(params=CLIENTS["kimi"][1])
+def kimi(request: pytest.FixtureRequest) -> tuple[str, Path]:
+    version = str(request.param)
+    return version, client("kimi", version)
+
+
+def _kimi_run(kimi: tuple[str, Path], home: Path, stand: ChatCompletionsStandIn, label: str,
+              *args: str) -> str:
+    version, exe = kimi
+    config = home / ".kimi-code" / "config.toml"
+    config.parent.mkdir(exist_ok=True)
+    config.write_text(f"""default_model = "{KIMI_ALIAS}"
+[providers.stand]
+type = "kimi"
+base_url = "{stand.url}/v1"
+api_key = "sk-stand-in"
+[models."{KIMI_ALIAS}"]
+provider = "stand"
+model = "{KIMI_MODEL}"
+max_context_size = 262144
+""")
+    env = dict(base_env(home, stand), PATH=path_for("kimi"), KIMI_DISABLE_TELEMETRY="1",
+               KIMI_CODE_NO_AUTO_UPDATE="1")
+    return run(f"kimi {version} {label}", [str(exe), *args], env, home / "work")
+
+
+def test_kimi_code_subagent_and_fork(kimi: tuple[str, Path], sandbox: Path) -> None:
+    # The main agent delegates to a subagent (its own wire), then answers; `kimi fork`
+    # copies both wires (original times) and marks them `forked`; the fork goes on.
+    with ChatCompletionsStandIn(Reply(chat_usage(100, 5), text="ok")) as chat:
+        chat.main_model = KIMI_MODEL
+        chat.script += [
+            Reply(chat_usage(4200, 61, cached=3072, reasoning=20), text="delegating",
+                  tool={"name": "Agent", "input": {"description": "say hi", "prompt": "say hi",
+                                                   "subagent_type": "explore"}}),
+            Reply(chat_usage(3100, 21, cached=1024), text="sub says hi"),
+            Reply(chat_usage(5200, 71, cached=4096), text="done"),
+            Reply(chat_usage(6200, 81, cached=5000), text="forked answer"),
+        ]
+        out = _kimi_run(kimi, sandbox, chat, "subagent", "-p", "delegate",
+                        "--output-format", "stream-json")
+        events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        (session,) = [e["session_id"] for e in events if e.get("type") == "session.resume_hint"]
+        assert len(_real(chat)) == 3, chat.seen
+        assert ledger_rows(sandbox, "kimi") == sorted(map(_row, _real(chat)))
+        forked = _kimi_run(kimi, sandbox, chat, "fork", "fork", session, "--yes")
+        (new,) = set(re.findall(r"session_[0-9a-f-]{36}", forked)) - {session}
+        _kimi_run(kimi, sandbox, chat, "in the fork", "-S", new, "-p", "again")
+        real = _real(chat)
+        assert len(real) == 4 and "done" in json.dumps(real[3].body.get("messages"))
+        no_escape(chat)
+    wires = sorted((sandbox / ".kimi-code" / "sessions").rglob("agents/*/wire.jsonl"))
+    assert len(wires) == 4  # main and subagent, in the session and in its fork
+    lines = _records(sandbox / ".kimi-code" / "sessions", "wire.jsonl")
+    assert sum(1 for r in lines if r["type"] == "usage.record") == 4 + 3
+    assert sum(1 for r in lines if r["type"] == "forked") == 2
+    want = sorted(map(_row, real))
+    assert ledger_rows(sandbox, "kimi") == want
+    cost, requests = session_cost(sandbox)
+    assert requests == 4 and cost == pytest.approx(served_cost(want), rel=1e-3)

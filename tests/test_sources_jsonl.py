@@ -342,7 +342,7 @@ def test_kimi_cli_wire_subagents_and_forks(home: Path, ledger: Ledger, finder: A
 @pytest.mark.parametrize(("files", "model"), [
     ({}, "kimi-for-coding"),
     ({"config.json": '{"model": "kimi-k2.5"}'}, "kimi-k2.5"),
-    ({"config.toml": 'default_model = "kimi-code/kimi-for-coding"\n'}, "kimi-code/kimi-for-coding"),
+    ({"config.toml": 'default_model = "kimi-code/kimi-for-coding"\n'}, "kimi-for-coding"),
     ({"config.toml": "not = [toml"}, "kimi-for-coding"),
 ])
 def test_kimi_cli_model_from_its_config(home: Path, ledger: Ledger, files: dict[str, str],

@@ -8,8 +8,11 @@ one and each subagent's: all count, none repeats another's usage).  Usage is the
 ``session`` for a call outside a turn such as a compaction): the same numbers are also
 in ``step.end`` events, which miss the compaction call and would count the rest twice.
 ``inputOther`` excludes the cache reads and writes; output includes the reasoning.  The
-model is the record's alias (Kimi's own ``kimi-code/`` provider prefix dropped); the
-work dir, ``state.json``'s ``workDir`` (else a ``config.update``'s ``cwd``).
+record names a model alias: the model is what ``config.toml``'s ``[models.<alias>]``
+names (as of the refresh that reads the line), else the alias without Kimi's own
+``kimi-code/`` platform prefix (a model set by KIMI_MODEL_NAME is logged as
+``__kimi_env_model__``, which tokline cannot name).  The work dir is ``state.json``'s
+``cwd`` (``workDir`` before 2.x), else a ``config.update``'s ``cwd``.
 
 **Kimi CLI** (Python, ``kimi-cli``): ``sessions/<md5(work dir)>/<session>/wire.jsonl``
 under KIMI_SHARE_DIR or ~/.kimi, and its subagents' ``subagents/<id>/wire.jsonl``.
@@ -20,8 +23,10 @@ and its ``[models.<alias>]`` ``model``; ``config.json`` ``model`` before that), 
 ``kimi-for-coding``, as of the refresh that reads the line.  The work directory comes
 from ``kimi.json``'s list (its md5 is the directory name).
 
-Forks (Kimi Code's ``forked`` sessions, Kimi CLI's ``/fork``) copy wire lines verbatim
-into the new session, original times included; a resume replays nothing.  So the key
+Forks (Kimi Code's ``kimi fork``, Kimi CLI's ``/fork``) copy wire lines verbatim into
+the new session, original times included (Kimi Code then appends a ``forked`` marker to
+each copied wire; checked against Kimi Code 2.1.0, tests/test_real_clients_jsonl.py); a
+resume replays nothing.  So the key
 comes from the line, never from the file, and a copy merges into its original's row:
 Kimi Code's (time, model, the four counts), Kimi CLI's ``message_id`` (the provider's
 response id; without one, its time and counts).  Neither logs a cost.
@@ -81,7 +86,7 @@ def wanted(path: str) -> bool:
 class State:
     """The file's session and work directory, found once from its place on disk."""
 
-    __slots__ = ("model", "project", "session")
+    __slots__ = ("home", "model", "project", "session")
 
     def __init__(self, text: str | None, path: str) -> None:
         data: dict[str, Any] = lightjson.loads(text) if text else {}
@@ -89,8 +94,10 @@ class State:
             data = _place(path)
         self.session: str = data.get("session") or ""
         self.project: str = data.get("project") or ""
-        # Kimi CLI's configured model, read afresh by each refresh (not kept)
-        self.model = _configured_model(_share_dir(path)) if path and not _in_agents(path) \
+        # The config each refresh reads afresh (never kept): Kimi CLI's default model,
+        # the models Kimi Code's aliases name.
+        self.home = _share_dir(path) if path else ""
+        self.model = _configured_model(self.home) if path and not _in_agents(path) \
             else DEFAULT_MODEL
 
     def dump(self) -> str:
@@ -105,7 +112,7 @@ def _place(path: str) -> dict[str, str]:
         session_dir = os.path.dirname(os.path.dirname(os.path.dirname(path)))
         name = os.path.basename(session_dir)
         state = _json(os.path.join(session_dir, "state.json"))
-        work = state.get("workDir") if isinstance(state, dict) else None
+        work = state.get("cwd") or state.get("workDir") if isinstance(state, dict) else None
         return {"session": name.removeprefix("session_"),
                 "project": work if isinstance(work, str) else ""}
     session_dir = os.path.dirname(path)
@@ -162,37 +169,53 @@ def _work_dirs(share: str) -> dict[str, str]:
     return found
 
 
-def _configured_model(share: str) -> str:
-    if not share:
-        return DEFAULT_MODEL
-    toml = os.path.join(share, "config.toml")
+def _config(home: str) -> dict[str, Any]:
+    """``config.toml`` of a Kimi home (either CLI's), parsed again only when it changed;
+    empty when absent or not TOML."""
+    path = os.path.join(home, "config.toml")
     try:
-        st = os.stat(toml)
+        st = os.stat(path)
     except OSError:
-        old = _json(os.path.join(share, "config.json"))
-        model = old.get("model") if isinstance(old, dict) else None
-        return model if isinstance(model, str) and model else DEFAULT_MODEL
+        return {}
     stamp = (st.st_mtime_ns, st.st_size)
-    hit = _cache.get(toml)
+    hit = _cache.get(path)
     if hit is not None and hit[0] == stamp:
-        return str(hit[1])
+        return hit[1]  # type: ignore[no-any-return]
     if sys.version_info >= (3, 11):
-        import tomllib  # noqa: PLC0415 - only with a Kimi CLI config to read
+        import tomllib  # noqa: PLC0415 - only with a Kimi config to read
     else:
         import tomli as tomllib  # noqa: PLC0415
     try:
-        with open(toml, "rb") as fh:
-            config = tomllib.load(fh)
+        with open(path, "rb") as fh:
+            config: dict[str, Any] = tomllib.load(fh)
     except (OSError, ValueError):
         config = {}
-    alias = config.get("default_model")
-    model = DEFAULT_MODEL
+    _cache[path] = (stamp, config)
+    return config
+
+
+def _aliased(home: str, alias: str) -> str:
+    """The model a ``[models.<alias>]`` entry of the config names; else the alias, without
+    Kimi Code's ``kimi-code/`` (its own platform) before it."""
+    models = _config(home).get("models") if home else None
+    entry = models.get(alias) if isinstance(models, dict) else None
+    named = entry.get("model") if isinstance(entry, dict) else None
+    return named if isinstance(named, str) and named else alias.removeprefix("kimi-code/")
+
+
+def _configured_model(share: str) -> str:
+    """Kimi CLI's default model: ``config.toml``'s, else the older ``config.json``'s."""
+    if not share:
+        return DEFAULT_MODEL
+    alias = _config(share).get("default_model")
     if isinstance(alias, str) and alias:
-        entry = (config.get("models") or {}).get(alias)
-        named = entry.get("model") if isinstance(entry, dict) else None
-        model = named if isinstance(named, str) and named else alias
-    _cache[toml] = (stamp, model)
-    return model
+        return _aliased(share, alias)
+    if not os.path.exists(os.path.join(share, "config.toml")):
+        old = _json(os.path.join(share, "config.json"))
+        model = old.get("model") if isinstance(old, dict) else None
+        if isinstance(model, str) and model:
+            return model
+    return DEFAULT_MODEL
 
 
 def take(record: Mapping[str, Any], state: State, found: dict[str, Usage]) -> None:
@@ -210,8 +233,8 @@ def take(record: Mapping[str, Any], state: State, found: dict[str, Usage]) -> No
         if not any(tokens):
             return
         ts = time_ms(record.get("time"))
-        model = record.get("model")
-        model = model.removeprefix("kimi-code/") if isinstance(model, str) and model \
+        alias = record.get("model")
+        model = _aliased(state.home, alias) if isinstance(alias, str) and alias \
             else DEFAULT_MODEL
         key = f"code\x1f{ts}\x1f{model}\x1f" + ",".join(map(str, tokens))
     else:  # Kimi CLI

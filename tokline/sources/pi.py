@@ -4,20 +4,22 @@ append-only, read from the last offset.
 
 Usage is in ``type: "message"`` entries whose ``message.role`` is ``assistant``:
 ``message.usage`` {input (uncached for every provider), output, cacheRead, cacheWrite,
-cost.total}.  The file's first line (after an OMP ``title``) is the ``session`` header:
-session id and directory.
+cost.total}; pi 1.x adds ``reasoning``, which ``output`` already holds (checked against
+pi 1.6.0 and 0.73.1 on chat completions).  The file's first line (after an OMP
+``title``) is the ``session`` header: session id and directory.
 
 Forks and branches (``--fork``, ``/fork``, ``/clone``) copy the source's entries
 verbatim into a new file whose header names it in ``parentSession``: same entry ids,
-times and usage (checked against pi 0.73.1, tests/test_real_clients_jsonl.py).  So the
-key comes from the entry, never from the file: ``responseId`` with the entry's
+times and usage (checked against pi 1.6.0 and 0.73.1, tests/test_real_clients_jsonl.py).
+So the key comes from the entry, never from the file: ``responseId`` with the entry's
 timestamp, else the entry id, timestamp and usage.  A copy lands on its original's row
 and adds nothing; the first one read keeps its session.  Not the ``responseId`` alone:
 providers (and the fixture's fake one) repeat it, and 8-hex entry ids collide across
 sessions (omarchy#8602).
 
 Cost: pi prices each call from its own model table (``usage.cost.total``, USD, an API
-price also for subscription logins).  As with OpenCode, that figure is the row's logged
+price also for subscription logins; pi 1.x takes the provider's own figure where one
+is reported, ``totalFromProvider``).  As with OpenCode, that figure is the row's logged
 cost when above 0 (``cost_mode = "auto"`` shows it; ``calculate`` prices the tokens
 from tokline's table instead): it is the one pi showed, and it covers models tokline's
 table lacks.  A provider pi has no prices for (a local or custom one) logs 0, and

@@ -6,8 +6,9 @@ before it, a ``system``/``ui_telemetry`` record whose ``qwen-code.api_response``
 carries the same counts with the provider's ``response_id`` (checked against Qwen Code
 0.24.4, tests/test_real_clients_jsonl.py).  Either one alone is the call: some releases
 write telemetry without counts, some assistant records have ``usageMetadata: {}``, and
-the telemetry also covers calls that have no assistant record here (a subagent's, whose
-transcript is under ``subagents/``, not read).  So each is counted, and an assistant
+the telemetry also covers calls that have no assistant record here (the background
+memory extractor's, 0.24.4; a subagent's, whose transcript under ``subagents/`` is not
+read).  So each is counted, and an assistant
 record whose counts equal a telemetry event not yet claimed in its file takes that
 event's key: the two merge into one ledger row (equal counts: the merge changes nothing,
 even if two calls of the same counts pair up crosswise).  Keys: ``response_id`` (else
