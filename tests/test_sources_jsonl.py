@@ -120,6 +120,27 @@ def test_kimi_code_codemie_samples(home: Path, ledger: Ledger, finder: Any, name
     assert [(r.model, r.input, r.output, r.cache_read) for r in _rows(ledger, "kimi")] == [want]
 
 
+def test_kimi_code_aliases_named_by_its_config(home: Path, ledger: Ledger, finder: Any) -> None:
+    # Kimi Code 2.1.0 logs the model alias; config.toml's [models] names the model.
+    kimi_home = home / ".kimi-code"
+    session = kimi_home / "sessions" / "wd_work_ff5552cec86b" / "session_bab99e44"
+    (session / "agents" / "main").mkdir(parents=True)
+    (kimi_home / "config.toml").write_text(
+        'default_model = "stand/kimi-k2.6"\n[models."stand/kimi-k2.6"]\nprovider = "stand"\n'
+        'model = "kimi-k2.6"\nmax_context_size = 262144\n')
+    (session / "state.json").write_text(json.dumps({"id": "session_bab99e44", "version": 2,
+                                                    "cwd": "/w", "agents": {}}))
+    (session / "agents" / "main" / "wire.jsonl").write_bytes(_lines(
+        {"type": "metadata", "protocol_version": "1.5", "created_at": 1796068930388},
+        dict(_kimi_code_usage(1796068930855, (1128, 61, 3072, 0)), model="stand/kimi-k2.6"),
+        dict(_kimi_code_usage(1796068930900, (1104, 71, 4096, 0)), model="other/k3"),
+        dict(_kimi_code_usage(1796068930950, (1, 1, 0, 0)), model="kimi-code/kimi-for-coding")))
+    refresh(ledger, _env(home))
+    assert [(r.model, r.session_id, r.project) for r in _rows(ledger, "kimi")] == [
+        ("kimi-k2.6", "bab99e44", "/w"), ("other/k3", "bab99e44", "/w"),
+        ("kimi-for-coding", "bab99e44", "/w")]
+
+
 # ---------------------------------------------------------------------------- Qwen
 
 QWEN_SESSION = "65ae5622-868f-45b7-9209-637d1ae97d17"
