@@ -19,11 +19,17 @@ How each client is pointed at the stand-in with a fake key:
   ``~/.kimi-code/config.toml`` whose ``base_url`` is the stand-in, and a model alias for
   it; KIMI_DISABLE_TELEMETRY (else it posts to telemetry-logs.kimi.com) and
   KIMI_CODE_NO_AUTO_UPDATE.
+* Kimi CLI (Python), only when TOKLINE_KIMI_CLI names its ``kimi``: the same provider in
+  ``~/.kimi/config.toml``, ``telemetry = false``.  It is not installed by ``.ci/run``: it
+  needs Python 3.12 or later (3.13 here: 3.12.1 crashes at start), some 60 packages,
+  and its last release (1.52.0) is a stub that only points to Kimi Code, so 1.51.0 is
+  the one to run (``pip install kimi-cli==1.51.0`` in a Python 3.13 venv).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -357,3 +363,50 @@ def test_kimi_code_subagent_and_fork(kimi: tuple[str, Path], sandbox: Path) -> N
     assert ledger_rows(sandbox, "kimi") == want
     cost, requests = session_cost(sandbox)
     assert requests == 4 and cost == pytest.approx(served_cost(want), rel=1e-3)
+
+
+# ---------------------------------------------------------------------------- Kimi CLI
+
+
+def test_kimi_cli_subagent_wire_counted_once(sandbox: Path) -> None:
+    exe = os.environ.get("TOKLINE_KIMI_CLI")
+    if not exe:
+        pytest.skip("TOKLINE_KIMI_CLI does not name a Kimi CLI (kimi-cli 1.51.0) executable")
+    # The main agent delegates to a subagent, whose wire is under subagents/ and whose
+    # StatusUpdates the main wire repeats inside SubagentEvent: each call once.
+    with ChatCompletionsStandIn(Reply(chat_usage(100, 5), text="ok")) as chat:
+        chat.main_model = KIMI_MODEL
+        chat.script += [
+            Reply(chat_usage(4200, 61, cached=3072), text="delegating",
+                  tool={"name": "Agent", "input": {"description": "say hi", "prompt": "say hi",
+                                                   "subagent_type": "explore"}}),
+            Reply(chat_usage(3100, 21, cached=1024), text="sub says hi")]
+        share = sandbox / ".kimi"
+        share.mkdir()
+        (share / "config.toml").write_text(f"""default_model = "k26"
+telemetry = false
+[models.k26]
+provider = "stand"
+model = "{KIMI_MODEL}"
+max_context_size = 262144
+[providers.stand]
+type = "kimi"
+base_url = "{chat.url}/v1"
+api_key = "sk-stand-in"
+""")
+        run("kimi-cli subagent", [exe, "--print", "-p", "delegate", "--yolo",
+                                  "--output-format", "stream-json"],
+            base_env(sandbox, chat), sandbox / "work")
+        real = _real(chat)
+        no_escape(chat)
+    assert len(real) >= 3, chat.seen
+    sessions = sandbox / ".kimi" / "sessions"
+    assert len(list(sessions.rglob("subagents/*/wire.jsonl"))) == 1
+    mirrored = [r for r in _records(sessions, "wire.jsonl")
+                if r.get("message", {}).get("type") == "SubagentEvent"
+                and "token_usage" in json.dumps(r)]
+    assert mirrored
+    rows = ledger_rows(sandbox, "kimi")
+    assert rows == sorted(map(_row, real))
+    with Ledger(sandbox / "ledger.sqlite3", readonly=True) as led:
+        assert {r.project for r in led.usage(sources=["kimi"])} == {str(sandbox / "work")}

@@ -6,8 +6,8 @@ at them) and counted per the oracles of formats.md §10.10, once with each twin 
 line finder (tests/twins.py: the compiled one and the pure one).  Record shapes not in
 the fixtures (Qwen's telemetry beside its assistant records, Pi's fork copies, Kimi CLI's
 wire) are the ones the real clients wrote against the stand-ins
-(tests/test_real_clients_jsonl.py), trimmed; Kimi CLI's follow its source (kimi-cli 1.52:
-``wire/types.py`` StatusUpdate, ``session_fork.py``).  Property tests: a fork's or a
+(tests/test_real_clients_jsonl.py), trimmed; Kimi CLI's as kimi-cli 1.51.0 wrote them
+(its fork copy per ``session_fork.py``).  Property tests: a fork's or a
 copy's entries add nothing, and a file read in random pieces, refreshed between, counts
 what it counts read at once.
 """

@@ -17,7 +17,8 @@ names (as of the refresh that reads the line), else the alias without Kimi's own
 **Kimi CLI** (Python, ``kimi-cli``): ``sessions/<md5(work dir)>/<session>/wire.jsonl``
 under KIMI_SHARE_DIR or ~/.kimi, and its subagents' ``subagents/<id>/wire.jsonl``.
 Usage is a top-level ``StatusUpdate`` message with ``token_usage`` (one per model step;
-the copies mirrored into the parent wire inside ``SubagentEvent`` are not top level).
+the copies mirrored into the parent wire inside ``SubagentEvent`` are not top level;
+checked against kimi-cli 1.51.0, its last working release).
 The wire names no model: it is the configured default (``config.toml`` ``default_model``
 and its ``[models.<alias>]`` ``model``; ``config.json`` ``model`` before that), else
 ``kimi-for-coding``, as of the refresh that reads the line.  The work directory comes
