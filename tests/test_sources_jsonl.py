@@ -562,6 +562,25 @@ def test_random_read_points_give_the_sum_of_one_read(tmp_path_factory: pytest.Te
         assert _sums(led, _source(kind)) == _expected(kind, calls)
 
 
+NEEDLE_PIECES = st.sampled_from([
+    b'"usage"', b'"session"', b'"usageMetadata"', b'"ui_telemetry"', b'"usage.record"',
+    b'"token_usage"', b'"config.update"', b'"usage', b'usage"', b'{"type":"message"}',
+    b"\n", b"\n\n", b"x", b'"', b'\\"usage\\"', b"\xff\xfe", b"\r\n", b"_"])
+
+
+@pytest.mark.parametrize(("compiled", "pure"), twins.pair("codex"))
+@pytest.mark.parametrize("source", [qwen, pi, kimi], ids=["qwen", "pi", "kimi"])
+@given(data=st.lists(NEEDLE_PIECES, max_size=30).map(b"".join), lead=st.integers(0, 8))
+@settings(max_examples=150, deadline=None)
+def test_the_line_finders_agree_on_these_needles(compiled: Any, pure: Any, source: Any,
+                                                  data: bytes, lead: int) -> None:
+    ext = twins.built(compiled)
+    end = data.rfind(b"\n") + 1
+    start = data.rfind(b"\n", 0, min(lead, end)) + 1
+    assert ext.candidate_lines(data, start, end, source.NEEDLES) == \
+        pure.candidate_lines(data, start, end, source.NEEDLES)
+
+
 # ---------------------------------------------------------------------------- commands
 
 
