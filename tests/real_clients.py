@@ -1,12 +1,15 @@
 """The real coding CLIs the suite drives (Claude Code, Codex, Gemini CLI, OpenCode,
-Copilot CLI): the pinned versions, in one place.
+Copilot CLI, Qwen Code, Pi, Kimi Code): the pinned versions, in one place.
 
 To verify a newer release, change the pin here (``npm view @openai/codex version`` tells
 the latest) and run ``tests/test_real_clients.py`` (Claude, Codex) or
-``tests/test_real_clients_more.py`` (Gemini, OpenCode, Copilot).  Clients are installed with
+``tests/test_real_clients_more.py`` (Gemini, OpenCode, Copilot) or
+``tests/test_real_clients_jsonl.py`` (Qwen Code, Pi, Kimi Code).  Clients are installed with
 ``npm install --prefix CACHE/<name>-<version> <package>@<version>`` (the native binaries
 come inside the npm packages) and reused when present.  CACHE is ``.ci/clients`` in the
-checkout (gitignored) unless TOKLINE_CLIENTS_CACHE names another directory.
+checkout (gitignored) unless TOKLINE_CLIENTS_CACHE names another directory.  Clients
+whose ``engines`` want a newer Node than the system's run under the Node 24 that
+tests/vscode_host.py installs there (``path_for``).
 """
 
 from __future__ import annotations
@@ -26,7 +29,17 @@ CLIENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "gemini": ("@google/gemini-cli", ("0.61.0", "0.34.0")),
     "opencode": ("opencode-ai", ("1.18.33", "1.1.65")),
     "copilot": ("@github/copilot", ("1.0.102", "1.0.60")),
+    # tests/test_real_clients_jsonl.py.  Pi moved from badlogic/pi-mono
+    # (@mariozechner/..., last 0.73.1) to earendil-works/pi: both packages are pinned.
+    "qwen": ("@qwen-code/qwen-code", ("0.24.4",)),
+    "pi": ("@earendil-works/pi-coding-agent", ("1.6.0",)),
+    "pi-mono": ("@mariozechner/pi-coding-agent", ("0.73.1",)),
+    "kimi": ("@moonshot-ai/kimi-code", ("2.1.0",)),  # Kimi Code (the TypeScript one)
 }
+# Executables not named after their client.
+EXECUTABLES = {"pi-mono": "pi"}
+# Clients whose package.json ``engines`` want Node 22 or later (Pi 1.x, Kimi Code: 22.19).
+NEWER_NODE = {"qwen", "pi", "kimi"}
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("TOKLINE_CLIENTS_CACHE") or ROOT / ".ci" / "clients")
@@ -51,8 +64,9 @@ def binary(name: str, version: str) -> Path:
     """The client's executable, installing it into the cache first when missing."""
     package = CLIENTS[name][0]
     prefix = CACHE / f"{name}-{version}"
-    exe = prefix / "node_modules" / ".bin" / name
-    if exe in _checked or (exe.exists() and _version_ok(exe, version)):
+    exe = prefix / "node_modules" / ".bin" / EXECUTABLES.get(name, name)
+    path = path_for(name)
+    if exe in _checked or (exe.exists() and _version_ok(exe, version, path)):
         _checked.add(exe)
         return exe
     npm = shutil.which("npm")
@@ -70,27 +84,44 @@ def binary(name: str, version: str) -> Path:
     if done.returncode != 0 or not exe.exists():
         tail = " ".join((done.stderr or done.stdout).split())[:300]
         raise Unavailable(f"npm install {package}@{version} failed: {tail}")
-    if not _version_ok(exe, version):
+    if not _version_ok(exe, version, path):
         raise Unavailable(f"{exe} does not report version {version}")
     _checked.add(exe)
     return exe
 
 
-def _version_ok(exe: Path, version: str) -> bool:
+def path_for(name: str) -> str:
+    """The PATH a client runs with: Node 24 (tests/vscode_host.py's) first for those in
+    NEWER_NODE."""
+    path = os.environ.get("PATH", "")
+    if name not in NEWER_NODE:
+        return path
+    import vscode_host  # only for these clients
+
+    try:
+        node = vscode_host.node()
+    except vscode_host.Unavailable as exc:
+        raise Unavailable(f"Node {vscode_host.NODE}: {exc}") from None
+    return f"{node.parent}{os.pathsep}{path}"
+
+
+def _version_ok(exe: Path, version: str, path: str) -> bool:
     try:
         out = subprocess.run([str(exe), "--version"], capture_output=True, text=True,
                              timeout=60, stdin=subprocess.DEVNULL, check=False,
-                             env={"PATH": os.environ.get("PATH", ""), "HOME": str(CACHE),
+                             env={"PATH": path, "HOME": str(CACHE),
                                   "DISABLE_AUTOUPDATER": "1", "DISABLE_TELEMETRY": "1",
                                   "COPILOT_OFFLINE": "true", "COPILOT_AUTO_UPDATE": "false",
                                   "OPENCODE_DISABLE_AUTOUPDATE": "1",
-                                  "GEMINI_CLI_NO_RELAUNCH": "true",
+                                  "GEMINI_CLI_NO_RELAUNCH": "true", "PI_OFFLINE": "1",
+                                  "KIMI_DISABLE_TELEMETRY": "1",
+                                  "KIMI_CODE_NO_AUTO_UPDATE": "1",
                                   # an update check, if any, is refused on the spot
                                   "HTTPS_PROXY": "http://127.0.0.1:9",
                                   "HTTP_PROXY": "http://127.0.0.1:9"})
     except (OSError, subprocess.TimeoutExpired):
         return False
-    return version in out.stdout
+    return version in out.stdout + out.stderr  # Pi prints it to stderr
 
 
 def install_all() -> int:

@@ -89,7 +89,8 @@ def test_every_source_module_is_in_the_registry_once() -> None:
     assert sorted(sources.NAMES) == sorted(modules)
     for source in sources.ALL:
         assert source.name == source.module.NAME
-        assert source.whole_files == hasattr(source.module, "SUFFIXES")
+        assert (source.whole_files or source.appended) == hasattr(source.module, "SUFFIXES")
+        assert not (source.whole_files and source.appended)
 
 
 def test_the_registry_imports_no_source_until_asked() -> None:

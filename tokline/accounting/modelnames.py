@@ -10,9 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+# Provider prefixes: LiteLLM's and the clouds'; OpenRouter's vendor slugs, which Pi and
+# OpenCode log bare (``moonshotai/kimi-k2.6``, ``z-ai/glm-5.1``, ``x-ai/grok-4.3``,
+# ``qwen/qwen3-coder``); Kimi Code's model aliases (``moonshot-ai/kimi-k2.6``).
 _PREFIXES = re.compile(
     r"^(?:(?:us|eu|apac|global|jp|au)\.)?(?:anthropic[./]|bedrock/|vertex_ai/|openai/|azure/"
-    r"|openrouter/(?:[a-z0-9-]+/)?|google/|gemini/|models/)+"
+    r"|openrouter/(?:[a-z0-9-]+/)?|google/|gemini/|models/"
+    r"|moonshot(?:ai|-ai)?/|kimi-code/|z-ai/|zai/|zhipu(?:ai)?/|x-ai/|xai/|qwen/|dashscope/)+"
 )
 _DATE = re.compile(r"-\d{8}$")
 _VERSION_TAIL = re.compile(r"^[-.]\d")

@@ -80,6 +80,8 @@ def refresh(ledger: Ledger, env: dict[str, str] | None = None,
         entries: list[manifest.Entry] = [
             (b"m", 0, 0, 0, root) for root in candidates if root not in found.dirs]
         pinned = _pinned(roots[claude.NAME], 1) | _pinned(roots[codex.NAME], 2)
+        for source in APPENDED:
+            pinned |= _pinned(roots[source.NAME], source.SESSION_DEPTH)
         entries += [(b"p" if path in pinned else b"d", 0, 0, mtime, path)
                     for path, mtime in found.dirs.items()]
         entries += [(b"f", st.st_ino, st.st_size, st.st_mtime_ns, path)
@@ -112,7 +114,9 @@ def refresh(ledger: Ledger, env: dict[str, str] | None = None,
     return report
 
 
-DOCUMENT_SOURCES = tuple(source.module for source in sources.ALL if source.whole_files)
+DOCUMENT_SOURCES = tuple(source.module for source in sources.ALL
+                         if source.whole_files or source.appended)
+APPENDED = tuple(source.module for source in sources.ALL if source.appended)
 SUFFIXES = tuple(dict.fromkeys((".jsonl", *(s for src in DOCUMENT_SOURCES for s in src.SUFFIXES))))
 class NewestLimits:
     """The newest few Codex rate-limit snapshots met in a refresh.  Both scanner threads
@@ -145,7 +149,10 @@ def _readers(env: dict[str, str], codex_roots: list[str], limits: NewestLimits
             return (codex.NAME, codex_read) if path.endswith(".jsonl") else None
         for prefix, source in documents_by_prefix:
             if path.startswith(prefix):
-                return (source.NAME, _whole_file(source)) if source.wanted(path) else None
+                if not source.wanted(path):
+                    return None
+                return source.NAME, _appended(source) if source in APPENDED \
+                    else _whole_file(source)
         return (claude.NAME, claude_read) if path.endswith(".jsonl") else None
 
     return pick
@@ -163,6 +170,31 @@ def _whole_file(source: Any) -> filescan.Reader:
             return [keyed], size, 0, lightjson.dumps({"since": newest})
         keyed, malformed = source.parse(path, os.pread(fd, size, 0))
         return [keyed], size, malformed, None
+
+    return read
+
+
+def _appended(source: Any) -> filescan.Reader:
+    """Append-only JSON lines read from the last complete line (a half-written last line
+    waits for the next refresh), a line at a time by ``source.take`` (documents.py
+    ``parse_lines``), with what earlier lines left (``source.State``) kept with the file."""
+    def read(path: str, fd: int, start: int, size: int, state_text: str | None
+             ) -> tuple[list[Any], int, int, str]:
+        state = source.State(state_text, path)
+        found: dict[str, documents.Usage] = {}
+        malformed = 0
+
+        def take(mapped: Any, offset: int, base: int) -> int:
+            nonlocal malformed
+            end = mapped.rfind(b"\n", offset) + 1
+            if end <= offset:
+                return offset
+            malformed += documents.parse_lines(source.take, source.NEEDLES, mapped, offset,
+                                                  end, state, found)
+            return int(end)
+
+        end = filescan.each_window(fd, start, size, take)
+        return [found], end, malformed, state.dump()
 
     return read
 

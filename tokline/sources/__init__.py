@@ -16,13 +16,16 @@ if TYPE_CHECKING:
 class Source:
     """One assistant's logs: its name (that of its module here, and its ``NAME``) and
     whether its files are read whole on each change (tokline/sources/documents.py)
-    rather than from the last offset (JSON lines: Claude Code, Codex)."""
+    rather than from the last offset (JSON lines: Claude Code, Codex).  ``appended``
+    sources keep JSON lines too, read from the last offset one record at a time by
+    their module's ``take`` (tokline/sources/documents.py ``parse_lines``)."""
 
-    __slots__ = ("name", "whole_files")
+    __slots__ = ("appended", "name", "whole_files")
 
-    def __init__(self, name: str, whole_files: bool) -> None:
+    def __init__(self, name: str, whole_files: bool, appended: bool = False) -> None:
         self.name = name
         self.whole_files = whole_files
+        self.appended = appended
 
     def __repr__(self) -> str:
         return f"Source({self.name!r})"
@@ -43,5 +46,7 @@ class Source:
 
 
 ALL = (Source("claude", False), Source("codex", False), Source("gemini", True),
-       Source("opencode", True), Source("copilot", True))
+       Source("opencode", True), Source("copilot", True),
+       Source("qwen", False, appended=True), Source("pi", False, appended=True),
+       Source("kimi", False, appended=True))
 NAMES = tuple(source.name for source in ALL)
