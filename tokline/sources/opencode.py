@@ -30,12 +30,17 @@ NAME = "opencode"
 SUFFIXES = (".json", ".db", ".db-wal")
 
 
-def candidate_roots(env: Mapping[str, str] | None = None) -> list[str]:
-    env = os.environ if env is None else env
+def data_home(env: Mapping[str, str]) -> str:
+    """$XDG_DATA_HOME, or ~/.local/share (on macOS too: OpenCode and Kilo use xdg-basedir)."""
     base = env.get("XDG_DATA_HOME", "")
     if not os.path.isabs(base):
         base = os.path.join(env.get("HOME") or os.path.expanduser("~"), ".local", "share")
-    return split_roots(env, "OPENCODE_DATA_DIR", os.path.join(base, "opencode"))
+    return base
+
+
+def candidate_roots(env: Mapping[str, str] | None = None) -> list[str]:
+    env = os.environ if env is None else env
+    return split_roots(env, "OPENCODE_DATA_DIR", os.path.join(data_home(env), "opencode"))
 
 
 def roots(env: Mapping[str, str] | None = None) -> list[str]:
