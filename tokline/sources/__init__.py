@@ -43,5 +43,6 @@ class Source:
 
 
 ALL = (Source("claude", False), Source("codex", False), Source("gemini", True),
-       Source("opencode", True), Source("copilot", True))
+       Source("opencode", True), Source("copilot", True), Source("roo", True),
+       Source("cline", True), Source("kilo", True), Source("amp", True))
 NAMES = tuple(source.name for source in ALL)

@@ -9,7 +9,8 @@ providers, whose tokens tokline prices).  The database is opened read-only throu
 SQLite (never mapped: a writer may be active) and read again from the newest update
 time seen.  Forks copy their parent's messages with new ids: v2 copies up to the fork
 boundary, v1 and legacy-storage (``run --fork``) copies that keep the original's creation
-time and counts; all are skipped.
+time and counts; all are skipped.  Kilo's ``kilo.db`` has this schema (an OpenCode fork):
+tokline/sources/kilo.py reads it with ``parse_db``.
 """
 
 from __future__ import annotations
