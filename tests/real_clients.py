@@ -1,9 +1,10 @@
 """The real coding CLIs the suite drives (Claude Code, Codex, Gemini CLI, OpenCode,
-Copilot CLI): the pinned versions, in one place.
+Copilot CLI, Kilo CLI): the pinned versions, in one place.
 
 To verify a newer release, change the pin here (``npm view @openai/codex version`` tells
-the latest) and run ``tests/test_real_clients.py`` (Claude, Codex) or
-``tests/test_real_clients_more.py`` (Gemini, OpenCode, Copilot).  Clients are installed with
+the latest) and run ``tests/test_real_clients.py`` (Claude, Codex),
+``tests/test_real_clients_more.py`` (Gemini, OpenCode, Copilot) or
+``tests/test_real_kilo.py`` (Kilo).  Clients are installed with
 ``npm install --prefix CACHE/<name>-<version> <package>@<version>`` (the native binaries
 come inside the npm packages) and reused when present.  CACHE is ``.ci/clients`` in the
 checkout (gitignored) unless TOKLINE_CLIENTS_CACHE names another directory.
@@ -26,6 +27,9 @@ CLIENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "gemini": ("@google/gemini-cli", ("0.61.0", "0.34.0")),
     "opencode": ("opencode-ai", ("1.18.33", "1.1.65")),
     "copilot": ("@github/copilot", ("1.0.102", "1.0.60")),
+    # tests/test_real_kilo.py.  7.8.1 (the newest) cannot be installed on linux-x64: its
+    # platform package @kilocode/cli-linux-x64@7.8.1 is not in the registry.
+    "kilo": ("@kilocode/cli", ("7.7.7",)),
 }
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,6 +88,8 @@ def _version_ok(exe: Path, version: str) -> bool:
                                   "DISABLE_AUTOUPDATER": "1", "DISABLE_TELEMETRY": "1",
                                   "COPILOT_OFFLINE": "true", "COPILOT_AUTO_UPDATE": "false",
                                   "OPENCODE_DISABLE_AUTOUPDATE": "1",
+                                  "KILO_DISABLE_AUTOUPDATE": "1",
+                                  "KILO_TELEMETRY_LEVEL": "off",
                                   "GEMINI_CLI_NO_RELAUNCH": "true",
                                   # an update check, if any, is refused on the spot
                                   "HTTPS_PROXY": "http://127.0.0.1:9",

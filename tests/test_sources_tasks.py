@@ -396,7 +396,7 @@ def test_kilo_legacy_tasks_inclusive_when_they_can_be(home: Path, ledger: Ledger
 
 def _kilo_db(path: Path) -> None:
     """A kilo.db in OpenCode's v1 schema: two messages, a user message, and a copy of
-    the first that a fork made (new id, same creation time and counts)."""
+    the first that a fork made (new id, same creation time and counts, no cost)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path)
     db.executescript("""
@@ -416,7 +416,8 @@ def _kilo_db(path: Path) -> None:
         ("msg_a", "s1", AFTER, AFTER + 5, data(12, AFTER, 0.01)),
         ("msg_b", "s1", AFTER + 100, AFTER + 105, data(13, AFTER + 100, 0.02)),
         ("msg_c", "s1", AFTER + 200, AFTER + 200, json.dumps({"role": "user"})),
-        ("msg_z", "s2", AFTER, AFTER + 900, data(12, AFTER, 0.01)),  # the fork's copy
+        # the fork's copy: Kilo's has a cost of 0 (checked with the Kilo CLI 7.7)
+        ("msg_z", "s2", AFTER, AFTER + 900, data(12, AFTER, 0)),
     ])
     db.commit()
     db.close()

@@ -181,8 +181,9 @@ def parse_db(path: str, since: int) -> tuple[dict[str, Usage], int]:
 
 
 def _fingerprint(data: Any) -> str:
-    """What a v1 fork's copy of a message keeps from the original: its times, tokens,
-    model and cost (the copy has a new id, session and parent message)."""
+    """What a v1 fork's copy of a message keeps from the original: its times, tokens and
+    model (the copy has a new id, session and parent message; Kilo's copy, checked with
+    Kilo CLI 7.7, also a cost of 0, so the cost is left out)."""
     import json  # noqa: PLC0415 - imported by the sources that have files only
 
     try:
@@ -192,7 +193,7 @@ def _fingerprint(data: Any) -> str:
     if not isinstance(doc, dict):
         return ""
     return json.dumps([doc.get(k) for k in ("time", "tokens", "modelID", "model",
-                                            "providerID", "cost")], sort_keys=True)
+                                            "providerID")], sort_keys=True)
 
 
 def _fork_copies(db: sqlite3.Connection, created: dict[str, tuple[int, str]]) -> list[str]:
