@@ -27,8 +27,8 @@ CLIENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "gemini": ("@google/gemini-cli", ("0.61.0", "0.34.0")),
     "opencode": ("opencode-ai", ("1.18.33", "1.1.65")),
     "copilot": ("@github/copilot", ("1.0.102", "1.0.60")),
-    # tests/test_real_kilo.py.  7.8.1 (the newest) cannot be installed on linux-x64: its
-    # platform package @kilocode/cli-linux-x64@7.8.1 is not in the registry.
+    # tests/test_real_kilo.py.  7.8.1 (the newest) did not install on linux-x64: its
+    # platform package @kilocode/cli-linux-x64@7.8.1 was missing from the registry.
     "kilo": ("@kilocode/cli", ("7.7.7",)),
 }
 
