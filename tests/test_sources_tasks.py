@@ -515,13 +515,17 @@ def test_amp_ledger_events_and_unclaimed_messages(home: Path, ledger: Ledger) ->
 def test_amp_messages_only_and_override(home: Path, tmp_path: Path, ledger: Ledger) -> None:
     doc = _thread()
     del doc["usageLedger"]
+    # a total beside a cache count is not output: only a total alone is
+    doc["messages"].append({"role": "assistant", "messageId": 9, "usage": {
+        "model": "claude-sonnet-4-5", "cacheReadInputTokens": 5000, "totalTokens": 5000,
+        "timestamp": "2026-01-19T12:30:00.000Z"}})
     threads = tmp_path / "amp-data" / "threads"
     threads.mkdir(parents=True)
     (threads / f"{doc['id']}.json").write_text(json.dumps(doc))
     (threads / "settings.json").write_text("{}")  # not a thread
     _scan(ledger, home, AMP_DATA_DIR=str(tmp_path / "amp-data"))
     assert [_values(r) for r in _rows(ledger, "amp")] == [
-        (10, 178, 986, 11372), (5, 42, 0, 12000), (7, 30, 100, 12500)]
+        (10, 178, 986, 11372), (5, 42, 0, 12000), (7, 30, 100, 12500), (0, 0, 0, 5000)]
 
 
 # ---------------------------------------------------------------------------- where and how

@@ -51,10 +51,11 @@ def _time(value: object) -> int | None:
     return parse_iso_ms(value) if isinstance(value, str) else None
 
 
-def _tokens(inp: object, out: object, total: object) -> tuple[int, int]:
+def _tokens(inp: object, out: object, total: object, write: int, read: int
+            ) -> tuple[int, int]:
     """(input, output); a count given only as a total is taken as output (as ccusage)."""
     i, o = count(inp), count(out)
-    return (i, o) if i or o else (0, count(total))
+    return (i, o) if i or o or write or read else (0, count(total))
 
 
 def parse(path: str, data: bytes) -> tuple[dict[str, Usage], int]:
@@ -99,10 +100,10 @@ def parse(path: str, data: bytes) -> tuple[dict[str, Usage], int]:
         usage = message["usage"]
         try:
             ts = _time(usage.get("timestamp")) or _time(message.get("timestamp"))
-            inp, out = _tokens(usage.get("inputTokens"), usage.get("outputTokens"),
-                               usage.get("totalTokens"))
             write = count(usage.get("cacheCreationInputTokens"))
             read = count(usage.get("cacheReadInputTokens"))
+            inp, out = _tokens(usage.get("inputTokens"), usage.get("outputTokens"),
+                               usage.get("totalTokens"), write, read)
             model = usage.get("model") if isinstance(usage.get("model"), str) else \
                 message.get("model")
             if ts is None or inp + out + write + read == 0:
@@ -136,9 +137,10 @@ def _event(found: dict[str, Usage], thread: str, index: int, event: Mapping[str,
     tokens = event["tokens"]
     cache = message["usage"] if message is not None else {}
     try:
-        inp, out = _tokens(tokens.get("input"), tokens.get("output"), tokens.get("total"))
         write = count(cache.get("cacheCreationInputTokens"))
         read = count(cache.get("cacheReadInputTokens"))
+        inp, out = _tokens(tokens.get("input"), tokens.get("output"), tokens.get("total"),
+                           write, read)
         ts = _time(event.get("timestamp"))
         if ts is None or inp + out + write + read == 0:
             return 0

@@ -280,34 +280,43 @@ def counted(calls: list[Call], state: str | None, nested: bool
 
 class Task:
     """What a task directory says about its calls besides ui_messages.json: its project,
-    and the model of each request."""
+    and the model of each request (the other files read once a call needs them)."""
 
-    __slots__ = ("model_usage", "project", "tags", "tags_at")
+    __slots__ = ("_metadata_read", "_tags_read", "directory", "model_tags", "model_usage",
+                 "project", "tags", "tags_at")
 
     def __init__(self, directory: str, model_tags: bool) -> None:
+        self.directory = directory
+        self.model_tags = model_tags
         self.project = ""
         self.tags: list[str] = []  # <model> tags in request order
         self.tags_at: list[tuple[int, str]] = []  # (time of the request, model), in order
         self.model_usage: list[tuple[int, str]] = []  # Cline: (time, model) of each change
+        self._tags_read = self._metadata_read = False
         history = _read_json(os.path.join(directory, "history_item.json"))
         if isinstance(history, dict) and isinstance(history.get("workspace"), str):
             self.project = history["workspace"]
-        metadata = _read_json(os.path.join(directory, "task_metadata.json"))
+        if not self.project:
+            self._read_history(model_tags)
+
+    def _read_metadata(self) -> None:
+        self._metadata_read = True
+        metadata = _read_json(os.path.join(self.directory, "task_metadata.json"))
         usage = metadata.get("model_usage") if isinstance(metadata, dict) else None
         for entry in usage if isinstance(usage, list) else ():
             if isinstance(entry, dict) and type(entry.get("ts")) is int and \
                     isinstance(entry.get("model_id"), str) and entry["model_id"]:
                 self.model_usage.append((entry["ts"], entry["model_id"]))
         self.model_usage.sort()
-        if model_tags or not self.project:
-            self._read_history(os.path.join(directory, "api_conversation_history.json"),
-                               model_tags)
 
-    def _read_history(self, path: str, model_tags: bool) -> None:
-        """The requests' ``<model>`` tags and the project, found in the raw bytes (a long
-        task's history is megabytes: no need to decode it)."""
+    def _read_history(self, model_tags: bool) -> None:
+        """The requests' ``<model>`` tags (when ``model_tags``) and the project, found in
+        api_conversation_history.json's raw bytes (a long task's history is megabytes: no
+        need to decode it; the project is named in its first request)."""
+        self._tags_read = self._tags_read or model_tags
         try:
-            with open(path, "rb") as fh:
+            with open(os.path.join(self.directory, "api_conversation_history.json"),
+                      "rb") as fh:
                 raw = fh.read() if model_tags else fh.read(1 << 20)
         except OSError:
             return
@@ -331,6 +340,8 @@ class Task:
     def model(self, call: Call) -> str:
         if call.model:
             return call.model
+        if self.model_tags and not self._tags_read:
+            self._read_history(True)
         if self.tags_at:
             # Roo says api_req_started, then adds the request's user message (with the
             # tag): the call's request is the first one at or after it.
@@ -339,6 +350,8 @@ class Task:
                 return self.tags_at[at][1]
         if self.tags:
             return self.tags[-1]
+        if not self._metadata_read:
+            self._read_metadata()
         if self.model_usage:
             at = bisect.bisect_right(self.model_usage, (call.ts, "\uffff"))
             return self.model_usage[max(0, at - 1)][1]
