@@ -336,6 +336,7 @@ class Task:
             at = bisect.bisect_right(places, m.end())  # the message's own ts follows it
             if at < len(stamps):
                 self.tags_at.append((stamps[at][1], model))
+        self.tags_at.sort()  # a condensed history may have moved its messages around
 
     def model(self, call: Call) -> str:
         if call.model:
