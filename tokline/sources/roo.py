@@ -173,16 +173,16 @@ def _call(message: Mapping[str, Any], kind: str, rules: Rules) -> Call | None:
     import json  # noqa: PLC0415 - imported by the sources that have files only
 
     try:
-        info = json.loads(text)
+        request = json.loads(text)  # ClineApiReqInfo
     except ValueError:
         raise Invalid("usage text is not JSON") from None
-    if not isinstance(info, dict):
+    if not isinstance(request, dict):
         return None
-    fields = [info.get(k) for k in ("tokensIn", "tokensOut", "cacheWrites", "cacheReads")]
+    fields = [request.get(k) for k in ("tokensIn", "tokensOut", "cacheWrites", "cacheReads")]
     if not any(_number(v) for v in fields):
         return None  # created when the call starts; numbers come when it ends
     tokens_in, out, write, read = (count(v) for v in fields)
-    cost = validate.cost(info["cost"]) if _number(info.get("cost")) else None
+    cost = validate.cost(request["cost"]) if _number(request.get("cost")) else None
     if tokens_in + out + write + read == 0 and not cost:
         return None
     uncached = tokens_in
