@@ -82,7 +82,7 @@ def run(label: str, argv: list[str], env: dict[str, str], cwd: Path) -> str:
 
 # Where the clients look for their logs, when set: tokline must find them under HOME.
 _CLIENT_VARS = ("CLAUDE_CONFIG_DIR", "CODEX_HOME", "GEMINI_DATA_DIR", "GEMINI_CLI_HOME",
-                "OPENCODE_DATA_DIR", "COPILOT_HOME", "TZ")
+                "OPENCODE_DATA_DIR", "COPILOT_HOME", "KILO_DB", "TZ")
 
 
 def tokline(home: Path, *args: str) -> str:

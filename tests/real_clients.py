@@ -1,10 +1,11 @@
 """The real coding CLIs the suite drives (Claude Code, Codex, Gemini CLI, OpenCode,
-Copilot CLI, Qwen Code, Pi, Kimi Code): the pinned versions, in one place.
+Copilot CLI, Qwen Code, Pi, Kimi Code, Kilo CLI): the pinned versions, in one place.
 
 To verify a newer release, change the pin here (``npm view @openai/codex version`` tells
-the latest) and run ``tests/test_real_clients.py`` (Claude, Codex) or
-``tests/test_real_clients_more.py`` (Gemini, OpenCode, Copilot) or
-``tests/test_real_clients_jsonl.py`` (Qwen Code, Pi, Kimi Code).  Clients are installed with
+the latest) and run ``tests/test_real_clients.py`` (Claude, Codex),
+``tests/test_real_clients_more.py`` (Gemini, OpenCode, Copilot),
+``tests/test_real_clients_jsonl.py`` (Qwen Code, Pi, Kimi Code) or
+``tests/test_real_kilo.py`` (Kilo).  Clients are installed with
 ``npm install --prefix CACHE/<name>-<version> <package>@<version>`` (the native binaries
 come inside the npm packages) and reused when present.  CACHE is ``.ci/clients`` in the
 checkout (gitignored) unless TOKLINE_CLIENTS_CACHE names another directory.  Clients
@@ -35,6 +36,9 @@ CLIENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "pi": ("@earendil-works/pi-coding-agent", ("1.6.0",)),
     "pi-mono": ("@mariozechner/pi-coding-agent", ("0.73.1",)),
     "kimi": ("@moonshot-ai/kimi-code", ("2.1.0",)),  # Kimi Code (the TypeScript one)
+    # tests/test_real_kilo.py.  7.8.1 (the newest) did not install on linux-x64: its
+    # platform package @kilocode/cli-linux-x64@7.8.1 was missing from the registry.
+    "kilo": ("@kilocode/cli", ("7.7.7",)),
 }
 # Executables not named after their client.
 EXECUTABLES = {"pi-mono": "pi"}
@@ -116,6 +120,8 @@ def _version_ok(exe: Path, version: str, path: str) -> bool:
                                   "GEMINI_CLI_NO_RELAUNCH": "true", "PI_OFFLINE": "1",
                                   "KIMI_DISABLE_TELEMETRY": "1",
                                   "KIMI_CODE_NO_AUTO_UPDATE": "1",
+                                  "KILO_DISABLE_AUTOUPDATE": "1",
+                                  "KILO_TELEMETRY_LEVEL": "off",
                                   # an update check, if any, is refused on the spot
                                   "HTTPS_PROXY": "http://127.0.0.1:9",
                                   "HTTP_PROXY": "http://127.0.0.1:9"})

@@ -134,8 +134,10 @@ def claude_reader(scan: ScanFn, deferred: Callable[[Any, int], Any] | None = Non
 
 
 def scan_file(path: str, source: str, st: os.stat_result, known: FileState | None,
-              read: Reader) -> FileScan:
-    """Scan what is new in ``path``; a rewritten or replaced file is read again from 0."""
+              read: Reader, keep_state: bool = False) -> FileScan:
+    """Scan what is new in ``path``; a rewritten or replaced file is read again from 0.
+    The reader's state from the last read comes with it only when the read continues from
+    there, unless ``keep_state`` (a whole-file reader's, which knows what the file held)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         start = 0
@@ -144,7 +146,8 @@ def scan_file(path: str, source: str, st: os.stat_result, known: FileState | Non
                 and _head_crc(fd, known.head_len) == known.head_crc:
             start = known.offset
         rescanned = known is not None and start == 0 and known.offset > 0
-        prior_state = known.state if known is not None and start > 0 else None
+        prior_state = known.state if known is not None and (start > 0 or keep_state) \
+            else None
         records, end, malformed, parser_state = read(path, fd, start, st.st_size, prior_state)
         head_len = min(end, HEAD_BYTES)
         head_crc = _head_crc(fd, head_len)

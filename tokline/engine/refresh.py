@@ -117,6 +117,8 @@ def refresh(ledger: Ledger, env: dict[str, str] | None = None,
 DOCUMENT_SOURCES = tuple(source.module for source in sources.ALL
                          if source.whole_files or source.appended)
 APPENDED = tuple(source.module for source in sources.ALL if source.appended)
+# whole-file readers remember what a file held between reads (filescan keep_state)
+DOCUMENT_NAMES = frozenset(source.name for source in sources.ALL if source.whole_files)
 SUFFIXES = tuple(dict.fromkeys((".jsonl", *(s for src in DOCUMENT_SOURCES for s in src.SUFFIXES))))
 class NewestLimits:
     """The newest few Codex rate-limit snapshots met in a refresh.  Both scanner threads
@@ -159,15 +161,24 @@ def _readers(env: dict[str, str], codex_roots: list[str], limits: NewestLimits
 
 
 def _whole_file(source: Any) -> filescan.Reader:
-    """Sources read whole on each change (``source.parse(path, data)``); their SQLite
-    databases (``*.db``, and its ``-wal`` changing) by ``source.parse_db(path, since)``
-    from the newest update seen, which the file's state keeps."""
+    """Sources read whole on each change (``source.parse(path, data)``, or
+    ``source.parse_state(path, data, state)`` for one that remembers what a file held
+    when it was last read: the state it returns comes back with the next read, even of
+    a rewritten file); their SQLite databases (``*.db``, and its ``-wal`` changing) by
+    ``source.parse_db(path, since)`` from the newest update seen, which the file's state
+    keeps while the file is the same one, only grown (a replaced database is read again
+    from the start)."""
+    parse_state = getattr(source, "parse_state", None)
+
     def read(path: str, fd: int, start: int, size: int, state: str | None
              ) -> tuple[list[Any], int, int, str | None]:
         if path.endswith((".db", ".db-wal")):
-            since = int(lightjson.loads(state)["since"]) if state else 0
+            since = int(lightjson.loads(state)["since"]) if state and start > 0 else 0
             keyed, newest = source.parse_db(path.removesuffix("-wal"), since)
             return [keyed], size, 0, lightjson.dumps({"since": newest})
+        if parse_state is not None:
+            keyed, malformed, kept = parse_state(path, os.pread(fd, size, 0), state)
+            return [keyed], size, malformed, kept
         keyed, malformed = source.parse(path, os.pread(fd, size, 0))
         return [keyed], size, malformed, None
 
@@ -278,7 +289,8 @@ def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,
         path, st, prior = item
         source, read = readers(path)  # type: ignore[misc]
         try:
-            return filescan.scan_file(path, source, st, prior, read)
+            return filescan.scan_file(path, source, st, prior, read,
+                                      keep_state=source in DOCUMENT_NAMES)
         except (OSError, sqlite3.Error) as exc:
             return f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}"
 

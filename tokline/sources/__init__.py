@@ -48,5 +48,6 @@ class Source:
 ALL = (Source("claude", False), Source("codex", False), Source("gemini", True),
        Source("opencode", True), Source("copilot", True),
        Source("qwen", False, appended=True), Source("pi", False, appended=True),
-       Source("kimi", False, appended=True))
+       Source("kimi", False, appended=True), Source("roo", True),
+       Source("cline", True), Source("kilo", True), Source("amp", True))
 NAMES = tuple(source.name for source in ALL)

@@ -9,7 +9,8 @@ providers, whose tokens tokline prices).  The database is opened read-only throu
 SQLite (never mapped: a writer may be active) and read again from the newest update
 time seen.  Forks copy their parent's messages with new ids: v2 copies up to the fork
 boundary, v1 and legacy-storage (``run --fork``) copies that keep the original's creation
-time and counts; all are skipped.
+time and counts; all are skipped.  Kilo's ``kilo.db`` has this schema (an OpenCode fork):
+tokline/sources/kilo.py reads it with ``parse_db``.
 """
 
 from __future__ import annotations
@@ -30,12 +31,17 @@ NAME = "opencode"
 SUFFIXES = (".json", ".db", ".db-wal")
 
 
-def candidate_roots(env: Mapping[str, str] | None = None) -> list[str]:
-    env = os.environ if env is None else env
+def data_home(env: Mapping[str, str]) -> str:
+    """$XDG_DATA_HOME, or ~/.local/share (on macOS too: OpenCode and Kilo use xdg-basedir)."""
     base = env.get("XDG_DATA_HOME", "")
     if not os.path.isabs(base):
         base = os.path.join(env.get("HOME") or os.path.expanduser("~"), ".local", "share")
-    return split_roots(env, "OPENCODE_DATA_DIR", os.path.join(base, "opencode"))
+    return base
+
+
+def candidate_roots(env: Mapping[str, str] | None = None) -> list[str]:
+    env = os.environ if env is None else env
+    return split_roots(env, "OPENCODE_DATA_DIR", os.path.join(data_home(env), "opencode"))
 
 
 def roots(env: Mapping[str, str] | None = None) -> list[str]:
@@ -175,8 +181,9 @@ def parse_db(path: str, since: int) -> tuple[dict[str, Usage], int]:
 
 
 def _fingerprint(data: Any) -> str:
-    """What a v1 fork's copy of a message keeps from the original: its times, tokens,
-    model and cost (the copy has a new id, session and parent message)."""
+    """What a v1 fork's copy of a message keeps from the original: its times, tokens and
+    model (the copy has a new id, session and parent message; Kilo's copy, checked with
+    Kilo CLI 7.7, also a cost of 0, so the cost is left out)."""
     import json  # noqa: PLC0415 - imported by the sources that have files only
 
     try:
@@ -186,7 +193,7 @@ def _fingerprint(data: Any) -> str:
     if not isinstance(doc, dict):
         return ""
     return json.dumps([doc.get(k) for k in ("time", "tokens", "modelID", "model",
-                                            "providerID", "cost")], sort_keys=True)
+                                            "providerID")], sort_keys=True)
 
 
 def _fork_copies(db: sqlite3.Connection, created: dict[str, tuple[int, str]]) -> list[str]:
