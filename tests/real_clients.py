@@ -1,5 +1,5 @@
 """The real coding CLIs the suite drives (Claude Code, Codex, Gemini CLI, OpenCode,
-Copilot CLI): the pinned versions, in one place.
+Copilot CLI, Factory Droid): the pinned versions, in one place.
 
 To verify a newer release, change the pin here (``npm view @openai/codex version`` tells
 the latest) and run ``tests/test_real_clients.py`` (Claude, Codex) or
@@ -26,6 +26,9 @@ CLIENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "gemini": ("@google/gemini-cli", ("0.61.0", "0.34.0")),
     "opencode": ("opencode-ai", ("1.18.33", "1.1.65")),
     "copilot": ("@github/copilot", ("1.0.102", "1.0.60")),
+    # tests/test_sources_totals.py: Factory Droid's npm package ``droid`` (its native binary
+    # comes in the optional @factory/cli-<platform> package of the same version).
+    "droid": ("droid", ("0.215.0",)),
 }
 
 ROOT = Path(__file__).resolve().parent.parent

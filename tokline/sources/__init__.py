@@ -43,5 +43,7 @@ class Source:
 
 
 ALL = (Source("claude", False), Source("codex", False), Source("gemini", True),
-       Source("opencode", True), Source("copilot", True))
+       Source("opencode", True), Source("copilot", True),
+       # running totals (tokline/sources/totals.py)
+       Source("droid", True), Source("goose", True), Source("crush", True))
 NAMES = tuple(source.name for source in ALL)
