@@ -19,6 +19,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -785,3 +786,121 @@ def test_row_keys_differ_per_device_and_increase() -> None:
     keys = {totals.row_key("goose", "20261026_1", device, seq)
             for device in (1, 2) for seq in range(1, 2000)}
     assert len(keys) == 2 * 1999
+
+
+# --- the real Droid ---------------------------------------------------------------------
+
+@pytest.mark.scanner_independent  # Droid's files are read by Python in both legs
+def test_real_droid_writes_what_tokline_counts(tmp_path: Path) -> None:
+    """The real Droid (tests/real_clients.py pins it) in a private HOME, its custom models
+    pointed at loopback stand-ins.  Droid rewrites the session's settings after every
+    call: a session of two calls (a tool call, then the answer) is scanned while the
+    second call is held at the stand-in and again after it, then ``scan --rebuild``; a
+    second session goes through the Responses API with reasoning.  Droid stores
+    ``inputTokens`` without the cached part and keeps the reasoning inside
+    ``outputTokens`` (``thinkingTokens`` repeats it): the rows are the served calls
+    exactly, one increase per scan."""
+    from client_runs import TIMINGS, base_env, client, served_cost, tokline
+    from real_clients import CLIENTS
+    from standins import ChatCompletionsStandIn, Reply, ResponsesStandIn, chat_usage, openai_usage
+
+    exe = client("droid", CLIENTS["droid"][1][0])
+    home = tmp_path / "home"
+    project = home / "proj"
+    project.mkdir(parents=True)
+    gate = threading.Event()
+
+    class Gated(ChatCompletionsStandIn):
+        def completions(self, h: Any, body: dict[str, Any]) -> None:
+            if len(self.served) == 1:  # the second call waits for the test's scan
+                gate.wait(120)
+            super().completions(h, body)
+
+    chat = [chat_usage(1200, 40, cached=200, reasoning=10), chat_usage(3000, 90, cached=1100)]
+    responses = [openai_usage(2000, 60, cached=500, reasoning=25)]
+    sessions = home / ".factory" / "sessions"
+    with Gated(Reply(chat_usage(1, 1))) as stand, \
+            ResponsesStandIn(Reply(openai_usage(1, 1))) as stand2:
+        stand.script = [Reply(chat[0], tool={"name": "LS", "input": {"directory_path": "."}}),
+                        Reply(chat[1], text="done")]
+        stand2.script = [Reply(responses[0], text="done")]
+        (home / ".factory").mkdir()
+        (home / ".factory" / "settings.json").write_text(json.dumps({"customModels": [
+            {"model": "gpt-5", "displayName": "GPT-5", "baseUrl": f"{stand.url}/v1",
+             "apiKey": "stand-in", "provider": "generic-chat-completion-api",
+             "maxOutputTokens": 1024},
+            {"model": "gpt-5", "displayName": "GPT-5 R", "baseUrl": f"{stand2.url}/v1",
+             "apiKey": "stand-in", "provider": "openai", "maxOutputTokens": 1024}]}))
+        env = base_env(home, stand)
+        start = time.monotonic()
+        droid_run = subprocess.Popen(
+            [str(exe), "exec", "--auto", "low", "-m", "custom:GPT-5-0", "list the files"],
+            env=env, cwd=project, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 120
+            while not (len(stand.served) == 1 and _droid_input(sessions) == 1000):
+                assert time.monotonic() < deadline and droid_run.poll() is None, \
+                    droid_run.communicate()
+                time.sleep(0.1)
+            tokline(home, "scan", "-q")  # between the two calls
+        finally:
+            gate.set()
+            out, err = droid_run.communicate(timeout=240)
+        TIMINGS.append(("droid exec", time.monotonic() - start, 0.0))
+        assert droid_run.returncode == 0, (out[-2000:], err[-2000:])
+        (first,) = sessions.glob("*/*.settings.json")
+        tokline(home, "scan", "-q")
+        done = subprocess.run([str(exe), "exec", "-m", "custom:GPT-5-R-1", "say hi"], env=env,
+                              cwd=project, stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=240, check=False)
+        assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-2000:])
+        tokline(home, "scan", "-q")
+        # Droid asks its own service too (refused by the stand-in, the proxy): nothing left
+        tried = {p for method, p in stand.unknown + stand2.unknown if method == "CONNECT"}
+        assert all(h.split(":")[0].endswith(".factory.ai") or h.startswith("otel-collector")
+                   for h in tried), tried
+        assert [s.usage for s in stand.served] == chat
+        assert [s.usage for s in stand2.served] == responses
+    session = first.name.removesuffix(".settings.json")
+    usage = json.loads(first.read_text())["tokenUsage"]
+    assert (usage["inputTokens"], usage["outputTokens"], usage["cacheReadTokens"]) == (
+        2900, 130, 1300)
+    (second,) = set(sessions.glob("*/*.settings.json")) - {first}
+    usage = json.loads(second.read_text())["tokenUsage"]
+    assert (usage["outputTokens"], usage["thinkingTokens"]) == (60, 25)
+
+    def served(u: dict[str, Any]) -> tuple[int, ...]:
+        if "prompt_tokens" in u:
+            cached = u["prompt_tokens_details"]["cached_tokens"]
+            return (u["prompt_tokens"] - cached, u["completion_tokens"], 0, 0, cached)
+        cached = u["input_tokens_details"]["cached_tokens"]
+        return (u["input_tokens"] - cached, u["output_tokens"], 0, 0, cached)
+
+    # the model as Droid names the custom one (its display name): "GPT-5 R" -> gpt-5-r
+    want = [(model, *served(u), sid, str(project)) for model, u, sid in (
+        ("gpt-5", chat[0], session), ("gpt-5", chat[1], session),
+        ("gpt-5-r", responses[0], second.name.removesuffix(".settings.json")))]
+
+    def rows() -> list[tuple[Any, ...]]:
+        with Ledger(home / "ledger.sqlite3", readonly=True) as led:
+            return [(r.model, r.input, r.output, r.cache_5m, r.cache_1h, r.cache_read,
+                     r.session_id, r.project)
+                    for r in sorted(led.usage(sources=["droid"]), key=lambda r: r.ts_ms)]
+
+    assert rows() == want
+    tokline(home, "scan", "--rebuild", "-q")
+    assert rows() == want
+    out = json.loads(tokline(home, "session", "--json", "--source", "droid"))
+    assert out["totals"]["cost_usd"] == pytest.approx(
+        served_cost([("gpt-5", *w[1:6]) for w in want]), rel=1e-3)  # both priced as gpt-5
+
+
+def _droid_input(sessions: Path) -> int | None:
+    """The session's ``inputTokens`` as its settings file says now (None: not yet)."""
+    for path in sessions.glob("*/*.settings.json"):
+        try:
+            return int(json.loads(path.read_text())["tokenUsage"]["inputTokens"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+    return None

@@ -4,14 +4,19 @@
 Its ``tokenUsage`` is cumulative for the whole session; tokline/sources/totals.py turns it
 into increases between reads (a rewrite with unchanged totals, as Droid makes when it
 saves other settings, adds nothing; a session listed under two folders keeps the larger).
-The row is dated at the file's modification time.
+The row is dated at the file's modification time; its project is the ``cwd`` of the
+transcript's ``session_start`` line (``<id>.jsonl`` beside it), else the folder's name.
 
-Counts: ``inputTokens`` is the uncached input, ``cacheCreationTokens`` and
-``cacheReadTokens`` apart (a tracker found ``totalTokens`` = input + cache writes + cache
-reads + output).  ``thinkingTokens`` is taken as part of ``outputTokens`` and not added:
-that same ``totalTokens`` leaves it out, the one published sample has fewer thinking than
-output tokens, and both Anthropic and OpenAI report reasoning inside the output count.
-(ccusage adds it; if Droid ever bills it apart, tokline under-counts it.)
+Counts, as the real Droid (0.215, tests/test_sources_totals.py) writes them:
+``inputTokens`` is the uncached input (the prompt less its cached part),
+``cacheCreationTokens`` and ``cacheReadTokens`` apart, ``outputTokens`` with the
+reasoning inside; ``thinkingTokens`` repeats that reasoning (a Responses API call with 25
+reasoning tokens of 60 output: 60 and 25) and is not added (ccusage adds it, counting it
+twice).  ``tokenUsage`` is the session's own; ``inclusiveTokenUsage`` (beside
+``childInclusiveTokenUsageBySessionId``) adds its sub-agent sessions, by those names
+sessions with files of their own (not seen: the runs here made none), so it is not read.
+Droid rewrites the file after every call (and keeps a ``.settings.json.bak`` copy, not
+read).
 
 Model: ``model`` normalised (``custom:`` and its index suffix, ``[...]`` dropped, spaces to
 ``-``, lower case; dots kept, the price matcher reads both); else a ``Model: …`` line near
