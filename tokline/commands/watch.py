@@ -130,16 +130,26 @@ def run(name: str, argv: list[str]) -> int:
         raise ToklineError(f"template: {exc}") from None
     stdin_fd = sys.stdin.fileno() if not sys.stdin.isatty() else None
     watcher = None
+    watched: set[str] = set()
+
+    def watch_roots() -> None:
+        """Every log root, also those that appeared since (a project Crush listed anew)."""
+        if watcher is not None:
+            for root in log_roots(env):
+                if root not in watched:
+                    watcher.add_tree(root)
+                    watched.add(root)
+
     if not args.poll and not args.no_refresh and inotify.available():
         watcher = inotify.Watcher()
-        for root in log_roots(env):
-            watcher.add_tree(root)
+        watch_roots()
     ledger = Ledger(ledger_path())
     try:
         def update() -> None:
             if args.no_refresh:
                 return
             report = refresh(ledger, env, incremental=True, prices=prices)
+            watch_roots()
             if report.changed or not statefiles.touch():
                 publish(ledger)
 
