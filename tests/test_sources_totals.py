@@ -423,6 +423,19 @@ def test_goose_accumulated_totals(box: Box) -> None:
     assert box.sums("goose")[:4] == (2500 + 500, 350 + 160, 1000, 11500)
 
 
+def test_goose_uncached_input_dipping_is_no_new_session(box: Box) -> None:
+    g = GooseDB(box.goose)
+    g.create("20261026_1")
+    g.call("20261026_1", "2026-10-26 09:01:00", inp=100, out=10, read=50)
+    box.refresh()
+    # a provider whose input left the cache out: input less cache falls, the sum grows
+    g.call("20261026_1", "2026-10-26 09:02:00", inp=10, out=10, read=80)
+    box.refresh()
+    g.call("20261026_1", "2026-10-26 09:03:00", inp=200, out=10, read=0)
+    box.refresh()
+    assert box.sums("goose")[:4] == (310 - 130, 30, 0, 130)
+
+
 def test_goose_id_given_again_after_a_deletion_is_a_new_session(box: Box) -> None:
     g = GooseDB(box.goose, GOOSE_OLD)
     g.create("20261026_3", at="2026-10-26 09:00:00")
@@ -697,7 +710,8 @@ def test_missing_sources_are_silent(box: Box) -> None:
 
 # --- properties -------------------------------------------------------------------------
 
-ACTIONS = st.sampled_from(["none", "read", "read", "restart", "rebuild", "delete", "rewrite"])
+ACTIONS = st.sampled_from(["none", "read", "read", "restart", "rebuild", "delete", "rewrite",
+                           "copy"])
 GROWTH = st.tuples(*(st.integers(0, 5000) for _ in range(4)))
 
 
@@ -721,6 +735,9 @@ def test_droid_any_read_points_give_one_reads_sum(tmp_path_factory: pytest.TempP
                 droid_settings(box.droid, "s1", (*now, 0), folder="-p",  # type: ignore[arg-type]
                                extra={"assistantActiveTimeMs": len(steps)})
                 deleted = False
+            elif action == "copy":  # an older copy of the session under another folder
+                droid_settings(box.droid, "s1", (*(n // 2 for n in now), 0),  # type: ignore[arg-type]
+                               folder="-q")
             if action == "restart":
                 box.restart()
             if action == "rebuild":

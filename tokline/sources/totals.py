@@ -21,14 +21,18 @@ How it works, and why:
   synced from another device (tokline/sync) never merge with this one's, even where two
   machines name sessions alike (Goose's ``20260426_1``).  A session whose files are
   copied to two machines is counted on each.
-* **A total that goes down** is handled by where it comes from.  From the place that gave
-  the stored totals, the session was made anew under the same id (a deleted session's id
-  reused, a file replaced): the new totals are a new life and count from zero.  From
-  another place, it is a copy (Droid lists a session under two folders; a project copied
-  with its ``.crush``): only what goes beyond the larger totals counts, field by field,
-  and the larger stays.  Goose's compaction rewrites only the per-call columns, which
-  are not read.  (Goose also keys sessions by their creation time, so a reused id is a
-  new session even when its totals already passed the old ones.)
+* **A total that goes down** (the sum of a session's counts, or the client's cost) is
+  handled by where it comes from.  From the place that gave the stored totals, the
+  session was made anew under the same id (a deleted session's id reused, a file
+  replaced): the new totals are a new life and count from zero.  From another place, it
+  is a copy (Droid lists a session under two folders; a project copied with its
+  ``.crush``): only what goes beyond the larger totals counts, field by field, and the
+  larger stays.  One field dipping while the sum grows (Goose's uncached input is its
+  input less the cache, which can grow faster) is no new life: each field keeps its
+  largest value, so a dip that comes back is not counted twice.  Goose's compaction
+  rewrites only the per-call columns, which are not read.  (Goose sessions are also
+  known by their creation time, so a reused id is a new session even when its totals
+  already passed the old ones.)
 * **A deleted file or session removes nothing**: its rows stay (as every source's do)
   and so do its totals, so the file coming back adds nothing.
 * **``tokline scan --rebuild`` keeps the running totals and the rows they made** by
@@ -138,16 +142,22 @@ def rows(ledger: Ledger, source: str, place: str, readings: Iterable[Reading],
             old_place, seq, *rest = stored
             old = (int(rest[0]), int(rest[1]), int(rest[2]), int(rest[3]))
             old_cost = rest[4]
-            down = any(n < o for n, o in zip(new, old, strict=True)) or (
-                r.cost is not None and old_cost is not None and r.cost < old_cost - COST_EPSILON)
+            # Down: the session's whole count (or the client's cost) fell.  One derived
+            # field may dip alone (Goose's uncached input is its input less the cache,
+            # and the cache can grow faster): that is no new session, and each field
+            # keeps its largest value so a dip that comes back is not counted twice.
+            down = sum(new) < sum(old) or (r.cost is not None and old_cost is not None
+                                           and r.cost < old_cost - COST_EPSILON)
+            larger = tuple(max(n, o) for n, o in zip(new, old, strict=True))
             if old_place == place:
                 # Lower at the same place: the session was made anew; a new life from zero.
                 base, base_cost = ((0, 0, 0, 0), None) if down else (old, old_cost)
-                keep, keep_cost, keep_place = new, r.cost, place
+                keep, keep_place = (new if down else larger), place
+                keep_cost = r.cost if r.cost is not None or down else old_cost
             else:
                 # Another place: a copy.  Only what goes past the larger totals is new.
                 base, base_cost = old, old_cost
-                keep = tuple(max(n, o) for n, o in zip(new, old, strict=True))  # type: ignore[assignment]
+                keep = larger  # type: ignore[assignment]
                 keep_cost = old_cost if r.cost is None else (
                     r.cost if old_cost is None else max(r.cost, old_cost))
                 keep_place = place if sum(new) > sum(old) or (
