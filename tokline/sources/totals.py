@@ -148,7 +148,8 @@ def rows(ledger: Ledger, source: str, place: str, readings: Iterable[Reading],
             # keeps its largest value so a dip that comes back is not counted twice.
             down = sum(new) < sum(old) or (r.cost is not None and old_cost is not None
                                            and r.cost < old_cost - COST_EPSILON)
-            larger = tuple(max(n, o) for n, o in zip(new, old, strict=True))
+            larger = (max(new[0], old[0]), max(new[1], old[1]), max(new[2], old[2]),
+                      max(new[3], old[3]))
             if old_place == place:
                 # Lower at the same place: the session was made anew; a new life from zero.
                 base, base_cost = ((0, 0, 0, 0), None) if down else (old, old_cost)
@@ -157,7 +158,7 @@ def rows(ledger: Ledger, source: str, place: str, readings: Iterable[Reading],
             else:
                 # Another place: a copy.  Only what goes past the larger totals is new.
                 base, base_cost = old, old_cost
-                keep = larger  # type: ignore[assignment]
+                keep = larger
                 keep_cost = old_cost if r.cost is None else (
                     r.cost if old_cost is None else max(r.cost, old_cost))
                 keep_place = place if sum(new) > sum(old) or (
