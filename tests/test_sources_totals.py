@@ -472,6 +472,18 @@ def test_goose_path_root_and_wal_read_live(box: Box, tmp_path: Path) -> None:
         writer.close()
 
 
+def test_goose_times_and_places() -> None:
+    assert goose.time_ms("2026-10-26 09:00:00") == goose.time_ms("2026-10-26T09:00:00Z") \
+        == goose.time_ms("2026-10-26T11:00:00+02:00") == 1_793_005_200_000
+    assert goose.time_ms("2026-10-26 09:00:00.5") == 1_793_005_200_500
+    assert goose.time_ms("") is goose.time_ms(None) is goose.time_ms("soon") is None
+    assert goose.candidate_roots({"HOME": "/h"}) == [
+        "/h/.local/share/goose/sessions", "/h/.local/share/Block/goose/sessions"]
+    assert crush.time_ms(1_793_005_200) == crush.time_ms(1_793_005_200_000) == 1_793_005_200_000
+    assert crush.global_dir({"HOME": "/h", "XDG_DATA_HOME": "relative"}) == \
+        "/h/.local/share/crush"
+
+
 # --- Crush ----------------------------------------------------------------------------
 
 def _crush_projects(glob: Path, *projects: tuple[Path, str]) -> None:
