@@ -237,16 +237,17 @@ def open_db(path: str) -> sqlite3.Connection:
     read-only directory) and no -wal holds commits the file lacks: with a live -wal,
     immutable would miss them."""
     quoted = path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
+    db = sqlite3.connect(f"file:{quoted}?mode=ro", uri=True, timeout=5)
     try:
-        db = sqlite3.connect(f"file:{quoted}?mode=ro", uri=True, timeout=5)
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return db
-    except sqlite3.OperationalError:
+    except sqlite3.Error as exc:
+        db.close()
         try:
             wal = os.path.getsize(path + "-wal")
         except OSError:
             wal = 0
-        if wal:
+        if wal or not isinstance(exc, sqlite3.OperationalError):
             raise
     return sqlite3.connect(f"file:{quoted}?mode=ro&immutable=1", uri=True, timeout=5)
 
