@@ -472,6 +472,18 @@ def test_goose_path_root_and_wal_read_live(box: Box, tmp_path: Path) -> None:
         writer.close()
 
 
+def test_goose_damaged_or_empty_database(box: Box) -> None:
+    box.goose.parent.mkdir(parents=True)
+    box.goose.write_bytes(b"SQLite format 3\x00" + b"\x07" * 4000)
+    report = refresh(box.ledger, box.env)
+    assert len(report.problems) == 1 and report.problems[0].startswith(
+        f"cannot read {box.goose}")
+    box.goose.unlink()
+    sqlite3.connect(box.goose).close()  # Goose about to make its tables: nothing yet
+    box.refresh()
+    assert box.rows("goose") == []
+
+
 def test_goose_times_and_places() -> None:
     assert goose.time_ms("2026-10-26 09:00:00") == goose.time_ms("2026-10-26T09:00:00Z") \
         == goose.time_ms("2026-10-26T11:00:00+02:00") == 1_793_005_200_000
