@@ -359,12 +359,15 @@ def test_droid_session_in_two_folders_keeps_the_larger(box: Box) -> None:
     assert box.sums("droid")[:2] == (150, 12)
 
 
-def test_droid_session_made_anew_in_place_counts_from_zero(box: Box) -> None:
+def test_droid_older_file_restored_adds_nothing(box: Box) -> None:
     droid_settings(box.droid, "s1", (500, 50, 0, 0, 0))
     box.refresh()
-    droid_settings(box.droid, "s1", (30, 3, 0, 0, 0))  # lower at the same place
+    droid_settings(box.droid, "s1", (300, 30, 0, 0, 0))  # an older copy put back
     box.refresh()
-    assert box.sums("droid")[:2] == (530, 53)
+    assert box.sums("droid")[:2] == (500, 50)
+    droid_settings(box.droid, "s1", (520, 49, 0, 0, 0))  # it goes on: past what was counted
+    box.refresh()
+    assert box.sums("droid")[:2] == (520, 50)
 
 
 def test_droid_models_env_and_odd_files(box: Box, tmp_path: Path) -> None:

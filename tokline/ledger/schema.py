@@ -100,11 +100,12 @@ CREATE TABLE IF NOT EXISTS sync_files(
 """
 
 
-# Running totals (tokline/sources/totals.py): the last cumulative totals this device read
-# for each session of a source that keeps only session totals (Droid, Goose, Crush), the
-# place (file, database) they came from, and how many increases were recorded (the next
-# increase row's key).  Written in the transaction that writes the rows, so a crash can
-# neither lose nor double an increase; kept across ``scan --rebuild`` with those rows.
+# Running totals (tokline/sources/totals.py): the cumulative totals this device counted
+# for each session of a source that keeps only session totals (Droid, Goose, Crush), each
+# field's largest read, the place (file, database) that last raised them, and how many
+# increases were recorded (the next increase row's key).  Written in the transaction that
+# writes the rows, so a crash can neither lose nor double an increase; kept across
+# ``scan --rebuild`` with those rows.
 RUNNING_TOTALS_TABLE = """
 CREATE TABLE IF NOT EXISTS running_totals(
     source TEXT NOT NULL,

@@ -21,18 +21,16 @@ How it works, and why:
   synced from another device (tokline/sync) never merge with this one's, even where two
   machines name sessions alike (Goose's ``20260426_1``).  A session whose files are
   copied to two machines is counted on each.
-* **A total that goes down** (the sum of a session's counts, or the client's cost) is
-  handled by where it comes from.  From the place that gave the stored totals, the
-  session was made anew under the same id (a deleted session's id reused, a file
-  replaced): the new totals are a new life and count from zero.  From another place, it
-  is a copy (Droid lists a session under two folders; a project copied with its
-  ``.crush``): only what goes beyond the larger totals counts, field by field, and the
-  larger stays.  One field dipping while the sum grows (Goose's uncached input is its
-  input less the cache, which can grow faster) is no new life: each field keeps its
-  largest value, so a dip that comes back is not counted twice.  Goose's compaction
-  rewrites only the per-call columns, which are not read.  (Goose sessions are also
-  known by their creation time, so a reused id is a new session even when its totals
-  already passed the old ones.)
+* **A total that goes down** adds nothing: what was counted is each field's largest value
+  wherever it was read, so a lower total is an older copy (Droid lists a session under
+  two folders and keeps a ``.bak``; a project copied with its ``.crush``; a file restored
+  from a backup) and counts once it goes past what was counted, field by field.  A
+  session is never made anew under the same id: Droid's and Crush's ids are UUIDs, and a
+  Goose session is known by its id and creation time (Goose numbers sessions per day and
+  gives a deleted one's number again).  One field dipping while others grow (Goose's
+  uncached input is its input less the cache, which can grow faster) is not counted
+  again when it comes back.  Goose's compaction rewrites only the per-call columns, which
+  are not read.
 * **A deleted file or session removes nothing**: its rows stay (as every source's do)
   and so do its totals, so the file coming back adds nothing.
 * **``tokline scan --rebuild`` keeps the running totals and the rows they made** by
@@ -136,34 +134,21 @@ def rows(ledger: Ledger, source: str, place: str, readings: Iterable[Reading],
             (source, r.identity)).fetchone()
         new = r.tokens()
         if stored is None:
-            seq, base, base_cost, keep, keep_cost, keep_place = 0, (0, 0, 0, 0), None, new, \
-                r.cost, place
+            seq, base, base_cost, place_was = 0, (0, 0, 0, 0), None, None
         else:
-            old_place, seq, *rest = stored
-            old = (int(rest[0]), int(rest[1]), int(rest[2]), int(rest[3]))
-            old_cost = rest[4]
-            # Down: the session's whole count (or the client's cost) fell.  One derived
-            # field may dip alone (Goose's uncached input is its input less the cache,
-            # and the cache can grow faster): that is no new session, and each field
-            # keeps its largest value so a dip that comes back is not counted twice.
-            down = sum(new) < sum(old) or (r.cost is not None and old_cost is not None
-                                           and r.cost < old_cost - COST_EPSILON)
-            larger = (max(new[0], old[0]), max(new[1], old[1]), max(new[2], old[2]),
-                      max(new[3], old[3]))
-            if old_place == place:
-                # Lower at the same place: the session was made anew; a new life from zero.
-                base, base_cost = ((0, 0, 0, 0), None) if down else (old, old_cost)
-                keep, keep_place = (new if down else larger), place
-                keep_cost = r.cost if r.cost is not None or down else old_cost
-            else:
-                # Another place: a copy.  Only what goes past the larger totals is new.
-                base, base_cost = old, old_cost
-                keep = larger
-                keep_cost = old_cost if r.cost is None else (
-                    r.cost if old_cost is None else max(r.cost, old_cost))
-                keep_place = place if sum(new) > sum(old) or (
-                    r.cost is not None and (old_cost is None or r.cost > old_cost
-                                            + COST_EPSILON)) else old_place
+            place_was, seq, *rest = stored
+            base = (int(rest[0]), int(rest[1]), int(rest[2]), int(rest[3]))
+            base_cost = rest[4]
+        # What was counted is the largest value each field has had, wherever it was read:
+        # a lower one is an older copy (another folder, a file restored), counted when it
+        # goes past it; sessions are never made anew under an id (Droid's and Crush's are
+        # UUIDs, Goose's hold their creation time).
+        keep = (max(new[0], base[0]), max(new[1], base[1]), max(new[2], base[2]),
+                max(new[3], base[3]))
+        keep_cost = base_cost if r.cost is None else (
+            r.cost if base_cost is None else max(r.cost, base_cost))
+        keep_place = place if place_was is None or sum(new) > sum(base) or (
+            r.cost is not None and r.cost > (base_cost or 0) + COST_EPSILON) else place_was
         grown = tuple(max(n - b, 0) for n, b in zip(new, base, strict=True))
         cost = _cost_grown(r.cost, base_cost, any(base))
         if any(grown) or cost is not None:
@@ -173,8 +158,7 @@ def rows(ledger: Ledger, source: str, place: str, readings: Iterable[Reading],
             calc = cost_of(r.model, inp, out_, write, 0, read, 0, 0) if cost_of else None
             out.append((row_key(source, r.identity, device, seq), _when(r.ts_ms, now), ctx,
                         inp, out_, write, 0, read, 0, cost, 0, calc, 1 if cost_of else 0))
-        if stored is None or keep != tuple(stored[2:6]) or keep_cost != stored[6] \
-                or keep_place != stored[0] or any(grown) or cost is not None:
+        if stored is None or keep != base or keep_cost != base_cost or keep_place != place_was:
             db.execute("INSERT OR REPLACE INTO running_totals VALUES (?,?,?,?,?,?,?,?,?,?)",
                        (source, r.identity, keep_place, seq, *keep, keep_cost, now))
     return out
