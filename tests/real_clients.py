@@ -1,11 +1,13 @@
 """The real coding CLIs the suite drives (Claude Code, Codex, Gemini CLI, OpenCode,
-Copilot CLI, Qwen Code, Pi, Kimi Code, Kilo CLI): the pinned versions, in one place.
+Copilot CLI, Qwen Code, Pi, Kimi Code, Kilo CLI, Factory Droid): the pinned versions, in one
+place.
 
 To verify a newer release, change the pin here (``npm view @openai/codex version`` tells
 the latest) and run ``tests/test_real_clients.py`` (Claude, Codex),
 ``tests/test_real_clients_more.py`` (Gemini, OpenCode, Copilot),
-``tests/test_real_clients_jsonl.py`` (Qwen Code, Pi, Kimi Code) or
-``tests/test_real_kilo.py`` (Kilo).  Clients are installed with
+``tests/test_real_clients_jsonl.py`` (Qwen Code, Pi, Kimi Code),
+``tests/test_real_kilo.py`` (Kilo) or ``tests/test_sources_totals.py`` (Droid).  Clients are
+installed with
 ``npm install --prefix CACHE/<name>-<version> <package>@<version>`` (the native binaries
 come inside the npm packages) and reused when present.  CACHE is ``.ci/clients`` in the
 checkout (gitignored) unless TOKLINE_CLIENTS_CACHE names another directory.  Clients
@@ -39,6 +41,9 @@ CLIENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # tests/test_real_kilo.py.  7.8.1 (the newest) did not install on linux-x64: its
     # platform package @kilocode/cli-linux-x64@7.8.1 was missing from the registry.
     "kilo": ("@kilocode/cli", ("7.7.7",)),
+    # tests/test_sources_totals.py: Factory Droid's npm package ``droid`` (its native binary
+    # comes in the optional @factory/cli-<platform> package of the same version).
+    "droid": ("droid", ("0.215.0",)),
 }
 # Executables not named after their client.
 EXECUTABLES = {"pi-mono": "pi"}

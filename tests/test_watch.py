@@ -154,3 +154,31 @@ def test_rendered_text_follows_the_template_and_the_clock(sample: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "tokline", "watch", "--json", "--format",
                           "{today.price}"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "today.price" in bad.stderr
+
+
+def test_a_project_crush_lists_while_watching_is_watched(home: Path) -> None:
+    """Crush keeps a database per project, listed in its projects.json: a project listed
+    while ``tokline watch`` runs is read, and its later changes wake the watch."""
+    from test_sources_totals import CrushDB, _crush_projects
+
+    glob = home / ".local" / "share" / "crush"
+    one, two = home / "p1", home / "p2"
+    _crush_projects(glob, (one, ".crush"))
+    first = CrushDB(one / ".crush" / "crush.db")
+    first.session("a")
+    first.step("a", 0.5)
+    assert cli.main(["scan", "-q"]) == 0
+    with watching() as proc:
+        start = read_line(proc)
+        assert start is not None and start["today"]["cost_usd"] == 0.5  # type: ignore[index]
+        second = CrushDB(two / ".crush" / "crush.db")
+        second.session("b")
+        _crush_projects(glob, (one, ".crush"), (two, ".crush"))
+        seen = read_line(proc, 10)
+        while seen is not None and seen["today"]["cost_usd"] != 0.5:  # type: ignore[index]
+            seen = read_line(proc, 10)
+        second.step("b", 0.25)  # only the new project's database changes
+        seen = read_line(proc, 10)
+        while seen is not None and seen["today"]["cost_usd"] != 0.75:  # type: ignore[index]
+            seen = read_line(proc, 10)
+        assert seen is not None, "the new project's change did not wake the watch"

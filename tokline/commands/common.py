@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tokline import config as config_mod
@@ -168,7 +169,8 @@ def open_ledger(path: str, would_refresh: bool = False) -> Ledger:
         return ledger
 
 
-def refresh_ledger(ledger: Ledger, quiet: bool = False) -> RefreshReport:
+def refresh_ledger(ledger: Ledger, quiet: bool = False,
+                   carry: Callable[[Ledger], object] | None = None) -> RefreshReport:
     show = not quiet and sys.stderr.isatty()
     drawn = False
 
@@ -181,7 +183,7 @@ def refresh_ledger(ledger: Ledger, quiet: bool = False) -> RefreshReport:
             drawn = True
 
     report = refresh(ledger, dict(os.environ), progress if show else None,
-                     prices=price_book(config_mod.load()))
+                     prices=price_book(config_mod.load()), carry=carry)
     if drawn:
         sys.stderr.write("\r\033[K")
         sys.stderr.flush()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 import time
+from collections.abc import Callable
 
 from tokline import paths
 from tokline.commands.common import refresh_ledger
@@ -13,6 +15,7 @@ from tokline.ledger import backups
 from tokline.ledger.faults import guard
 from tokline.ledger.store import Ledger
 from tokline.snapshot.publish import publish
+from tokline.sources import totals
 
 
 def run(name: str, argv: list[str]) -> int:
@@ -34,7 +37,7 @@ def run(name: str, argv: list[str]) -> int:
             aside = backups.move_aside(path)
             if aside is not None:
                 print(f"tokline: old ledger kept at {aside}", file=sys.stderr)
-            code = _scan(path, args.quiet)
+            code = _scan(path, args.quiet, aside)
             if args.prune_backups:
                 _prune(path, args.quiet)  # after: the newest kept include this one's
     return code
@@ -46,10 +49,26 @@ def _prune(path: str, quiet: bool) -> None:
             print(f"removed old ledger {gone}")
 
 
-def _scan(path: str, quiet: bool) -> int:
+def _keep_running_totals(aside: str) -> Callable[[Ledger], object]:
+    """What a rebuild keeps of the ledger moved aside: the running totals of Droid, Goose
+    and Crush and the rows they made (tokline/sources/totals.py), which the logs cannot
+    give again; if it cannot be read, those sessions count again from zero."""
+    def carry(ledger: Ledger) -> None:
+        try:
+            totals.carry_over(aside, ledger)
+        except sqlite3.Error as exc:
+            print(f"tokline: the running totals of {aside} could not be kept ({exc}): "
+                  f"{', '.join(totals.NAMES)} sessions count again from their current totals",
+                  file=sys.stderr)
+
+    return carry
+
+
+def _scan(path: str, quiet: bool, aside: str | None = None) -> int:
     started = time.perf_counter()
     with Ledger(path) as ledger:
-        report: RefreshReport = refresh_ledger(ledger, quiet=quiet)
+        report: RefreshReport = refresh_ledger(
+            ledger, quiet=quiet, carry=_keep_running_totals(aside) if aside else None)
         publish(ledger)
         counts = ledger.counts()
     print_problems(report)

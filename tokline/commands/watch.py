@@ -170,10 +170,19 @@ def follow(cfg: Config, emit: Callable[[], None] | None, refreshing: bool = True
     signal.signal(signal.SIGHUP, _stop)
     resident = Resident(cfg, price_book(cfg.price_overrides)) if refreshing else None
     watcher = None
+    watched: set[str] = set()
+
+    def watch_roots() -> None:
+        """Every log root, also those that appeared since (a project Crush listed anew)."""
+        if watcher is not None:
+            for root in log_roots(dict(os.environ)):
+                if root not in watched:
+                    watcher.add_tree(root)
+                    watched.add(root)
+
     if not poll and refreshing and inotify.available():
         watcher = inotify.Watcher()
-        for root in log_roots(dict(os.environ)):
-            watcher.add_tree(root)
+        watch_roots()
     polled = time.monotonic()
     try:
         if resident is not None:
@@ -205,6 +214,8 @@ def follow(cfg: Config, emit: Callable[[], None] | None, refreshing: bool = True
                 return 0  # the editor is gone
             if resident is not None:
                 resident.step(changed)
+                if changed:
+                    watch_roots()
             if emit is not None:
                 emit()  # a new snapshot, or the same one reading differently by now
     except (_Stop, KeyboardInterrupt, BrokenPipeError):

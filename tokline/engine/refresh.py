@@ -17,7 +17,7 @@ from tokline.engine import discover, filescan, malformed
 from tokline.engine.native import USE_EXTENSIONS, scan, scan_deferred
 from tokline.ledger.store import CostFn, FileState, Ledger, UsageRow
 from tokline.prompt import lightjson, manifest
-from tokline.sources import claude, codex, documents
+from tokline.sources import claude, codex, documents, totals
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -62,16 +62,20 @@ WorkItem = tuple[str, os.stat_result, "FileState | None"]
 
 def refresh(ledger: Ledger, env: dict[str, str] | None = None,
             progress: Progress | None = None, incremental: bool = False,
-            prices: PriceBook | None = None) -> RefreshReport:
+            prices: PriceBook | None = None,
+            carry: Callable[[Ledger], object] | None = None) -> RefreshReport:
     """Scan what changed.  ``incremental`` (the prompt's background refresh) trusts files
     untouched for an hour until the next full check, a minute at most; otherwise every
     directory is walked and every file stat'ed.  With ``prices``, each new row's cost is
-    stored as it is written (the snapshot sums them)."""
+    stored as it is written (the snapshot sums them).  ``carry`` (``scan --rebuild``)
+    writes into the new ledger first, in the same transaction."""
     env = dict(os.environ) if env is None else env
     report = RefreshReport()
     target = manifest_path(str(ledger.path))
     ledger_ino = os.stat(ledger.path).st_ino
     plan = changes.since_manifest(target, env, ledger_ino, SUFFIXES) if incremental else None
+    if plan is not None and _roots_moved(plan.found.files, env):
+        plan = None  # a source's list of directories changed (Crush's projects.json)
     codex_roots = codex.roots(env)
     if plan is None:
         roots = {source.name: source.roots(env) for source in sources.ALL}
@@ -92,9 +96,11 @@ def refresh(ledger: Ledger, env: dict[str, str] | None = None,
         found, entries, report.files_seen = plan.found, plan.entries, plan.files_known
         cold_raw, cold_files, checked_ns = plan.cold_raw, plan.cold_files, plan.checked_ns
     report.problems.extend(found.problems)
-    if found.files:
+    if found.files or carry is not None:
         try:
             with ledger.write(), ledger.bulk_load():
+                if carry is not None:
+                    carry(ledger)
                 cost_of = None
                 if prices is not None:
                     ledger.use_prices(prices.fingerprint())
@@ -120,6 +126,18 @@ APPENDED = tuple(source.module for source in sources.ALL if source.appended)
 # whole-file readers remember what a file held between reads (filescan keep_state)
 DOCUMENT_NAMES = frozenset(source.name for source in sources.ALL if source.whole_files)
 SUFFIXES = tuple(dict.fromkeys((".jsonl", *(s for src in DOCUMENT_SOURCES for s in src.SUFFIXES))))
+# Sources whose rows are the increases of running totals (tokline/sources/totals.py).
+RUNNING_TOTALS = frozenset(src.NAME for src in DOCUMENT_SOURCES
+                           if getattr(src, "RUNNING_TOTALS", False))
+_ROOT_MOVERS = tuple(src for src in DOCUMENT_SOURCES if hasattr(src, "moves_roots"))
+
+
+def _roots_moved(files: dict[str, os.stat_result], env: dict[str, str]) -> bool:
+    """A changed file that changes where a source's logs are (Crush's projects.json): an
+    incremental plan, made from the last walk's directories, would miss the new ones."""
+    return any(source.moves_roots(path, env) for path in files for source in _ROOT_MOVERS)
+
+
 class NewestLimits:
     """The newest few Codex rate-limit snapshots met in a refresh.  Both scanner threads
     add to it, hence the lock (an unguarded sort raced an append: "list modified")."""
@@ -302,6 +320,10 @@ def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,
             continue
         if result.state.source == codex.NAME:
             pending.extend(codex.usage_rows(result.records, ledger.context_id, cost_of))
+        elif result.state.source in RUNNING_TOTALS:
+            pending.extend(totals.rows(ledger, result.state.source,
+                                       totals.place_of(result.state.path), result.records[0],
+                                       cost_of))
         elif result.state.source != claude.NAME:
             pending.extend(documents.rows(result.state.source, result.records[0],
                                           ledger.context_id, cost_of))

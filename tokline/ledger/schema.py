@@ -100,6 +100,29 @@ CREATE TABLE IF NOT EXISTS sync_files(
 """
 
 
+# Running totals (tokline/sources/totals.py): the cumulative totals this device counted
+# for each session of a source that keeps only session totals (Droid, Goose, Crush), each
+# field's largest read, the place (file, database) that last raised them, and how many
+# increases were recorded (the next increase row's key).  Written in the transaction that
+# writes the rows, so a crash can neither lose nor double an increase; kept across
+# ``scan --rebuild`` with those rows.
+RUNNING_TOTALS_TABLE = """
+CREATE TABLE IF NOT EXISTS running_totals(
+    source TEXT NOT NULL,
+    session TEXT NOT NULL,
+    place TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    input INTEGER NOT NULL,
+    output INTEGER NOT NULL,
+    cache_write INTEGER NOT NULL,
+    cache_read INTEGER NOT NULL,
+    cost REAL,
+    seen_ms INTEGER NOT NULL,
+    PRIMARY KEY(source, session)
+);
+"""
+
+
 def current(device: int) -> str:
     """The script that makes a new ledger, for the device id ``device``."""
     return CURRENT.replace("@DEVICE@", str(int(device)))
@@ -152,7 +175,8 @@ CREATE TABLE IF NOT EXISTS usage(
     synced INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS usage_unpriced ON usage(ts_ms) WHERE priced = 0;
-""" + TIME_INDEX + ";" + CHANGES_TABLE + CHANGE_TRIGGER + ";" + QUARANTINE_TABLE + DEVICE_TABLES
+""" + TIME_INDEX + ";" + CHANGES_TABLE + CHANGE_TRIGGER + ";" + QUARANTINE_TABLE + DEVICE_TABLES \
+    + RUNNING_TOTALS_TABLE
 
 
 # Schema N -> N+1, applied in order from FIRST_MIGRATABLE (schema 1 predates migrations).
@@ -166,6 +190,7 @@ MIGRATIONS: tuple[tuple[str, str | Callable[[sqlite3.Connection, str], object]],
     ("m005_changes_table", CHANGES_TABLE + CHANGE_TRIGGER + ";"),
     ("m006_quarantine", lambda db, _path: quarantine(db)),
     ("m007_devices", m007_devices),
+    ("m008_running_totals", RUNNING_TOTALS_TABLE),
 )
 SCHEMA_VERSION = FIRST_MIGRATABLE + len(MIGRATIONS)
 

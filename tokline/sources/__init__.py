@@ -49,5 +49,7 @@ ALL = (Source("claude", False), Source("codex", False), Source("gemini", True),
        Source("opencode", True), Source("copilot", True),
        Source("qwen", False, appended=True), Source("pi", False, appended=True),
        Source("kimi", False, appended=True), Source("roo", True),
-       Source("cline", True), Source("kilo", True), Source("amp", True))
+       Source("cline", True), Source("kilo", True), Source("amp", True),
+       # running totals (tokline/sources/totals.py)
+       Source("droid", True), Source("goose", True), Source("crush", True))
 NAMES = tuple(source.name for source in ALL)
