@@ -148,7 +148,7 @@ def app_token(path: str) -> str | None:
     """Cursor's access token from its ``state.vscdb``, read-only.  A database in WAL mode
     with neither ``-wal`` nor ``-shm`` beside it (Cursor not running) is opened
     immutable: a plain read-only open would leave those two files in Cursor's directory.
-    While a ``-wal`` exists it never is (it would miss what the WAL holds)."""
+    Otherwise never (it would miss what a WAL or a hot journal holds)."""
     try:
         with open(path, "rb") as fh:
             header = fh.read(100)
@@ -156,24 +156,19 @@ def app_token(path: str) -> str | None:
         return None
     if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
         return None
-    wal_mode = header[18] == 2
-    has_wal = os.path.exists(path + "-wal")
-    sidecars = has_wal or os.path.exists(path + "-shm")
-    tries = [True] if wal_mode and not sidecars else [False] + ([] if has_wal else [True])
-    for immutable in tries:
-        try:
-            db = sqlite3.connect(_uri(path, immutable), uri=True, timeout=2.0)
-        except sqlite3.Error:
-            continue
-        try:
-            row = db.execute("SELECT value FROM ItemTable WHERE key = ?",
-                             (TOKEN_KEY,)).fetchone()
-        except sqlite3.Error:
-            continue
-        finally:
-            db.close()
-        return _text(row[0]) if row else None
-    return None
+    immutable = header[18] == 2 and not any(
+        os.path.exists(path + suffix) for suffix in ("-wal", "-shm"))
+    try:
+        db = sqlite3.connect(_uri(path, immutable), uri=True, timeout=2.0)
+    except sqlite3.Error:
+        return None
+    try:
+        row = db.execute("SELECT value FROM ItemTable WHERE key = ?", (TOKEN_KEY,)).fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        db.close()
+    return _text(row[0]) if row else None
 
 
 def has_credentials() -> bool:
