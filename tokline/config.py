@@ -23,7 +23,7 @@ COST_MODES = costmode.MODES
 PLAN_BLOCK_TOKENS = {"pro": 19_000, "max5": 88_000, "max20": 220_000}
 # Remote quota providers and the shortest cache time each tolerates (remote_apis.md §0.4).
 REMOTE_MIN_TTL_S = {"claude": 300.0, "copilot": 300.0, "codex": 60.0, "openrouter": 60.0,
-                    "anthropic-admin": 60.0, "openai-admin": 60.0}
+                    "anthropic-admin": 60.0, "openai-admin": 60.0, "cursor": 120.0}
 # [tray] show: today's spend, or the binding quota window's percentage (tokline tray)
 TRAY_SHOW = ("cost", "quota")
 DEFAULT_PRICING_URL = (

@@ -2,7 +2,8 @@
 
 Keys go to the OS keyring (an env var overrides them), one entry per provider account.
 Copilot logs in through GitHub's device flow (or takes a token on stdin); Claude and
-Codex reuse the logins their own CLIs keep, read-only.
+Codex reuse the logins their own CLIs keep, read-only, and so does Cursor unless given a
+session token.
 """
 
 from __future__ import annotations
@@ -70,11 +71,17 @@ def _login(provider: str, account: str, with_token: bool) -> int:
         except RemoteError as exc:
             raise ToklineError(str(exc)) from None
     elif sys.stdin.isatty() and not with_token:
-        secret = getpass.getpass(f"{provider} key (not shown): ").strip()
+        prompt = getattr(remote.PROVIDERS[provider], "LOGIN_PROMPT",
+                         f"{provider} key (not shown): ")
+        secret = getpass.getpass(prompt).strip()
     else:
         secret = sys.stdin.readline().strip()
     if not secret:
         raise ToklineError("no key given; nothing stored")
+    check = getattr(remote.PROVIDERS[provider], "check_key", None)
+    problem = check(secret) if check is not None else None
+    if problem:
+        raise ToklineError(problem)
     prefix = getattr(remote.PROVIDERS[provider], "KEY_PREFIX", None)
     if prefix and not secret.startswith(prefix):
         print(f"tokline: warning: {provider} keys start with {prefix}; this one does not, "
@@ -102,6 +109,10 @@ def _external_where(provider: str) -> str:
         from tokline.remote.claude_usage import credentials_files  # noqa: PLC0415
 
         return " or ".join(credentials_files())
+    if provider == "cursor":
+        from tokline.sources.cursor import state_db  # noqa: PLC0415
+
+        return state_db()
     from tokline.remote.codex_usage import auth_file  # noqa: PLC0415
 
     return auth_file()
@@ -126,6 +137,12 @@ def _status() -> int:
                     if account != "default":
                         continue
                     source = f"not configured (tokline auth login {provider})"
+                    if hasattr(remote.PROVIDERS[provider], "has_credentials"):
+                        # a login the tool keeps itself (Cursor's), read while none is given
+                        where = _external_where(provider)
+                        source = f"reads {where} (read-only)" \
+                            if remote.has_credentials(provider, account) else \
+                            f"not configured: no login in {where} (tokline auth login {provider})"
                 where = source
             fetched = entry.get("fetched_at")
             last = f"last fetch {_ago(fetched)}" if fetched else "never fetched"

@@ -96,10 +96,13 @@ def run(name: str, argv: list[str]) -> int:
         print(f"config: ERROR {clean(exc, LONG)}")
         problems += 1
     for source in sources.ALL:
-        roots = source.roots()
+        roots, candidates = source.roots(), source.candidate_roots()
+        if not candidates:  # no files: its module says where its usage comes from
+            print(f"{source.name}: {source.module.ORIGIN}")
+            continue
         print(f"{source.name} logs: " + (", ".join(clean(r, LONG) for r in roots) if roots
                                          else "none found in " + ", ".join(
-                                             clean(r, LONG) for r in source.candidate_roots())))
+                                             clean(r, LONG) for r in candidates)))
     # when the logs were last read, before this command reads them itself
     last_scan = statefiles.checked_at()
     ledger_path = str(paths.ledger_file())

@@ -45,9 +45,9 @@ def run(name: str, argv: list[str]) -> int:
         sys.stdout.write("\n")
         return 0
     if not windows and not errors:
-        print("No quota known yet: Claude Code's status line (tokline setup claude), Codex logs "
-              "and `tokline auth login copilot|openrouter|anthropic-admin|openai-admin` "
-              "provide it.")
+        print("No quota known yet: Claude Code's status line (tokline setup claude), Codex logs, "
+              "Cursor's login and `tokline auth login copilot|openrouter|anthropic-admin|"
+              "openai-admin|cursor` provide it.")
         return 0
     for w in windows:
         print(describe(w))

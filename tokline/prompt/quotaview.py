@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 # GRACE_S) is old.  The provider modules take their TTL_S from here; config's
 # [remote.NAME] ttl_seconds overrides it (stored with the fetched windows as ``ttl_s``).
 CACHE_S = {"claude": 300.0, "codex": 60.0, "copilot": 300.0, "openrouter": 60.0,
-           "anthropic-admin": 300.0, "openai-admin": 300.0}
+           "anthropic-admin": 300.0, "openai-admin": 300.0, "cursor": 300.0}
 GRACE_S = 60.0  # a prompt-driven refresh is fetching it again: not old yet
 HOUR_S = 3600.0
 INFINITY = float("inf")

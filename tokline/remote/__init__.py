@@ -9,7 +9,8 @@ provider wants asking again, so the prompt's refresh can tell with one read.
 Providers whose key tokline keeps (KEYED) may have several named accounts, each its own
 keyring entry; their names (never their keys) are listed in ``accounts.json`` in the data
 dir, because a keyring cannot be enumerated.  Claude and Codex reuse their own CLI's
-login, read-only, as the account ``default``.
+login, read-only, as the account ``default``; so does Cursor while no session token is
+given to it.  Cursor's fetch also writes its usage events to the ledger (it has no log).
 """
 
 from __future__ import annotations

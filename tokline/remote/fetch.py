@@ -21,6 +21,7 @@ from tokline.remote import (
     claude_usage,
     codex_usage,
     copilot,
+    cursor,
     load_state,
     openai_admin,
     openrouter,
@@ -29,8 +30,9 @@ from tokline.remote import credentials as secrets
 from tokline.remote.http import RemoteError
 
 PROVIDERS = {module.NAME: module for module in (
-    claude_usage, codex_usage, copilot, openrouter, anthropic_admin, openai_admin)}
-KEYED = ("copilot", "openrouter", "anthropic-admin", "openai-admin")
+    claude_usage, codex_usage, copilot, openrouter, anthropic_admin, openai_admin, cursor)}
+# Providers whose keys tokline keeps (Cursor's default account may use Cursor's own login)
+KEYED = ("copilot", "openrouter", "anthropic-admin", "openai-admin", "cursor")
 LOCK = "remote.lock"
 ACCOUNTS = "accounts.json"
 MAX_BACKOFF_S = 3600.0
@@ -99,6 +101,9 @@ def has_credentials(provider: str, account: str,
     if provider in KEYED:
         if os.environ.get(secrets.env_name(provider, account)):
             return True
+        if account == "default" and hasattr(module, "has_credentials") \
+                and module.has_credentials():
+            return True  # the login the tool keeps itself (Cursor's), read-only
         known = known_accounts() if known is None else known
         if account not in known.get(provider, []):
             return False  # never logged in: no need to wake the keyring (0.2 s to load)

@@ -33,11 +33,15 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def get_json(url: str, headers: Mapping[str, str], provider: str, relogin: str,
-             form: Mapping[str, str] | None = None) -> Any:
-    """The decoded answer; with ``form``, a POST of that urlencoded form."""
+             form: Mapping[str, str] | None = None, body: Any = None) -> Any:
+    """The decoded answer; with ``form``, a POST of that urlencoded form; with ``body``,
+    a POST of that value as JSON."""
     data = urllib.parse.urlencode(form).encode() if form is not None else None
-    request = urllib.request.Request(url, data=data, headers={
-        "Accept": "application/json", "User-Agent": "tokline", **headers})
+    sent = {"Accept": "application/json", "User-Agent": "tokline"}
+    if body is not None:
+        data = json.dumps(body).encode()
+        sent["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=data, headers={**sent, **headers})
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
             body = response.read()

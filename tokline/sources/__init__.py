@@ -1,8 +1,11 @@
 """Log sources: where each assistant keeps its files and how its records become usage rows.
 
 ``ALL`` is the one list of them: the refresh walks their roots, ``tokline watch`` waits on
-them, ``tokline doctor`` shows them and ``--source`` takes their names.  Each module is
-imported when first asked for, so importing this package costs nothing.
+them, ``tokline doctor`` shows them and ``--source`` takes their names.  A source with no
+files (Cursor: the background refresh fetches its usage from its web API,
+tokline/remote/cursor.py) has no roots, and its module's ``ORIGIN`` says where its usage
+comes from instead.  Each module is imported when first asked for, so importing this
+package costs nothing.
 """
 
 from __future__ import annotations
@@ -51,5 +54,7 @@ ALL = (Source("claude", False), Source("codex", False), Source("gemini", True),
        Source("kimi", False, appended=True), Source("roo", True),
        Source("cline", True), Source("kilo", True), Source("amp", True),
        # running totals (tokline/sources/totals.py)
-       Source("droid", True), Source("goose", True), Source("crush", True))
+       Source("droid", True), Source("goose", True), Source("crush", True),
+       # no files: its usage comes from its web API (tokline/remote/cursor.py)
+       Source("cursor", False))
 NAMES = tuple(source.name for source in ALL)
