@@ -30,7 +30,7 @@ from tokline.ledger.schema import (
     CHANGE_TRIGGER,
     CHANGES_KEPT,
     NO_CHANGE_MS,
-    TIME_INDEX,
+    USAGE_INDEXES,
 )
 from tokline.units import QUARTER_MS
 
@@ -544,11 +544,12 @@ class Ledger:
 
     @contextmanager
     def bulk_load(self) -> Iterator[None]:
-        """Inside write(): when the usage table is empty, build its time index once at the
-        end instead of updating it row by row (a cold scan of a long history)."""
+        """Inside write(): when the usage table is empty, build its indexes once at the end
+        instead of updating them row by row (a cold scan of a long history)."""
         (empty,) = self.db.execute("SELECT NOT EXISTS (SELECT 1 FROM usage)").fetchone()
         if empty:
-            self.db.execute("DROP INDEX IF EXISTS usage_time")
+            for name in USAGE_INDEXES:
+                self.db.execute(f"DROP INDEX IF EXISTS {name}")
             # Every row is new: the change row reaches back to the first, without the
             # trigger firing for each streamed copy merged on the way.
             self.db.execute("DROP TRIGGER IF EXISTS usage_changed")
@@ -557,7 +558,8 @@ class Ledger:
             yield
         finally:
             if empty:
-                self.db.execute(TIME_INDEX)
+                for sql in USAGE_INDEXES.values():
+                    self.db.execute(sql)
                 self.db.execute(CHANGE_TRIGGER)
 
     def usage(
