@@ -43,6 +43,7 @@ def extensions() -> list[Extension]:
         ("tokline.engine._codex_c", "ext/_codex_c.pyx"),  # twin tokline/engine/_codex_py.py
         ("tokline.engine._keys_c", "ext/_keys_c.pyx"),  # twin tokline/engine/keys.py
         ("tokline.prompt._manifest_c", "ext/_manifest_c.pyx"),  # twin tokline/prompt/manifest.py
+        ("tokline.ledger._writer_c", "ext/_writer_c.pyx"),  # twin tokline/ledger/_writer_py.py
     ]
     return cythonize(
         [Extension(name, [source], extra_compile_args=["-O3"]) for name, source in modules],

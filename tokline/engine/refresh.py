@@ -15,7 +15,7 @@ from tokline import sources
 from tokline.engine import changed as changes
 from tokline.engine import discover, filescan, malformed
 from tokline.engine.native import USE_EXTENSIONS, scan, scan_deferred
-from tokline.ledger.store import CostFn, FileState, Ledger, UsageRow
+from tokline.ledger.store import CostFn, FileState, Ledger
 from tokline.prompt import lightjson, manifest
 from tokline.sources import claude, codex, documents
 
@@ -240,7 +240,7 @@ def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,
     done_bytes = 0
     sidechain_ids: set[str] = set()
     main_ids: set[str] = set()
-    pending: list[UsageRow] = []
+    pending = ledger.usage_batch()  # rows held in C when the compiled writer writes
 
     def one(item: WorkItem) -> filescan.FileScan | str:
         path, st, prior = item
@@ -280,14 +280,14 @@ def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,
                 result.state.size - result.scanned_bytes, result.state.offset, new_malformed))
         done_bytes += result.scanned_bytes
         if len(pending) >= FLUSH_ROWS:
-            ledger.upsert_usage(pending)
-            pending = []
+            ledger.write_usage(pending)
             ledger.save_files(states)
             states = []
             if progress is not None:
                 progress(done_bytes, total_bytes)
     ledger.save_files(states)
-    ledger.upsert_usage(pending)
+    ledger.write_usage(pending)
+    pending.close()
     # A main-conversation row that arrives after its sidechain replay must shadow it too.
     ledger.shadow_sidechain_replays(sidechain_ids | (main_ids if had_rows else set()))
 
