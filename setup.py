@@ -45,8 +45,11 @@ def extensions() -> list[Extension]:
         ("tokline.prompt._manifest_c", "ext/_manifest_c.pyx"),  # twin tokline/prompt/manifest.py
         ("tokline.ledger._writer_c", "ext/_writer_c.pyx"),  # twin tokline/ledger/_writer_py.py
     ]
+    # No fused multiply-add: costs computed in C (ext/_claude_c.pyx) must be the very
+    # doubles Python computes (tokline/accounting/pricing.py Price.cost).
+    flags = ["-O3", "-ffp-contract=off"]
     return cythonize(
-        [Extension(name, [source], extra_compile_args=["-O3"]) for name, source in modules],
+        [Extension(name, [source], extra_compile_args=flags) for name, source in modules],
         include_path=["ext"],
         compiler_directives={"language_level": "3"},
     )

@@ -1,5 +1,7 @@
 # cython: language_level=3
-"""Ledger usage rows in C: the layout the compiled ledger writer (ext/_writer_c.pyx) binds.
+"""Ledger usage rows in C: the layout the compiled ledger writer (ext/_writer_c.pyx) binds
+and the Claude reader (ext/_claude_c.pyx) builds rows in, and the FNV-1a of the ledger's
+keys (tokline/engine/keys.py), which ext/_keys_c.pyx computes too.
 
 A row holds the values of tokline/ledger/store.py USAGE_COLUMNS, in that order, each an
 integer, a double or NULL, as ``executemany`` would bind them from a UsageRow tuple."""
@@ -43,3 +45,30 @@ cdef enum:
     V_FLAGS = 10
     V_COST_CALC = 11
     V_PRICED = 12
+
+
+cdef inline unsigned long long fnv1a(unsigned long long h, const unsigned char *p,
+                                     Py_ssize_t n) noexcept nogil:
+    """FNV-1a of ``n`` more bytes, from the hash ``h`` of those before
+    (FNV_OFFSET to begin with)."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        h = (h ^ p[i]) * 0x100000001b3ULL
+    return h
+
+
+cdef enum:
+    KEY_LOW = 0xFFFF  # the member's bits of a key
+
+
+cdef extern from *:
+    """
+    #define TL_FNV_OFFSET 0xcbf29ce484222325ULL
+    """
+    const unsigned long long FNV_OFFSET "TL_FNV_OFFSET"  # FNV-1a of no bytes
+
+
+cdef inline long long pack_key(unsigned long long group, unsigned long long member) noexcept nogil:
+    """key64: the group's hash in the high 48 bits, the member's in the low 16."""
+    return <long long>((group & ~(<unsigned long long>KEY_LOW))
+                       | (member & <unsigned long long>KEY_LOW))

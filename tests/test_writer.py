@@ -6,9 +6,11 @@ leaves the last commit."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
 import tempfile
@@ -23,6 +25,7 @@ import twins
 from conftest import GENCORPUS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_scan_differential import LATEST, any_line
 
 from tokline.accounting.pricing import PriceBook, bundled_table
 from tokline.engine.refresh import refresh
@@ -277,3 +280,156 @@ def test_a_kill_in_the_middle_of_the_write_leaves_the_last_commit(tmp_path: Path
     got, want = contents(killed), contents(clean)
     for table in ("usage", "contexts", "files", "quarantine", "indexes"):
         assert got[table] == want[table], table
+
+
+# Rows built in C (ext/_claude_c.pyx Pending.rows) --------------------------------------
+
+ROW_BYTES = 13 * 8 + 8  # ext/_rows.pxd tl_row: 13 values, then the real and null masks
+
+
+def unpack(packed: bytes) -> list[tuple[Any, ...]]:
+    """The rows of ``add_packed`` bytes as UsageRow tuples."""
+    rows = []
+    for at in range(0, len(packed), ROW_BYTES):
+        raw = packed[at:at + ROW_BYTES]
+        real, null = struct.unpack_from("<II", raw, 13 * 8)
+        rows.append(tuple(
+            None if null >> k & 1 else struct.unpack_from("<d" if real >> k & 1 else "<q",
+                                                          raw, 8 * k)[0]
+            for k in range(13)))
+    return rows
+
+
+class Contexts:
+    """A context_id that hands out ids in the order asked and remembers the order."""
+
+    def __init__(self) -> None:
+        self.ids: dict[tuple[str, str, str, str], int] = {}
+        self.asked: list[tuple[str, str, str, str]] = []
+
+    def __call__(self, source: str, session: str, project: str, model: str) -> int:
+        key = (source, session, project, model)
+        self.asked.append(key)
+        return self.ids.setdefault(key, len(self.ids) + 1)
+
+
+PRICES = PriceBook(bundled_table())
+MODELS = st.sampled_from([*sorted(bundled_table())[:40], "claude-4-sonnet-20250514",
+                          "claude-opus-4-6", "claude-sonnet-4-5", "<synthetic>",
+                          "not-a-model", "", "Claude-Opus-4-5", "cl\u00e4ude"])
+IDS = st.one_of(st.sampled_from(["msg_01", "msg_02", "req_1", "", "\u00e9t\u00e9"]),
+                st.text(st.characters(blacklist_categories=("Cs", "Cc"),
+                                      blacklist_characters='"\\'), max_size=6))
+PATHS = st.sampled_from([
+    "/h/.claude/projects/-w-p/0d5d4bd6.jsonl",
+    "/h/.claude/projects/-w-p/sess/subagents/agent-1.jsonl",
+    "/h/.claude/projects/-w-\u00e9/s\u00e9ss.jsonl", "relative.jsonl"])
+BIG = st.one_of(st.integers(0, 300), st.integers(0, 10**10 - 1), st.just(200_001))
+
+
+@st.composite
+def priced_line(draw: st.DrawFn) -> bytes:
+    """A Claude usage line as Claude Code writes it, with the fields the ledger's rows
+    take apart: ids (repeated, for merges; missing; non-ASCII), models of every price
+    shape (tiered, fast, synthetic, none), counts up to the bounds, costUSD."""
+    usage: dict[str, Any] = {"input_tokens": draw(BIG), "output_tokens": draw(BIG),
+                             "cache_creation_input_tokens": draw(BIG),
+                             "cache_read_input_tokens": draw(BIG)}
+    if draw(st.booleans()):
+        usage["cache_creation"] = {"ephemeral_5m_input_tokens": draw(BIG),
+                                   "ephemeral_1h_input_tokens": draw(BIG)}
+    if draw(st.booleans()):
+        usage["server_tool_use"] = {"web_search_requests": draw(st.integers(0, 9))}
+    if draw(st.booleans()):
+        usage["speed"] = draw(st.sampled_from(["fast", "standard"]))
+    message: dict[str, Any] = {"usage": usage, "model": draw(MODELS)}
+    if draw(st.integers(0, 5)):
+        message["id"] = draw(IDS)
+    line: dict[str, Any] = {"type": "assistant", "message": message,
+                            "timestamp": "2026-11-23T10:00:00.000Z"}
+    for key, values in (("requestId", IDS), ("sessionId", IDS), ("cwd", IDS)):
+        if draw(st.integers(0, 4)):
+            line[key] = draw(values)
+    if draw(st.booleans()):
+        line["isSidechain"] = draw(st.booleans())
+    if draw(st.integers(0, 3)) == 0:
+        line["costUSD"] = draw(st.floats(0, 9999, allow_nan=False))
+    text = json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode()
+    if draw(st.integers(0, 9)) == 0:  # invalid UTF-8 in an id: decoded with replacement
+        text = text.replace(b'"msg_0', b'"msg_\xff', 1)
+    return text
+
+
+def _rows_both_ways(ext: Any, data: bytes, base: int, path: str, priced: bool,
+                    main: bool) -> None:
+    from tokline.sources import claude
+
+    pending = ext.scan_deferred(data, 0, LATEST)
+    records = [(r[0] + base, *r[1:]) for r in pending.records()[0]]
+    want_ctx, got_ctx = Contexts(), Contexts()
+    want_side: set[str] = set()
+    got_side: set[str] = set()
+    want_main: set[str] | None = set() if main else None
+    got_main: set[str] | None = set() if main else None
+    want = claude.usage_rows(records, path, want_ctx, want_side, want_main,
+                             PRICES.cost_of if priced else None)
+    made = pending.rows(base, path, claude.file_identity(path)[0],
+                        claude._context_of(path, got_ctx, PRICES.rates if priced else None),
+                        got_side, got_main, priced)
+    if pending.slow:
+        assert made is None
+        return
+    assert made is not None
+    packed, count = made
+    assert count == len(records)
+    assert unpack(packed) == want
+    assert got_ctx.asked == sorted(set(want_ctx.asked), key=want_ctx.asked.index)
+    assert got_ctx.ids == want_ctx.ids
+    assert (got_side, got_main) == (want_side, want_main)
+
+
+@pytest.mark.parametrize(("compiled", "pure"), twins.pair("claude"))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(priced_line(), max_size=10), st.sampled_from([0, 8 << 20, 2**33 + 5]),
+       PATHS, st.booleans(), st.booleans(), st.integers(0, 3))
+def test_rows_built_in_c_are_usage_rows(compiled: Any, pure: Any, lines: list[bytes],
+                                        base: int, path: str, priced: bool, main: bool,
+                                        repeat: int) -> None:
+    """Keys, contexts (asked in the same order), computed costs to the last bit, merged
+    copies, message ids for the sidechain rule: what usage_rows makes of records()."""
+    ext = twins.built(compiled)
+    if lines and repeat:  # a streamed response: copies of one line in a row
+        lines = lines[:1] * repeat + lines
+    _rows_both_ways(ext, b"\n".join(lines) + b"\n", base, path, priced, main)
+
+
+@pytest.mark.parametrize(("compiled", "pure"), twins.pair("claude"))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_rows_built_in_c_from_hostile_lines(compiled: Any, pure: Any, data: Any) -> None:
+    """The scanner's hostile lines (tests/test_scan_differential.py any_line): escapes
+    (left to usage_rows), damage, odd types, NUL, surrogates."""
+    ext = twins.built(compiled)
+    lines = data.draw(st.lists(any_line(), max_size=12))
+    _rows_both_ways(ext, b"\n".join(lines) + b"\n", data.draw(st.sampled_from([0, 4096])),
+                    data.draw(PATHS), data.draw(st.booleans()), data.draw(st.booleans()))
+
+
+@pytest.mark.parametrize(("compiled", "pure"), twins.pair("claude"))
+@pytest.mark.parametrize("model", sorted(bundled_table()))
+def test_every_price_computes_the_same_cost_in_c(compiled: Any, pure: Any, model: str) -> None:
+    """Each model of the bundled table, below and above its tier, fast and not."""
+    ext = twins.built(compiled)
+    lines = []
+    for i, (inp, c5, c1, read, speed) in enumerate([
+            (3, 0, 0, 0, "standard"), (190_000, 4_000, 6_001, 5, "fast"),
+            (9_999_999_999, 7, 3, 123_456_789, "standard"), (1, 1, 1, 272_000, "fast")]):
+        usage = {"input_tokens": inp, "output_tokens": 97 * i + 1,
+                 "cache_creation_input_tokens": c5 + c1, "cache_read_input_tokens": read,
+                 "cache_creation": {"ephemeral_5m_input_tokens": c5,
+                                    "ephemeral_1h_input_tokens": c1},
+                 "server_tool_use": {"web_search_requests": i}, "speed": speed}
+        lines.append(json.dumps({"type": "assistant", "requestId": f"r{i}",
+                                 "timestamp": "2026-11-23T10:00:00Z", "message": {
+                                     "id": f"m{i}", "model": model, "usage": usage}}).encode())
+    _rows_both_ways(ext, b"\n".join(lines) + b"\n", 0, "/p/s.jsonl", True, False)

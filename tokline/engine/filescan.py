@@ -40,6 +40,12 @@ class FileScan:
                 self.state = self.state._replace(malformed=self.state.malformed + malformed)
         return self._records
 
+    @property
+    def deferred(self) -> Deferred | None:
+        """The compiled reader's records while they are not built (None: built, or never
+        deferred): tokline/sources/claude.py builds ledger rows of them in C."""
+        return self._records if isinstance(self._records, Deferred) else None
+
 
 class Deferred:
     """Records a scanner thread found without the GIL, built into Python objects later by
