@@ -14,7 +14,8 @@ file small without giving up exactness.  The JSON skipping, ISO times and byte s
 it shares with the Codex reader are ``cdef inline`` in ext/*.pxd.
 """
 
-from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.exc cimport PyErr_SetFromErrnoWithFilenameObject
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.math cimport floor
 from libc.stdint cimport int64_t, uint32_t
@@ -36,6 +37,8 @@ from _jsonskip cimport (
 cdef extern from "Python.h":
     const char *PyUnicode_AsUTF8AndSize(object s, Py_ssize_t *size) except NULL
 
+
+from os import fsencode as os_fsencode
 
 cdef object _slow_decoder = None
 cdef object _latest_ms = None
@@ -834,13 +837,10 @@ cdef class Pending:
             free(out)
 
 
-def scan_deferred(const unsigned char[::1] buf, Py_ssize_t start, latest=None):
-    """scan's work without the GIL, and without building a Python object per record:
-    a Pending whose records() gives what scan gives.  A scanner thread runs this so the
-    thread writing rows keeps the GIL to itself.  ``latest``: the latest valid line time
-    (epoch ms), tokline/engine/validate.py latest_ms() when None."""
-    cdef Py_ssize_t n = buf.shape[0]
-    cdef const unsigned char *b
+cdef bint scan_into(const unsigned char *b, Py_ssize_t n, Py_ssize_t start, int64_t latest_ms,
+                    Pending pending) noexcept nogil:
+    """scan_deferred's work on b[start:n] into an empty ``pending``; False when memory ran
+    out (what was found so far is in ``pending``, freed with it)."""
     cdef const unsigned char *nl
     cdef const unsigned char *u
     cdef Py_ssize_t limit, pos, ls, le, i, need, used
@@ -851,8 +851,70 @@ def scan_deferred(const unsigned char[::1] buf, Py_ssize_t start, latest=None):
     cdef int res
     cdef bint oom = 0
     cdef unsigned char *arena = NULL
+    nl = tl_memrchr(b + start, 10, n - start)
+    limit = (nl - b) + 1 if nl != NULL else start
+    pos = start
+    while pos < limit:
+        u = tl_find_usage(b + pos, limit - pos)
+        if u == NULL:
+            break
+        nl = <const unsigned char *>memchr(u, 10, limit - (u - b))
+        le = nl - b
+        nl = tl_memrchr(b + pos, 10, u - (b + pos))
+        ls = (nl - b) + 1 if nl != NULL else pos
+        pos = le + 1
+        if count == cap and not grow(<void **>&recs, &cap, sizeof(Rec), 256):
+            oom = 1
+            break
+        res = parse_line(b, ls, le, &recs[count], latest_ms)
+        if res == R_MALFORMED:
+            malformed += 1
+        elif res == R_USAGE or res == R_SLOW:
+            recs[count].kind = res
+            count += 1
+    need = 1
+    for i in range(count):
+        r = &recs[i]
+        if r.kind == R_SLOW:
+            need += r.line_end - r.line_start
+        else:
+            need += (span_bytes(r.mid) + span_bytes(r.rid) + span_bytes(r.sid)
+                     + span_bytes(r.model) + span_bytes(r.cwd))
+    if not oom:
+        arena = <unsigned char *>malloc(need)
+        oom = arena == NULL
+    if not oom:
+        used = 0
+        for i in range(count):
+            r = &recs[i]
+            if r.kind == R_SLOW:
+                memcpy(arena + used, b + r.line_start, r.line_end - r.line_start)
+                r.typ.start = used
+                r.typ.length = r.line_end - r.line_start
+                used += r.typ.length
+            else:
+                used = copy_span(b, &r.mid, arena, used)
+                used = copy_span(b, &r.rid, arena, used)
+                used = copy_span(b, &r.sid, arena, used)
+                used = copy_span(b, &r.model, arena, used)
+                used = copy_span(b, &r.cwd, arena, used)
+    pending.recs = recs
+    pending.arena = arena
+    pending.count = count
+    pending.limit = limit
+    pending.malformed = malformed
+    return not oom
+
+
+def scan_deferred(const unsigned char[::1] buf, Py_ssize_t start, latest=None):
+    """scan's work without the GIL, and without building a Python object per record:
+    a Pending whose records() gives what scan gives.  A scanner thread runs this so the
+    thread writing rows keeps the GIL to itself.  ``latest``: the latest valid line time
+    (epoch ms), tokline/engine/validate.py latest_ms() when None."""
+    cdef Py_ssize_t n = buf.shape[0]
     cdef Pending pending = Pending()
     cdef int64_t latest_ms
+    cdef bint done
     if start < 0 or start > n:
         raise ValueError("start offset outside the buffer")
     latest_ms = default_latest() if latest is None else <int64_t>latest
@@ -860,63 +922,152 @@ def scan_deferred(const unsigned char[::1] buf, Py_ssize_t start, latest=None):
     pending.limit = start
     if n == start:
         return pending
-    b = &buf[0]
+    cdef const unsigned char *b = &buf[0]
     with nogil:
-        nl = tl_memrchr(b + start, 10, n - start)
-        limit = (nl - b) + 1 if nl != NULL else start
-        pos = start
-        while pos < limit:
-            u = tl_find_usage(b + pos, limit - pos)
-            if u == NULL:
-                break
-            nl = <const unsigned char *>memchr(u, 10, limit - (u - b))
-            le = nl - b
-            nl = tl_memrchr(b + pos, 10, u - (b + pos))
-            ls = (nl - b) + 1 if nl != NULL else pos
-            pos = le + 1
-            if count == cap and not grow(<void **>&recs, &cap, sizeof(Rec), 256):
-                oom = 1
-                break
-            res = parse_line(b, ls, le, &recs[count], latest_ms)
-            if res == R_MALFORMED:
-                malformed += 1
-            elif res == R_USAGE or res == R_SLOW:
-                recs[count].kind = res
-                count += 1
-        need = 1
-        for i in range(count):
-            r = &recs[i]
-            if r.kind == R_SLOW:
-                need += r.line_end - r.line_start
-            else:
-                need += (span_bytes(r.mid) + span_bytes(r.rid) + span_bytes(r.sid)
-                         + span_bytes(r.model) + span_bytes(r.cwd))
-        if not oom:
-            arena = <unsigned char *>malloc(need)
-            oom = arena == NULL
-        if not oom:
-            used = 0
-            for i in range(count):
-                r = &recs[i]
-                if r.kind == R_SLOW:
-                    memcpy(arena + used, b + r.line_start, r.line_end - r.line_start)
-                    r.typ.start = used
-                    r.typ.length = r.line_end - r.line_start
-                    used += r.typ.length
-                else:
-                    used = copy_span(b, &r.mid, arena, used)
-                    used = copy_span(b, &r.rid, arena, used)
-                    used = copy_span(b, &r.sid, arena, used)
-                    used = copy_span(b, &r.model, arena, used)
-                    used = copy_span(b, &r.cwd, arena, used)
-    pending.recs = recs
-    pending.arena = arena
-    pending.count = count
-    pending.limit = limit
-    pending.malformed = malformed
-    if oom:
+        done = scan_into(b, n, start, latest_ms, pending)
+    if not done:
         raise MemoryError()
     return pending
+
+
+# --- A whole file -----------------------------------------------------------------------
+
+cdef extern from *:
+    """
+    #if defined(_WIN32)
+    static int tl_open_read(const char *path) { (void)path; errno = ENOSYS; return -1; }
+    static void tl_close(int fd) { (void)fd; }
+    static Py_ssize_t tl_pread(int fd, void *buf, size_t n, long long at) {
+        (void)fd; (void)buf; (void)n; (void)at; errno = ENOSYS; return -1; }
+    static const unsigned char *tl_map(int fd, size_t length, long long at) {
+        (void)fd; (void)length; (void)at; errno = ENOSYS; return NULL; }
+    static void tl_unmap(const unsigned char *p, size_t length) { (void)p; (void)length; }
+    static long tl_granularity(void) { return 65536; }
+    #else
+    #include <errno.h>
+    #include <fcntl.h>
+    #include <sys/mman.h>
+    #include <unistd.h>
+    #ifndef O_CLOEXEC
+    #define O_CLOEXEC 0
+    #endif
+    static int tl_open_read(const char *path) {
+        int fd;
+        do fd = open(path, O_RDONLY | O_CLOEXEC); while (fd < 0 && errno == EINTR);
+        return fd;
+    }
+    static void tl_close(int fd) { close(fd); }
+    /* Up to n bytes at ``at`` (fewer at the end of the file); -1 on an error. */
+    static Py_ssize_t tl_pread(int fd, void *buf, size_t n, long long at) {
+        size_t got = 0;
+        while (got < n) {
+            ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(at + (long long)got));
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) return -1;
+            if (r == 0) break;
+            got += (size_t)r;
+        }
+        return (Py_ssize_t)got;
+    }
+    static const unsigned char *tl_map(int fd, size_t length, long long at) {
+        void *p = mmap(NULL, length, PROT_READ, MAP_SHARED, fd, (off_t)at);
+        return p == MAP_FAILED ? NULL : (const unsigned char *)p;
+    }
+    static void tl_unmap(const unsigned char *p, size_t length) { munmap((void *)p, length); }
+    static long tl_granularity(void) { return sysconf(_SC_PAGESIZE); }
+    #endif
+    """
+    int tl_open_read(const char *path) nogil
+    void tl_close(int fd) nogil
+    Py_ssize_t tl_pread(int fd, void *buf, size_t n, long long at) nogil
+    const unsigned char *tl_map(int fd, size_t length, long long at) nogil
+    void tl_unmap(const unsigned char *p, size_t length) nogil
+    long tl_granularity() nogil
+    int errno
+
+
+cdef object _crc32 = None
+
+
+cdef object head_crc(int fd, Py_ssize_t length, object path):
+    """tokline/engine/filescan.py _head_crc: zlib's CRC-32 of the first ``length`` bytes."""
+    global _crc32
+    cdef Py_ssize_t got
+    if length == 0:
+        return 0
+    if _crc32 is None:
+        from zlib import crc32
+        _crc32 = crc32
+    cdef bytes head = PyBytes_FromStringAndSize(NULL, length)
+    cdef char *buf = PyBytes_AS_STRING(head)
+    with nogil:
+        got = tl_pread(fd, buf, length, 0)
+    if got < 0:
+        raise_errno(path)
+    return _crc32(head[:got] if got < length else head)
+
+
+cdef int raise_errno(object path) except -1:
+    PyErr_SetFromErrnoWithFilenameObject(OSError, path)
+    return -1
+
+
+def scan_path(str path not None, Py_ssize_t size, Py_ssize_t offset=0,
+              Py_ssize_t known_head_len=0, known_head_crc=0, latest=None,
+              Py_ssize_t window=8 << 20, Py_ssize_t head_bytes=4096):
+    """tokline/engine/filescan.py scan_file's work on a Claude log, in C: open ``path``;
+    go on from ``offset`` when its first ``known_head_len`` bytes still have the CRC-32
+    ``known_head_crc`` (else read from 0); map the ``size`` bytes a ``window`` at a time,
+    as filescan.each_window maps them (twice as long for a line longer than one), and
+    scan each as scan_deferred does, without the GIL; the CRC-32 of the first
+    ``head_bytes`` consumed; close.  Returns ``(parts, start, end, malformed, head_len,
+    head_crc)``, ``parts`` as filescan.Deferred holds them: (Pending, window base)."""
+    cdef bytes encoded = os_fsencode(path)
+    cdef const char *name = encoded
+    cdef int fd
+    cdef Py_ssize_t start = 0, pos, base, length, end, malformed = 0
+    cdef Py_ssize_t grain = tl_granularity(), span = window
+    cdef const unsigned char *mapped
+    cdef int64_t latest_ms = default_latest() if latest is None else <int64_t>latest
+    cdef Pending pending
+    cdef bint done
+    cdef list parts = []
+    with nogil:
+        fd = tl_open_read(name)
+    if fd < 0:
+        raise_errno(path)
+    try:
+        if offset > 0 and head_crc(fd, known_head_len, path) == known_head_crc:
+            start = offset
+        pos = start
+        while pos < size:
+            base = pos - pos % grain
+            length = min(size - base, span)
+            pending = Pending()
+            pending.latest = latest_ms
+            with nogil:
+                mapped = tl_map(fd, length, base)
+                if mapped != NULL:
+                    done = scan_into(mapped, length, pos - base, latest_ms, pending)
+                    tl_unmap(mapped, length)
+            if mapped == NULL:
+                raise_errno(path)
+            if not done:
+                raise MemoryError()
+            parts.append((pending, base))
+            malformed += pending.malformed
+            end = pending.limit
+            if base + end > pos:
+                pos = base + end
+                span = window
+            elif base + length >= size:
+                break  # only an incomplete last line is left
+            else:
+                span *= 2  # one line longer than the window
+        head_len = min(pos, head_bytes)
+        return parts, start, pos, malformed, head_len, head_crc(fd, head_len, path)
+    finally:
+        tl_close(fd)
 
 
 def scan(const unsigned char[::1] buf, Py_ssize_t start, latest=None):

@@ -24,6 +24,10 @@ parse_iso_ms: Callable[[str], int | None] = _claude.parse_iso_ms
 # (buffer, start) -> a Pending whose records() is what scan returns; None: the twin's scan
 scan_deferred: Callable[[Any, int], Any] | None = \
     _claude.scan_deferred if USE_EXTENSIONS else None
+# (path, size, offset, head length, head CRC) -> (parts, start, end, malformed, head
+# length, head CRC): a Claude log's new bytes scanned as scan_deferred scans them, the
+# file opened, mapped and checksummed in C; None: tokline/engine/filescan.py does that
+scan_path: Callable[..., Any] | None = _claude.scan_path if USE_EXTENSIONS else None
 
 # (buffer, start, end, needles) -> the Codex lines holding a needle, as bytes
 _codex = switch.load("codex")
@@ -40,4 +44,4 @@ manifest_names_under: Callable[[bytes, int, int, bytes], set[bytes]] = \
     switch.load("manifest").names_under
 
 __all__ = ["USE_EXTENSIONS", "ScanFn", "codex_candidate_lines", "codex_events",
-           "manifest_names_under", "parse_iso_ms", "scan", "scan_deferred"]
+           "manifest_names_under", "parse_iso_ms", "scan", "scan_deferred", "scan_path"]
