@@ -548,3 +548,55 @@ def test_a_file_that_cannot_be_opened_fails_alike(tmp_path: Any) -> None:
             filescan.scan_file(str(tmp_path / "gone.jsonl"), "claude", st_any, None, reader)
         errors.append((type(caught.value), caught.value.errno, caught.value.strerror))
     assert errors[0] == errors[1]
+
+
+CODEX_PRIOR = st.sampled_from([
+    None, '{"session":"s","root":"r","model":"o3","cwd":"/w","prev":[10,4,3,1,13],'
+    '"records":false}', '{"session":"s","root":"r","model":null,"cwd":"","prev":null,'
+    '"records":true}', '{"prev":[9000000,10,10,0,9000010]}'])
+
+
+@pytest.mark.parametrize(("compiled", "pure"), twins.pair("codex"))
+@given(st.lists(codex_line(), max_size=14), st.booleans(), CODEX_PRIOR,
+       st.sampled_from([1, 2, 8]))
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+def test_codex_state_machine_in_c_is_parse(compiled: Any, pure: Any, lines: list[bytes],
+                                           crlf: bool, prior: str | None, kept: int) -> None:
+    """read_events (the per-line state machine in C, the lines it cannot read handed to
+    codex.py's reader) gives parse's events, malformed count, file state and newest rate
+    limits, from any state a file's earlier lines left."""
+    import os
+
+    from tokline.engine import validate
+    from tokline.sources import codex
+
+    ext = twins.built(compiled)
+    data = (b"\r\n" if crlf else b"\n").join(lines) + b"\n"
+    path = "/x/rollout-2026-01-01-abc.jsonl"
+    saved = os.environ.get(validate.LATEST_ENV), codex.LIMITS_KEPT
+    os.environ[validate.LATEST_ENV] = str(LATEST)
+    codex.LIMITS_KEPT = kept
+    try:
+        got = []
+        for in_c in (False, True):
+            state = codex.FileState(prior, path)
+            limits: list[tuple[int, Any]] = []
+
+            def on_limits(ts: int, value: Any, into: list[tuple[int, Any]] = limits) -> None:
+                into.append((ts, value))
+
+            if in_c:
+                events, malformed = ext.read_events(data, 0, len(data), CODEX_NEEDLES, state,
+                                                    on_limits, LATEST, codex._parse_line, kept)
+            else:
+                events, malformed = codex.parse(
+                    pure.candidate_lines(data, 0, len(data), CODEX_NEEDLES), state, on_limits)
+            got.append((events, malformed, state.dump(),
+                        [(ts, json.loads(v) if isinstance(v, bytes) else v) for ts, v in limits]))
+    finally:
+        codex.LIMITS_KEPT = saved[1]
+        if saved[0] is None:
+            del os.environ[validate.LATEST_ENV]
+        else:
+            os.environ[validate.LATEST_ENV] = saved[0]
+    assert got[0] == got[1]
