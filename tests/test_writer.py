@@ -433,3 +433,32 @@ def test_every_price_computes_the_same_cost_in_c(compiled: Any, pure: Any, model
                                  "timestamp": "2026-11-23T10:00:00Z", "message": {
                                      "id": f"m{i}", "model": model, "usage": usage}}).encode())
     _rows_both_ways(ext, b"\n".join(lines) + b"\n", 0, "/p/s.jsonl", True, False)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["m1", "m2", "m3", "m4"]), st.integers(0, 3),
+                          st.integers(0, 63)), max_size=25),
+       st.sets(st.sampled_from(["m1", "m2", "m3", "m5"])))
+def test_sidechain_replays_are_shadowed_as_one_update_per_message(
+        rows: list[tuple[str, int, int]], asked: set[str]) -> None:
+    """shadow_sidechain_replays, one statement over a table of ranges, marks what one
+    UPDATE per message id's range marked."""
+    from tokline.engine.keys import group_range, key64
+    from tokline.engine.records import F_SHADOWED, F_SIDECHAIN
+
+    with tempfile.TemporaryDirectory() as tmp:
+        made = []
+        for one_by_one in (True, False):
+            with Ledger(Path(tmp) / f"{one_by_one}.sqlite3") as led, led.write():
+                led.upsert_usage([(key64(mid, f"r{n}"), 5, 1, 1, 1, 0, 0, 0, 0, None, flags, None,
+                                   0) for mid, n, flags in rows])
+                if one_by_one:
+                    led.db.executemany(
+                        f"UPDATE usage SET flags = flags | {F_SHADOWED} WHERE key BETWEEN ? AND"
+                        f" ? AND flags & {F_SIDECHAIN} AND EXISTS (SELECT 1 FROM usage m"
+                        f" WHERE m.key BETWEEN ? AND ? AND (m.flags & {F_SIDECHAIN}) = 0)",
+                        [(*group_range(mid), *group_range(mid)) for mid in asked])
+                else:
+                    led.shadow_sidechain_replays(asked)
+                made.append(led.db.execute("SELECT key, flags FROM usage ORDER BY key").fetchall())
+        assert made[0] == made[1]

@@ -77,6 +77,7 @@ IMPORT_UPSERT = (f"INSERT INTO usage({USAGE_COLUMNS}, device, synced)"
                  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,1,?,1)" + _MERGE)
 
 _SYNTHETIC_SQL = "'" + SYNTHETIC.replace("'", "''") + "'"  # as an SQL string literal
+KEY_GROUP_SPAN = 0xFFFF  # a key range's last key less its first (tokline/engine/keys.py)
 
 
 
@@ -467,14 +468,26 @@ class Ledger:
         return newest, since
 
     def shadow_sidechain_replays(self, message_ids: Iterable[str]) -> None:
-        """Mark sidechain rows that replay a main-conversation response with another requestId."""
-        self.db.executemany(
+        """Mark sidechain rows that replay a main-conversation response with another
+        requestId: in each message id's key range (group_range), the sidechain rows when
+        a main one is there too.  One statement over a temporary table of the ranges (a
+        cold scan meets some 17,000 message ids: one UPDATE each cost four times as much;
+        marking never changes which rows are sidechains, so the order never mattered)."""
+        lows = {group_range(mid)[0] for mid in message_ids}
+        if not lows:
+            return
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS shadow_groups(lo INTEGER PRIMARY KEY)")
+        self.db.executemany("INSERT OR IGNORE INTO shadow_groups VALUES (?)",
+                            [(lo,) for lo in sorted(lows)])
+        self.db.execute(
             f"""UPDATE usage SET flags = flags | {F_SHADOWED}
-               WHERE key BETWEEN ?1 AND ?2 AND flags & {F_SIDECHAIN}
-                 AND EXISTS (SELECT 1 FROM usage m WHERE m.key BETWEEN ?1 AND ?2
-                             AND (m.flags & {F_SIDECHAIN}) = 0)""",
-            (group_range(mid) for mid in message_ids),
-        )
+               WHERE flags & {F_SIDECHAIN} AND key IN (
+                   SELECT u.key FROM shadow_groups g
+                   JOIN usage u ON u.key BETWEEN g.lo AND g.lo + {KEY_GROUP_SPAN}
+                   WHERE u.flags & {F_SIDECHAIN} AND EXISTS (
+                       SELECT 1 FROM usage m WHERE m.key BETWEEN g.lo AND g.lo + {KEY_GROUP_SPAN}
+                       AND (m.flags & {F_SIDECHAIN}) = 0))""")
+        self.db.execute("DELETE FROM shadow_groups")
 
     def price_pending(self, since_ms: int, cost_of: CostFn) -> int | None:
         """Store the computed cost of rows since ``since_ms`` that are new or changed; the
