@@ -471,8 +471,9 @@ class Ledger:
         """Mark sidechain rows that replay a main-conversation response with another
         requestId: in each message id's key range (group_range), the sidechain rows when
         a main one is there too.  One statement over a temporary table of the ranges (a
-        cold scan meets some 17,000 message ids: one UPDATE each cost four times as much;
-        marking never changes which rows are sidechains, so the order never mattered)."""
+        cold scan meets some 17,000 message ids; one UPDATE each took 0.067 s of CPU
+        where this takes 0.04 s; marking never changes which rows are sidechains, so the
+        order of the ranges never mattered)."""
         lows = {group_range(mid)[0] for mid in message_ids}
         if not lows:
             return
