@@ -119,6 +119,30 @@ def test_a_connection_it_did_not_see_open_is_left_to_the_twin(tmp_path: Path) ->
 
 
 @needs_capi
+@pytest.mark.parametrize("library", ["loaded, without SQLite", "not loaded"])
+def test_where_sqlites_functions_cannot_be_found_the_twin_writes(tmp_path: Path,
+                                                                 library: str) -> None:
+    """The functions are found through the _sqlite3 module's library at run time: a
+    library without them (or none loaded) leaves the writing to the twin, with the
+    reason, and the ledger is written all the same."""
+    stand_in = ("tokline.engine._keys_c.__file__" if library.startswith("loaded")
+                else repr(str(tmp_path / "missing.so")))
+    code = ("import _sqlite3, sys, tokline.engine._keys_c\n"
+            f"_sqlite3.__file__ = {stand_in}\n"
+            "from tokline.ledger.store import Ledger\n"
+            "with Ledger(sys.argv[1]) as led, led.write():\n"
+            "    led.upsert_usage([(1, 2, 1, 3, 4, 0, 0, 0, 0, None, 0, None, 0)])\n"
+            "    print(led.writer, led.writer_reason)\n")
+    env = {k: v for k, v in os.environ.items() if k != "TOKLINE_WRITER"}
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "l.sqlite3")], env=env,
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ("python not found: sqlite3_libversion_number" if library.startswith("loaded")
+                   else "python not found: the _sqlite3 module's library (dlopen)"), out
+    with Ledger(tmp_path / "l.sqlite3") as led:
+        assert led.db.execute("SELECT key, input FROM usage").fetchall() == [(1, 3)]
+
+
+@needs_capi
 def test_a_closed_connection_or_another_thread_is_refused(tmp_path: Path) -> None:
     led = open_ledger(tmp_path / "a.sqlite3", "")
     batch = led.usage_batch()
