@@ -43,9 +43,13 @@ def extensions() -> list[Extension]:
         ("tokline.engine._codex_c", "ext/_codex_c.pyx"),  # twin tokline/engine/_codex_py.py
         ("tokline.engine._keys_c", "ext/_keys_c.pyx"),  # twin tokline/engine/keys.py
         ("tokline.prompt._manifest_c", "ext/_manifest_c.pyx"),  # twin tokline/prompt/manifest.py
+        ("tokline.ledger._writer_c", "ext/_writer_c.pyx"),  # twin tokline/ledger/_writer_py.py
     ]
+    # No fused multiply-add: costs computed in C (ext/_claude_c.pyx) must be the very
+    # doubles Python computes (tokline/accounting/pricing.py Price.cost).
+    flags = ["-O3", "-ffp-contract=off"]
     return cythonize(
-        [Extension(name, [source], extra_compile_args=["-O3"]) for name, source in modules],
+        [Extension(name, [source], extra_compile_args=flags) for name, source in modules],
         include_path=["ext"],
         compiler_directives={"language_level": "3"},
     )

@@ -7,7 +7,11 @@
 scan -q`` (every file stat-ed) is shown beside it.  Every figure is a whole process
 timed from outside (median of several runs), printed
 with its ratio to the floor (``<venv>/bin/python -c pass``, the real interpreter) and,
-for the cold scan, to ``cat`` of the corpus.  The corpus comes from
+for the cold scan, to ``cat`` of the corpus, in wall and in CPU seconds (user + system:
+steadier than wall on a busy machine; the load average is printed).  The cold scan runs
+side by side with the ledger's rows written by the compiled writer (SQLite's C API) and
+by its twin (``executemany``, TOKLINE_WRITER=python), then bench/ledger_write.py times
+the cold write alone.  The corpus comes from
 ../shared/tools/gencorpus.py; its directories are given the mtime of their newest file,
 as a real history has (the generator leaves them at creation time), and each file the
 time of its newest line.
@@ -34,8 +38,8 @@ GENCORPUS = ROOT.parent / "shared" / "tools" / "gencorpus.py"
 
 
 def timed(cmd: list[str], env: dict[str, str], stdout: int | None = subprocess.DEVNULL
-          ) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one run."""
+          ) -> tuple[float, int, float]:
+    """Wall seconds, peak RSS (KiB) and CPU seconds (user + system) of one run."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=stdout, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -44,7 +48,7 @@ def timed(cmd: list[str], env: dict[str, str], stdout: int | None = subprocess.D
     err = proc.stderr.read().decode() if proc.stderr else ""
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {err}")
-    return wall, usage.ru_maxrss
+    return wall, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
 def median(cmd: list[str], env: dict[str, str], runs: int) -> float:
@@ -92,15 +96,20 @@ def main() -> int:
 
     subprocess.run(["cat", *files], stdout=subprocess.DEVNULL, check=True)  # warm the cache
     floor = median([python, "-c", "pass"], env, args.runs)
-    cat = statistics.median(
-        timed(["sh", "-c", 'cat "$@" > /dev/null', "cat", *files], env)[0] for _ in range(5))
+    cats = [timed(["sh", "-c", 'cat "$@" > /dev/null', "cat", *files], env) for _ in range(5)]
+    cat, cat_cpu = statistics.median(c[0] for c in cats), statistics.median(c[2] for c in cats)
 
-    colds: list[tuple[float, int]] = []
+    # The cold scan, its rows written by the compiled writer and by the twin, in turn.
+    writers = {"C API writer": env, "executemany (twin)": {**env, "TOKLINE_WRITER": "python"}}
+    colds: dict[str, list[tuple[float, int, float]]] = {name: [] for name in writers}
     for _ in range(5):
-        shutil.rmtree(ledger.parent, ignore_errors=True)
-        colds.append(timed([tokline, "scan", "-q"], env))
-    cold = statistics.median(c[0] for c in colds)
-    cold_rss = max(c[1] for c in colds) / 1024
+        for name, writer_env in writers.items():
+            shutil.rmtree(ledger.parent, ignore_errors=True)
+            colds[name].append(timed([tokline, "scan", "-q"], writer_env))
+    cold = statistics.median(c[0] for c in colds["C API writer"])
+    cold_rss = max(c[1] for c in colds["C API writer"]) / 1024
+    shutil.rmtree(ledger.parent, ignore_errors=True)
+    subprocess.run([tokline, "scan", "-q"], env=env, check=True, stderr=subprocess.DEVNULL)
 
     subprocess.run([tokline, "refresh"], env=env, check=True)
     nochange = median([tokline, "refresh"], env, args.runs)
@@ -138,17 +147,27 @@ def main() -> int:
         codex["output_tokens"]) == (want_codex["input"], want_codex["cached_input"],
                                     want_codex["output"])
 
-    print(f"\ncorpus: {corpus_bytes / 1e9:.2f} GB in {len(files)} files; interpreter {python}")
+    print(f"\ncorpus: {corpus_bytes / 1e9:.2f} GB in {len(files)} files; interpreter {python};"
+          f" load average {os.getloadavg()[0]:.2f}")
     print(f"{'measure':<34}{'seconds':>10}{'x floor':>10}{'x cat':>8}")
     print(f"{'floor (python -c pass)':<34}{floor:>10.4f}{1:>10.2f}")
-    print(f"{'cat of the corpus':<34}{cat:>10.4f}{cat / floor:>10.2f}{1:>8.2f}")
+    print(f"{'cat of the corpus':<34}{cat:>10.4f}{cat / floor:>10.2f}{1:>8.2f}"
+          f"   CPU {cat_cpu:.3f} s")
     print(f"{'cold scan':<34}{cold:>10.4f}{cold / floor:>10.2f}{cold / cat:>8.2f}"
           f"   peak RSS {cold_rss:.1f} MiB")
+    for name, runs in colds.items():
+        wall = statistics.median(c[0] for c in runs)
+        cpu = statistics.median(c[2] for c in runs)
+        print(f"{'  ' + name:<34}{wall:>10.4f}{'':>10}{wall / cat:>8.2f}   CPU {cpu:.3f} s"
+              f" ({cpu / cat_cpu:.2f} x cat's), peak RSS {max(c[1] for c in runs) / 1024:.1f}"
+              " MiB")
     print(f"{'refresh, nothing changed':<34}{nochange:>10.4f}{nochange / floor:>10.2f}")
     print(f"{'  (scan -q, every file stat-ed)':<34}{nochange_full:>10.4f}"
           f"{nochange_full / floor:>10.2f}")
     print(f"{'refresh after 5 MiB appended':<34}{append:>10.4f}{append / floor:>10.2f}")
     print(f"Claude and Codex totals equal ground truth: {exact}")
+    subprocess.run([python, str(ROOT / "bench" / "ledger_write.py"), "--corpus", str(corpus),
+                    "--venv", str(args.venv), "--runs", "5"], check=True)
     if not args.keep and args.corpus is None:
         shutil.rmtree(work, ignore_errors=True)
     else:

@@ -27,7 +27,7 @@ cdef extern from *:
     #if defined(__SSE2__) && defined(__GNUC__)
     #include <emmintrin.h>
     /* First '"' or backslash in [p, e): the inner loop of every JSON string. */
-    static const unsigned char *tl_find_quote_or_escape(const unsigned char *p,
+    static inline const unsigned char *tl_find_quote_or_escape(const unsigned char *p,
                                                         const unsigned char *e) {
         const __m128i quote = _mm_set1_epi8('"'), slash = _mm_set1_epi8(92);
         while (e - p >= 16) {
@@ -41,13 +41,13 @@ cdef extern from *:
         return NULL;
     }
     #else
-    static const unsigned char *tl_find_quote_or_escape(const unsigned char *p,
+    static inline const unsigned char *tl_find_quote_or_escape(const unsigned char *p,
                                                         const unsigned char *e) {
         for (; p < e; p++) if (*p == '"' || *p == 92) return p;
         return NULL;
     }
     #endif
-    static const unsigned char *tl_memrchr(const unsigned char *s, int c, size_t n) {
+    static inline const unsigned char *tl_memrchr(const unsigned char *s, int c, size_t n) {
     #if defined(__GLIBC__)
         return (const unsigned char *)memrchr(s, c, n);
     #else

@@ -14,19 +14,31 @@ file small without giving up exactness.  The JSON skipping, ISO times and byte s
 it shares with the Codex reader are ``cdef inline`` in ext/*.pxd.
 """
 
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.exc cimport PyErr_SetFromErrnoWithFilenameObject
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.math cimport floor
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint32_t
+from libc.stdio cimport snprintf
 from libc.stdlib cimport free, malloc, strtod
 from libc.string cimport memchr, memcmp, memcpy
 
 from _bytesearch cimport grow, tl_memmem, tl_memrchr
+from _rows cimport (
+    FNV_OFFSET, ROW_VALUES, V_CACHE_1H, V_CACHE_5M, V_CACHE_READ, V_COST, V_COST_CALC, V_CTX,
+    V_FLAGS, V_INPUT, V_KEY, V_OUTPUT, V_PRICED, V_TS, V_WEB_SEARCH, fnv1a, pack_key, tl_row,
+)
 from _isotime cimport parse_iso_ms as iso_to_ms
 from _jsonskip cimport (
     R_SLOW, Span, field_fn, key_is, parse_object, skip_number, skip_value, skip_ws,
     string_field,
 )
 
+cdef extern from "Python.h":
+    const char *PyUnicode_AsUTF8AndSize(object s, Py_ssize_t *size) except NULL
+
+
+from os import fsencode as os_fsencode
 
 cdef object _slow_decoder = None
 cdef object _latest_ms = None
@@ -443,6 +455,255 @@ cdef inline Py_ssize_t copy_span(const unsigned char *b, Span *sp, unsigned char
     return used
 
 
+# --- Ledger rows built in C -----------------------------------------------------------
+# Pending.rows makes of a window's records the rows tokline/sources/claude.py usage_rows
+# makes of them (keys, contexts, computed costs) in the layout the compiled ledger writer
+# binds (ext/_rows.pxd), so a cold scan builds no Python object per row.
+
+# A record as records() gives it, its strings still spans of the arena.
+cdef struct Flat:
+    Py_ssize_t offset
+    int64_t ts
+    Span mid, rid, sid, model, cwd
+    int64_t counts[6]  # input, output, cache_5m, cache_1h, cache_read, web_search
+    double cost
+    int has_cost
+    int flags
+
+
+# What a context's rows cost (tokline/accounting/pricing.py PriceBook.rates)
+cdef enum:
+    COST_NULL = 0  # no price: NULL
+    COST_FIXED = 1  # always ``fixed`` (a synthetic message: 0.0)
+    COST_PRICED = 2
+
+
+cdef struct Rates:
+    int kind
+    double fixed
+    double base[5]  # input, output, 5-minute and 1-hour cache writes, cache reads
+    double tier[5]
+    int has_tier
+    int64_t threshold
+    double fast
+    double web
+
+
+cdef inline void flatten(Rec *r, Flat *f) noexcept nogil:
+    """records()' tuple of a parsed record."""
+    cdef int64_t cc5m, cc1h
+    f.offset = r.line_start
+    f.ts = r.ts_ms
+    f.mid = r.mid
+    f.rid = r.rid
+    f.sid = r.sid
+    f.model = r.model
+    f.cwd = r.cwd
+    if r.flags & F_SPLIT:
+        cc1h = r.cc1h
+        cc5m = r.cc5m + r.cc1h
+        if r.cc_total > cc5m:
+            cc5m = r.cc_total
+        cc5m -= cc1h
+    else:
+        cc5m = r.cc_total
+        cc1h = 0
+    f.counts[0] = r.input
+    f.counts[1] = r.output
+    f.counts[2] = cc5m
+    f.counts[3] = cc1h
+    f.counts[4] = r.cache_read
+    f.counts[5] = r.web_search
+    f.has_cost = (r.flags & F_COST) != 0
+    f.cost = r.cost
+    f.flags = r.flags & PUBLIC_FLAGS
+
+
+cdef inline bint present(Span sp) noexcept nogil:
+    """A string the record holds (span_str gives None for an absent or empty one)."""
+    return sp.start >= 0 and sp.length > 0
+
+
+cdef inline bint ascii(const unsigned char *b, Span sp) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(sp.start, sp.start + sp.length):
+        if b[i] & 0x80:
+            return 0
+    return 1
+
+
+cdef bint same_text(const unsigned char *b, Span x, Span y) except -1:
+    """Whether two spans decode to the same string, or are both absent."""
+    if not present(x) or not present(y):
+        return not present(x) and not present(y)
+    if x.length == y.length and memcmp(b + x.start, b + y.start, x.length) == 0:
+        return 1
+    if ascii(b, x) and ascii(b, y):
+        return 0
+    return span_str(b, x) == span_str(b, y)  # invalid UTF-8, replaced, may meet
+
+
+cdef void merge_flat(Flat *a, Flat *b) noexcept nogil:
+    """merge_pair(a, b) into ``a``."""
+    cdef int64_t ta = a.counts[0] + a.counts[1] + a.counts[2] + a.counts[3] + a.counts[4]
+    cdef int64_t tb = b.counts[0] + b.counts[1] + b.counts[2] + b.counts[3] + b.counts[4]
+    cdef int i
+    if tb > ta:
+        a.ts = b.ts
+        a.sid = b.sid
+        a.model = b.model
+        a.cwd = b.cwd
+    for i in range(6):
+        if b.counts[i] > a.counts[i]:
+            a.counts[i] = b.counts[i]
+    if not a.has_cost or (b.has_cost and not a.cost >= b.cost):
+        a.cost = b.cost
+        a.has_cost = b.has_cost
+    a.flags = ((a.flags & b.flags) & F_SIDECHAIN) | ((a.flags | b.flags) & ~F_SIDECHAIN)
+
+
+cdef unsigned long long hash_span(unsigned long long h, const unsigned char *b,
+                                  Span sp) except? 0:
+    """FNV-1a on, over the UTF-8 of the string the span decodes to (its own bytes unless
+    invalid UTF-8 was replaced)."""
+    cdef Py_ssize_t n
+    cdef const char *text
+    if ascii(b, sp):
+        return fnv1a(h, b + sp.start, sp.length)
+    decoded = span_str(b, sp)
+    text = PyUnicode_AsUTF8AndSize(decoded, &n)
+    return fnv1a(h, <const unsigned char *>text, n)
+
+
+cdef unsigned long long hash_str(unsigned long long h, str text) except? 0:
+    cdef Py_ssize_t n
+    cdef const char *utf8 = PyUnicode_AsUTF8AndSize(text, &n)
+    return fnv1a(h, <const unsigned char *>utf8, n)
+
+
+cdef int read_rates(object found, Rates *p) except -1:
+    """PriceBook.rates' answer: None, a fixed cost, or a Price's terms (14 numbers)."""
+    cdef int i
+    if found is None:
+        p.kind = COST_NULL
+        return 0
+    if isinstance(found, float):
+        p.kind = COST_FIXED
+        p.fixed = found
+        return 0
+    terms = tuple(found)
+    if len(terms) != 14:
+        raise ValueError("rates are 14 numbers")
+    p.kind = COST_PRICED
+    for i in range(5):
+        p.base[i] = terms[i]
+        p.tier[i] = terms[7 + i]
+    p.has_tier = terms[5]
+    p.threshold = terms[6]
+    p.fast = terms[12]
+    p.web = terms[13]
+    return 0
+
+
+cdef double row_cost(Rates *p, Flat *f) noexcept nogil:
+    """Price.cost in C: the same doubles in the same order (setup.py builds this module
+    without fused multiply-add), so the ledger holds what the twin would have stored."""
+    cdef const double *rate = p.base
+    cdef double total
+    if p.has_tier and f.counts[0] + f.counts[2] + f.counts[3] + f.counts[4] > p.threshold:
+        rate = p.tier
+    total = (<double>f.counts[0] * rate[0] + <double>f.counts[1] * rate[1]
+             + <double>f.counts[2] * rate[2] + <double>f.counts[3] * rate[3]
+             + <double>f.counts[4] * rate[4])
+    if f.flags & F_FAST:
+        total *= p.fast
+    return total + <double>f.counts[5] * p.web
+
+
+cdef class _RowMaker:
+    """One file's rows: usage_rows' key rules, its contexts (asked of ``resolve`` when the
+    session, cwd or model differs from the last record's) and costs."""
+    cdef const unsigned char *b
+    cdef str path
+    cdef str session_default
+    cdef object resolve
+    cdef object sidechain_ids
+    cdef object main_ids
+    cdef bint priced
+    cdef bint have_context
+    cdef Span sid, cwd, model
+    cdef int64_t ctx
+    cdef Rates rates
+
+    cdef int same_context(self, Flat *f) except -1:
+        return (self.have_context and same_bytes(self.b, self.sid, f.sid)
+                and same_bytes(self.b, self.cwd, f.cwd)
+                and same_bytes(self.b, self.model, f.model))
+
+    cdef int make(self, Flat *f, Py_ssize_t base, tl_row *row) except -1:
+        cdef unsigned long long group, member
+        cdef char digits[24]
+        cdef int ndigits
+        cdef double calc = 0.0
+        cdef bint calc_null = 1
+        if present(f.mid) and present(f.rid):
+            group = hash_span(FNV_OFFSET, self.b, f.mid)
+            member = hash_span(FNV_OFFSET, self.b, f.rid)
+            if f.flags & F_SIDECHAIN:
+                self.sidechain_ids.add(span_str(self.b, f.mid))
+            elif self.main_ids is not None:
+                self.main_ids.add(span_str(self.b, f.mid))
+        elif present(f.mid):
+            # Whole key in the 48-bit half: a session holds many message ids.
+            group = fnv1a(FNV_OFFSET, <const unsigned char *>b"\x1e", 1)
+            group = (hash_span(group, self.b, f.sid) if present(f.sid)
+                     else hash_str(group, self.session_default))
+            group = hash_span(fnv1a(group, <const unsigned char *>b"\x1f", 1), self.b, f.mid)
+            member = FNV_OFFSET
+        else:
+            group = hash_str(fnv1a(FNV_OFFSET, <const unsigned char *>b"\x1d", 1), self.path)
+            ndigits = snprintf(digits, sizeof(digits), "%lld", <long long>(f.offset + base))
+            group = fnv1a(fnv1a(group, <const unsigned char *>b"\x1f", 1),
+                          <const unsigned char *>digits, ndigits)
+            member = FNV_OFFSET
+        if not self.same_context(f):
+            found = self.resolve(span_str(self.b, f.sid), span_str(self.b, f.cwd),
+                                 span_str(self.b, f.model))
+            self.ctx = found[0]
+            read_rates(found[1], &self.rates)
+            self.sid = f.sid
+            self.cwd = f.cwd
+            self.model = f.model
+            self.have_context = 1
+        if self.priced and self.rates.kind != COST_NULL:
+            calc_null = 0
+            calc = self.rates.fixed if self.rates.kind == COST_FIXED else row_cost(&self.rates, f)
+        row.v[V_KEY].i = pack_key(group, member)
+        row.v[V_TS].i = f.ts
+        row.v[V_CTX].i = self.ctx
+        row.v[V_INPUT].i = f.counts[0]
+        row.v[V_OUTPUT].i = f.counts[1]
+        row.v[V_CACHE_5M].i = f.counts[2]
+        row.v[V_CACHE_1H].i = f.counts[3]
+        row.v[V_CACHE_READ].i = f.counts[4]
+        row.v[V_WEB_SEARCH].i = f.counts[5]
+        row.v[V_COST].d = f.cost
+        row.v[V_FLAGS].i = f.flags
+        row.v[V_COST_CALC].d = calc
+        row.v[V_PRICED].i = 1 if self.priced else 0
+        row.real = (1u << V_COST) | (1u << V_COST_CALC)
+        row.null = ((0u if f.has_cost else 1u << V_COST)
+                    | (1u << V_COST_CALC if calc_null else 0u))
+        return 0
+
+
+cdef inline bint same_bytes(const unsigned char *b, Span x, Span y) noexcept nogil:
+    """Whether two spans hold the same bytes (absent and empty alike)."""
+    if not present(x) or not present(y):
+        return not present(x) and not present(y)
+    return x.length == y.length and memcmp(b + x.start, b + y.start, x.length) == 0
+
+
 cdef class Pending:
     """What scan_deferred found, held as C records whose strings were copied out of the
     buffer (which may be unmapped at once): records() builds the Python objects later,
@@ -467,6 +728,14 @@ cdef class Pending:
     def end(self):
         """The offset just past the last complete line."""
         return self.limit
+
+    @property
+    def slow(self):
+        """Lines left to the twin's decoder, which records() decodes (rows() does not)."""
+        cdef Py_ssize_t i, n = 0
+        for i in range(self.count):
+            n += self.recs[i].kind == R_SLOW
+        return n
 
     @property
     def parse_malformed(self):
@@ -517,14 +786,61 @@ cdef class Pending:
             ))
         return out, self.limit, malformed
 
+    def rows(self, Py_ssize_t base, str path not None, str session_default not None,
+             resolve, set sidechain_ids not None, set main_ids, bint priced):
+        """The ledger rows tokline/sources/claude.py usage_rows makes of records(), as
+        ``(packed rows, how many)`` for the compiled ledger writer's ``add_packed``, or
+        None when a line is left to the twin's decoder (records() then).  ``base``: the
+        window's file offset; ``resolve(session, cwd, model)`` -> (context id,
+        PriceBook.rates of the model); message ids go to ``sidechain_ids`` or
+        ``main_ids`` (None: not collected) as usage_rows adds them; ``priced``: the cost
+        is computed (else NULL, priced 0)."""
+        cdef Py_ssize_t i, n = 0
+        cdef Rec *r
+        cdef Flat held, cur
+        cdef bint holding = 0
+        cdef tl_row *out
+        cdef _RowMaker maker
+        for i in range(self.count):
+            if self.recs[i].kind == R_SLOW:
+                return None
+        maker = _RowMaker.__new__(_RowMaker)
+        maker.b = self.arena
+        maker.path = path
+        maker.session_default = session_default
+        maker.resolve = resolve
+        maker.sidechain_ids = sidechain_ids
+        maker.main_ids = main_ids
+        maker.priced = priced
+        maker.have_context = 0
+        out = <tl_row *>malloc((self.count if self.count else 1) * sizeof(tl_row))
+        if out == NULL:
+            raise MemoryError()
+        try:
+            for i in range(self.count):
+                flatten(&self.recs[i], &cur)
+                if (holding and present(cur.mid) and present(cur.rid)
+                        and same_text(self.arena, held.mid, cur.mid)
+                        and same_text(self.arena, held.rid, cur.rid)):
+                    merge_flat(&held, &cur)
+                    continue
+                if holding:
+                    maker.make(&held, base, &out[n])
+                    n += 1
+                held = cur
+                holding = 1
+            if holding:
+                maker.make(&held, base, &out[n])
+                n += 1
+            return PyBytes_FromStringAndSize(<char *>out, n * sizeof(tl_row)), n
+        finally:
+            free(out)
 
-def scan_deferred(const unsigned char[::1] buf, Py_ssize_t start, latest=None):
-    """scan's work without the GIL, and without building a Python object per record:
-    a Pending whose records() gives what scan gives.  A scanner thread runs this so the
-    thread writing rows keeps the GIL to itself.  ``latest``: the latest valid line time
-    (epoch ms), tokline/engine/validate.py latest_ms() when None."""
-    cdef Py_ssize_t n = buf.shape[0]
-    cdef const unsigned char *b
+
+cdef bint scan_into(const unsigned char *b, Py_ssize_t n, Py_ssize_t start, int64_t latest_ms,
+                    Pending pending) noexcept nogil:
+    """scan_deferred's work on b[start:n] into an empty ``pending``; False when memory ran
+    out (what was found so far is in ``pending``, freed with it)."""
     cdef const unsigned char *nl
     cdef const unsigned char *u
     cdef Py_ssize_t limit, pos, ls, le, i, need, used
@@ -535,8 +851,70 @@ def scan_deferred(const unsigned char[::1] buf, Py_ssize_t start, latest=None):
     cdef int res
     cdef bint oom = 0
     cdef unsigned char *arena = NULL
+    nl = tl_memrchr(b + start, 10, n - start)
+    limit = (nl - b) + 1 if nl != NULL else start
+    pos = start
+    while pos < limit:
+        u = tl_find_usage(b + pos, limit - pos)
+        if u == NULL:
+            break
+        nl = <const unsigned char *>memchr(u, 10, limit - (u - b))
+        le = nl - b
+        nl = tl_memrchr(b + pos, 10, u - (b + pos))
+        ls = (nl - b) + 1 if nl != NULL else pos
+        pos = le + 1
+        if count == cap and not grow(<void **>&recs, &cap, sizeof(Rec), 256):
+            oom = 1
+            break
+        res = parse_line(b, ls, le, &recs[count], latest_ms)
+        if res == R_MALFORMED:
+            malformed += 1
+        elif res == R_USAGE or res == R_SLOW:
+            recs[count].kind = res
+            count += 1
+    need = 1
+    for i in range(count):
+        r = &recs[i]
+        if r.kind == R_SLOW:
+            need += r.line_end - r.line_start
+        else:
+            need += (span_bytes(r.mid) + span_bytes(r.rid) + span_bytes(r.sid)
+                     + span_bytes(r.model) + span_bytes(r.cwd))
+    if not oom:
+        arena = <unsigned char *>malloc(need)
+        oom = arena == NULL
+    if not oom:
+        used = 0
+        for i in range(count):
+            r = &recs[i]
+            if r.kind == R_SLOW:
+                memcpy(arena + used, b + r.line_start, r.line_end - r.line_start)
+                r.typ.start = used
+                r.typ.length = r.line_end - r.line_start
+                used += r.typ.length
+            else:
+                used = copy_span(b, &r.mid, arena, used)
+                used = copy_span(b, &r.rid, arena, used)
+                used = copy_span(b, &r.sid, arena, used)
+                used = copy_span(b, &r.model, arena, used)
+                used = copy_span(b, &r.cwd, arena, used)
+    pending.recs = recs
+    pending.arena = arena
+    pending.count = count
+    pending.limit = limit
+    pending.malformed = malformed
+    return not oom
+
+
+def scan_deferred(const unsigned char[::1] buf, Py_ssize_t start, latest=None):
+    """scan's work without the GIL, and without building a Python object per record:
+    a Pending whose records() gives what scan gives.  A scanner thread runs this so the
+    thread writing rows keeps the GIL to itself.  ``latest``: the latest valid line time
+    (epoch ms), tokline/engine/validate.py latest_ms() when None."""
+    cdef Py_ssize_t n = buf.shape[0]
     cdef Pending pending = Pending()
     cdef int64_t latest_ms
+    cdef bint done
     if start < 0 or start > n:
         raise ValueError("start offset outside the buffer")
     latest_ms = default_latest() if latest is None else <int64_t>latest
@@ -544,63 +922,152 @@ def scan_deferred(const unsigned char[::1] buf, Py_ssize_t start, latest=None):
     pending.limit = start
     if n == start:
         return pending
-    b = &buf[0]
+    cdef const unsigned char *b = &buf[0]
     with nogil:
-        nl = tl_memrchr(b + start, 10, n - start)
-        limit = (nl - b) + 1 if nl != NULL else start
-        pos = start
-        while pos < limit:
-            u = tl_find_usage(b + pos, limit - pos)
-            if u == NULL:
-                break
-            nl = <const unsigned char *>memchr(u, 10, limit - (u - b))
-            le = nl - b
-            nl = tl_memrchr(b + pos, 10, u - (b + pos))
-            ls = (nl - b) + 1 if nl != NULL else pos
-            pos = le + 1
-            if count == cap and not grow(<void **>&recs, &cap, sizeof(Rec), 256):
-                oom = 1
-                break
-            res = parse_line(b, ls, le, &recs[count], latest_ms)
-            if res == R_MALFORMED:
-                malformed += 1
-            elif res == R_USAGE or res == R_SLOW:
-                recs[count].kind = res
-                count += 1
-        need = 1
-        for i in range(count):
-            r = &recs[i]
-            if r.kind == R_SLOW:
-                need += r.line_end - r.line_start
-            else:
-                need += (span_bytes(r.mid) + span_bytes(r.rid) + span_bytes(r.sid)
-                         + span_bytes(r.model) + span_bytes(r.cwd))
-        if not oom:
-            arena = <unsigned char *>malloc(need)
-            oom = arena == NULL
-        if not oom:
-            used = 0
-            for i in range(count):
-                r = &recs[i]
-                if r.kind == R_SLOW:
-                    memcpy(arena + used, b + r.line_start, r.line_end - r.line_start)
-                    r.typ.start = used
-                    r.typ.length = r.line_end - r.line_start
-                    used += r.typ.length
-                else:
-                    used = copy_span(b, &r.mid, arena, used)
-                    used = copy_span(b, &r.rid, arena, used)
-                    used = copy_span(b, &r.sid, arena, used)
-                    used = copy_span(b, &r.model, arena, used)
-                    used = copy_span(b, &r.cwd, arena, used)
-    pending.recs = recs
-    pending.arena = arena
-    pending.count = count
-    pending.limit = limit
-    pending.malformed = malformed
-    if oom:
+        done = scan_into(b, n, start, latest_ms, pending)
+    if not done:
         raise MemoryError()
     return pending
+
+
+# --- A whole file -----------------------------------------------------------------------
+
+cdef extern from *:
+    """
+    #if defined(_WIN32)
+    static int tl_open_read(const char *path) { (void)path; errno = ENOSYS; return -1; }
+    static void tl_close(int fd) { (void)fd; }
+    static Py_ssize_t tl_pread(int fd, void *buf, size_t n, long long at) {
+        (void)fd; (void)buf; (void)n; (void)at; errno = ENOSYS; return -1; }
+    static const unsigned char *tl_map(int fd, size_t length, long long at) {
+        (void)fd; (void)length; (void)at; errno = ENOSYS; return NULL; }
+    static void tl_unmap(const unsigned char *p, size_t length) { (void)p; (void)length; }
+    static long tl_granularity(void) { return 65536; }
+    #else
+    #include <errno.h>
+    #include <fcntl.h>
+    #include <sys/mman.h>
+    #include <unistd.h>
+    #ifndef O_CLOEXEC
+    #define O_CLOEXEC 0
+    #endif
+    static int tl_open_read(const char *path) {
+        int fd;
+        do fd = open(path, O_RDONLY | O_CLOEXEC); while (fd < 0 && errno == EINTR);
+        return fd;
+    }
+    static void tl_close(int fd) { close(fd); }
+    /* Up to n bytes at ``at`` (fewer at the end of the file); -1 on an error. */
+    static Py_ssize_t tl_pread(int fd, void *buf, size_t n, long long at) {
+        size_t got = 0;
+        while (got < n) {
+            ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(at + (long long)got));
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) return -1;
+            if (r == 0) break;
+            got += (size_t)r;
+        }
+        return (Py_ssize_t)got;
+    }
+    static const unsigned char *tl_map(int fd, size_t length, long long at) {
+        void *p = mmap(NULL, length, PROT_READ, MAP_SHARED, fd, (off_t)at);
+        return p == MAP_FAILED ? NULL : (const unsigned char *)p;
+    }
+    static void tl_unmap(const unsigned char *p, size_t length) { munmap((void *)p, length); }
+    static long tl_granularity(void) { return sysconf(_SC_PAGESIZE); }
+    #endif
+    """
+    int tl_open_read(const char *path) nogil
+    void tl_close(int fd) nogil
+    Py_ssize_t tl_pread(int fd, void *buf, size_t n, long long at) nogil
+    const unsigned char *tl_map(int fd, size_t length, long long at) nogil
+    void tl_unmap(const unsigned char *p, size_t length) nogil
+    long tl_granularity() nogil
+    int errno
+
+
+cdef object _crc32 = None
+
+
+cdef object head_crc(int fd, Py_ssize_t length, object path):
+    """tokline/engine/filescan.py _head_crc: zlib's CRC-32 of the first ``length`` bytes."""
+    global _crc32
+    cdef Py_ssize_t got
+    if length == 0:
+        return 0
+    if _crc32 is None:
+        from zlib import crc32
+        _crc32 = crc32
+    cdef bytes head = PyBytes_FromStringAndSize(NULL, length)
+    cdef char *buf = PyBytes_AS_STRING(head)
+    with nogil:
+        got = tl_pread(fd, buf, length, 0)
+    if got < 0:
+        raise_errno(path)
+    return _crc32(head[:got] if got < length else head)
+
+
+cdef int raise_errno(object path) except -1:
+    PyErr_SetFromErrnoWithFilenameObject(OSError, path)
+    return -1
+
+
+def scan_path(str path not None, Py_ssize_t size, Py_ssize_t offset=0,
+              Py_ssize_t known_head_len=0, known_head_crc=0, latest=None,
+              Py_ssize_t window=8 << 20, Py_ssize_t head_bytes=4096):
+    """tokline/engine/filescan.py scan_file's work on a Claude log, in C: open ``path``;
+    go on from ``offset`` when its first ``known_head_len`` bytes still have the CRC-32
+    ``known_head_crc`` (else read from 0); map the ``size`` bytes a ``window`` at a time,
+    as filescan.each_window maps them (twice as long for a line longer than one), and
+    scan each as scan_deferred does, without the GIL; the CRC-32 of the first
+    ``head_bytes`` consumed; close.  Returns ``(parts, start, end, malformed, head_len,
+    head_crc)``, ``parts`` as filescan.Deferred holds them: (Pending, window base)."""
+    cdef bytes encoded = os_fsencode(path)
+    cdef const char *name = encoded
+    cdef int fd
+    cdef Py_ssize_t start = 0, pos, base, length, end, malformed = 0
+    cdef Py_ssize_t grain = tl_granularity(), span = window
+    cdef const unsigned char *mapped
+    cdef int64_t latest_ms = default_latest() if latest is None else <int64_t>latest
+    cdef Pending pending
+    cdef bint done
+    cdef list parts = []
+    with nogil:
+        fd = tl_open_read(name)
+    if fd < 0:
+        raise_errno(path)
+    try:
+        if offset > 0 and head_crc(fd, known_head_len, path) == known_head_crc:
+            start = offset
+        pos = start
+        while pos < size:
+            base = pos - pos % grain
+            length = min(size - base, span)
+            pending = Pending()
+            pending.latest = latest_ms
+            with nogil:
+                mapped = tl_map(fd, length, base)
+                if mapped != NULL:
+                    done = scan_into(mapped, length, pos - base, latest_ms, pending)
+                    tl_unmap(mapped, length)
+            if mapped == NULL:
+                raise_errno(path)
+            if not done:
+                raise MemoryError()
+            parts.append((pending, base))
+            malformed += pending.malformed
+            end = pending.limit
+            if base + end > pos:
+                pos = base + end
+                span = window
+            elif base + length >= size:
+                break  # only an incomplete last line is left
+            else:
+                span *= 2  # one line longer than the window
+        head_len = min(pos, head_bytes)
+        return parts, start, pos, malformed, head_len, head_crc(fd, head_len, path)
+    finally:
+        tl_close(fd)
 
 
 def scan(const unsigned char[::1] buf, Py_ssize_t start, latest=None):
@@ -613,10 +1080,6 @@ def scan(const unsigned char[::1] buf, Py_ssize_t start, latest=None):
     validate.latest_ms() when None).
     """
     return scan_deferred(buf, start, latest).records()
-cdef extern from "Python.h":
-    const char *PyUnicode_AsUTF8AndSize(object s, Py_ssize_t *size) except NULL
-
-
 def parse_iso_ms(str text):
     """Epoch ms of an ISO 8601 time as the scanner reads it, or None.  Twin:
     tokline/engine/_claude_py.py parse_iso_ms (the sources that parse JSON themselves use

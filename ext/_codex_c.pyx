@@ -12,7 +12,8 @@ ext/*.pxd.
 
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int64_t
-from libc.stdlib cimport free
+from libc.stdio cimport snprintf
+from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memchr, memcmp, memset
 
 from _bytesearch cimport grow, tl_memmem, tl_memrchr
@@ -408,6 +409,31 @@ cdef object cx_item(const unsigned char *b, CxLine *line):
             override if override is not None else cx_name(b, r.pmodel))
 
 
+cdef CxLine *find_lines(const unsigned char *b, Py_ssize_t start, Py_ssize_t end,
+                        const tl_needle *nd, int count, Py_ssize_t *found,
+                        bint *oom) noexcept nogil:
+    """The lines of b[start:end] holding a needle that count for something, parsed (a
+    malloc'ed array of ``found[0]``, NULL when none); ``oom`` when memory ran out."""
+    cdef CxLine *lines = NULL
+    cdef const unsigned char *hit
+    cdef Py_ssize_t n = 0, cap = 0, pos = start
+    while count and pos < end:
+        hit = tl_find_any(b + pos, <size_t>(end - pos), nd, count)
+        if hit == NULL:
+            break
+        if n == cap and not grow(<void **>&lines, &cap, sizeof(CxLine), 64):
+            oom[0] = 1
+            break
+        lines[n].start = hit_line(b, start, end, hit, &lines[n].end)
+        pos = lines[n].end + 1
+        lines[n].kind = cx_parse_line(b, lines[n].start, lines[n].end, &lines[n].rec,
+                                      &lines[n].ts_ms)
+        if lines[n].kind != CX_IGNORE:
+            n += 1
+    found[0] = n
+    return lines
+
+
 def codex_events(const unsigned char[::1] buf, Py_ssize_t start, Py_ssize_t end,
                  tuple needles):
     """The lines of buf[start:end] holding a needle, in order, as tokline/sources/codex.py
@@ -419,13 +445,12 @@ def codex_events(const unsigned char[::1] buf, Py_ssize_t start, Py_ssize_t end,
     Finding and parsing run in one stretch without the GIL (a scanner thread that let go
     of it line by line would wait for it as often), then the results are built."""
     cdef const unsigned char *b
-    cdef const unsigned char *hit
     cdef const unsigned char *nl
     cdef tl_needle nd[8]
     cdef int count
     cdef CxLine *lines = NULL
     cdef CxLine one
-    cdef Py_ssize_t n = 0, cap = 0, pos, i
+    cdef Py_ssize_t n = 0, pos, i
     cdef bint oom = 0
     cdef list out = []
     if end > buf.shape[0]:
@@ -443,21 +468,8 @@ def codex_events(const unsigned char[::1] buf, Py_ssize_t start, Py_ssize_t end,
             if one.kind != CX_IGNORE:
                 out.append(cx_item(b, &one))
         return out
-    pos = start
     with nogil:
-        while count and pos < end:
-            hit = tl_find_any(b + pos, <size_t>(end - pos), nd, count)
-            if hit == NULL:
-                break
-            if n == cap and not grow(<void **>&lines, &cap, sizeof(CxLine), 64):
-                oom = 1
-                break
-            lines[n].start = hit_line(b, start, end, hit, &lines[n].end)
-            pos = lines[n].end + 1
-            lines[n].kind = cx_parse_line(b, lines[n].start, lines[n].end, &lines[n].rec,
-                                          &lines[n].ts_ms)
-            if lines[n].kind != CX_IGNORE:
-                n += 1
+        lines = find_lines(b, start, end, nd, count, &n, &oom)
     try:
         if oom:
             raise MemoryError()
@@ -466,3 +478,233 @@ def codex_events(const unsigned char[::1] buf, Py_ssize_t start, Py_ssize_t end,
     finally:
         free(lines)
     return out
+
+
+# --- Codex's per-line state machine -----------------------------------------------------
+# read_events does what tokline/sources/codex.py parse does with codex_events' items,
+# without making them: the running total of a rollout (FileState.prev), its model and
+# directory, the usage events, the newest rate limits.  Lines it cannot read (session
+# metadata, token_usage_record, escapes...) go to codex.py's own line reader, with the
+# state handed over and taken back.
+
+cdef int64_t TS_MIN_MS = 946684800000  # tokline/engine/validate.py TS_MIN_MS
+cdef int64_t COUNT_LIMIT = 10000000000  # validate.COUNT_LIMIT
+
+
+cdef struct Total:
+    int64_t v[5]  # input, cached input, output, reasoning, total
+
+
+cdef inline bint counts_ok(CxUsage *u) noexcept nogil:
+    cdef int i
+    for i in range(5):
+        if u.v[i] < 0 or u.v[i] >= COUNT_LIMIT:
+            return 0
+    return 1
+
+
+cdef inline void clamp(CxUsage *u, Total *t) noexcept nogil:
+    """codex.py _clamp."""
+    cdef int64_t inp = u.v[0] if u.v[0] > 0 else 0
+    cdef int64_t out = u.v[2] if u.v[2] > 0 else 0
+    t.v[0] = inp
+    t.v[1] = (u.v[1] if u.v[1] < inp else inp) if u.v[1] > 0 else 0
+    t.v[2] = out
+    t.v[3] = u.v[3] if u.v[3] > 0 else 0
+    t.v[4] = u.v[4] if u.v[4] > 0 else inp + out
+
+
+cdef class _Limits:
+    """Rate-limit snapshots in the order met: (ts, the value a line codex.py read gave,
+    -1), or (ts, None, the index of the compiled line whose JSON it is)."""
+    cdef list items
+
+    def __cinit__(self):
+        self.items = []
+
+    def __call__(self, ts, value):  # codex.py _parse_line's on_limits
+        self.items.append((ts, value, -1))
+
+
+cdef class _Machine:
+    """codex.FileState, held in C between the lines codex.py reads itself."""
+    cdef object state
+    cdef object session, root, cwd, model
+    cdef Total prev
+    cdef bint has_prev
+    cdef bint records
+
+    cdef load(self):
+        cdef object prev
+        cdef int i
+        state = self.state
+        self.session = state.session
+        self.root = state.root
+        self.cwd = state.cwd
+        self.model = state.model
+        self.records = bool(state.records)
+        prev = state.prev
+        self.has_prev = prev is not None
+        if self.has_prev:
+            for i in range(5):
+                self.prev.v[i] = prev[i]
+
+    cdef store(self):
+        state = self.state
+        state.cwd = self.cwd
+        state.model = self.model
+        state.prev = self.total_tuple(&self.prev) if self.has_prev else None
+
+    cdef tuple total_tuple(self, Total *t):
+        return (t.v[0], t.v[1], t.v[2], t.v[3], t.v[4])
+
+    cdef object advance(self, Total *total, Total *last, bint has_total, bint has_last,
+                        int64_t ts, object model):
+        """codex.py _advance: the event of a token count, or None."""
+        cdef Total t, delta
+        cdef int64_t drop, step
+        cdef bint use_prev = self.has_prev
+        cdef char ident[128]
+        cdef int i
+        if has_total:
+            t = total[0]
+        elif has_last:
+            for i in range(5):
+                t.v[i] = (self.prev.v[i] if self.has_prev else 0) + last.v[i]
+        else:
+            return None
+        if t.v[0] == 0 and t.v[2] == 0:
+            return None  # context-overflow filler: all categories 0; the baseline stays
+        if use_prev:
+            if (t.v[0] == self.prev.v[0] and t.v[1] == self.prev.v[1]
+                    and t.v[2] == self.prev.v[2] and t.v[3] == self.prev.v[3]
+                    and t.v[4] == self.prev.v[4]):
+                return None  # re-emitted snapshot
+            if t.v[4] < self.prev.v[4]:
+                drop = self.prev.v[4] - t.v[4]
+                step = last.v[4] if has_last else 0
+                if <double>drop <= 0.02 * <double>self.prev.v[4] or drop <= 2 * step:
+                    return None  # an out-of-order stale snapshot
+                use_prev = 0  # the counter was reset
+        for i in range(5):
+            delta.v[i] = t.v[i]
+            if use_prev:
+                delta.v[i] = t.v[i] - self.prev.v[i] if t.v[i] > self.prev.v[i] else 0
+        self.prev = t
+        self.has_prev = 1
+        snprintf(ident, sizeof(ident), "%lld,%lld,%lld,%lld,%lld", <long long>t.v[0],
+                 <long long>t.v[1], <long long>t.v[2], <long long>t.v[3], <long long>t.v[4])
+        return (ts, self.session, self.root, self.cwd,
+                model or self.model or _FALLBACK_MODEL, self.total_tuple(&delta),
+                ident.decode("ascii"))
+
+
+_FALLBACK_MODEL = "gpt-5"  # tokline/sources/codex.py FALLBACK_MODEL
+
+
+cdef int by_time(const void *a, const void *b) noexcept nogil:
+    cdef const int64_t *x = <const int64_t *>a
+    cdef const int64_t *y = <const int64_t *>b
+    if x[0] != y[0]:
+        return -1 if x[0] < y[0] else 1
+    return -1 if x[1] < y[1] else (1 if x[1] > y[1] else 0)
+
+
+def read_events(const unsigned char[::1] buf, Py_ssize_t start, Py_ssize_t end,
+                tuple needles, state, on_limits, int64_t latest, read_line,
+                Py_ssize_t kept):
+    """tokline/sources/codex.py parse(codex_events(buf, start, end, needles), state,
+    on_limits) without making the items: returns (events, malformed) and advances
+    ``state`` (a codex.FileState) alike; ``read_line(line, state, on_limits, events,
+    latest)`` is codex.py's _parse_line, for the lines left to it; the newest ``kept``
+    rate-limit snapshots go to ``on_limits`` (a compiled line's as its JSON bytes),
+    oldest first, after the lines."""
+    cdef const unsigned char *b
+    cdef tl_needle nd[8]
+    cdef int count
+    cdef CxLine *lines = NULL
+    cdef CxLine *line
+    cdef CxRec *r
+    cdef Py_ssize_t n = 0, i, k, m
+    cdef bint oom = 0
+    cdef list events = []
+    cdef Py_ssize_t malformed = 0
+    cdef _Machine machine
+    cdef _Limits seen
+    cdef Total total, last
+    cdef bint has_total, has_last
+    cdef int64_t *order = NULL
+    cdef list raw_seen
+    if end > buf.shape[0]:
+        end = buf.shape[0]
+    count = _needle_table(needles, nd)
+    if start < 0 or end <= start or count <= 0:
+        if count < 0:
+            raise ValueError("needles read_events cannot search for at once")
+        return events, 0
+    b = &buf[0]
+    with nogil:
+        lines = find_lines(b, start, end, nd, count, &n, &oom)
+    try:
+        if oom:
+            raise MemoryError()
+        machine = _Machine.__new__(_Machine)
+        machine.state = state
+        machine.load()
+        seen = _Limits()
+        for i in range(n):
+            line = &lines[i]
+            r = &line.rec
+            if line.kind == CX_RAW:
+                machine.store()
+                malformed += read_line(b[line.start:line.end], state, seen, events, latest)
+                machine.load()
+            elif line.kind == CX_CONTEXT:
+                name = cx_name(b, r.pmodel)
+                if name:
+                    machine.model = name
+                cwd = cx_name(b, r.pcwd)
+                if cwd is not None and not machine.cwd:
+                    machine.cwd = cwd
+            else:
+                has_total = r.info_is_obj and r.has_total
+                has_last = r.info_is_obj and r.has_last
+                if not (TS_MIN_MS <= line.ts_ms <= latest
+                        and (not has_total or counts_ok(&r.total))
+                        and (not has_last or counts_ok(&r.last))):
+                    malformed += 1  # as _parse_line finds the same line
+                    continue
+                if r.rl_start >= 0:
+                    seen.items.append((line.ts_ms, None, i))
+                if r.info_is_obj:
+                    if has_total:
+                        clamp(&r.total, &total)
+                    if has_last:
+                        clamp(&r.last, &last)
+                    override = cx_name(b, r.imodel)
+                    event = machine.advance(
+                        &total, &last, has_total, has_last, line.ts_ms,
+                        override if override is not None else cx_name(b, r.pmodel))
+                    if event is not None and not machine.records:
+                        events.append(event)
+        machine.store()
+        # Every token row repeats the rate limits: only the newest few can matter.
+        m = len(seen.items)
+        if m:
+            order = <int64_t *>malloc(m * 2 * sizeof(int64_t))
+            if order == NULL:
+                raise MemoryError()
+            for k in range(m):
+                order[2 * k] = seen.items[k][0]
+                order[2 * k + 1] = k
+            qsort(order, m, 2 * sizeof(int64_t), by_time)
+            for k in range(m - kept if m > kept else 0, m):
+                ts, value, at = seen.items[order[2 * k + 1]]
+                if at >= 0:  # a compiled line's: its JSON bytes
+                    line = &lines[<Py_ssize_t>at]
+                    value = b[line.rec.rl_start:line.rec.rl_end]
+                on_limits(ts, value)
+    finally:
+        free(lines)
+        free(order)
+    return events, malformed

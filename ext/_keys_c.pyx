@@ -1,17 +1,13 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
 """Compiled ledger keys: tokline.engine._keys_c.  ``key64`` is FNV-1a of two strings packed
-into one signed 64-bit key; twin: tokline/engine/keys.py key64_py (same results)."""
+into one signed 64-bit key; twin: tokline/engine/keys.py key64_py (same results).  The
+Claude reader builds the same keys in C (ext/_rows.pxd holds the hash for both)."""
+
+from _rows cimport FNV_OFFSET, fnv1a, pack_key
+
 
 cdef extern from "Python.h":
     const char *PyUnicode_AsUTF8AndSize(object s, Py_ssize_t *size) except NULL
-
-
-cdef inline unsigned long long _fnv1a(const unsigned char *p, Py_ssize_t n) noexcept nogil:
-    cdef unsigned long long h = 0xcbf29ce484222325ULL
-    cdef Py_ssize_t i
-    for i in range(n):
-        h = (h ^ p[i]) * 0x100000001b3ULL
-    return h
 
 
 def key64(str group, str member):
@@ -22,6 +18,5 @@ def key64(str group, str member):
     cdef Py_ssize_t ga, mb
     cdef const char *g = PyUnicode_AsUTF8AndSize(group, &ga)
     cdef const char *m = PyUnicode_AsUTF8AndSize(member, &mb)
-    cdef unsigned long long h = ((_fnv1a(<const unsigned char *>g, ga) & ~0xFFFFULL)
-                                 | (_fnv1a(<const unsigned char *>m, mb) & 0xFFFFULL))
-    return <long long>h
+    return pack_key(fnv1a(FNV_OFFSET, <const unsigned char *>g, ga),
+                    fnv1a(FNV_OFFSET, <const unsigned char *>m, mb))

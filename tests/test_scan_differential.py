@@ -485,3 +485,118 @@ def test_codex_events_read_plain_lines_without_the_decoder() -> None:
     items = ext.codex_events(line + context, 0, len(line + context), CODEX_NEEDLES)
     assert items == [(1767225600000, b'{"primary":{"used_percent":1.5}}', True,
                       (10, 4, 3, 1, 13), None, "gpt-5"), ("gpt-5-codex", "/w")]
+
+
+@pytest.mark.parametrize(("compiled", "pure"), twins.pair("claude"))
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(any_line(), max_size=30), st.booleans(), st.sampled_from([4096, 8192, 1 << 20]),
+       st.sampled_from(["new", "same", "grown", "rewritten", "shrunk"]), st.integers(0, 40))
+def test_a_file_scanned_in_c_is_the_file_scanned_in_python(
+        compiled: Any, pure: Any, tmp_path: Any, lines: list[bytes], complete: bool,
+        window: int, history: str, pad: int) -> None:
+    """scan_path (open, head checksum, windows, scan, in C) and tokline/engine/filescan.py
+    doing the same around scan_deferred: the same file state, records and malformed
+    count, whatever the file's history (new, unchanged head, appended to, rewritten,
+    truncated) and however many windows (lines longer than one included)."""
+    import functools
+    import os
+
+    from tokline.engine import filescan
+
+    ext = twins.built(compiled)
+    path = tmp_path / "s.jsonl"
+    data = b"x" * pad * 300 + b"\n" + b"\n".join(lines) + (b"\n" if complete else b"")
+    first = data[:len(data) // 2]
+    path.write_bytes(first if history != "new" else data)
+    python = filescan.ClaudeReader(ext.scan, ext.scan_deferred)
+    in_c = filescan.ClaudeReader(ext.scan, ext.scan_deferred,
+                                 functools.partial(ext.scan_path, window=window))
+    old_window = filescan.WINDOW_BYTES
+    filescan.WINDOW_BYTES = window
+    try:
+        known = None
+        if history != "new":
+            known = filescan.scan_file(str(path), "claude", os.stat(path), None, python).state
+            if history == "grown":
+                path.write_bytes(data)
+            elif history == "rewritten":
+                path.write_bytes(b"y" + data[1:])
+            elif history == "shrunk":
+                path.write_bytes(first[:len(first) // 2])
+        st_now = os.stat(path)
+        got = [filescan.scan_file(str(path), "claude", st_now, known, reader)
+               for reader in (python, in_c)]
+    finally:
+        filescan.WINDOW_BYTES = old_window
+    assert got[0].state == got[1].state
+    assert (got[0].rescanned, got[0].scanned_bytes) == (got[1].rescanned, got[1].scanned_bytes)
+    assert got[0].records == got[1].records
+
+
+def test_a_file_that_cannot_be_opened_fails_alike(tmp_path: Any) -> None:
+    import os
+
+    from tokline.engine import filescan
+
+    ext = twins.built(twins.compiled_module("claude"))
+    errors = []
+    st_any = os.stat(tmp_path)
+    for whole in (None, ext.scan_path):
+        reader = filescan.ClaudeReader(ext.scan, ext.scan_deferred, whole)
+        with pytest.raises(OSError) as caught:
+            filescan.scan_file(str(tmp_path / "gone.jsonl"), "claude", st_any, None, reader)
+        errors.append((type(caught.value), caught.value.errno, caught.value.strerror))
+    assert errors[0] == errors[1]
+
+
+CODEX_PRIOR = st.sampled_from([
+    None, '{"session":"s","root":"r","model":"o3","cwd":"/w","prev":[10,4,3,1,13],'
+    '"records":false}', '{"session":"s","root":"r","model":null,"cwd":"","prev":null,'
+    '"records":true}', '{"prev":[9000000,10,10,0,9000010]}'])
+
+
+@pytest.mark.parametrize(("compiled", "pure"), twins.pair("codex"))
+@given(st.lists(codex_line(), max_size=14), st.booleans(), CODEX_PRIOR,
+       st.sampled_from([1, 2, 8]))
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+def test_codex_state_machine_in_c_is_parse(compiled: Any, pure: Any, lines: list[bytes],
+                                           crlf: bool, prior: str | None, kept: int) -> None:
+    """read_events (the per-line state machine in C, the lines it cannot read handed to
+    codex.py's reader) gives parse's events, malformed count, file state and newest rate
+    limits, from any state a file's earlier lines left."""
+    import os
+
+    from tokline.engine import validate
+    from tokline.sources import codex
+
+    ext = twins.built(compiled)
+    data = (b"\r\n" if crlf else b"\n").join(lines) + b"\n"
+    path = "/x/rollout-2026-01-01-abc.jsonl"
+    saved = os.environ.get(validate.LATEST_ENV), codex.LIMITS_KEPT
+    os.environ[validate.LATEST_ENV] = str(LATEST)
+    codex.LIMITS_KEPT = kept
+    try:
+        got = []
+        for in_c in (False, True):
+            state = codex.FileState(prior, path)
+            limits: list[tuple[int, Any]] = []
+
+            def on_limits(ts: int, value: Any, into: list[tuple[int, Any]] = limits) -> None:
+                into.append((ts, value))
+
+            if in_c:
+                events, malformed = ext.read_events(data, 0, len(data), CODEX_NEEDLES, state,
+                                                    on_limits, LATEST, codex._parse_line, kept)
+            else:
+                events, malformed = codex.parse(
+                    pure.candidate_lines(data, 0, len(data), CODEX_NEEDLES), state, on_limits)
+            got.append((events, malformed, state.dump(),
+                        [(ts, json.loads(v) if isinstance(v, bytes) else v) for ts, v in limits]))
+    finally:
+        codex.LIMITS_KEPT = saved[1]
+        if saved[0] is None:
+            del os.environ[validate.LATEST_ENV]
+        else:
+            os.environ[validate.LATEST_ENV] = saved[0]
+    assert got[0] == got[1]

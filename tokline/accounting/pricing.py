@@ -174,6 +174,21 @@ class PriceBook:
         return price.cost(inp, out, cache_5m, cache_1h, cache_read, web_search,
                           bool(flags & F_FAST))
 
+    def rates(self, model: str) -> tuple[float | int, ...] | float | None:
+        """What ``cost_of`` computes ``model``'s rows' costs from, for the rows the compiled
+        Claude reader builds in C (ext/_claude_c.pyx row_cost, held to cost_of by
+        tests/test_writer.py): None (no price), a fixed cost (0.0, a synthetic message), or
+        the price's terms: input, output, 5-minute and 1-hour cache write and cache read
+        rates, whether a tier applies (0 or 1), its threshold, the tier's five rates, the
+        fast multiplier and the price of a web search."""
+        price = self.lookup(model)
+        if price is None:
+            return 0.0 if model == SYNTHETIC else None
+        tier = price.tier if price.tier is not None else (0.0, 0.0, 0.0, 0.0, 0.0)
+        return (price.input, price.output, price.cache_write_5m, price.cache_write_1h,
+                price.cache_read, int(price.tier is not None), price.tier_threshold, *tier,
+                price.fast_multiplier, WEB_SEARCH_USD)
+
     def fingerprint(self) -> str:
         """Changes whenever any price does: stored costs are then computed again."""
         if self._fingerprint is None:

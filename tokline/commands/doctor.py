@@ -135,6 +135,9 @@ def run(name: str, argv: list[str]) -> int:
     print(f"ledger: {clean(ledger_path, LONG)}: {counts['usage_rows']} usage rows from "
           f"{counts['files']} files, {counts['malformed_lines']} malformed lines skipped"
           + (" (read-only)" if ledger.readonly else ""))
+    print("ledger writer: " + ("capi (SQLite's C API, through the sqlite3 module's library)"
+                               if ledger.writer == "capi"
+                               else f"python ({clean(ledger.writer_reason or '', LONG)})"))
     now = report.problems if report is not None else []
     for problem in now:
         print(f"problem: {clean(problem, LONG)}")

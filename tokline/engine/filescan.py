@@ -7,6 +7,7 @@ import os
 import zlib
 from collections.abc import Callable
 
+from tokline.engine.native import scan_path
 from tokline.engine.records import Record, ScanFn
 from tokline.ledger.store import FileState
 
@@ -39,6 +40,12 @@ class FileScan:
             if malformed:
                 self.state = self.state._replace(malformed=self.state.malformed + malformed)
         return self._records
+
+    @property
+    def deferred(self) -> Deferred | None:
+        """The compiled reader's records while they are not built (None: built, or never
+        deferred): tokline/sources/claude.py builds ledger rows of them in C."""
+        return self._records if isinstance(self._records, Deferred) else None
 
 
 class Deferred:
@@ -109,13 +116,25 @@ Reader = Callable[[str, int, int, int, "str | None"],
                   "tuple[list[Any] | Deferred, int, int, str | None]"]
 
 
-def claude_reader(scan: ScanFn, deferred: Callable[[Any, int], Any] | None = None) -> Reader:
+class ClaudeReader:
     """Claude Code's logs through ``scan``; through ``deferred`` (scan_deferred) when given,
-    leaving the records to be built by whoever reads them."""
-    def read(path: str, fd: int, start: int, size: int, state: str | None
-             ) -> tuple[list[Any] | Deferred, int, int, None]:
+    leaving the records to be built by whoever reads them.  ``whole``: the compiled
+    scan_path (ext/_claude_c.pyx), which scan_file calls instead of opening the file and
+    mapping its windows itself: the same windows, the same records, the same state."""
+
+    __slots__ = ("deferred", "scan", "whole")
+
+    def __init__(self, scan: ScanFn, deferred: Callable[[Any, int], Any] | None = None,
+                 whole: Callable[..., Any] | None = None) -> None:
+        self.scan = scan
+        self.deferred = deferred
+        self.whole = whole
+
+    def __call__(self, path: str, fd: int, start: int, size: int, state: str | None
+                 ) -> tuple[list[Any] | Deferred, int, int, None]:
+        deferred = self.deferred
         if deferred is None:
-            records, end, malformed = _scan_range(fd, start, size, scan)
+            records, end, malformed = _scan_range(fd, start, size, self.scan)
             return records, end, malformed, None
         later = Deferred()
         malformed = 0
@@ -130,7 +149,11 @@ def claude_reader(scan: ScanFn, deferred: Callable[[Any, int], Any] | None = Non
         end = each_window(fd, start, size, take)
         return later, end, malformed, None
 
-    return read
+
+def claude_reader(scan: ScanFn, deferred: Callable[[Any, int], Any] | None = None) -> Reader:
+    """A ClaudeReader; with the compiled scan_deferred, the compiled scan_path does the
+    file's bookkeeping too."""
+    return ClaudeReader(scan, deferred, scan_path if deferred is not None else None)
 
 
 def scan_file(path: str, source: str, st: os.stat_result, known: FileState | None,
@@ -138,14 +161,23 @@ def scan_file(path: str, source: str, st: os.stat_result, known: FileState | Non
     """Scan what is new in ``path``; a rewritten or replaced file is read again from 0.
     The reader's state from the last read comes with it only when the read continues from
     there, unless ``keep_state`` (a whole-file reader's, which knows what the file held)."""
+    same = known is not None and (known.dev, known.ino) == (st.st_dev, st.st_ino) \
+        and st.st_size >= known.offset and known.head_len <= st.st_size
+    whole = getattr(read, "whole", None)
+    if whole is not None:
+        # open, head checksum, windows and scan in C (ext/_claude_c.pyx scan_path)
+        parts, start, end, malformed, head_len, head_crc = whole(
+            path, st.st_size, known.offset if same and known else 0,
+            known.head_len if same and known else 0, known.head_crc if same and known else 0)
+        later = Deferred()
+        later.parts = parts
+        return _scanned(path, source, st, known, start, later, end, malformed, None,
+                        head_len, head_crc)
     fd = os.open(path, os.O_RDONLY)
     try:
         start = 0
-        if known is not None and (known.dev, known.ino) == (st.st_dev, st.st_ino) \
-                and st.st_size >= known.offset and known.head_len <= st.st_size \
-                and _head_crc(fd, known.head_len) == known.head_crc:
+        if same and known is not None and _head_crc(fd, known.head_len) == known.head_crc:
             start = known.offset
-        rescanned = known is not None and start == 0 and known.offset > 0
         prior_state = known.state if known is not None and (start > 0 or keep_state) \
             else None
         records, end, malformed, parser_state = read(path, fd, start, st.st_size, prior_state)
@@ -153,6 +185,14 @@ def scan_file(path: str, source: str, st: os.stat_result, known: FileState | Non
         head_crc = _head_crc(fd, head_len)
     finally:
         os.close(fd)
+    return _scanned(path, source, st, known, start, records, end, malformed, parser_state,
+                    head_len, head_crc)
+
+
+def _scanned(path: str, source: str, st: os.stat_result, known: FileState | None, start: int,
+             records: list[Any] | Deferred, end: int, malformed: int, parser_state: str | None,
+             head_len: int, head_crc: int) -> FileScan:
+    rescanned = known is not None and start == 0 and known.offset > 0
     previous_malformed = known.malformed if known is not None and not rescanned else 0
     state = FileState(
         path=path, source=source, dev=st.st_dev, ino=st.st_ino, size=st.st_size,

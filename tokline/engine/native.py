@@ -24,6 +24,10 @@ parse_iso_ms: Callable[[str], int | None] = _claude.parse_iso_ms
 # (buffer, start) -> a Pending whose records() is what scan returns; None: the twin's scan
 scan_deferred: Callable[[Any, int], Any] | None = \
     _claude.scan_deferred if USE_EXTENSIONS else None
+# (path, size, offset, head length, head CRC) -> (parts, start, end, malformed, head
+# length, head CRC): a Claude log's new bytes scanned as scan_deferred scans them, the
+# file opened, mapped and checksummed in C; None: tokline/engine/filescan.py does that
+scan_path: Callable[..., Any] | None = _claude.scan_path if USE_EXTENSIONS else None
 
 # (buffer, start, end, needles) -> the Codex lines holding a needle, as bytes
 _codex = switch.load("codex")
@@ -34,10 +38,15 @@ codex_candidate_lines: Callable[[Any, int, int, tuple[bytes, ...]], list[bytes]]
 # codex_candidate_lines
 codex_events: Callable[[Any, int, int, tuple[bytes, ...]], list[Any]] | None = \
     _codex.codex_events if switch.is_compiled(_codex) else None
+# tokline/sources/codex.py parse of codex_events' items, without making them: (buffer,
+# start, end, needles, file state, on_limits, latest, codex.py's line reader, snapshots
+# kept) -> (events, malformed); None: parse does it
+codex_read_events: Callable[..., tuple[list[Any], int]] | None = \
+    _codex.read_events if switch.is_compiled(_codex) else None
 
 # (manifest bytes, start, end, path prefix) -> the entries' paths under it
 manifest_names_under: Callable[[bytes, int, int, bytes], set[bytes]] = \
     switch.load("manifest").names_under
 
-__all__ = ["USE_EXTENSIONS", "ScanFn", "codex_candidate_lines", "codex_events",
-           "manifest_names_under", "parse_iso_ms", "scan", "scan_deferred"]
+__all__ = ["USE_EXTENSIONS", "ScanFn", "codex_candidate_lines", "codex_events", "codex_read_events",
+           "manifest_names_under", "parse_iso_ms", "scan", "scan_deferred", "scan_path"]

@@ -15,7 +15,7 @@ from tokline import sources
 from tokline.engine import changed as changes
 from tokline.engine import discover, filescan, malformed
 from tokline.engine.native import USE_EXTENSIONS, scan, scan_deferred
-from tokline.ledger.store import CostFn, FileState, Ledger, UsageRow
+from tokline.ledger.store import CostFn, FileState, Ledger
 from tokline.prompt import lightjson, manifest
 from tokline.sources import claude, codex, documents, totals
 
@@ -107,7 +107,8 @@ def refresh(ledger: Ledger, env: dict[str, str] | None = None,
                     cost_of = prices.cost_of
                 limits = NewestLimits()
                 _ingest(ledger, found, report, progress, full=plan is None, cost_of=cost_of,
-                        readers=_readers(env, codex_roots, limits))
+                        readers=_readers(env, codex_roots, limits),
+                        rates=prices.rates if prices is not None else None)
                 _keep_latest_limits(ledger, limits.items)
         except BaseException:
             ledger.forget_context_cache()
@@ -286,7 +287,8 @@ def manifest_path(ledger_path: str) -> str:
 
 def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,
             progress: Progress | None, full: bool, cost_of: CostFn | None,
-            readers: Callable[[str], tuple[str, filescan.Reader] | None]) -> None:
+            readers: Callable[[str], tuple[str, filescan.Reader] | None],
+            rates: claude.RatesFn | None = None) -> None:
     had_rows = ledger.has_usage()
     known = ledger.file_states(None, None if full else list(found.files))
     work = [
@@ -300,8 +302,8 @@ def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,
     total_bytes = sum(st.st_size - (k.offset if k else 0) for _, st, k in work)
     done_bytes = 0
     sidechain_ids: set[str] = set()
-    main_ids: set[str] = set()
-    pending: list[UsageRow] = []
+    main_ids: set[str] | None = set() if had_rows else None  # a cold load needs none
+    pending = ledger.usage_batch()  # rows build up in C when the compiled writer writes
 
     def one(item: WorkItem) -> filescan.FileScan | str:
         path, st, prior = item
@@ -320,6 +322,7 @@ def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,
             continue
         if result.state.source == codex.NAME:
             pending.extend(codex.usage_rows(result.records, ledger.context_id, cost_of))
+            report.records += len(result.records)
         elif result.state.source in RUNNING_TOTALS:
             pending.extend(totals.rows(ledger, result.state.source,
                                        totals.place_of(result.state.path), result.records[0],
@@ -327,15 +330,14 @@ def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,
         elif result.state.source != claude.NAME:
             pending.extend(documents.rows(result.state.source, result.records[0],
                                           ledger.context_id, cost_of))
+            report.records += len(result.records)
         else:
-            pending.extend(claude.usage_rows(result.records, result.state.path,
-                                             ledger.context_id, sidechain_ids, main_ids,
-                                             cost_of))
+            report.records += claude.add_usage_rows(pending, result, ledger.context_id,
+                                                    sidechain_ids, main_ids, cost_of, rates)
         states.append(result.state)
         report.files_scanned += 1
         report.files_rescanned += result.rescanned
         report.bytes_scanned += result.scanned_bytes
-        report.records += len(result.records)
         prior = known.get(result.state.path)
         new_malformed = result.state.malformed - (
             prior.malformed if prior is not None and not result.rescanned else 0)
@@ -346,16 +348,16 @@ def _ingest(ledger: Ledger, found: discover.Found, report: RefreshReport,
                 result.state.size - result.scanned_bytes, result.state.offset, new_malformed))
         done_bytes += result.scanned_bytes
         if len(pending) >= FLUSH_ROWS:
-            ledger.upsert_usage(pending)
-            pending = []
+            ledger.write_usage(pending)
             ledger.save_files(states)
             states = []
             if progress is not None:
                 progress(done_bytes, total_bytes)
     ledger.save_files(states)
-    ledger.upsert_usage(pending)
+    ledger.write_usage(pending)
+    pending.close()
     # A main-conversation row that arrives after its sidechain replay must shadow it too.
-    ledger.shadow_sidechain_replays(sidechain_ids | (main_ids if had_rows else set()))
+    ledger.shadow_sidechain_replays(sidechain_ids | (main_ids or set()))
 
 
 def _keep_latest_limits(ledger: Ledger, seen: list[tuple[int, object]]) -> None:

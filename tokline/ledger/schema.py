@@ -22,6 +22,15 @@ from tokline.sync.device import local_id
 TIME_INDEX = """CREATE INDEX IF NOT EXISTS usage_time ON usage(ts_ms, ctx, flags, input, output,
     cache_5m, cache_1h, cache_read, web_search, cost_usd, cost_calc)"""
 
+# Rows not priced yet (price_pending) and rows not exported yet (tokline/sync), found
+# without a scan of the table.
+UNPRICED_INDEX = "CREATE INDEX IF NOT EXISTS usage_unpriced ON usage(ts_ms) WHERE priced = 0"
+UNSYNCED_INDEX = "CREATE INDEX IF NOT EXISTS usage_unsynced ON usage(key) WHERE synced = 0"
+# The usage table's indexes by name: a load into an empty table builds them once at the
+# end (Ledger.bulk_load) instead of row by row.
+USAGE_INDEXES = {"usage_time": TIME_INDEX, "usage_unpriced": UNPRICED_INDEX,
+                 "usage_unsynced": UNSYNCED_INDEX}
+
 # Every write of usage rows opens a row here with the oldest time it touched (the trigger
 # adds the old and new time of each changed row), so the snapshot re-sums only periods
 # that changed since the change it last saw (formats.md has no say: this is ours).
@@ -83,8 +92,7 @@ def quarantine(db: sqlite3.Connection) -> int:
 # this ledger's own id, so rows of the scan need not say), ``usage.synced`` whether this
 # ledger has exported the row as it is now (the scan's upsert clears it).  ``devices``
 # names every device seen, ``sync_files`` the segments imported, by name and size.
-DEVICE_TABLES = """
-CREATE INDEX IF NOT EXISTS usage_unsynced ON usage(key) WHERE synced = 0;
+DEVICE_TABLES = UNSYNCED_INDEX + """;
 CREATE TABLE IF NOT EXISTS devices(
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL,
@@ -174,9 +182,8 @@ CREATE TABLE IF NOT EXISTS usage(
     device INTEGER NOT NULL DEFAULT @DEVICE@,
     synced INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS usage_unpriced ON usage(ts_ms) WHERE priced = 0;
-""" + TIME_INDEX + ";" + CHANGES_TABLE + CHANGE_TRIGGER + ";" + QUARANTINE_TABLE + DEVICE_TABLES \
-    + RUNNING_TOTALS_TABLE
+""" + UNPRICED_INDEX + ";\n" + TIME_INDEX + ";" + CHANGES_TABLE + CHANGE_TRIGGER + ";" \
+    + QUARANTINE_TABLE + DEVICE_TABLES + RUNNING_TOTALS_TABLE
 
 
 # Schema N -> N+1, applied in order from FIRST_MIGRATABLE (schema 1 predates migrations).

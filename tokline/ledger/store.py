@@ -25,13 +25,14 @@ from tokline.accounting import costmode
 from tokline.engine.keys import group_range
 from tokline.engine.records import F_SHADOWED, F_SIDECHAIN, SYNTHETIC
 from tokline.errors import LedgerError
-from tokline.ledger import faults, schema
+from tokline.ledger import _writer_py, faults, schema
 from tokline.ledger.schema import (
     CHANGE_TRIGGER,
     CHANGES_KEPT,
     NO_CHANGE_MS,
-    TIME_INDEX,
+    USAGE_INDEXES,
 )
+from tokline.prompt import native as switch
 from tokline.units import QUARTER_MS
 
 # Per-field maximum; timestamp, context and device follow the copy with the larger total
@@ -76,6 +77,7 @@ IMPORT_UPSERT = (f"INSERT INTO usage({USAGE_COLUMNS}, device, synced)"
                  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,1,?,1)" + _MERGE)
 
 _SYNTHETIC_SQL = "'" + SYNTHETIC.replace("'", "''") + "'"  # as an SQL string literal
+KEY_GROUP_SPAN = 0xFFFF  # a key range's last key less its first (tokline/engine/keys.py)
 
 
 
@@ -106,10 +108,6 @@ def _filter(since_ms: int | None, until_ms: int | None, sources: Iterable[str] |
     return where, args
 
 
-def _row_key(row: UsageRow) -> int:
-    return row[0]
-
-
 # key, ts_ms, ctx, input, output, cache_5m, cache_1h, cache_read, web_search, cost_usd,
 # flags, cost_calc, priced
 UsageRow = tuple[int, int, int, int, int, int, int, int, int, "float | None", int,
@@ -121,9 +119,21 @@ CostFn = Callable[[str, int, int, int, int, int, int, int], "float | None"]
 # namedtuples, the type checker sees the NamedTuple declarations.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, NamedTuple
+    from types import ModuleType
+    from typing import Any, NamedTuple, Protocol
 
     from tokline.accounting.totals import Sums
+
+    class UsageBatch(Protocol):
+        """Usage rows waiting to be written (tokline/ledger/_writer_py.py Batch, or the
+        compiled writer's, which also takes the rows the compiled Claude reader built)."""
+
+        def __len__(self) -> int: ...
+        @property
+        def min_ts(self) -> int | None: ...
+        def extend(self, rows: list[UsageRow]) -> None: ...
+        def write(self, sort: bool = True) -> None: ...
+        def close(self) -> None: ...
 
     class FileState(NamedTuple):
         path: str
@@ -192,6 +202,9 @@ class Ledger:
         every write then does nothing."""
         self.path = os.fspath(path)
         self.readonly = readonly
+        # A handle for the compiled writer (tokline/ledger/_writer_c), else why the twin
+        # writes usage rows (executemany).
+        self._writer: object = "the ledger is read-only"
         if readonly:
             self.db = self._open_readonly()
         else:
@@ -202,12 +215,14 @@ class Ledger:
                                            "its mode is read-only")
                 os.makedirs(os.path.dirname(self.path) or ".", mode=0o700, exist_ok=True)
                 with opening_lock(self.path):
+                    writer, why = _native_writer()
                     self.db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
                     try:
                         self._setup()
                     except BaseException:
                         self.db.close()
                         raise
+                    self._writer = writer.open_handle(self.db) if writer else why
             except (sqlite3.DatabaseError, OSError) as exc:
                 if not existed:  # not even a header written (a full disk): no ledger yet
                     _remove_if_empty(self.path)
@@ -392,12 +407,40 @@ class Ledger:
 
     def upsert_usage(self, rows: list[UsageRow]) -> None:
         """Insert or merge rows, in order: copies merge first-to-last."""
+        batch = self.usage_batch()
+        try:
+            batch.extend(rows)
+            self.write_usage(batch)
+        finally:
+            batch.close()
+
+    @property
+    def writer(self) -> str:
+        """How usage rows are written: "capi" (the compiled writer, through SQLite's C
+        API on this connection) or "python" (the twin's executemany)."""
+        return "python" if isinstance(self._writer, str) else "capi"
+
+    @property
+    def writer_reason(self) -> str | None:
+        """Why the twin writes (None: the compiled writer does)."""
+        return self._writer if isinstance(self._writer, str) else None
+
+    def usage_batch(self) -> UsageBatch:
+        """An empty batch of usage rows for ``write_usage``; close it when done."""
+        if isinstance(self._writer, str):
+            return _writer_py.Batch(self.db, _UPSERT)
+        compiled: Any = switch.compiled("writer")
+        batch: UsageBatch = compiled.Batch(self._writer, _UPSERT)
+        return batch
+
+    def write_usage(self, batch: UsageBatch) -> None:
+        """Inside write(): insert or merge the batch's rows (in key order: B-tree inserts
+        then touch neighbouring pages instead of random ones, keys being hashes; copies
+        of one key merge in the order they came), and empty it."""
         self.insert_new_contexts()
-        # In key order, B-tree inserts touch neighbouring pages instead of random ones
-        # (keys are hashes).  The sort is stable: copies of one key still merge in order.
-        ordered: list[UsageRow] = sorted(rows, key=_row_key)
-        self.note_change(min((row[1] for row in rows), default=NO_CHANGE_MS))
-        self.db.executemany(_UPSERT, ordered)
+        lowest = batch.min_ts
+        self.note_change(NO_CHANGE_MS if lowest is None else lowest)
+        batch.write()
 
     def note_change(self, since_ms: int) -> None:
         """Inside write(): this transaction's change row reaches back to ``since_ms``.
@@ -425,14 +468,27 @@ class Ledger:
         return newest, since
 
     def shadow_sidechain_replays(self, message_ids: Iterable[str]) -> None:
-        """Mark sidechain rows that replay a main-conversation response with another requestId."""
-        self.db.executemany(
+        """Mark sidechain rows that replay a main-conversation response with another
+        requestId: in each message id's key range (group_range), the sidechain rows when
+        a main one is there too.  One statement over a temporary table of the ranges (a
+        cold scan meets some 17,000 message ids; one UPDATE each took 0.067 s of CPU
+        where this takes 0.04 s; marking never changes which rows are sidechains, so the
+        order of the ranges never mattered)."""
+        lows = {group_range(mid)[0] for mid in message_ids}
+        if not lows:
+            return
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS shadow_groups(lo INTEGER PRIMARY KEY)")
+        self.db.executemany("INSERT OR IGNORE INTO shadow_groups VALUES (?)",
+                            [(lo,) for lo in sorted(lows)])
+        self.db.execute(
             f"""UPDATE usage SET flags = flags | {F_SHADOWED}
-               WHERE key BETWEEN ?1 AND ?2 AND flags & {F_SIDECHAIN}
-                 AND EXISTS (SELECT 1 FROM usage m WHERE m.key BETWEEN ?1 AND ?2
-                             AND (m.flags & {F_SIDECHAIN}) = 0)""",
-            (group_range(mid) for mid in message_ids),
-        )
+               WHERE flags & {F_SIDECHAIN} AND key IN (
+                   SELECT u.key FROM shadow_groups g
+                   JOIN usage u ON u.key BETWEEN g.lo AND g.lo + {KEY_GROUP_SPAN}
+                   WHERE u.flags & {F_SIDECHAIN} AND EXISTS (
+                       SELECT 1 FROM usage m WHERE m.key BETWEEN g.lo AND g.lo + {KEY_GROUP_SPAN}
+                       AND (m.flags & {F_SIDECHAIN}) = 0))""")
+        self.db.execute("DELETE FROM shadow_groups")
 
     def price_pending(self, since_ms: int, cost_of: CostFn) -> int | None:
         """Store the computed cost of rows since ``since_ms`` that are new or changed; the
@@ -544,11 +600,12 @@ class Ledger:
 
     @contextmanager
     def bulk_load(self) -> Iterator[None]:
-        """Inside write(): when the usage table is empty, build its time index once at the
-        end instead of updating it row by row (a cold scan of a long history)."""
+        """Inside write(): when the usage table is empty, build its indexes once at the end
+        instead of updating them row by row (a cold scan of a long history)."""
         (empty,) = self.db.execute("SELECT NOT EXISTS (SELECT 1 FROM usage)").fetchone()
         if empty:
-            self.db.execute("DROP INDEX IF EXISTS usage_time")
+            for name in USAGE_INDEXES:
+                self.db.execute(f"DROP INDEX IF EXISTS {name}")
             # Every row is new: the change row reaches back to the first, without the
             # trigger firing for each streamed copy merged on the way.
             self.db.execute("DROP TRIGGER IF EXISTS usage_changed")
@@ -557,7 +614,8 @@ class Ledger:
             yield
         finally:
             if empty:
-                self.db.execute(TIME_INDEX)
+                for sql in USAGE_INDEXES.values():
+                    self.db.execute(sql)
                 self.db.execute(CHANGE_TRIGGER)
 
     def usage(
@@ -624,6 +682,19 @@ class Ledger:
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
+
+
+def _native_writer() -> tuple[ModuleType | None, str]:
+    """The compiled writer, watching for the connection about to open, or None and why the
+    twin writes: TOKLINE_PURE, not built, or TOKLINE_WRITER=python (benchmarks and tests
+    compare the two with it)."""
+    if os.environ.get("TOKLINE_WRITER") == "python":
+        return None, "TOKLINE_WRITER=python"
+    module = switch.compiled("writer")
+    if module is None:
+        return None, _writer_py.REASON
+    module.watch()
+    return module, ""
 
 
 def _remove_if_empty(path: str) -> None:

@@ -7,6 +7,7 @@ the same results:
     tokline.engine._codex_c     tokline.engine._codex_py     Codex rollouts
     tokline.engine._keys_c      tokline.engine.keys          ledger keys (key64_py)
     tokline.prompt._manifest_c  tokline.prompt.manifest      stat manifest checks
+    tokline.ledger._writer_c    tokline.ledger._writer_py    usage rows into the ledger
 
 TOKLINE_PURE=1 forces the twins.  TOKLINE_STRICT_BUILD=1 turns a missing compiled module
 into an ImportError instead of a quiet fall back to the twin, so CI cannot pass on the
@@ -34,6 +35,7 @@ MODULES = {
     "codex": ("tokline.engine._codex_c", "tokline.engine._codex_py"),
     "keys": ("tokline.engine._keys_c", "tokline.engine.keys"),
     "manifest": ("tokline.prompt._manifest_c", "tokline.prompt.manifest"),
+    "writer": ("tokline.ledger._writer_c", "tokline.ledger._writer_py"),
 }
 
 

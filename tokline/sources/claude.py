@@ -13,6 +13,13 @@ from tokline.engine.keys import key64
 from tokline.engine.records import F_SIDECHAIN, Record
 from tokline.ledger.store import CostFn, UsageRow
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from tokline.engine.filescan import FileScan
+    from tokline.ledger.store import UsageBatch
+
 NAME = "claude"
 
 
@@ -62,10 +69,60 @@ def file_identity(path: str) -> tuple[str, str]:
 ContextFn = Callable[[str, str, str, str], int]
 
 
+RatesFn = Callable[[str], "tuple[float | int, ...] | float | None"]
+
+
+def add_usage_rows(batch: UsageBatch, found: FileScan, context_id: ContextFn,
+                   sidechain_ids: set[str], main_ids: set[str] | None,
+                   cost_of: CostFn | None = None, rates: RatesFn | None = None) -> int:
+    """The ledger rows of one file's records into ``batch`` (as ``usage_rows`` makes
+    them); returns how many records there were.  The compiled writer's batch takes the
+    compiled reader's deferred records as rows built in C (ext/_claude_c.pyx
+    Pending.rows), costs computed from ``rates`` (PriceBook.rates, cost_of's terms), so
+    no Python object is made per row; else the records are built and ``usage_rows`` runs."""
+    deferred = found.deferred
+    add_packed: Any = getattr(batch, "add_packed", None)
+    path = found.state.path
+    if deferred is not None and add_packed is not None and (cost_of is None or rates) \
+            and not any(pending.slow for pending, _ in deferred.parts):
+        resolve = _context_of(path, context_id, rates if cost_of is not None else None)
+        session_default = file_identity(path)[0]
+        count = 0
+        for pending, base in deferred.parts:
+            packed, made = pending.rows(base, path, session_default, resolve, sidechain_ids,
+                                        main_ids, cost_of is not None)
+            add_packed(packed)
+            count += made
+        return count
+    records = found.records
+    batch.extend(usage_rows(records, path, context_id, sidechain_ids, main_ids, cost_of))
+    return len(records)
+
+
+def _context_of(path: str, context_id: ContextFn, rates: RatesFn | None
+                ) -> Callable[[str | None, str | None, str | None], tuple[int, Any]]:
+    """(session, cwd, model) of a record -> (its context id, its model's rates), asked in
+    the order usage_rows asks, so contexts get the same ids."""
+    session_default, project_default = file_identity(path)
+    contexts: dict[tuple[str | None, str | None, str | None], tuple[int, Any]] = {}
+
+    def resolve(sid: str | None, cwd: str | None, model: str | None) -> tuple[int, Any]:
+        found = contexts.get((sid, cwd, model))
+        if found is None:
+            found = contexts[(sid, cwd, model)] = (
+                context_id(NAME, sid or session_default, cwd or project_default,
+                           model or "unknown"),
+                rates(model or "unknown") if rates is not None else None)
+        return found
+
+    return resolve
+
+
 def usage_rows(records: list[Record], path: str, context_id: ContextFn,
-               sidechain_ids: set[str], main_ids: set[str],
+               sidechain_ids: set[str], main_ids: set[str] | None,
                cost_of: CostFn | None = None) -> list[UsageRow]:
-    """Ledger rows for the records of one file; collects message ids for the sidechain rule."""
+    """Ledger rows for the records of one file; collects message ids for the sidechain
+    rule (``main_ids`` None: only the sidechain ones)."""
     session_default, project_default = file_identity(path)
     contexts: dict[tuple[str | None, str | None, str | None], int] = {}
     rows: list[UsageRow] = []
@@ -76,7 +133,7 @@ def usage_rows(records: list[Record], path: str, context_id: ContextFn,
             key = key64(mid, rid)
             if flags & F_SIDECHAIN:
                 sidechain_ids.add(mid)
-            else:
+            elif main_ids is not None:
                 main_ids.add(mid)
         elif mid is not None:
             # Whole key in the 48-bit half: a session holds many message ids.

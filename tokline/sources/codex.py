@@ -24,6 +24,7 @@ from tokline.engine.filescan import Reader, each_window
 from tokline.engine.keys import key64
 from tokline.engine.native import codex_candidate_lines as candidate_lines
 from tokline.engine.native import codex_events as compiled_events
+from tokline.engine.native import codex_read_events as read_events
 from tokline.engine.native import parse_iso_ms
 from tokline.ledger.store import CostFn, UsageRow
 from tokline.prompt import lightjson, quotaview
@@ -301,9 +302,13 @@ def reader(on_limits: Callable[[int, Any], None]) -> Reader:
             end = mapped.rfind(b"\n", offset) + 1
             if end <= offset:
                 return offset
-            items = compiled_events(mapped, offset, end, _NEEDLES) if compiled_events \
-                else candidate_lines(mapped, offset, end, _NEEDLES)
-            found, bad = parse(items, state, on_limits)
+            if read_events is not None:  # parse, in C (ext/_codex_c.pyx)
+                found, bad = read_events(mapped, offset, end, _NEEDLES, state, on_limits,
+                                         validate.latest_ms(), _parse_line, LIMITS_KEPT)
+            else:
+                items = compiled_events(mapped, offset, end, _NEEDLES) if compiled_events \
+                    else candidate_lines(mapped, offset, end, _NEEDLES)
+                found, bad = parse(items, state, on_limits)
             events.extend(found)
             malformed += bad
             return end
