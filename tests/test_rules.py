@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import json
 import pkgutil
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -91,6 +93,24 @@ def test_every_source_module_is_in_the_registry_once() -> None:
         assert source.name == source.module.NAME
         assert (source.whole_files or source.appended) == hasattr(source.module, "SUFFIXES")
         assert not (source.whole_files and source.appended)
+
+
+def test_the_manifest_key_holds_every_variable_a_source_reads() -> None:
+    """A variable that moves a source's logs must change the stat manifest's key, or a
+    prompt after changing it would say nothing changed (tokline/prompt/manifest.py)."""
+    for source in sources.ALL:
+        text = Path(source.module.__file__).read_text(encoding="utf-8")
+        # the modules name environment variables only as string literals with an underscore
+        read = set(re.findall(r'"([A-Z][A-Z0-9]*_[A-Z0-9_]+)"', text)) | {"HOME"}
+        assert read <= set(source.env) | set(sources.COMMON_ENV), (source.name, read)
+        assert set(source.env) <= read, source.name
+
+
+def test_the_vscode_setting_lists_every_source() -> None:
+    package = json.loads((Path(__file__).resolve().parent.parent / "editors" / "vscode"
+                          / "package.json").read_text(encoding="utf-8"))
+    setting = package["contributes"]["configuration"]["properties"]["tokline.sources"]
+    assert setting["items"]["enum"] == list(sources.NAMES)
 
 
 def test_the_registry_imports_no_source_until_asked() -> None:

@@ -24,15 +24,14 @@ import os
 import struct
 import time
 
+from tokline.sources import ENV as ENV_KEYS
+
 MAGIC = b"TKLM3\n"
 CHECKED_AT = len(MAGIC)  # offset of the u64 rewritten after each full check
 COLD_AFTER_S = 3600
 FULL_CHECK_S = 60
 _HEADER = struct.Struct("<QQII")
 _ENTRY = struct.Struct("<cQqqI")
-
-# Environment variables that decide which logs are read.
-ENV_KEYS = ("HOME", "CLAUDE_CONFIG_DIR", "XDG_CONFIG_HOME", "CODEX_HOME")
 
 Entry = tuple[bytes, int, int, int, str]
 

@@ -21,14 +21,18 @@ class Source:
     whether its files are read whole on each change (tokline/sources/documents.py)
     rather than from the last offset (JSON lines: Claude Code, Codex).  ``appended``
     sources keep JSON lines too, read from the last offset one record at a time by
-    their module's ``take`` (tokline/sources/documents.py ``parse_lines``)."""
+    their module's ``take`` (tokline/sources/documents.py ``parse_lines``).  ``env`` names
+    the environment variables its module reads to find its files, besides the common
+    ones (COMMON_ENV)."""
 
-    __slots__ = ("appended", "name", "whole_files")
+    __slots__ = ("appended", "env", "name", "whole_files")
 
-    def __init__(self, name: str, whole_files: bool, appended: bool = False) -> None:
+    def __init__(self, name: str, whole_files: bool, appended: bool = False,
+                 env: tuple[str, ...] = ()) -> None:
         self.name = name
         self.whole_files = whole_files
         self.appended = appended
+        self.env = env
 
     def __repr__(self) -> str:
         return f"Source({self.name!r})"
@@ -48,13 +52,28 @@ class Source:
         return self.module.candidate_roots(env)  # type: ignore[no-any-return]
 
 
-ALL = (Source("claude", False), Source("codex", False), Source("gemini", True),
-       Source("opencode", True), Source("copilot", True),
-       Source("qwen", False, appended=True), Source("pi", False, appended=True),
-       Source("kimi", False, appended=True), Source("roo", True),
-       Source("cline", True), Source("kilo", True), Source("amp", True),
+ALL = (Source("claude", False, env=("CLAUDE_CONFIG_DIR",)),
+       Source("codex", False, env=("CODEX_HOME",)),
+       Source("gemini", True, env=("GEMINI_DATA_DIR",)),
+       Source("opencode", True, env=("OPENCODE_DATA_DIR",)),
+       Source("copilot", True, env=("COPILOT_HOME",)),
+       Source("qwen", False, appended=True, env=("QWEN_RUNTIME_DIR",)),
+       Source("pi", False, appended=True, env=("PI_CODING_AGENT_DIR",)),
+       Source("kimi", False, appended=True, env=("KIMI_CODE_HOME", "KIMI_SHARE_DIR")),
+       Source("roo", True, env=("ROO_TASKS_DIR",)),
+       Source("cline", True, env=("CLINE_DATA_DIR", "CLINE_DIR", "CLINE_SESSION_DATA_DIR",
+                                  "CLINE_TASKS_DIR")),
+       Source("kilo", True, env=("KILO_DB", "KILO_TASKS_DIR")),
+       Source("amp", True, env=("AMP_DATA_DIR",)),
        # running totals (tokline/sources/totals.py)
-       Source("droid", True), Source("goose", True), Source("crush", True),
+       Source("droid", True, env=("DROID_SESSIONS_DIR",)),
+       Source("goose", True, env=("GOOSE_PATH_ROOT",)),
+       Source("crush", True, env=("CRUSH_GLOBAL_DATA",)),
        # no files: its usage comes from its web API (tokline/remote/cursor.py)
-       Source("cursor", False))
+       Source("cursor", False, env=("TOKLINE_CURSOR_STATE_DB",)))
 NAMES = tuple(source.name for source in ALL)
+# What every source's locations may depend on: the home and XDG directories, and where a
+# portable VS Code keeps the extensions' storage (Roo, Cline, Kilo).
+COMMON_ENV = ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "VSCODE_PORTABLE")
+# Every environment variable that decides which logs are read (the stat manifest's key).
+ENV = COMMON_ENV + tuple(name for source in ALL for name in source.env)
