@@ -475,3 +475,40 @@ def test_doctor_and_source_option_know_cursor(home: Path, ring: MemoryKeyring,
     assert cli.main(["daily", "--source", "cursor", "--offline"]) == 0
     assert cli.main(["auth", "status"]) == 0
     assert "cursor          not configured: no login in " in capsys.readouterr().out
+
+
+# --- tokline scan --cursor-csv, and a rebuild keeping Cursor's rows ---------------------
+
+def _cursor_rows(path: str) -> list[tuple[Any, ...]]:
+    with Ledger(path) as ledger:
+        return ledger.db.execute(
+            "SELECT u.ts_ms, c.model, u.input, u.output, u.cache_5m, u.cache_read"
+            " FROM usage u JOIN contexts c ON c.id = u.ctx WHERE c.source = 'cursor'"
+            " ORDER BY u.ts_ms, u.input").fetchall()
+
+
+def test_scan_adds_an_export_once_and_a_rebuild_keeps_it(
+        home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["scan", "--cursor-csv", str(FIXTURE)]) == 0
+    assert "3 Cursor usage rows, 3 new" in capsys.readouterr().out
+    rows = _cursor_rows(ledger_path())
+    assert [r[2:] for r in rows] == [(200, 50, 100, 300), (150, 25, 0, 400), (100, 40, 50, 200)]
+    assert cli.main(["scan", "--cursor-csv", str(FIXTURE)]) == 0  # the same rows again
+    assert "3 Cursor usage rows, 0 new" in capsys.readouterr().out
+    assert _cursor_rows(ledger_path()) == rows
+    # no log on disk gives these again, and the web API only its last 90 days
+    assert cli.main(["scan", "--rebuild", "-q"]) == 0
+    assert _cursor_rows(ledger_path()) == rows
+
+
+def test_scan_refuses_what_is_not_an_export(home: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    other = home / "notes.csv"
+    other.write_text("Date,Model\n2025-11-13,auto\n")
+    assert cli.main(["scan", "--cursor-csv", str(other)]) == 1
+    err = capsys.readouterr().err
+    assert "is not a Cursor usage export" in err and "Traceback" not in err
+    assert cli.main(["scan", "--cursor-csv", str(home / "missing\x1b[31m.csv")]) == 1
+    err = capsys.readouterr().err
+    assert "cannot read" in err and "\x1b" not in err
+    assert not Path(ledger_path()).exists() or _cursor_rows(ledger_path()) == []

@@ -28,13 +28,17 @@ import sqlite3
 import time
 import urllib.parse
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokline.prompt.quotaview import CACHE_S
 from tokline.remote import credentials
 from tokline.remote.http import RemoteError, get_json
 from tokline.remote.values import parse_time
 from tokline.sources.cursor import amount, events_usage, state_db, whole_number
+
+if TYPE_CHECKING:
+    from tokline.ledger.store import Ledger
+    from tokline.sources.documents import Usage
 
 NAME = "cursor"
 DEFAULT_BASE = "https://cursor.com"
@@ -388,7 +392,6 @@ def store_events(base: str, headers: dict[str, str], who: Login, now: float) -> 
     rows written."""
     from tokline.ledger.store import Ledger  # noqa: PLC0415 - the refresh's, loaded already
     from tokline.prompt.uptodate import ledger_path  # noqa: PLC0415
-    from tokline.sources.documents import rows  # noqa: PLC0415
 
     meta = EVENTS_META + hashlib.sha256(who.user.encode()).hexdigest()[:16]
     now_ms = int(now * 1000)
@@ -401,16 +404,25 @@ def store_events(base: str, headers: dict[str, str], who: Login, now: float) -> 
                 end = min(start + SLICE_MS, now_ms)
                 found, _ = events_usage(events(base, headers, who.relogin, start, end))
                 with ledger.write():
-                    new = rows(NAME, found, ledger.context_id, None)
-                    ledger.upsert_usage(new)
+                    written += store(ledger, found)
                     ledger.set_meta(meta, str(end))
-                written += len(new)
                 if end >= now_ms:
                     return written
                 start = end
     except sqlite3.Error as exc:  # busy past its timeout, or worse: the next fetch tries
         raise RemoteError(f"cursor: could not store the usage events ({exc})",
                           transient=True) from None
+
+
+def store(ledger: Ledger, found: dict[str, Usage]) -> int:
+    """Inside ``ledger.write()``: Cursor's usage (events fetched, or a dashboard export's
+    rows: tokline scan --cursor-csv) as rows, keyed by content so the same event from
+    either, or fetched again, is one row.  Returns how many."""
+    from tokline.sources.documents import rows  # noqa: PLC0415
+
+    new = rows(NAME, found, ledger.context_id, None)
+    ledger.upsert_usage(new)
+    return len(new)
 
 
 def fetch(base: str, account: str) -> list[dict[str, Any]]:

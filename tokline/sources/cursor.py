@@ -38,6 +38,7 @@ UNKNOWN_MODEL = "unknown"
 CSV_DATE, CSV_MODEL, CSV_COST = "Date", "Model", "Cost"
 CSV_WRITE, CSV_INPUT = "Input (w/ Cache Write)", "Input (w/o Cache Write)"
 CSV_READ, CSV_OUTPUT, CSV_TOTAL = "Cache Read", "Output Tokens", "Total Tokens"
+CSV_COLUMNS = (CSV_DATE, CSV_WRITE, CSV_INPUT, CSV_READ, CSV_OUTPUT)  # needed; others optional
 
 
 def candidate_roots(env: Mapping[str, str] | None = None) -> list[str]:
@@ -157,8 +158,7 @@ def parse_csv(text: str) -> tuple[dict[str, Usage], int]:
     import csv  # noqa: PLC0415 - only for an export
 
     reader = csv.DictReader(text.splitlines())
-    needed = {CSV_DATE, CSV_WRITE, CSV_INPUT, CSV_READ, CSV_OUTPUT}
-    if not needed <= set(reader.fieldnames or ()):
+    if not set(CSV_COLUMNS) <= set(reader.fieldnames or ()):
         return {}, 0 if not text.strip() else 1
     usages: list[Usage] = []
     malformed = 0

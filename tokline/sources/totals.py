@@ -61,6 +61,10 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 NAMES = ("droid", "goose", "crush")  # the sources that keep running totals
+# Rows no log on disk can give again, so ``scan --rebuild`` carries them over: the
+# increases of running totals, and Cursor's events (fetched from its web API, which
+# answers only for the last 90 days).
+UNREPEATABLE = (*NAMES, "cursor")
 COST_EPSILON = 1e-9  # USD: a smaller change of a client's cost is rounding, not spend
 
 
@@ -181,24 +185,24 @@ def _cost_grown(cost: float | None, base_cost: float | None, counted_before: boo
 
 def carry_over(old_path: str, ledger: Ledger) -> int:
     """Inside the new ledger's first ``write()`` (``tokline scan --rebuild``): copy the
-    running totals and this device's rows of the running-total sources from the ledger
+    running totals and this device's rows of the UNREPEATABLE sources from the ledger
     at ``old_path``.  Returns the rows copied; raises sqlite3.Error when it cannot be read
     (the caller says so and the sessions count again from zero)."""
     quoted = old_path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
     old = sqlite3.connect(f"file:{quoted}?mode=ro", uri=True, timeout=5)
     try:
         tables = {r[0] for r in old.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if "running_totals" not in tables:  # a ledger older than migration m008: none kept
-            return 0
+        # a ledger older than migration m008 has no running totals
         states = old.execute("SELECT source, session, place, seq, input, output, cache_write,"
-                             " cache_read, cost, seen_ms FROM running_totals").fetchall()
-        marks = ",".join("?" * len(NAMES))
+                             " cache_read, cost, seen_ms FROM running_totals").fetchall() \
+            if "running_totals" in tables else []
+        marks = ",".join("?" * len(UNREPEATABLE))
         found = old.execute(
             "SELECT u.key, u.ts_ms, c.source, c.session_id, c.project, c.model, u.input,"
             " u.output, u.cache_5m, u.cache_1h, u.cache_read, u.web_search, u.cost_usd, u.flags"
             " FROM usage u JOIN contexts c ON c.id = u.ctx"
             f" WHERE c.source IN ({marks}) AND u.device = ?",
-            (*NAMES, device_of(ledger))).fetchall()
+            (*UNREPEATABLE, device_of(ledger))).fetchall()
     finally:
         old.close()
     ledger.db.executemany("INSERT OR REPLACE INTO running_totals VALUES (?,?,?,?,?,?,?,?,?,?)",
