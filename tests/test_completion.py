@@ -194,8 +194,7 @@ def test_parsers_are_found_without_running_commands(monkeypatch: pytest.MonkeyPa
 def test_choices_and_values(table: dict[str, Any]) -> None:
     from tokline.commands.export import KEYS
     from tokline.commands.init import SCRIPTS
-    from tokline.prompt.status import TARGETS
-    from tokline.prompt.template import PRESETS
+    from tokline.prompt.template import PRESETS, TARGETS
 
     assert offered(["init", ""], table) == [*SCRIPTS, "tmux"]
     assert offered(["completion", ""], table) == ["bash", "zsh", "fish"]
@@ -211,7 +210,7 @@ def test_choices_and_values(table: dict[str, Any]) -> None:
     assert offered(["service", "install", "--kind", ""], table) == ["systemd", "launchd"]
     # the comma-separated --source: each name not listed yet, after the list
     assert offered(["daily", "--source", "claude,co"], table) == [
-        "claude,codex", "claude,gemini", "claude,opencode", "claude,copilot"]
+        f"claude,{name}" for name in sources.NAMES if name != "claude"]
     assert offered(["daily", "--source=codex,"], table)[0] == "--source=codex,claude"
     # files and directories are the shell's to complete
     assert completion.complete(["graph", "--svg", ""], "fish", table)[0] == "files"
@@ -284,8 +283,10 @@ def test_bash_words_split_at_equals(table: dict[str, Any]) -> None:
     assert completion.bash_unquote("work\\ l") == "work l"
     assert completion.bash_unquote("'work l") == "work l"
     assert completion.bash_unquote('"a b"') == "a b"
-    assert offered(["daily", "--source", "=", "cl"], table, "bash") == ["claude"]
-    assert offered(["daily", "--source", "=", "claude,g"], table, "bash") == ["claude,gemini"]
+    assert offered(["daily", "--source", "=", "cl"], table, "bash") == [
+        name for name in sources.NAMES if name.startswith("cl")]
+    assert offered(["daily", "--source", "=", "claude,g"], table, "bash") == [
+        f"claude,{name}" for name in sources.NAMES if name.startswith("g")]
 
 
 def test_the_table_is_cached_until_the_package_changes(
@@ -372,9 +373,10 @@ def test_bash_completion_function(env: dict[str, str], tmp_path: Path) -> None:
         "|".join(sources.NAMES) + "|",
         "--source|",
         "desktop|work\\ laptop|",  # this device first; the space escaped for the line
-        "claude|",  # --source=cl: bash replaces the part after "="
+        # --source=cl: bash replaces the part after "="
+        "|".join(name for name in sources.NAMES if name.startswith("cl")) + "|",
         "|".join([*SCRIPTS, "tmux"]) + "|",
-        "claude|codex|copilot|",
+        "|".join(sorted(p for p in remote.PROVIDERS if p.startswith("c"))) + "|",
         "dir|",  # -o FILE: bash's own file completion
         "work\\ laptop|",  # typed escaped
         "work laptop|",  # typed in an open quote: readline closes it

@@ -16,7 +16,11 @@ import pytest
 PROMPT = Path(__file__).resolve().parents[1] / "tokline" / "prompt"
 PACKAGE = "tokline.prompt"
 # Known, named exceptions: (module, imported name) -> why.
-ALLOWED_ELSEWHERE: dict[tuple[str, str], str] = {}
+ALLOWED_ELSEWHERE: dict[tuple[str, str], str] = {
+    ("manifest", "tokline.sources"): "the registry names the variables that move each "
+    "source's logs; it imports nothing beyond itself until a source is asked for "
+    "(tests/test_rules.py)",
+}
 
 
 def imports_of(path: Path) -> list[tuple[int, str]]:
