@@ -97,7 +97,7 @@ def test_runout_before_the_reset_is_told_once(notifier: Path, refresh: Any) -> N
     for _ in range(20):
         refresh(claude_legacy(50.0, 10.0, now + 4 * HOUR, now + 3 * DAY))
     [runout] = sent(notifier)
-    assert re.search(r"claude 5h quota \(50% used\) runs out about \d\d:\d\d at this rate",
+    assert re.search(r"claude 5h quota \(50% used\) runs out about (\w{3} )?\d\d:\d\d at this rate",
                      runout), runout
 
 
