@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +35,15 @@ def pytest_report_header() -> str:
     from tokline.engine.native import USE_EXTENSIONS
 
     return f"tokline scanner: {'compiled extension' if USE_EXTENSIONS else 'pure-Python twin'}"
+
+
+def noon_zone(now: float | None = None) -> str:
+    """A fixed-offset zone where it is now between noon and one o'clock: a test whose
+    data ends minutes ago and that looks at today's, this week's or this month's sums
+    then runs at least twelve hours from a day's boundary, whenever CI runs it."""
+    hour = time.gmtime(time.time() if now is None else now).tm_hour
+    offset = 12 - hour  # hours east of UTC, -11..12; the Etc zones' signs are inverted
+    return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"
 
 
 @pytest.fixture

@@ -30,9 +30,13 @@ PENDING = {"error": "authorization_pending", "error_description": "pending"}
 SLOW = {"error": "slow_down", "error_description": "too fast", "interval": 10}
 TOKEN = {"access_token": GITHUB_TOKEN, "token_type": "bearer", "scope": "read:user"}
 
+# The plan resets on the first of next month: a fixed date would pass and the window with it.
+_TODAY = datetime.now(timezone.utc).date()
+RESET = datetime(_TODAY.year + _TODAY.month // 12, _TODAY.month % 12 + 1, 1, tzinfo=timezone.utc)
 PAID_PLAN = {
-    "login": "octocat", "copilot_plan": "individual", "quota_reset_date": "2026-12-01",
-    "quota_reset_date_utc": "2026-12-01T00:00:00.000Z",
+    "login": "octocat", "copilot_plan": "individual",
+    "quota_reset_date": RESET.date().isoformat(),
+    "quota_reset_date_utc": RESET.strftime("%Y-%m-%dT00:00:00.000Z"),
     "quota_snapshots": {
         "chat": {"entitlement": 0, "remaining": 0, "percent_remaining": 100.0,
                  "unlimited": True, "quota_id": "chat"},
@@ -97,7 +101,7 @@ def test_device_flow_pending_slow_down_success_then_premium_quota(
                  if w["source"] == "copilot"]
     assert premium["used_percent"] == pytest.approx(33.8)
     assert premium["remaining"] == 198.6 and premium["entitlement"] == 300
-    assert premium["resets_at"] == datetime(2026, 12, 1, tzinfo=timezone.utc).timestamp()
+    assert premium["resets_at"] == RESET.timestamp()
     assert fake.seen_auth[-1] == f"token {GITHUB_TOKEN}"
     assert fake.requests[-1].headers["x-github-api-version"] == "2025-04-01"
     assert cli.main(["quota"]) == 0

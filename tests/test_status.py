@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import noon_zone
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -33,7 +34,9 @@ def _tokline(home: Path, *args: str, env: dict[str, str] | None = None,
 
 
 @pytest.fixture
-def sample(home: Path) -> Path:
+def sample(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    # the sample's last hours are today's wherever it is run (tokline reads TZ by name)
+    monkeypatch.setenv("TZ", noon_zone())
     install_sample(home)
     assert cli.main(["scan", "-q"]) == 0
     return home
