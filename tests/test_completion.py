@@ -229,10 +229,13 @@ def test_choices_and_values(table: dict[str, Any]) -> None:
 
 def test_dates_are_days_reports_accept(table: dict[str, Any]) -> None:
     today = dt.date.today()
-    found = dict(completion.complete(["daily", "--since", ""], "fish", table)[1])
-    assert found[today.isoformat()] == "today"
-    assert found[(today - dt.timedelta(days=1)).isoformat()] == "yesterday"
-    assert found[today.replace(day=1).isoformat()] == "this month"
+    pairs = completion.complete(["daily", "--since", ""], "fish", table)[1]
+    found = dict(pairs)
+    assert len(found) == len(pairs)  # a day once, with all its names
+    assert found[today.isoformat()].split(", ")[0] == "today"
+    assert found[(today - dt.timedelta(days=1)).isoformat()].startswith("yesterday")
+    assert "this month" in found[today.replace(day=1).isoformat()].split(", ")
+    assert "this year" in found[today.replace(month=1, day=1).isoformat()].split(", ")
     for day in found:
         assert parse_day(day, "--since") <= today
     month = offered(["weekly", "--until", today.strftime("%Y-%m-")], table)
@@ -525,3 +528,16 @@ def test_scripts_pass_the_linters() -> None:
 def test_init_mentions_completion(env: dict[str, str]) -> None:
     for shell in ("bash", "zsh", "fish"):
         assert f"tokline completion {shell}" in tokline(env, "init", shell)
+
+
+def test_a_day_with_several_names_is_offered_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    class NewYear(dt.date):
+        @classmethod
+        def today(cls) -> NewYear:
+            return cls(2027, 1, 1)
+
+    monkeypatch.setattr(dt, "date", NewYear)
+    found = completion.date_values("")
+    assert found[0] == ("2027-01-01", "today, this month, this year")
+    assert [v for v, _ in found] == ["2027-01-01", "2026-12-31", "2026-12-26", "2026-12-01"]
+    assert found[-1] == ("2026-12-01", "last month")

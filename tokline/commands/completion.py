@@ -345,12 +345,13 @@ def date_values(word: str) -> list[Candidate]:
         while day.month == first.month and day <= today:
             found.append((day, ""))
             day += dt.timedelta(days=1)
-    out: list[Candidate] = []
+    # one candidate per day, with every name it has (on the 1st: "today, this month")
+    names: dict[str, list[str]] = {}
     for day, text in found:
-        value = day.isoformat()
-        if all(value != v for v, _ in out):
-            out.append((value, text))
-    return out
+        said = names.setdefault(day.isoformat(), [])
+        if text and text not in said:
+            said.append(text)
+    return [(value, ", ".join(said)) for value, said in names.items()]
 
 
 def zone_values(word: str) -> list[str]:
