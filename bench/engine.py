@@ -118,8 +118,12 @@ def main() -> int:
     # The appends go to the newest sessions, which a user has open: make them live first
     # (a refresh stats live files every time and the rest at most once a minute, see
     # tokline/prompt/manifest.py), as they are when someone is working in them.
-    subprocess.run([sys.executable, str(GENCORPUS), "--out", str(corpus), "--append-mb", "1"],
-                   check=True, stdout=subprocess.DEVNULL)
+    # Twice: the generator squeezes an append's lines between its last run and now, so
+    # after hours away the first one can leave a session's newest line (and mtime) over an
+    # hour old, and a refresh stats such a finished session only once a minute.
+    for _ in range(2):
+        subprocess.run([sys.executable, str(GENCORPUS), "--out", str(corpus), "--append-mb",
+                        "1"], check=True, stdout=subprocess.DEVNULL)
     subprocess.run([tokline, "scan", "-q"], env=env, check=True)
     appends: list[float] = []
     for _ in range(5):
@@ -166,6 +170,9 @@ def main() -> int:
           f"{nochange_full / floor:>10.2f}")
     print(f"{'refresh after 5 MiB appended':<34}{append:>10.4f}{append / floor:>10.2f}")
     print(f"Claude and Codex totals equal ground truth: {exact}")
+    if not exact:
+        print(f"  claude counted {claude} against {want}\n  codex counted {codex} against"
+              f" {want_codex}")
     subprocess.run([python, str(ROOT / "bench" / "ledger_write.py"), "--corpus", str(corpus),
                     "--venv", str(args.venv), "--runs", "5"], check=True)
     if not args.keep and args.corpus is None:

@@ -81,6 +81,23 @@ def _idle_project(home: Path) -> tuple[Path, Path, dict[str, str]]:
     return proj, old, _env(home)
 
 
+def test_new_subagent_of_a_live_session_is_seen_at_once(home: Path) -> None:
+    """The session is live, but its subagents' directory was made hours ago."""
+    proj, _, env = _idle_project(home)
+    (proj / "live.jsonl").write_bytes(_line(2))
+    agents = proj / "live" / "subagents"
+    agents.mkdir(parents=True)
+    (agents / "agent-a.jsonl").write_bytes(_line(3))
+    for path in (agents / "agent-a.jsonl", agents, proj / "live"):
+        _age(path)
+    with _ledger(home) as led:
+        refresh(led, env)
+        (agents / "agent-b.jsonl").write_bytes(_line(4, 10))
+        assert not uptodate.up_to_date(env)
+        refresh(led, env, incremental=True)
+        assert totals(led)[0] == 13
+
+
 def test_cold_files_wait_for_the_full_check(home: Path) -> None:
     _, old, env = _idle_project(home)
     with _ledger(home) as led:

@@ -14,7 +14,8 @@ seen; an appended file changes size and mtime.  Entries untouched for COLD_AFTER
 (finished sessions: Claude Code resumes into a new file) come after the hot ones and
 are stat'ed only by a full check, at most FULL_CHECK_S apart; so a prompt pays for the
 live sessions, not for years of history.  Pinned directories (roots and project
-directories, where new sessions appear) are always hot.  Stdlib only: this runs on the
+directories, where new sessions appear) are always hot, and so are a live session's own
+directories (its subagents' logs).  Stdlib only: this runs on the
 fast path.
 """
 
@@ -40,6 +41,28 @@ def env_key(env: dict[str, str] | os._Environ[str]) -> bytes:
     return "\0".join(env.get(k, "") for k in ENV_KEYS).encode("utf-8", "surrogateescape")
 
 
+def _live_session_dirs(entries: list[Entry], cold_before: int) -> set[str]:
+    """The directories of live sessions: ``S/`` and below for a live log ``S.jsonl``.  A
+    Claude session's subagents write to ``S/subagents/``, a directory made when its first
+    subagent ran, perhaps hours ago: a live session's next subagent must be seen at once,
+    not at the next full check."""
+    stems = {e[4][:-len(".jsonl")] for e in entries
+             if e[0] == b"f" and e[3] >= cold_before and e[4].endswith(".jsonl")}
+    live: set[str] = set()
+    if not stems:
+        return live
+    for kind, _, _, _, path in entries:
+        if kind != b"d":
+            continue
+        parent = path
+        for _ in range(3):  # S/, S/subagents/ and one more level
+            if parent in stems:
+                live.add(path)
+                break
+            parent = os.path.dirname(parent)
+    return live
+
+
 def _pack(entries: list[Entry]) -> bytes:
     out = []
     for kind, ino, size, mtime_ns, path in entries:
@@ -57,8 +80,9 @@ def encode(key: bytes, ledger_ino: int, entries: list[Entry], now_ns: int | None
     now_ns = time.time_ns() if now_ns is None else now_ns
     checked_ns = now_ns if checked_ns is None else checked_ns
     cold_before = now_ns - COLD_AFTER_S * 1_000_000_000
-    hot = [e for e in entries if e[0] in b"mp" or e[3] >= cold_before]
-    cold = [e for e in entries if not (e[0] in b"mp" or e[3] >= cold_before)]
+    live = _live_session_dirs(entries, cold_before)
+    hot = [e for e in entries if e[0] in b"mp" or e[3] >= cold_before or e[4] in live]
+    cold = [e for e in entries if not (e[0] in b"mp" or e[3] >= cold_before or e[4] in live)]
     files = sum(1 for e in entries if e[0] == b"f") + cold_files
     head_len = len(MAGIC) + _HEADER.size + len(key) + 8
     hot_bytes = _pack(hot)
