@@ -10,8 +10,10 @@ with its ratio to the floor (``<venv>/bin/python -c pass``, the real interpreter
 for the cold scan, to ``cat`` of the corpus, in wall and in CPU seconds (user + system:
 steadier than wall on a busy machine; the load average is printed).  The cold scan runs
 side by side with the ledger's rows written by the compiled writer (SQLite's C API) and
-by its twin (``executemany``, TOKLINE_WRITER=python), then bench/ledger_write.py times
-the cold write alone.  The corpus comes from
+by its twin (``executemany``, TOKLINE_WRITER=python), and beside ccusage, the peer tool
+(``ccusage daily --json --offline``, which reads the Claude and Codex logs too; pinned,
+installed by npm into --peer-dir on first use; --no-peer skips it); then
+bench/ledger_write.py times the cold write alone.  The corpus comes from
 ../shared/tools/gencorpus.py; its directories are given the mtime of their newest file,
 as a real history has (the generator leaves them at creation time), and each file the
 time of its newest line.
@@ -35,6 +37,20 @@ from common import corpus_parser, generate, private_env, venv_programs
 
 ROOT = Path(__file__).resolve().parents[1]
 GENCORPUS = ROOT.parent / "shared" / "tools" / "gencorpus.py"
+# The newest ccusage whose native binary (@ccusage/ccusage-linux-x64, an optional
+# dependency) is on the npm registry: 20.0.26's is not, and without it ccusage refuses to
+# run; the pure-JavaScript 18.x line takes over ten times longer, so it is not the peer.
+CCUSAGE = "ccusage@20.0.24"
+
+
+def install_peer(directory: Path) -> Path:
+    """ccusage's launcher under ``directory``, installed there by npm when missing."""
+    launcher = directory / "node_modules" / ".bin" / "ccusage"
+    if not launcher.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix",
+                        str(directory), CCUSAGE], check=True, stdout=subprocess.DEVNULL)
+    return launcher
 
 
 def timed(cmd: list[str], env: dict[str, str], stdout: int | None = subprocess.DEVNULL
@@ -79,6 +95,10 @@ def age_directories(root: Path) -> None:
 def main() -> int:
     ap = corpus_parser(21)
     ap.add_argument("--keep", action="store_true", help="keep the generated corpus")
+    ap.add_argument("--peer-dir", type=Path,
+                    default=Path.home() / ".cache" / "tokline-bench" / CCUSAGE.replace("@", "-"),
+                    help="where ccusage is installed (default: %(default)s)")
+    ap.add_argument("--no-peer", action="store_true", help="do not time ccusage")
     args = ap.parse_args()
 
     python, tokline = venv_programs(args.venv)
@@ -108,6 +128,13 @@ def main() -> int:
             colds[name].append(timed([tokline, "scan", "-q"], writer_env))
     cold = statistics.median(c[0] for c in colds["C API writer"])
     cold_rss = max(c[1] for c in colds["C API writer"]) / 1024
+    peer: list[tuple[float, int, float]] = []
+    if not args.no_peer:
+        launcher = str(install_peer(args.peer_dir))
+        peer_cmd = [launcher, "daily", "--json", "--offline"]
+        timed(peer_cmd, env)  # its first run, as tokline's first cold scan is not timed
+        for _ in range(5):
+            peer.append(timed(peer_cmd, env))
     shutil.rmtree(ledger.parent, ignore_errors=True)
     subprocess.run([tokline, "scan", "-q"], env=env, check=True, stderr=subprocess.DEVNULL)
 
@@ -165,6 +192,12 @@ def main() -> int:
         print(f"{'  ' + name:<34}{wall:>10.4f}{'':>10}{wall / cat:>8.2f}   CPU {cpu:.3f} s"
               f" ({cpu / cat_cpu:.2f} x cat's), peak RSS {max(c[1] for c in runs) / 1024:.1f}"
               " MiB")
+    if peer:
+        wall = statistics.median(c[0] for c in peer)
+        cpu = statistics.median(c[2] for c in peer)
+        print(f"{'  ' + CCUSAGE + ' daily':<34}{wall:>10.4f}{'':>10}{wall / cat:>8.2f}   CPU"
+              f" {cpu:.3f} s, peak RSS {max(c[1] for c in peer) / 1024:.1f} MiB;"
+              f" tokline's cold scan takes {cold / wall:.2f} x its time")
     print(f"{'refresh, nothing changed':<34}{nochange:>10.4f}{nochange / floor:>10.2f}")
     print(f"{'  (scan -q, every file stat-ed)':<34}{nochange_full:>10.4f}"
           f"{nochange_full / floor:>10.2f}")

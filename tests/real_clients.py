@@ -17,9 +17,11 @@ tests/vscode_host.py installs there (``path_for``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 # name -> (npm package, versions verified); the first version is the current one.
@@ -135,15 +137,27 @@ def _version_ok(exe: Path, version: str, path: str) -> bool:
     return version in out.stdout + out.stderr  # Pi prints it to stderr
 
 
+INSTALLS_AT_ONCE = 4  # npm installs in flight: each waits on the registry more than the CPU
+
+
 def install_all() -> int:
-    """Install every pinned client (``.ci/run``); unreachable ones are reported, not fatal:
-    their tests then skip with the same reason."""
-    for name, (package, versions) in CLIENTS.items():
-        for version in versions:
-            try:
-                print(f"{package}@{version}: {binary(name, version)}")
-            except Unavailable as exc:
-                print(f"{package}@{version}: not installed ({exc})")
+    """Install every pinned client (``.ci/run``), a few at a time, each into its own
+    prefix; unreachable ones are reported, not fatal: their tests then skip with the same
+    reason.  Node 24 is installed first, once (``path_for``)."""
+    def one(pin: tuple[str, str, str]) -> str:
+        name, package, version = pin
+        try:
+            return f"{package}@{version}: {binary(name, version)}"
+        except Unavailable as exc:
+            return f"{package}@{version}: not installed ({exc})"
+
+    pins = [(name, package, version) for name, (package, versions) in CLIENTS.items()
+            for version in versions]
+    with contextlib.suppress(Unavailable):  # those clients report it themselves
+        path_for(next(iter(NEWER_NODE)))
+    with ThreadPoolExecutor(max_workers=INSTALLS_AT_ONCE) as pool:
+        for line in pool.map(one, pins):
+            print(line, flush=True)
     return 0
 
 

