@@ -133,9 +133,17 @@ def test_corrupt_pages_are_one_line_with_rebuild_advice(tmp_path: Path) -> None:
     h = Home(tmp_path, nobody=False)
     assert h.run("scan", "-q").returncode == 0
     size = h.ledger.stat().st_size
-    with open(h.ledger, "r+b") as fh:  # two pages in the middle
-        fh.seek(size // 2 // 4096 * 4096)
+    db = sqlite3.connect(h.ledger)
+    ((root,),) = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'usage'")
+    (page_size,) = db.execute("PRAGMA page_size").fetchone()
+    db.close()
+    with open(h.ledger, "r+b") as fh:
+        fh.seek(size // 2 // 4096 * 4096)  # two pages in the middle
         fh.write(b"\xff" * 8192)
+        # and the usage table's root, which every command reads (the middle may hold only
+        # old pages of the time index, which a refresh's inserts never reach)
+        fh.seek((root - 1) * page_size)
+        fh.write(b"\xff" * page_size)
     h.gen("--append-mb", "0.2", "--end", "2026-11-20T12:30:00Z")  # scans have work to do
     for args in (["scan"], ["refresh"], ["daily"]):
         _full_check_due(h)  # the prompt's refresh sees the old logs' change

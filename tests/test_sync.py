@@ -554,6 +554,40 @@ def test_forwarded_rows_keep_their_devices_project(tmp_path: Path) -> None:
     assert project == "project-0"  # the lower id's privacy: the last path component
 
 
+def _indexes(ledger: Ledger) -> set[str]:
+    return {name for (name,) in ledger.db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'usage'")}
+
+
+def test_the_unexported_rows_index_exists_once_a_ledger_exports(tmp_path: Path) -> None:
+    """A ledger that never syncs keeps no index of its unexported rows (every row would be
+    in it, and every refresh would change it); the first export makes it, a cold load
+    keeps it, and an older ledger's is dropped until it exports again."""
+    (machine,) = _machines(tmp_path, ["name"])
+    resp = Response(0, 0, 1, 3600, 10, 100, [5, 50])
+    machine.append("s.jsonl", resp.line(0))
+    machine.refresh()
+    assert "usage_unsynced" not in _indexes(machine.ledger)
+    assert "usage_time" in _indexes(machine.ledger)
+    machine.sync()
+    assert "usage_unsynced" in _indexes(machine.ledger)
+    plan = machine.ledger.db.execute(
+        "EXPLAIN QUERY PLAN " + exchange._EXPORT_SELECT).fetchall()
+    assert any("usage_unsynced" in str(step) for step in plan)
+    machine.append("s.jsonl", resp.line(1))
+    machine.refresh()
+    assert machine.sync().exported_rows == 1
+    with machine.ledger.write():  # empty again: a load into it rebuilds what it had
+        machine.ledger.db.execute("DELETE FROM usage")
+    with machine.ledger.write(), machine.ledger.bulk_load():
+        pass
+    assert "usage_unsynced" in _indexes(machine.ledger)
+    with machine.ledger.write():  # as schema 8 left every ledger
+        machine.ledger.db.execute("UPDATE meta SET value = '8' WHERE key = 'schema'")
+    machine.restart()
+    assert "usage_unsynced" not in _indexes(machine.ledger)
+
+
 def test_a_sidechain_copy_on_one_device_and_the_main_one_on_another(tmp_path: Path) -> None:
     """A row stays a sidechain only if every copy is one, whichever device imports
     which first (the flags are part of the merge every device must agree on)."""

@@ -23,11 +23,14 @@ TIME_INDEX = """CREATE INDEX IF NOT EXISTS usage_time ON usage(ts_ms, ctx, flags
     cache_5m, cache_1h, cache_read, web_search, cost_usd, cost_calc)"""
 
 # Rows not priced yet (price_pending) and rows not exported yet (tokline/sync), found
-# without a scan of the table.
+# without a scan of the table.  The second only where rows are exported: the first export
+# makes it (tokline/sync/exchange.py).  Elsewhere it held every row (each is unexported)
+# and cost every refresh: its keys are hashes, so a refresh's new rows changed pages all
+# over it (a third of a 5 MiB append's WAL) and a cold scan built it for nothing.
 UNPRICED_INDEX = "CREATE INDEX IF NOT EXISTS usage_unpriced ON usage(ts_ms) WHERE priced = 0"
 UNSYNCED_INDEX = "CREATE INDEX IF NOT EXISTS usage_unsynced ON usage(key) WHERE synced = 0"
-# The usage table's indexes by name: a load into an empty table builds them once at the
-# end (Ledger.bulk_load) instead of row by row.
+# The usage table's indexes by name: a load into an empty table builds those it has once
+# at the end (Ledger.bulk_load) instead of row by row.
 USAGE_INDEXES = {"usage_time": TIME_INDEX, "usage_unpriced": UNPRICED_INDEX,
                  "usage_unsynced": UNSYNCED_INDEX}
 
@@ -92,7 +95,7 @@ def quarantine(db: sqlite3.Connection) -> int:
 # this ledger's own id, so rows of the scan need not say), ``usage.synced`` whether this
 # ledger has exported the row as it is now (the scan's upsert clears it).  ``devices``
 # names every device seen, ``sync_files`` the segments imported, by name and size.
-DEVICE_TABLES = UNSYNCED_INDEX + """;
+DEVICE_TABLES = """
 CREATE TABLE IF NOT EXISTS devices(
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL,
@@ -198,6 +201,8 @@ MIGRATIONS: tuple[tuple[str, str | Callable[[sqlite3.Connection, str], object]],
     ("m006_quarantine", lambda db, _path: quarantine(db)),
     ("m007_devices", m007_devices),
     ("m008_running_totals", RUNNING_TOTALS_TABLE),
+    # made again by the next export, where this ledger exports at all
+    ("m009_unsynced_index_on_export", "DROP INDEX IF EXISTS usage_unsynced;"),
 )
 SCHEMA_VERSION = FIRST_MIGRATABLE + len(MIGRATIONS)
 

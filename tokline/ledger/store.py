@@ -603,9 +603,13 @@ class Ledger:
         """Inside write(): when the usage table is empty, build its indexes once at the end
         instead of updating them row by row (a cold scan of a long history)."""
         (empty,) = self.db.execute("SELECT NOT EXISTS (SELECT 1 FROM usage)").fetchone()
+        built: list[str] = []
         if empty:
-            for name in USAGE_INDEXES:
-                self.db.execute(f"DROP INDEX IF EXISTS {name}")
+            built = [name for (name,) in self.db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'usage'")
+                if name in USAGE_INDEXES]
+            for name in built:
+                self.db.execute(f"DROP INDEX {name}")
             # Every row is new: the change row reaches back to the first, without the
             # trigger firing for each streamed copy merged on the way.
             self.db.execute("DROP TRIGGER IF EXISTS usage_changed")
@@ -614,8 +618,8 @@ class Ledger:
             yield
         finally:
             if empty:
-                for sql in USAGE_INDEXES.values():
-                    self.db.execute(sql)
+                for name in built:
+                    self.db.execute(USAGE_INDEXES[name])
                 self.db.execute(CHANGE_TRIGGER)
 
     def usage(

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from operator import itemgetter
 from typing import Any, NamedTuple
 
+from tokline.ledger.schema import UNSYNCED_INDEX
 from tokline.ledger.store import IMPORT_UPSERT, Ledger
 from tokline.sync import segments
 from tokline.sync.device import HEX_DIGITS, to_hex
@@ -107,6 +108,7 @@ def export(ledger: Ledger, target: Target, device: int, name: str, privacy: str,
         target.put(file, data)
         written.append(file)
         with ledger.write():
+            ledger.db.execute(UNSYNCED_INDEX)  # this ledger exports: find what is left fast
             ledger.set_meta("sync_seq", str(seq))
             ledger.set_meta("sync_quota", quota_text)
             # still as exported: a refresh that grew a row meanwhile left it to go next time
