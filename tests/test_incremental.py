@@ -81,6 +81,18 @@ def _idle_project(home: Path) -> tuple[Path, Path, dict[str, str]]:
     return proj, old, _env(home)
 
 
+def _seen_at_once(home: Path, env: dict[str, str], new: Path, data: bytes,
+                  input_tokens: int) -> None:
+    """After a full refresh, a new log ``new`` makes the prompt's check see a change, and
+    the incremental refresh counts it: ``input_tokens`` in all."""
+    with _ledger(home) as led:
+        refresh(led, env)
+        new.write_bytes(data)
+        assert not uptodate.up_to_date(env)
+        refresh(led, env, incremental=True)
+        assert totals(led)[0] == input_tokens
+
+
 def test_new_subagent_of_a_live_session_is_seen_at_once(home: Path) -> None:
     """The session is live, but its subagents' directory was made hours ago."""
     proj, _, env = _idle_project(home)
@@ -90,12 +102,7 @@ def test_new_subagent_of_a_live_session_is_seen_at_once(home: Path) -> None:
     (agents / "agent-a.jsonl").write_bytes(_line(3))
     for path in (agents / "agent-a.jsonl", agents, proj / "live"):
         _age(path)
-    with _ledger(home) as led:
-        refresh(led, env)
-        (agents / "agent-b.jsonl").write_bytes(_line(4, 10))
-        assert not uptodate.up_to_date(env)
-        refresh(led, env, incremental=True)
-        assert totals(led)[0] == 13
+    _seen_at_once(home, env, agents / "agent-b.jsonl", _line(4, 10), 13)
 
 
 def test_cold_files_wait_for_the_full_check(home: Path) -> None:
@@ -230,12 +237,7 @@ def test_key_twins_agree(compiled: Any, pure: Any, group: str, member: str) -> N
 
 def test_new_session_in_an_idle_project_is_seen_at_once(home: Path) -> None:
     proj, _, env = _idle_project(home)
-    with _ledger(home) as led:
-        refresh(led, env)
-        (proj / "new.jsonl").write_bytes(_line(2, 4))
-        assert not uptodate.up_to_date(env)
-        refresh(led, env, incremental=True)
-        assert totals(led)[0] == 5
+    _seen_at_once(home, env, proj / "new.jsonl", _line(2, 4), 5)
 
 
 @pytest.mark.parametrize("value", [None, "", "rel/ative", "/abs/xdg"])

@@ -81,8 +81,10 @@ def encode(key: bytes, ledger_ino: int, entries: list[Entry], now_ns: int | None
     checked_ns = now_ns if checked_ns is None else checked_ns
     cold_before = now_ns - COLD_AFTER_S * 1_000_000_000
     live = _live_session_dirs(entries, cold_before)
-    hot = [e for e in entries if e[0] in b"mp" or e[3] >= cold_before or e[4] in live]
-    cold = [e for e in entries if not (e[0] in b"mp" or e[3] >= cold_before or e[4] in live)]
+    hot: list[Entry] = []
+    cold: list[Entry] = []
+    for e in entries:
+        (hot if e[0] in b"mp" or e[3] >= cold_before or e[4] in live else cold).append(e)
     files = sum(1 for e in entries if e[0] == b"f") + cold_files
     head_len = len(MAGIC) + _HEADER.size + len(key) + 8
     hot_bytes = _pack(hot)
